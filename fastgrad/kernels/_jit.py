@@ -1,0 +1,37 @@
+"""The one factory for every compiled function in fastgrad.
+
+All options live here so that every kernel is compiled the same way:
+``cache=True`` (a second process loads machine code from disk instead of
+compiling again), numpy's error model (a division by zero gives ``inf``, not
+an exception: the checker must see it), and an explicit set of fast-math
+flags. ``nnan`` and ``ninf`` are deliberately absent so that NaN and Inf still
+propagate, and so are ``arcp`` and ``afn``, which would trade accuracy of
+divisions and of ``exp``/``log`` for speed.
+"""
+
+import numba
+
+FASTMATH_FLAGS = frozenset({"nsz", "contract", "reassoc"})
+
+
+def jit(*, parallel=False):
+    """Return the ``numba.njit`` decorator every fastgrad kernel uses.
+
+    Parameters
+    ----------
+    parallel : bool, optional
+        Compile ``prange`` loops as parallel loops.
+
+    Returns
+    -------
+    decorator
+        ``numba.njit`` configured with ``cache=True``, ``nogil=True``,
+        numpy's error model and :data:`FASTMATH_FLAGS`.
+    """
+    return numba.njit(
+        cache=True,
+        nogil=True,
+        parallel=parallel,
+        error_model="numpy",
+        fastmath=set(FASTMATH_FLAGS),
+    )

@@ -1,0 +1,153 @@
+"""Between a dict of named tensors and one flat float64 vector.
+
+A network's parameters travel as a dict ``{"W1": ..., "b1": ..., ...}`` at
+the API and as one flat vector ``theta`` inside the kernels, ``W1`` (row-major)
+then ``b1`` then ``W2``, and so on. :class:`Packing` is the only place that
+knows the offsets.
+"""
+
+import warnings
+
+import numpy as np
+
+
+class PrecisionWarning(UserWarning):
+    """Input arrived in less than float64 precision and was converted."""
+
+
+def as_float64(name, value, *, copy=False):
+    """Return ``value`` as a C-contiguous float64 array, refusing non-numbers.
+
+    float32 and float16 input is converted with a :class:`PrecisionWarning`;
+    integer and boolean input is converted silently.
+    """
+    if not isinstance(value, np.ndarray):
+        try:
+            value = np.asarray(value)
+        except Exception as exc:  # noqa: BLE001 - any failure is the user's input
+            raise TypeError(f"{name} must be an array of numbers; got {type(value).__name__}") from exc
+    kind = value.dtype.kind
+    if kind not in "fiub":
+        raise TypeError(f"{name} must hold real numbers; got dtype {value.dtype}")
+    if kind == "f" and value.dtype.itemsize < 8:
+        warnings.warn(
+            f"{name} is {value.dtype}; fastgrad computes in float64. Expect it to agree "
+            f"with a float64 computation only to about {np.finfo(value.dtype).eps:.0e} relative.",
+            PrecisionWarning,
+            stacklevel=4,
+        )
+    if kind == "f" and value.dtype.itemsize > 8:
+        raise TypeError(f"{name} is {value.dtype}; fastgrad computes in float64, pass float64")
+    if copy:
+        return np.array(value, dtype=np.float64, order="C")
+    return np.ascontiguousarray(value, dtype=np.float64)
+
+
+def require_finite(name, array):
+    """Raise ``ValueError`` if ``array`` holds NaN or Inf, naming the first one."""
+    bad = ~np.isfinite(array)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        where = first[0] if len(first) == 1 else first
+        raise ValueError(
+            f"{name} contains {int(bad.sum())} non-finite value(s) (NaN or Inf); "
+            f"the first is at index {where}"
+        )
+
+
+class Packing:
+    """Offsets of each named tensor of a dense network in the flat vector.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Units per layer, input first.
+    """
+
+    def __init__(self, sizes):
+        self.sizes = tuple(int(s) for s in sizes)
+        self.names = []
+        self.shapes = {}
+        self.offsets = {}
+        offset = 0
+        for layer in range(1, len(self.sizes)):
+            n_in, n_out = self.sizes[layer - 1], self.sizes[layer]
+            for name, shape in ((f"W{layer}", (n_out, n_in)), (f"b{layer}", (n_out,))):
+                self.names.append(name)
+                self.shapes[name] = shape
+                self.offsets[name] = offset
+                offset += int(np.prod(shape))
+        self.size = offset
+
+    def slice(self, name):
+        """Return the slice of ``theta`` that holds tensor ``name``."""
+        start = self.offsets[name]
+        return slice(start, start + int(np.prod(self.shapes[name])))
+
+    def expected(self, name):
+        """Describe the shape expected for ``name``, for error messages."""
+        shape = self.shapes[name]
+        if name.startswith("W"):
+            return f"{shape} (n_out, n_in) for layer {name[1:]} from {shape[1]} to {shape[0]} units"
+        return f"({shape[0]},) or ({shape[0]}, 1)"
+
+    def pack(self, params, *, prefix="", what="params"):
+        """Validate a dict of tensors and return ``(theta, bias_shapes)``.
+
+        Parameters
+        ----------
+        params : dict
+            ``{prefix + "W1": array, prefix + "b1": array, ...}``.
+        prefix : str
+            ``""`` for parameters, ``"d"`` for gradients.
+        what : str
+            How to call the dict in error messages.
+
+        Returns
+        -------
+        theta : ndarray
+            A new flat float64 vector.
+        bias_shapes : dict
+            The shape each bias was given in, ``(n,)`` or ``(n, 1)``.
+        """
+        if not hasattr(params, "keys"):
+            raise TypeError(f"{what} must be a dict of arrays; got {type(params).__name__}")
+        wanted = [prefix + name for name in self.names]
+        missing = [key for key in wanted if key not in params]
+        extra = sorted(str(key) for key in params.keys() if key not in wanted)
+        if missing or extra:
+            parts = []
+            if missing:
+                parts.append(f"missing {', '.join(missing)}")
+            if extra:
+                parts.append(f"unexpected {', '.join(extra)}")
+            raise ValueError(
+                f"{what} does not match a network of sizes {list(self.sizes)}: "
+                f"{'; '.join(parts)} (expected keys {', '.join(wanted)})"
+            )
+        theta = np.empty(self.size)
+        bias_shapes = {}
+        for name in self.names:
+            key = prefix + name
+            array = as_float64(key, params[key])
+            shape = self.shapes[name]
+            if name.startswith("b") and array.shape in ((shape[0],), (shape[0], 1)):
+                bias_shapes[name] = array.shape
+            elif array.shape != shape:
+                raise ValueError(f"{key} has shape {array.shape}; expected {self.expected(name)}")
+            require_finite(key, array)
+            theta[self.slice(name)] = array.ravel()
+        return theta, bias_shapes
+
+    def unpack(self, theta, bias_shapes=None, *, prefix=""):
+        """Return a dict of per-tensor views into ``theta``.
+
+        Biases come back in the shape given in ``bias_shapes`` (``(n,)`` when
+        absent).
+        """
+        bias_shapes = bias_shapes or {}
+        out = {}
+        for name in self.names:
+            shape = bias_shapes.get(name, self.shapes[name])
+            out[prefix + name] = theta[self.slice(name)].reshape(shape)
+        return out

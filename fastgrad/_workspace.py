@@ -1,0 +1,92 @@
+"""The kernel-ready arrays of one network evaluated on one batch.
+
+A :class:`Workspace` is built from values that are already validated; it runs
+the forward pass once and keeps every pre-activation and activation, which the
+loss, the backward pass, the checker and the diagnostics all read.
+"""
+
+import numpy as np
+
+from .kernels import dense
+
+
+class Workspace:
+    """Flat arrays of a network, its parameters and a batch, after a forward pass.
+
+    Parameters
+    ----------
+    net : MLP
+        The network (sizes, activation codes, loss code, l2, dropout).
+    theta : ndarray
+        Flat float64 parameters in the network's packing.
+    inputs : ndarray
+        ``(batch, n_in)`` float64 inputs.
+    targets : ndarray
+        ``(batch, n_out)`` float64 dense targets.
+    """
+
+    def __init__(self, net, theta, inputs, targets):
+        self.net = net
+        self.theta = theta
+        self.inputs = inputs
+        self.targets = targets
+        self.batch = inputs.shape[0]
+        self.sizes = np.asarray(net.sizes, dtype=np.int64)
+        self.codes = np.asarray(net.activation_codes, dtype=np.int64)
+        self.loss_code = net.loss_code
+        self.l2 = float(net.l2)
+        packing = net.packing
+        n_layers = len(net.sizes) - 1
+        self.w_off = np.zeros(n_layers + 1, dtype=np.int64)
+        self.b_off = np.zeros(n_layers + 1, dtype=np.int64)
+        for u in range(1, n_layers + 1):
+            self.w_off[u] = packing.offsets[f"W{u}"]
+            self.b_off[u] = packing.offsets[f"b{u}"]
+        self.node_off = np.concatenate(([0], np.cumsum(self.sizes) * self.batch)).astype(np.int64)
+        total = int(self.node_off[-1])
+        self.acts = np.zeros(total)
+        self.pre = np.zeros(total)
+        self.masks = np.ones(total)
+        self.block(self.acts, 0)[:] = inputs
+        for u, mask in enumerate(net.dropout_masks(self.batch), start=1):
+            self.block(self.masks, u)[:] = mask
+        dense.forward(self.theta, self.w_off, self.b_off, self.sizes, self.codes, self.masks,
+                      self.node_off, self.acts, self.pre)
+
+    def block(self, buffer, u):
+        """Return node layer ``u``'s ``(batch, sizes[u])`` view of a per-unit buffer."""
+        return buffer[self.node_off[u] : self.node_off[u + 1]].reshape(self.batch, self.sizes[u])
+
+    @property
+    def logits(self):
+        """The output layer's pre-activations, ``(batch, n_out)``."""
+        return self.block(self.pre, len(self.sizes) - 1)
+
+    def outputs(self):
+        """Return the output function of the logits (identity, sigmoid or softmax)."""
+        out = np.empty((self.batch, self.sizes[-1]))
+        dense.output_batch(self.pre, self.node_off, self.sizes, self.loss_code, out)
+        return out
+
+    def sample_losses(self):
+        """Return each sample's loss, without the L2 term."""
+        out = np.empty(self.batch)
+        dense.sample_losses(self.pre, self.node_off, self.sizes, self.targets, self.loss_code, out)
+        return out
+
+    def l2_term(self):
+        """Return ``l2 / (2m) * sum ||W||^2``."""
+        if self.l2 == 0.0:
+            return 0.0
+        return self.l2 / (2.0 * self.batch) * dense.squared_weight_norm(self.theta, self.w_off, self.sizes)
+
+    def loss(self):
+        """Return the objective ``J``: mean sample loss plus the L2 term."""
+        return float(self.sample_losses().sum() / self.batch + self.l2_term())
+
+    def gradient(self):
+        """Return the gradient of ``J`` as a new flat vector laid out like ``theta``."""
+        grad = np.empty_like(self.theta)
+        dense.backward(self.theta, self.w_off, self.b_off, self.sizes, self.codes, self.masks,
+                       self.node_off, self.acts, self.pre, self.targets, self.loss_code, self.l2, grad)
+        return grad

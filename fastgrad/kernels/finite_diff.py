@@ -1,0 +1,308 @@
+"""The parallel centered-difference kernel of a dense network.
+
+For every requested parameter ``theta_i`` it computes, sample by sample,
+``loss_b(theta + eps e_i) - loss_b(theta - eps e_i)`` exactly (to rounding),
+and sums over the batch. It never runs a full forward pass per parameter:
+
+1. The unperturbed pass is computed once; the layers before the perturbed
+   one are untouched by the perturbation.
+2. Perturbing ``W_u[i, j]`` by ``g = eps * a_{u-1}[b, j]`` (a bias: by
+   ``eps``) changes one pre-activation, ``Z_u[b, i]``, so one activation,
+   by ``s = M_u[b, i] (phi(z + g) - phi(z))``, computed by the
+   cancellation-free :func:`~fastgrad.kernels.activations.difference`. When
+   ``s`` is exactly zero for both signs (a zero input, a unit dead at both
+   ``theta + eps`` and ``theta - eps``, a dropped unit) so is the
+   sample's difference, and it is skipped.
+3. The next layer's pre-activations move by ``s`` times column ``i`` of
+   ``W_{u+1}``. When every later hidden layer is piecewise linear and none of
+   its units changes side, the logits then move along a fixed line
+   ``z + s v``: the direction ``v`` and the largest ``|s|`` that keeps every
+   unit on its side are computed once per unit and sample, and the loss along
+   the line is a short power series (:mod:`fastgrad.kernels.series`) shared
+   by every input ``j``. This is the common case and costs a few
+   multiply-adds per parameter and sample.
+4. Otherwise (smooth activations after the perturbed layer, a unit that
+   changes side, a step too large for the series) the change is carried
+   exactly through the remaining layers as differences of activations, many
+   evaluations at a time, and the loss change is formed with ``expm1`` and
+   ``log1p``. This is also where kinks are found: an evaluation in which a
+   relu or leaky relu pre-activation lands on the other side of zero than in
+   the unperturbed pass is counted as a kink crossing.
+
+Work is split into tasks, one per (layer, unit) with its list of requested
+inputs; each task writes only its own entries of the outputs and sums over
+the batch in sample order, so results do not depend on the thread count.
+"""
+
+import math
+
+import numba
+import numpy as np
+
+from ._jit import jit
+from .activations import derivative, difference, is_kinked, is_piecewise_linear, sigmoid_pair
+from .dense import node_block, weight_view
+from .losses import loss_difference
+from .series import DEGREE, bernoulli_cumulants, evaluate, line_coefficients, odd_difference
+
+COLUMNS = 32
+"""Evaluations carried together through the exact path."""
+
+SAFETY = 1.0 - 1e-9
+"""Margin on the radius inside which no unit changes side."""
+
+
+@jit()
+def _line_direction(u, i, b, theta, w_off, wt, sizes, codes, masks, node_off, pre,
+                    v_a, v_b, direction):
+    """Write into ``direction`` how the logits move per unit change of ``A_u[b, i]``.
+
+    Assumes every hidden layer after ``u`` is piecewise linear. Returns the
+    largest change for which no kinked unit of those layers changes side.
+    """
+    n_layers = sizes.shape[0] - 1
+    n_out = sizes[n_layers]
+    if u == n_layers:
+        direction[:n_out] = 0.0
+        direction[i] = 1.0
+        return math.inf
+    n = sizes[u + 1]
+    start = w_off[u + 1] + i * n
+    v_a[:n] = wt[start : start + n]
+    radius = math.inf
+    for k in range(u + 1, n_layers):
+        z_k = node_block(pre, node_off, sizes, k)[b]
+        m_k = node_block(masks, node_off, sizes, k)[b]
+        code = codes[k]
+        kinked = is_kinked(code)
+        for q in range(sizes[k]):
+            vq = v_a[q]
+            m = m_k[q]
+            if m == 0.0:
+                v_a[q] = 0.0
+                continue
+            if kinked and vq != 0.0:
+                radius = min(radius, abs(z_k[q]) / abs(vq))
+            v_a[q] = vq * m * derivative(code, z_k[q])
+        weight = weight_view(theta, w_off, sizes, k + 1)
+        for p in range(sizes[k + 1]):
+            total = 0.0
+            for q in range(sizes[k]):
+                total += weight[p, q] * v_a[q]
+            v_b[p] = total
+        v_a, v_b = v_b, v_a
+    direction[:n_out] = v_a[:n_out]
+    return radius
+
+
+@jit()
+def _exact_suffix(u, i, b, n_cols, s_col, theta, w_off, wt, sizes, codes, masks, node_off,
+                  pre, prob, targets, loss_code, dz_a, dz_b, f_out, crossed):
+    """Carry activation changes ``s_col`` of unit ``(u, i)`` to the loss of sample ``b``.
+
+    Writes the loss change of each column into ``f_out`` and whether any
+    kinked unit changed side into ``crossed``.
+    """
+    n_layers = sizes.shape[0] - 1
+    for c in range(n_cols):
+        crossed[c] = False
+    if u == n_layers:
+        for c in range(n_cols):
+            dz_a[c, : sizes[n_layers]] = 0.0
+            dz_a[c, i] = s_col[c]
+    else:
+        n = sizes[u + 1]
+        start = w_off[u + 1] + i * n
+        column = wt[start : start + n]
+        for c in range(n_cols):
+            for q in range(n):
+                dz_a[c, q] = s_col[c] * column[q]
+        for k in range(u + 1, n_layers):
+            z_k = node_block(pre, node_off, sizes, k)[b]
+            m_k = node_block(masks, node_off, sizes, k)[b]
+            code = codes[k]
+            kinked = is_kinked(code)
+            weight = weight_view(theta, w_off, sizes, k + 1)
+            for c in range(n_cols):
+                for q in range(sizes[k]):
+                    d = dz_a[c, q]
+                    m = m_k[q]
+                    if m == 0.0 or d == 0.0:
+                        dz_a[c, q] = 0.0
+                        continue
+                    z = z_k[q]
+                    if kinked and ((z + d > 0.0) != (z > 0.0)):
+                        crossed[c] = True
+                    dz_a[c, q] = m * difference(code, z, d)
+                for p in range(sizes[k + 1]):
+                    total = 0.0
+                    for q in range(sizes[k]):
+                        total += weight[p, q] * dz_a[c, q]
+                    dz_b[c, p] = total
+            dz_a, dz_b = dz_b, dz_a
+    n_out = sizes[n_layers]
+    logits = node_block(pre, node_off, sizes, n_layers)[b]
+    for c in range(n_cols):
+        f_out[c] = loss_difference(loss_code, logits, prob[b], targets[b], dz_a[c, :n_out])
+
+
+@jit(parallel=True)
+def centered_differences(task_layer, task_unit, entry_ptr, entry_input, t_start, t_stop, lanes,
+                         epsilon, theta, w_off, wt, sizes, codes, masks, node_off, acts, pre,
+                         prob, targets, loss_code, bernoulli, diff_out, kinks_out):
+    """Sum over the batch of per-sample centered differences, for tasks ``t_start:t_stop``.
+
+    Parameters
+    ----------
+    task_layer, task_unit : int64 arrays
+        Task ``t`` perturbs row ``task_unit[t]`` of the weight and bias
+        producing node layer ``task_layer[t]``.
+    entry_ptr, entry_input : int64 arrays
+        Task ``t`` owns entries ``entry_ptr[t]:entry_ptr[t + 1]``; entry ``e``
+        perturbs input ``entry_input[e]`` of its row (``sizes[u - 1]`` for the
+        bias).
+    t_start, t_stop : int
+        The tasks to run.
+    lanes : int
+        Tasks are dealt round-robin to this many parallel lanes (the number
+        of threads); it does not change the results.
+    epsilon : float
+        Step.
+    theta, w_off, sizes, codes, masks, node_off, acts, pre
+        The network after its forward pass (see :mod:`fastgrad.kernels.dense`).
+    wt : ndarray
+        The weights transposed, each at its weight's offset.
+    prob, targets : ndarray
+        ``(batch, n_out)`` output probabilities and targets.
+    loss_code : int
+        Loss code.
+    bernoulli : ndarray
+        ``(batch, n_out, DEGREE + 1)`` Bernoulli cumulants for binary
+        cross-entropy (unused otherwise).
+    diff_out : ndarray
+        Output: ``sum_b loss_b(+) - loss_b(-)`` per entry.
+    kinks_out : int64 ndarray
+        Output: number of evaluations per entry that crossed a kink.
+    """
+    n_layers = sizes.shape[0] - 1
+    n_out = sizes[n_layers]
+    logits = node_block(pre, node_off, sizes, n_layers)
+    batch = targets.shape[0]
+    width = 1
+    for u in range(n_layers + 1):
+        width = max(width, sizes[u])
+    for lane in numba.prange(lanes):
+        s_plus = np.empty(width + 1)
+        s_minus = np.empty(width + 1)
+        kink_plus = np.zeros(width + 1, dtype=np.bool_)
+        kink_minus = np.zeros(width + 1, dtype=np.bool_)
+        fallback = np.empty(width + 1, dtype=np.int64)
+        v_a = np.empty(width)
+        v_b = np.empty(width)
+        direction = np.empty(width)
+        coef = np.zeros(DEGREE + 1)
+        mu = np.zeros(DEGREE + 1)
+        kappa = np.zeros(DEGREE + 1)
+        dz_a = np.empty((COLUMNS, width))
+        dz_b = np.empty((COLUMNS, width))
+        s_col = np.empty(COLUMNS)
+        f_out = np.empty(COLUMNS)
+        crossed = np.empty(COLUMNS, dtype=np.bool_)
+        for t in range(t_start + lane, t_stop, lanes):
+            u = task_layer[t]
+            i = task_unit[t]
+            e0 = entry_ptr[t]
+            e1 = entry_ptr[t + 1]
+            n_in = sizes[u - 1]
+            hidden = u < n_layers
+            code = codes[u]
+            kinked = hidden and is_kinked(code)
+            on_line = True
+            for k in range(u + 1, n_layers):
+                if not is_piecewise_linear(codes[k]):
+                    on_line = False
+            a_in = node_block(acts, node_off, sizes, u - 1)
+            z_u = node_block(pre, node_off, sizes, u)
+            m_u = node_block(masks, node_off, sizes, u)
+            for e in range(e0, e1):
+                diff_out[e] = 0.0
+                kinks_out[e] = 0
+            for b in range(batch):
+                m = m_u[b, i] if hidden else 1.0
+                if m == 0.0:
+                    continue
+                z = z_u[b, i]
+                side = z > 0.0
+                moved = False
+                for e in range(e0, e1):
+                    j = entry_input[e]
+                    g = epsilon if j == n_in else epsilon * a_in[b, j]
+                    x = e - e0
+                    if hidden:
+                        sp = m * difference(code, z, g)
+                        sm = m * difference(code, z, -g)
+                        kink_plus[x] = kinked and ((z + g > 0.0) != side)
+                        kink_minus[x] = kinked and ((z - g > 0.0) != side)
+                    else:
+                        sp = g
+                        sm = -g
+                    s_plus[x] = sp
+                    s_minus[x] = sm
+                    moved = moved or sp != 0.0 or sm != 0.0
+                if not moved:
+                    continue
+                n_fallback = 0
+                if on_line:
+                    radius = _line_direction(u, i, b, theta, w_off, wt, sizes, codes, masks,
+                                             node_off, pre, v_a, v_b, direction)
+                    reach = line_coefficients(loss_code, logits[b], prob[b], targets[b],
+                                              direction[:n_out], bernoulli[b % bernoulli.shape[0]],
+                                              mu, kappa, coef)
+                    limit = min(radius * SAFETY, reach)
+                    for e in range(e0, e1):
+                        x = e - e0
+                        sp = s_plus[x]
+                        sm = s_minus[x]
+                        if sp == 0.0 and sm == 0.0:
+                            continue
+                        if abs(sp) < limit and abs(sm) < limit:
+                            if sm == -sp:
+                                diff_out[e] += odd_difference(coef, sp)
+                            else:
+                                diff_out[e] += evaluate(coef, sp) - evaluate(coef, sm)
+                            kinks_out[e] += kink_plus[x] + kink_minus[x]
+                        else:
+                            fallback[n_fallback] = e
+                            n_fallback += 1
+                else:
+                    for e in range(e0, e1):
+                        x = e - e0
+                        if s_plus[x] != 0.0 or s_minus[x] != 0.0:
+                            fallback[n_fallback] = e
+                            n_fallback += 1
+                half = COLUMNS // 2
+                for first in range(0, n_fallback, half):
+                    last = min(n_fallback, first + half)
+                    for f in range(first, last):
+                        x = fallback[f] - e0
+                        s_col[2 * (f - first)] = s_plus[x]
+                        s_col[2 * (f - first) + 1] = s_minus[x]
+                    _exact_suffix(u, i, b, 2 * (last - first), s_col, theta, w_off, wt, sizes,
+                                  codes, masks, node_off, pre, prob, targets, loss_code,
+                                  dz_a, dz_b, f_out, crossed)
+                    for f in range(first, last):
+                        e = fallback[f]
+                        x = e - e0
+                        c = 2 * (f - first)
+                        diff_out[e] += f_out[c] - f_out[c + 1]
+                        kinks_out[e] += (kink_plus[x] or crossed[c]) + (kink_minus[x] or crossed[c + 1])
+
+
+@jit()
+def bernoulli_table(logits, out):
+    """Fill ``out[b, k, 1:]`` with the cumulants of Bernoulli(sigmoid(logits[b, k]))."""
+    mu = np.zeros(out.shape[2])
+    for b in range(logits.shape[0]):
+        for k in range(logits.shape[1]):
+            q, q_bar = sigmoid_pair(logits[b, k])
+            bernoulli_cumulants(q, q_bar, mu, out[b, k])

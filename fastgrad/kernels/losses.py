@@ -1,0 +1,114 @@
+"""Per-sample losses computed from the output layer's logits.
+
+Each loss is paired with its output function, so that the pair is computed
+from the logits ``z`` in a numerically stable way:
+
+- ``MSE`` (identity output): ``l = 1/2 sum_k (z_k - y_k)^2``
+- ``BINARY_CROSS_ENTROPY`` (sigmoid output):
+  ``l = sum_k softplus(z_k) - y_k z_k``, which equals
+  ``-sum_k y_k log sigmoid(z_k) + (1 - y_k) log(1 - sigmoid(z_k))``
+- ``CROSS_ENTROPY`` (softmax output):
+  ``l = (sum_k y_k) logsumexp(z) - sum_k y_k z_k``, which is
+  ``-log softmax(z)[label]`` for a one-hot ``y``.
+
+For each pair the derivative of ``l`` with respect to the logits is
+``(sum_k y_k) * output(z) - y`` (the ``sum_k y_k`` factor only for softmax).
+"""
+
+import math
+
+from ._jit import jit
+from .activations import sigmoid_pair, softplus
+
+MSE = 0
+BINARY_CROSS_ENTROPY = 1
+CROSS_ENTROPY = 2
+
+
+@jit()
+def softmax_into(z, out):
+    """Write ``softmax(z)`` into ``out`` and return ``logsumexp(z)``."""
+    top = z[0]
+    for k in range(1, z.shape[0]):
+        top = max(top, z[k])
+    total = 0.0
+    for k in range(z.shape[0]):
+        out[k] = math.exp(z[k] - top)
+        total += out[k]
+    for k in range(z.shape[0]):
+        out[k] /= total
+    return top + math.log(total)
+
+
+@jit()
+def sample_loss(code, z, y, scratch):
+    """Return the loss of one sample from its logits ``z`` and target ``y``.
+
+    ``scratch`` is a buffer of the length of ``z`` (used by the softmax).
+    """
+    total = 0.0
+    if code == MSE:
+        for k in range(z.shape[0]):
+            d = z[k] - y[k]
+            total += 0.5 * d * d
+    elif code == BINARY_CROSS_ENTROPY:
+        for k in range(z.shape[0]):
+            total += softplus(z[k]) - y[k] * z[k]
+    else:
+        lse = softmax_into(z, scratch)
+        for k in range(z.shape[0]):
+            total += y[k] * (lse - z[k])
+    return total
+
+
+@jit()
+def output_probabilities(code, z, out):
+    """Write the output function of ``z`` (identity, sigmoid or softmax) into ``out``."""
+    if code == MSE:
+        for k in range(z.shape[0]):
+            out[k] = z[k]
+    elif code == BINARY_CROSS_ENTROPY:
+        for k in range(z.shape[0]):
+            out[k] = sigmoid_pair(z[k])[0]
+    else:
+        softmax_into(z, out)
+
+
+@jit()
+def logit_gradient(code, z, y, out):
+    """Write ``d loss / d z`` of one sample into ``out``."""
+    output_probabilities(code, z, out)
+    weight = 1.0
+    if code == CROSS_ENTROPY:
+        weight = 0.0
+        for k in range(y.shape[0]):
+            weight += y[k]
+    for k in range(z.shape[0]):
+        out[k] = weight * out[k] - y[k]
+
+
+@jit()
+def loss_difference(code, z, prob, y, dz):
+    """Return ``loss(z + dz) - loss(z)`` for one sample, without cancellation.
+
+    ``prob`` is the output function of ``z`` (:func:`output_probabilities`).
+    The difference is formed from ``expm1`` and ``log1p`` of the small change
+    rather than by subtracting two losses, so it is accurate to rounding
+    relative to itself, not relative to the loss.
+    """
+    total = 0.0
+    if code == MSE:
+        for k in range(z.shape[0]):
+            total += dz[k] * (z[k] - y[k] + 0.5 * dz[k])
+        return total
+    if code == BINARY_CROSS_ENTROPY:
+        for k in range(z.shape[0]):
+            total += math.log1p(prob[k] * math.expm1(dz[k])) - y[k] * dz[k]
+        return total
+    moved = 0.0
+    weight = 0.0
+    for k in range(z.shape[0]):
+        moved += prob[k] * math.expm1(dz[k])
+        weight += y[k]
+        total -= y[k] * dz[k]
+    return total + weight * math.log1p(moved)

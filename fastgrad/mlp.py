@@ -1,0 +1,255 @@
+"""The dense network whose gradients fastgrad checks."""
+
+import numbers
+
+import numpy as np
+
+from ._data import prepare_inputs, prepare_targets
+from ._packing import Packing
+from ._workspace import Workspace
+from .kernels import activations as act
+from .kernels import losses
+
+HIDDEN_ACTIVATIONS = {
+    "identity": act.IDENTITY,
+    "relu": act.RELU,
+    "leaky_relu": act.LEAKY_RELU,
+    "tanh": act.TANH,
+    "sigmoid": act.SIGMOID,
+    "elu": act.ELU,
+    "softplus": act.SOFTPLUS,
+}
+
+OUTPUT_LOSSES = {
+    "identity": ("mse", losses.MSE),
+    "sigmoid": ("binary_cross_entropy", losses.BINARY_CROSS_ENTROPY),
+    "softmax": ("cross_entropy", losses.CROSS_ENTROPY),
+}
+
+
+def _choice(kind, value, valid):
+    if not isinstance(value, str) or value not in valid:
+        raise ValueError(f"unknown {kind} {value!r}; choose one of {', '.join(valid)}")
+    return value
+
+
+class MLP:
+    """A fully connected network: sizes, activations, output, loss and regularization.
+
+    The network holds no parameters: they are passed to every method as a dict
+    ``{"W1": ..., "b1": ..., ...}`` with ``Wl`` of shape ``(n_out, n_in)`` and
+    ``bl`` of shape ``(n_out,)`` or ``(n_out, 1)``.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Units per layer, input first and output last, e.g. ``[784, 128, 10]``.
+    hidden : str or sequence of str, default "relu"
+        Activation of the hidden layers: one name for all or one per hidden
+        layer. One of identity, relu, leaky_relu (slope 0.01), tanh, sigmoid,
+        elu (alpha 1) and softplus (beta 1).
+    output : {"softmax", "sigmoid", "identity"}, default "softmax"
+        Output function, computed together with the loss from the logits.
+    loss : {"cross_entropy", "binary_cross_entropy", "mse"}, optional
+        Loss paired with ``output`` (softmax with cross_entropy, sigmoid with
+        binary_cross_entropy, identity with mse); inferred when omitted.
+    l2 : float, default 0.0
+        L2 penalty ``lambda``: ``J`` gains ``lambda / (2m) * sum_l ||W_l||_F^2``
+        (weights only, ``m`` the batch size).
+    dropout : float or sequence of float, optional
+        Drop probability of the hidden layers (one for all or one per hidden
+        layer), with inverted scaling by ``1 / (1 - p)``. The masks are drawn
+        once from ``dropout_seed`` for a given batch size and held fixed, so
+        ``J`` stays a deterministic function that can be checked.
+    dropout_seed : int, default 0
+        Seed of the dropout masks.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastgrad as fg
+    >>> net = fg.MLP([4, 5, 3], hidden="tanh")
+    >>> params = net.init("xavier_normal", seed=0)
+    >>> X = np.random.default_rng(0).normal(size=(8, 4))
+    >>> labels = np.arange(8) % 3
+    >>> round(net.loss(params, X, labels), 6) > 0
+    True
+    >>> sorted(net.gradients(params, X, labels))
+    ['dW1', 'dW2', 'db1', 'db2']
+    """
+
+    def __init__(self, sizes, hidden="relu", output="softmax", loss=None, l2=0.0,
+                 dropout=None, dropout_seed=0):
+        if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__"):
+            raise TypeError(f"sizes must be a sequence of layer widths; got {sizes!r}")
+        if len(sizes) < 2:
+            raise ValueError(f"sizes needs at least an input and an output layer; got {list(sizes)}")
+        for size in sizes:
+            if not isinstance(size, numbers.Integral) or isinstance(size, bool) or size < 1:
+                raise ValueError(f"layer sizes must be positive integers; got {list(sizes)}")
+        self.sizes = tuple(int(s) for s in sizes)
+        n_hidden = len(self.sizes) - 2
+
+        names = [hidden] * n_hidden if isinstance(hidden, str) else list(hidden)
+        if len(names) != n_hidden:
+            raise ValueError(f"hidden names {len(names)} activation(s) for {n_hidden} hidden layer(s)")
+        self.hidden = tuple(_choice("hidden activation", name, list(HIDDEN_ACTIVATIONS)) for name in names)
+
+        self.output = _choice("output", output, list(OUTPUT_LOSSES))
+        paired = OUTPUT_LOSSES[self.output][0]
+        if loss is None:
+            loss = paired
+        _choice("loss", loss, [pair[0] for pair in OUTPUT_LOSSES.values()])
+        if loss != paired:
+            pairs = ", ".join(f"{out}+{pair[0]}" for out, pair in OUTPUT_LOSSES.items())
+            raise ValueError(f"output {self.output!r} cannot be paired with loss {loss!r}; valid pairs: {pairs}")
+        self.loss_name = loss
+        self.loss_code = OUTPUT_LOSSES[self.output][1]
+
+        if not isinstance(l2, numbers.Real) or not np.isfinite(l2) or l2 < 0:
+            raise ValueError(f"l2 must be a finite number >= 0; got {l2!r}")
+        self.l2 = float(l2)
+
+        rates = [0.0 if dropout is None else dropout] * n_hidden
+        if dropout is not None and not isinstance(dropout, numbers.Real):
+            rates = list(dropout)
+            if len(rates) != n_hidden:
+                raise ValueError(f"dropout names {len(rates)} rate(s) for {n_hidden} hidden layer(s)")
+        for rate in rates:
+            if not isinstance(rate, numbers.Real) or not 0.0 <= rate < 1.0:
+                raise ValueError(f"dropout rates must lie in [0, 1); got {dropout!r}")
+        self.dropout = tuple(float(rate) for rate in rates)
+        self.dropout_seed = int(dropout_seed)
+
+        self.packing = Packing(self.sizes)
+        self.activation_codes = (act.IDENTITY, *(HIDDEN_ACTIVATIONS[n] for n in self.hidden), act.IDENTITY)
+
+    def __repr__(self):
+        hidden = self.hidden[0] if len(set(self.hidden)) == 1 else list(self.hidden)
+        extras = ""
+        if self.l2:
+            extras += f", l2={self.l2!r}"
+        if any(self.dropout):
+            extras += f", dropout={list(self.dropout)!r}"
+        return (f"MLP({list(self.sizes)}, hidden={hidden!r}, output={self.output!r}, "
+                f"loss={self.loss_name!r}{extras})")
+
+    @property
+    def n_params(self):
+        """Number of scalar parameters."""
+        return self.packing.size
+
+    @property
+    def param_names(self):
+        """Names of the parameter tensors, ``["W1", "b1", ...]``."""
+        return list(self.packing.names)
+
+    def init(self, method="he_normal", seed=None, **options):
+        """Draw parameters: weights from an initializer, biases zero.
+
+        Parameters
+        ----------
+        method : str, default "he_normal"
+            Any name in :data:`fastgrad.init.INITIALIZERS`.
+        seed : int or numpy.random.Generator, optional
+            Seed, for reproducible parameters.
+        **options
+            Passed to the initializer (e.g. ``mode``, ``nonlinearity``, ``gain``).
+
+        Returns
+        -------
+        dict
+            ``{"W1": ..., "b1": ..., ...}``, float64, biases of shape ``(n,)``.
+        """
+        from . import init as initializers
+
+        draw = initializers.get(method)
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        params = {}
+        for name in self.packing.names:
+            shape = self.packing.shapes[name]
+            params[name] = draw(shape, rng=rng, **options) if name.startswith("W") else np.zeros(shape)
+        return params
+
+    def dropout_masks(self, batch):
+        """Return the fixed dropout multipliers of each hidden layer for a batch size.
+
+        Returns
+        -------
+        list of ndarray
+            One ``(batch, n_units)`` array per hidden layer with entries ``0``
+            (dropped) or ``1 / (1 - p)`` (kept); all ones where ``p == 0``.
+        """
+        rng = np.random.default_rng(self.dropout_seed)
+        masks = []
+        for rate, width in zip(self.dropout, self.sizes[1:-1]):
+            if rate == 0.0:
+                masks.append(np.ones((batch, width)))
+            else:
+                keep = rng.random((batch, width)) >= rate
+                masks.append(keep / (1.0 - rate))
+        return masks
+
+    def workspace(self, params, X, Y, layout="rows"):
+        """Validate parameters and a batch and run the forward pass.
+
+        Returns
+        -------
+        workspace : Workspace
+            Kernel-ready arrays after the forward pass.
+        bias_shapes : dict
+            The shape each bias was given in.
+        """
+        theta, bias_shapes = self.packing.pack(params)
+        inputs = prepare_inputs(X, self.sizes[0], layout)
+        targets = prepare_targets(Y, inputs.shape[0], self.sizes[-1], self.loss_name, layout)
+        return Workspace(self, theta, inputs, targets), bias_shapes
+
+    def loss(self, params, X, Y, layout="rows"):
+        """Return the objective ``J`` (mean loss plus the L2 term) on a batch.
+
+        Parameters
+        ----------
+        params : dict
+            ``{"W1": ..., "b1": ..., ...}``.
+        X : array_like
+            Inputs, ``(batch, n_in)``, or ``(n_in, batch)`` with ``layout="columns"``.
+        Y : array_like
+            Targets, ``(batch, n_out)`` (``(n_out, batch)`` with
+            ``layout="columns"``), or integer labels ``(batch,)`` for
+            cross-entropy.
+        layout : {"rows", "columns"}, default "rows"
+            Whether samples are the rows or the columns of ``X`` and ``Y``.
+
+        Returns
+        -------
+        float
+        """
+        return self.workspace(params, X, Y, layout)[0].loss()
+
+    def gradients(self, params, X, Y, layout="rows"):
+        """Return the gradient of :meth:`loss` by fastgrad's own backpropagation.
+
+        Parameters are as for :meth:`loss`.
+
+        Returns
+        -------
+        dict
+            ``{"dW1": ..., "db1": ..., ...}``, each in the shape of its parameter.
+        """
+        work, bias_shapes = self.workspace(params, X, Y, layout)
+        return self.packing.unpack(work.gradient(), bias_shapes, prefix="d")
+
+    def predict(self, params, X, layout="rows"):
+        """Return the network's output (after the output function) for inputs ``X``.
+
+        Returns
+        -------
+        ndarray
+            ``(batch, n_out)``, or ``(n_out, batch)`` with ``layout="columns"``.
+        """
+        theta, _ = self.packing.pack(params)
+        inputs = prepare_inputs(X, self.sizes[0], layout)
+        dummy = np.zeros((inputs.shape[0], self.sizes[-1]))
+        out = Workspace(self, theta, inputs, dummy).outputs()
+        return out if layout == "rows" else out.T

@@ -1,0 +1,143 @@
+"""Slow, obvious references that fastgrad's kernels are tested against.
+
+Plain numpy, written from the formulas in DESIGN.md and nothing else of
+fastgrad's: a network is given by its sizes, activation names, output name,
+l2, and explicit dropout masks; data are rows.
+"""
+
+import numpy as np
+
+LEAKY = 0.01
+
+
+def activation(name, z):
+    if name == "identity":
+        return z
+    if name == "relu":
+        return np.maximum(z, 0.0)
+    if name == "leaky_relu":
+        return np.where(z > 0, z, LEAKY * z)
+    if name == "tanh":
+        return np.tanh(z)
+    if name == "sigmoid":
+        return 1.0 / (1.0 + np.exp(-z))
+    if name == "elu":
+        return np.where(z > 0, z, np.exp(np.minimum(z, 0.0)) - 1.0)
+    if name == "softplus":
+        return np.log1p(np.exp(-np.abs(z))) + np.maximum(z, 0.0)
+    raise KeyError(name)
+
+
+def activation_derivative(name, z):
+    if name == "identity":
+        return np.ones_like(z)
+    if name == "relu":
+        return (z > 0).astype(float)
+    if name == "leaky_relu":
+        return np.where(z > 0, 1.0, LEAKY)
+    if name == "tanh":
+        return 1.0 - np.tanh(z) ** 2
+    if name == "sigmoid":
+        s = 1.0 / (1.0 + np.exp(-z))
+        return s * (1.0 - s)
+    if name == "elu":
+        return np.where(z > 0, 1.0, np.exp(np.minimum(z, 0.0)))
+    if name == "softplus":
+        return 1.0 / (1.0 + np.exp(-z))
+    raise KeyError(name)
+
+
+def forward(sizes, hidden, params, X, masks):
+    """Return the list of pre-activations and the list of activations (A0 = X)."""
+    n_layers = len(sizes) - 1
+    A = [X]
+    Z = []
+    for layer in range(1, n_layers + 1):
+        W = params[f"W{layer}"]
+        b = np.reshape(params[f"b{layer}"], -1)
+        z = A[-1] @ W.T + b
+        Z.append(z)
+        if layer < n_layers:
+            A.append(activation(hidden[layer - 1], z) * masks[layer - 1])
+    return Z, A
+
+
+def per_sample_loss(output, logits, Y):
+    if output == "identity":
+        return 0.5 * np.sum((logits - Y) ** 2, axis=1)
+    if output == "sigmoid":
+        # log sigmoid(z) = -log(1 + exp(-z)), written with logaddexp to stay finite
+        log_p = -np.logaddexp(0.0, -logits)
+        log_not_p = -np.logaddexp(0.0, logits)
+        return -np.sum(Y * log_p + (1.0 - Y) * log_not_p, axis=1)
+    if output == "softmax":
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        log_softmax = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        return -np.sum(Y * log_softmax, axis=1)
+    raise KeyError(output)
+
+
+def loss(sizes, hidden, output, l2, params, X, Y, masks):
+    Z, _ = forward(sizes, hidden, params, X, masks)
+    m = X.shape[0]
+    penalty = sum(np.sum(params[f"W{k}"] ** 2) for k in range(1, len(sizes)))
+    return per_sample_loss(output, Z[-1], Y).mean() + l2 / (2 * m) * penalty
+
+
+def gradients(sizes, hidden, output, l2, params, X, Y, masks):
+    """Backpropagation written out layer by layer; returns dW1, db1, ..."""
+    n_layers = len(sizes) - 1
+    m = X.shape[0]
+    Z, A = forward(sizes, hidden, params, X, masks)
+    logits = Z[-1]
+    if output == "identity":
+        dz = logits - Y
+    elif output == "sigmoid":
+        dz = 1.0 / (1.0 + np.exp(-logits)) - Y
+    else:
+        e = np.exp(logits - logits.max(axis=1, keepdims=True))
+        dz = (e / e.sum(axis=1, keepdims=True)) * Y.sum(axis=1, keepdims=True) - Y
+    dz = dz / m
+    grads = {}
+    for layer in range(n_layers, 0, -1):
+        W = params[f"W{layer}"]
+        grads[f"dW{layer}"] = dz.T @ A[layer - 1] + l2 / m * W
+        grads[f"db{layer}"] = dz.sum(axis=0).reshape(np.shape(params[f"b{layer}"]))
+        if layer > 1:
+            da = dz @ W
+            dz = da * masks[layer - 2] * activation_derivative(hidden[layer - 2], Z[layer - 2])
+    return grads
+
+
+def numerical_gradient(sizes, hidden, output, l2, params, X, Y, masks, epsilon):
+    """Centered differences, one parameter at a time, full forward passes.
+
+    The difference is summed sample by sample, ``sum_b (l_b(+) - l_b(-))``,
+    which loses less to cancellation than subtracting two means.
+    """
+    m = X.shape[0]
+    out = {}
+    for name in [f"{kind}{k}" for k in range(1, len(sizes)) for kind in ("W", "b")]:
+        base = params[name]
+        grad = np.zeros(base.shape)
+        for index in np.ndindex(*base.shape):
+            values = []
+            for sign in (1.0, -1.0):
+                trial = dict(params)
+                perturbed = base.copy()
+                perturbed[index] += sign * epsilon
+                trial[name] = perturbed
+                Z, _ = forward(sizes, hidden, trial, X, masks)
+                values.append(per_sample_loss(output, Z[-1], Y))
+            diff = np.sum(values[0] - values[1]) / m
+            if name.startswith("W"):
+                diff += l2 / (2 * m) * ((base[index] + epsilon) ** 2 - (base[index] - epsilon) ** 2)
+            grad[index] = diff / (2 * epsilon)
+        out["d" + name] = grad
+    return out
+
+
+def one_hot(labels, n):
+    out = np.zeros((len(labels), n))
+    out[np.arange(len(labels)), labels] = 1.0
+    return out

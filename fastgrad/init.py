@@ -141,8 +141,7 @@ def _generator(rng):
     if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
         return np.random.default_rng(int(rng))
     raise TypeError(
-        "rng must be None, an int seed or a numpy.random.Generator, "
-        f"got {type(rng).__name__}"
+        f"rng must be None, an int seed or a numpy.random.Generator, got {type(rng).__name__}"
     )
 
 
@@ -196,7 +195,7 @@ def _draw(shape, rng, std, dist):
 
 
 def _kaiming_std(shape, a, mode, nonlinearity):
-    """Standard deviation ``gain / sqrt(fan)`` of a Kaiming initializer."""
+    """Return the standard deviation ``gain / sqrt(fan)`` of Kaiming."""
     if not isinstance(mode, str) or mode.lower() not in _MODES:
         raise ValueError(f"mode {mode!r} not supported, please use one of {list(_MODES)}")
     fan_in, fan_out = _fans(shape)
@@ -205,14 +204,14 @@ def _kaiming_std(shape, a, mode, nonlinearity):
 
 
 def _xavier_std(shape, gain):
-    """Standard deviation ``gain * sqrt(2 / (fan_in + fan_out))`` of Xavier."""
+    """Return the standard deviation ``gain * sqrt(2 / (fan_in + fan_out))`` of Xavier."""
     gain = _real("gain", gain, minimum=0.0)
     fan_in, fan_out = _fans(shape)
     return gain * math.sqrt(2.0 / (fan_in + fan_out))
 
 
 def _lecun_std(shape):
-    """Standard deviation ``1 / sqrt(fan_in)`` of LeCun."""
+    """Return the standard deviation ``1 / sqrt(fan_in)`` of LeCun."""
     fan_in, _ = _fans(shape)
     return 1.0 / math.sqrt(fan_in)
 
@@ -247,7 +246,7 @@ _AS241_FAR = (
 
 
 def _norm_ppf(p):
-    """Standard normal quantile ``Phi^-1(p) = sqrt(2) * erfinv(2p - 1)`` of an array.
+    """Return the standard normal quantile ``Phi^-1(p) = sqrt(2) * erfinv(2p - 1)``.
 
     Algorithm AS 241, vectorized. ``p`` equal to 0 or 1 gives about -/+37.5
     (the quantile of the smallest positive double) instead of an infinity.
@@ -270,7 +269,7 @@ def _norm_ppf(p):
 
 
 def _norm_cdf(x):
-    """Standard normal CDF of a float, accurate in the lower tail."""
+    """Return the standard normal CDF of a float, accurate in the lower tail."""
     return 0.5 * math.erfc(-x / math.sqrt(2.0))
 
 
@@ -514,9 +513,7 @@ def orthogonal(shape, rng=None, gain=1.0):
     shape, rng = _shape(shape), _generator(rng)
     gain = _real("gain", gain)
     if len(shape) < 2:
-        raise ValueError(
-            f"orthogonal needs a shape with 2 or more dimensions, got {shape}"
-        )
+        raise ValueError(f"orthogonal needs a shape with 2 or more dimensions, got {shape}")
     rows, cols = shape[0], math.prod(shape[1:])
     if rows * cols == 0:
         return np.zeros(shape, dtype=np.float64)
@@ -830,11 +827,7 @@ def calculate_gain(nonlinearity, param=None):
         return 3.0 / 4.0
     if param is None:
         slope = 0.01
-    elif (
-        isinstance(param, bool)
-        or not isinstance(param, numbers.Real)
-        or not math.isfinite(param)
-    ):
+    elif isinstance(param, bool) or not isinstance(param, numbers.Real) or not math.isfinite(param):
         raise ValueError(f"negative_slope {param!r} not a valid number")
     else:
         slope = float(param)

@@ -1,8 +1,38 @@
-"""fastgrad: fast, exact gradient checking for dense neural networks."""
+"""fastgrad: fast, exact gradient checking for dense neural networks.
 
+>>> import fastgrad as fg
+>>> net = fg.MLP([784, 128, 64, 10], hidden="relu", output="softmax")   # doctest: +SKIP
+>>> report = fg.check(net, params, X, Y, grads=my_grads)                 # doctest: +SKIP
+>>> print(report)                                                        # doctest: +SKIP
+"""
+
+from . import init, testing
 from ._packing import PrecisionWarning
+from .check import check
+from .generic import FunctionReport, check_function
 from .mlp import MLP
+from .numerical import numerical_gradient
+from .report import CheckReport, Direction, Entry, TensorReport
+from .thresholds import Thresholds, Verdict, classify, relative_difference
 
 __version__ = "0.1.0"
 
-__all__ = ["MLP", "PrecisionWarning", "__version__"]
+__all__ = [
+    "MLP",
+    "CheckReport",
+    "Direction",
+    "Entry",
+    "FunctionReport",
+    "PrecisionWarning",
+    "TensorReport",
+    "Thresholds",
+    "Verdict",
+    "check",
+    "check_function",
+    "classify",
+    "init",
+    "numerical_gradient",
+    "relative_difference",
+    "testing",
+    "__version__",
+]

@@ -128,8 +128,12 @@ class Differences:
             grad[self.is_weight] += work.l2 / work.batch * work.theta[self.entries[self.is_weight]]
         return grad
 
-    def compute(self, progress=None, n_chunks=1):
-        """Run every task; return ``(gradient entries, kink counts)`` in the order of ``entries``.
+    def compute(self, progress=None, n_chunks=1, interruptible=False):
+        """Run every task; return ``(gradient entries, kink counts, entries done)``.
+
+        Values are in the order of :attr:`entries`; when ``interruptible`` and
+        the user presses Ctrl-C, the run stops after the chunk in progress and
+        only the first ``entries done`` values are meaningful.
 
         Parameters
         ----------
@@ -137,14 +141,22 @@ class Differences:
             Called as ``progress(done, total)`` in entries after each chunk.
         n_chunks : int
             How many kernel calls to split the work into.
+        interruptible : bool
+            Turn ``KeyboardInterrupt`` into a partial result.
         """
         diff = np.zeros(self.entries.size)
         kinks = np.zeros(self.entries.size, dtype=np.int64)
-        for t_start, t_stop in self.chunks(max(1, n_chunks)):
-            self.run(t_start, t_stop, diff, kinks)
-            if progress is not None:
-                progress(int(self.entry_ptr[t_stop]), self.entries.size)
-        return self.finish(diff), kinks
+        done = 0
+        try:
+            for t_start, t_stop in self.chunks(max(1, n_chunks)):
+                self.run(t_start, t_stop, diff, kinks)
+                done = int(self.entry_ptr[t_stop])
+                if progress is not None:
+                    progress(done, self.entries.size)
+        except KeyboardInterrupt:
+            if not interruptible:
+                raise
+        return self.finish(diff), kinks, done
 
 
 def numerical_gradient(net, params, X, Y, epsilon=DEFAULT_EPSILON, layout="rows"):
@@ -191,7 +203,7 @@ def numerical_gradient(net, params, X, Y, epsilon=DEFAULT_EPSILON, layout="rows"
     epsilon = check_epsilon(epsilon)
     work, bias_shapes = net.workspace(params, X, Y, layout)
     differences = Differences(work, epsilon)
-    values, _ = differences.compute()
+    values, _, _ = differences.compute()
     flat = np.empty_like(work.theta)
     flat[differences.entries] = values
     return net.packing.unpack(flat, bias_shapes, prefix="d")

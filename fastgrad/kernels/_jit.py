@@ -14,13 +14,16 @@ import numba
 FASTMATH_FLAGS = frozenset({"nsz", "contract", "reassoc"})
 
 
-def jit(*, parallel=False):
+def jit(*, parallel=False, cache=True):
     """Return the ``numba.njit`` decorator every fastgrad kernel uses.
 
     Parameters
     ----------
     parallel : bool, optional
         Compile ``prange`` loops as parallel loops.
+    cache : bool, optional
+        Cache machine code on disk. Only a kernel that takes a user's
+        function as an argument turns this off: such a kernel cannot be cached.
 
     Returns
     -------
@@ -29,7 +32,7 @@ def jit(*, parallel=False):
         numpy's error model and :data:`FASTMATH_FLAGS`.
     """
     return numba.njit(
-        cache=True,
+        cache=cache,
         nogil=True,
         parallel=parallel,
         error_model="numpy",

@@ -42,7 +42,7 @@ import numpy as np
 from ._jit import jit
 from .activations import derivative, difference, is_kinked, is_piecewise_linear, sigmoid_pair
 from .dense import node_block, weight_view
-from .losses import loss_difference
+from .propagate import carry_to_loss
 from .series import DEGREE, bernoulli_cumulants, evaluate, line_coefficients, odd_difference
 
 COLUMNS = 32
@@ -104,8 +104,6 @@ def _exact_suffix(u, i, b, n_cols, s_col, theta, w_off, wt, sizes, codes, masks,
     kinked unit changed side into ``crossed``.
     """
     n_layers = sizes.shape[0] - 1
-    for c in range(n_cols):
-        crossed[c] = False
     if u == n_layers:
         for c in range(n_cols):
             dz_a[c, : sizes[n_layers]] = 0.0
@@ -117,33 +115,8 @@ def _exact_suffix(u, i, b, n_cols, s_col, theta, w_off, wt, sizes, codes, masks,
         for c in range(n_cols):
             for q in range(n):
                 dz_a[c, q] = s_col[c] * column[q]
-        for k in range(u + 1, n_layers):
-            z_k = node_block(pre, node_off, sizes, k)[b]
-            m_k = node_block(masks, node_off, sizes, k)[b]
-            code = codes[k]
-            kinked = is_kinked(code)
-            weight = weight_view(theta, w_off, sizes, k + 1)
-            for c in range(n_cols):
-                for q in range(sizes[k]):
-                    d = dz_a[c, q]
-                    m = m_k[q]
-                    if m == 0.0 or d == 0.0:
-                        dz_a[c, q] = 0.0
-                        continue
-                    z = z_k[q]
-                    if kinked and ((z + d > 0.0) != (z > 0.0)):
-                        crossed[c] = True
-                    dz_a[c, q] = m * difference(code, z, d)
-                for p in range(sizes[k + 1]):
-                    total = 0.0
-                    for q in range(sizes[k]):
-                        total += weight[p, q] * dz_a[c, q]
-                    dz_b[c, p] = total
-            dz_a, dz_b = dz_b, dz_a
-    n_out = sizes[n_layers]
-    logits = node_block(pre, node_off, sizes, n_layers)[b]
-    for c in range(n_cols):
-        f_out[c] = loss_difference(loss_code, logits, prob[b], targets[b], dz_a[c, :n_out])
+    carry_to_loss(min(u + 1, n_layers), b, n_cols, theta, w_off, sizes, codes, masks, node_off,
+                  pre, prob, targets, loss_code, dz_a, dz_b, f_out, crossed)
 
 
 @jit(parallel=True)

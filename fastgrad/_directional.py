@@ -1,0 +1,140 @@
+"""Directional checks: random directions per tensor, bisection to find wrong entries.
+
+A directional check compares ``v . a`` (the analytic gradient along a unit
+direction ``v`` that moves one tensor) with the centered difference
+``(J(theta + eps v) - J(theta - eps v)) / (2 eps)``. It costs two evaluations
+per direction instead of two per entry. When a direction disagrees, the
+tensor is cut in halves, each half is checked along a random direction of its
+own, and the halves that disagree are cut again, down to a few entries that
+are then differenced one by one. When errors are everywhere (a scaled
+tensor, say), bisection stops early and a stratified sample of entries is
+differenced instead, so that the report can still say what the mistake
+looks like.
+"""
+
+import numpy as np
+
+from .kernels.directional import directional_differences
+from .numerical import Differences
+from .report import Direction
+from .thresholds import Verdict, entry_errors, error_floor
+
+LEAF = 8
+"""Regions this small are differenced entry by entry."""
+
+MAX_REGIONS = 8
+"""More disagreeing regions than this at one level means the errors are spread out."""
+
+SPREAD_SAMPLE = 64
+"""Entries differenced when errors are spread over a tensor."""
+
+
+class _Directions:
+    """Runs the directional kernel for one layer of a workspace."""
+
+    def __init__(self, work, epsilon):
+        self.work = work
+        self.epsilon = epsilon
+        self.prob = work.outputs()
+
+    def compare(self, name, vectors):
+        """Return ``(numerical, kinked)`` directional derivatives for unit ``vectors``.
+
+        ``vectors`` is ``(k, size)``: directions in the flat space of tensor ``name``.
+        """
+        work = self.work
+        layer = int(name[1:])
+        n_out, n_in = int(work.sizes[layer]), int(work.sizes[layer - 1])
+        k = vectors.shape[0]
+        if name.startswith("W"):
+            weight_dirs = np.ascontiguousarray(vectors.reshape(k, n_out, n_in))
+            bias_dirs = np.zeros((k, n_out))
+        else:
+            weight_dirs = np.zeros((k, n_out, n_in))
+            bias_dirs = np.ascontiguousarray(vectors)
+        out = np.empty((work.batch, k))
+        kinks = np.zeros((work.batch, k), dtype=np.int64)
+        directional_differences(layer, weight_dirs, bias_dirs, self.epsilon, work.theta,
+                                work.w_off, work.sizes, work.codes, work.masks, work.node_off,
+                                work.acts, work.pre, self.prob, work.targets, work.loss_code,
+                                out, kinks)
+        numerical = out.sum(axis=0) / (2.0 * self.epsilon * work.batch)
+        if name.startswith("W") and work.l2:
+            param = work.theta[work.net.packing.slice(name)]
+            numerical += work.l2 / work.batch * (vectors @ param)
+        return numerical, kinks.sum(axis=0) > 0
+
+
+def _random_directions(rng, k, size, support=None):
+    vectors = np.zeros((k, size))
+    if support is None:
+        vectors[:] = rng.normal(size=(k, size))
+    else:
+        vectors[:, support] = rng.normal(size=(k, support.size))
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norms == 0.0, 1.0, norms)
+
+
+def _localize(directions, name, a_tensor, rng, thresholds, floor):
+    """Return flat indices of tensor ``name`` that hold the disagreement."""
+    size = a_tensor.size
+    regions = [np.arange(size)]
+    leaves = []
+    while regions:
+        halves = []
+        for region in regions:
+            if region.size <= LEAF:
+                leaves.append(region)
+            else:
+                middle = region.size // 2
+                halves.extend((region[:middle], region[middle:]))
+        if not halves:
+            break
+        vectors = np.stack([_random_directions(rng, 1, size, half)[0] for half in halves])
+        numerical, _ = directions.compare(name, vectors)
+        errors = entry_errors(vectors @ a_tensor, numerical, floor)
+        regions = [half for half, e in zip(halves, errors, strict=True)
+                   if thresholds.classify(e) >= Verdict.SUSPICIOUS]
+        if len(regions) > MAX_REGIONS:
+            count = min(size, SPREAD_SAMPLE)
+            edges = np.linspace(0, size, count + 1).astype(np.int64)
+            return np.unique(edges[:-1] + (rng.random(count) * np.diff(edges)).astype(np.int64))
+    return np.concatenate(leaves) if leaves else np.zeros(0, dtype=np.int64)
+
+
+def directional_comparison(work, analytic, epsilon, k, rng, thresholds):
+    """Compare ``k`` random directions per tensor; localize disagreements.
+
+    Returns
+    -------
+    directions : dict
+        ``{name: [Direction, ...]}``.
+    entries : ndarray
+        Flat indices of the entries differenced one by one (localized).
+    values, kinks : ndarray
+        Their numerical gradient and kink counts.
+    """
+    packing = work.net.packing
+    floor = error_floor(work.loss(), epsilon)
+    runner = _Directions(work, epsilon)
+    results = {}
+    suspects = []
+    for name in packing.names:
+        part = packing.slice(name)
+        a_tensor = analytic[part]
+        vectors = _random_directions(rng, k, a_tensor.size)
+        numerical, kinked = runner.compare(name, vectors)
+        along = vectors @ a_tensor
+        errors = entry_errors(along, numerical, floor)
+        results[name] = [Direction(analytic=float(a), numerical=float(n), error=float(e), kink=bool(c))
+                         for a, n, e, c in zip(along, numerical, errors, kinked, strict=True)]
+        failing = any(thresholds.classify(e) >= Verdict.SUSPICIOUS
+                      for e, c in zip(errors, kinked, strict=True) if not c)
+        if failing:
+            suspects.append(part.start + _localize(runner, name, a_tensor, rng, thresholds, floor))
+    entries = np.concatenate(suspects) if suspects else np.zeros(0, dtype=np.int64)
+    if entries.size == 0:
+        return results, entries, np.zeros(0), np.zeros(0, dtype=np.int64)
+    differences = Differences(work, epsilon, entries)
+    values, kinks, _ = differences.compute()
+    return results, differences.entries, values, kinks

@@ -1,0 +1,68 @@
+"""Plain-text rendering of a :class:`~fastgrad.report.CheckReport`."""
+
+from .thresholds import Verdict
+
+COLUMNS = ("tensor", "shape", "checked", "difference", "verdict", "max error", "median",
+           "correct", "accept.", "susp.", "wrong", "kinks")
+
+
+def _shape(shape):
+    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def table_rows(report):
+    """Return the per-tensor table as rows of strings, header first."""
+    rows = [list(COLUMNS)]
+    for t in report.tensors.values():
+        rows.append([
+            t.name, _shape(t.shape), f"{t.checked:,}", f"{t.difference:.2e}",
+            t.verdict.name if t.checked else "-", f"{t.max_error:.2e}", f"{t.median_error:.2e}",
+            *(f"{t.bands[v]:,}" for v in Verdict), f"{t.kinks:,}",
+        ])
+    return rows
+
+
+def _align(rows):
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = [cell.ljust(w) if i < 2 or i == 4 else cell.rjust(w)
+                 for i, (cell, w) in enumerate(zip(row, widths, strict=True))]
+        lines.append("  ".join(cells).rstrip())
+    return lines
+
+
+def format_report(report):
+    """Return the report as a readable table with hints and worst entries."""
+    thr = report.thresholds
+    what = {"full": "every entry", "sample": "sampled entries", "directional": "random directions"}
+    lines = [
+        f"fastgrad check of {report.net!r}",
+        f"mode {report.mode} ({what.get(report.mode, report.mode)}): {report.checked:,} of "
+        f"{report.net.n_params:,} entries computed, epsilon {report.epsilon:g}, batch "
+        f"{report.batch}, loss {report.loss:.6g}"
+        + (f", {report.seconds:.3g} s" if report.seconds is not None else ""),
+        f"verdicts: CORRECT < {thr.correct:g} <= ACCEPTABLE < {thr.acceptable:g} <= "
+        f"SUSPICIOUS < {thr.suspicious:g} <= WRONG",
+    ]
+    if report.partial:
+        lines.append("PARTIAL: the check was interrupted; only the entries computed are reported")
+    lines.append("")
+    lines.extend(_align(table_rows(report)))
+    lines.append("")
+    failing = [t for t in report.tensors.values() if t.verdict >= Verdict.SUSPICIOUS and t.worst]
+    if failing:
+        lines.append("worst entries:")
+        for entry in report.worst(5):
+            lines.append(f"  {entry}")
+        lines.append("")
+    if report.hints:
+        lines.append("hints:")
+        lines.extend(f"  {hint}" for hint in report.hints)
+        lines.append("")
+    kinks = sum(t.kinks for t in report.tensors.values())
+    if kinks:
+        lines.append(f"{kinks:,} entries crossed a relu kink at +/-epsilon and are left out of the "
+                     "verdict (report.kinks lists them)")
+    lines.append(f"overall: difference {report.difference:.3e} -> {report.verdict.name}")
+    return "\n".join(lines)

@@ -1,0 +1,175 @@
+"""``check``: compare a network's analytic gradient with centered differences."""
+
+import contextlib
+import numbers
+import time
+
+import numba
+import numpy as np
+
+from ._directional import directional_comparison
+from .numerical import DEFAULT_EPSILON, Differences, check_epsilon
+from .report import CheckReport
+from .thresholds import Thresholds
+
+__all__ = ["check"]
+
+MODES = ("full", "sample", "directional")
+DEFAULT_SAMPLES = 32
+DEFAULT_DIRECTIONS = 4
+PROGRESS_WORK = 4_000_000
+"""Entry-sample evaluations above which the work is split into chunks for progress."""
+
+
+@contextlib.contextmanager
+def threads_limited(threads):
+    """Run the body with ``numba.set_num_threads(threads)``, restoring it after."""
+    if threads is None:
+        yield
+        return
+    if not isinstance(threads, numbers.Integral) or not 1 <= threads <= numba.config.NUMBA_NUM_THREADS:
+        raise ValueError(f"threads must be an integer in 1..{numba.config.NUMBA_NUM_THREADS}; "
+                         f"got {threads!r}")
+    before = numba.get_num_threads()
+    numba.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
+
+
+def analytic_vector(net, work, grads):
+    """Return the gradient to check as a flat vector: the user's, or fastgrad's backprop."""
+    if grads is None:
+        return work.gradient()
+    theta, _ = net.packing.pack(grads, prefix="d", what="grads")
+    return theta
+
+
+def sample_entries(packing, k, rng):
+    """Pick ``k`` entries per tensor, one from each of ``k`` equal strata of its flat range."""
+    chosen = []
+    for name in packing.names:
+        part = packing.slice(name)
+        size = part.stop - part.start
+        if size <= k:
+            chosen.append(np.arange(part.start, part.stop))
+            continue
+        edges = np.linspace(0, size, k + 1).astype(np.int64)
+        picks = edges[:-1] + (rng.random(k) * np.diff(edges)).astype(np.int64)
+        chosen.append(part.start + picks)
+    return np.concatenate(chosen)
+
+
+def _count(name, value, default):
+    if value is None:
+        return default
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    return int(value)
+
+
+def check(net, params, X, Y, grads=None, *, epsilon=DEFAULT_EPSILON, mode="full", k=None,
+          seed=0, thresholds=None, layout="rows", progress=None, threads=None):
+    """Check a gradient of a network against centered differences.
+
+    Parameters
+    ----------
+    net : MLP
+        The network.
+    params : dict
+        ``{"W1": ..., "b1": ..., ...}``.
+    X, Y : array_like
+        A batch, as for :meth:`MLP.loss`.
+    grads : dict, optional
+        ``{"dW1": ..., "db1": ..., ...}``: the gradient to check, from the
+        user's backprop. When omitted, fastgrad's own backprop is checked.
+    epsilon : float, default 1e-6
+        Step of the centered differences.
+    mode : {"full", "sample", "directional"}, default "full"
+        ``"full"`` computes every entry; ``"sample"`` ``k`` entries per tensor
+        (one from each of ``k`` equal strata, seeded); ``"directional"``
+        compares ``v . grad`` with ``(J(theta + eps v) - J(theta - eps v)) / 2 eps``
+        for ``k`` random unit directions per tensor and, where they disagree,
+        localizes the wrong entries by bisection.
+    k : int, optional
+        Entries (sample mode, default 32) or directions (directional mode,
+        default 4) per tensor.
+    seed : int, default 0
+        Seed of the sampled entries and random directions.
+    thresholds : Thresholds, dict or 3 numbers, optional
+        Verdict levels; by default 1e-7, 1e-4, 1e-2.
+    layout : {"rows", "columns"}, default "rows"
+        Whether samples are rows or columns of ``X`` and ``Y``.
+    progress : callable, optional
+        Called as ``progress(done, total)`` while a long check runs.
+    threads : int, optional
+        Number of threads for the kernels (restored afterwards).
+
+    Returns
+    -------
+    CheckReport
+        Per-tensor differences and verdicts, the worst entries, hints,
+        kinks. Pressing Ctrl-C during a long full or sampled check returns the
+        report of the part that was done, marked ``partial``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastgrad as fg
+    >>> net = fg.MLP([4, 5, 3], hidden="tanh")
+    >>> params = net.init("xavier_normal", seed=0)
+    >>> X = np.random.default_rng(0).normal(size=(6, 4))
+    >>> y = np.array([0, 1, 2, 0, 1, 2])
+    >>> grads = net.gradients(params, X, y)
+    >>> grads["dW2"] = grads["dW2"] * 6          # a forgotten 1/m
+    >>> report = fg.check(net, params, X, y, grads)
+    >>> report.verdict
+    <Verdict.WRONG: 3>
+    >>> report.tensors["W2"].hint
+    'analytic = 6 x numerical, x m = 6: a missing 1/m?'
+    """
+    started = time.perf_counter()
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+    epsilon = check_epsilon(epsilon)
+    thresholds = Thresholds.coerce(thresholds)
+    work, bias_shapes = net.workspace(params, X, Y, layout)
+    analytic = analytic_vector(net, work, grads)
+    rng = np.random.default_rng(seed)
+    numerical = np.full(work.theta.size, np.nan)
+    checked = np.zeros(work.theta.size, dtype=bool)
+    kinks = np.zeros(work.theta.size, dtype=np.int64)
+    directions = None
+    partial = False
+    details = {"threads": numba.get_num_threads() if threads is None else int(threads)}
+    with threads_limited(threads):
+        if mode == "directional":
+            k = _count("k", k, DEFAULT_DIRECTIONS)
+            directions, entries, values, entry_kinks = directional_comparison(
+                work, analytic, epsilon, k, rng, thresholds)
+            details["directions"] = k
+        else:
+            entries = None
+            if mode == "sample":
+                k = _count("k", k, DEFAULT_SAMPLES)
+                entries = sample_entries(net.packing, k, rng)
+                details["samples_per_tensor"] = k
+            differences = Differences(work, epsilon, entries)
+            work_size = differences.entries.size * work.batch
+            n_chunks = min(100, differences.n_tasks) if work_size > PROGRESS_WORK else 1
+            values, entry_kinks, done = differences.compute(
+                progress, n_chunks=n_chunks if progress is not None else min(n_chunks, 8),
+                interruptible=True)
+            partial = done < differences.entries.size
+            entries = differences.entries[:done]
+            values, entry_kinks = values[:done], entry_kinks[:done]
+    numerical[entries] = values
+    checked[entries] = True
+    kinks[entries] = entry_kinks
+    return CheckReport(net=net, theta=work.theta, analytic=analytic, numerical=numerical,
+                       checked=checked, kinks=kinks, loss=work.loss(), batch=work.batch,
+                       epsilon=epsilon, thresholds=thresholds, mode=mode,
+                       bias_shapes=bias_shapes, partial=partial,
+                       seconds=time.perf_counter() - started, directions=directions,
+                       details=details)

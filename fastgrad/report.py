@@ -174,10 +174,18 @@ class CheckReport:
         self.difference = relative_difference(np.concatenate(compared_a), np.concatenate(compared_n))
         verdicts = [t.verdict for t in self.tensors.values() if t.checked]
         self.verdict = max([thresholds.classify(self.difference), *verdicts])
-        extra = network_hint(self)
-        self.hints = [f"{t.name}: {t.hint}" for t in self.tensors.values() if t.hint]
-        if extra:
-            self.hints.append(extra)
+        where = network_hint(self)
+        if where:
+            for t in self.tensors.values():
+                if t.verdict >= Verdict.SUSPICIOUS and t.hint is None:
+                    t.hint = where
+        grouped = {}
+        for t in self.tensors.values():
+            if t.hint:
+                grouped.setdefault(t.hint, []).append(t.name)
+        self.hints = [f"{', '.join(names)}: {hint}" for hint, names in grouped.items()]
+        if where and where not in grouped:
+            self.hints.append(where)
 
     def _tensor_report(self, name, part, directions):
         shape = self.net.packing.shapes[name]

@@ -1,0 +1,276 @@
+"""fastgrad.check: verdicts on correct gradients, and seeded bugs caught, localized, explained."""
+
+import numba
+import numpy as np
+import pytest
+
+import fastgrad as fg
+import naive
+from networks import HIDDEN, OUTPUTS, case, naive_args
+
+BATCH = 8
+
+
+def user_gradients(net, params, X, Y, **changes):
+    """Gradients from the naive backprop, as a user's code would produce them."""
+    sizes, hidden, output, l2, masks = naive_args(net, X)
+    args = dict(sizes=sizes, hidden=hidden, output=output, l2=l2, masks=masks)
+    args.update(changes)
+    return naive.gradients(args["sizes"], args["hidden"], args["output"], args["l2"], params, X, Y,
+                           args["masks"])
+
+
+@pytest.mark.parametrize("output", OUTPUTS)
+@pytest.mark.parametrize("hidden", HIDDEN)
+def test_correct_gradients_come_out_correct(hidden, output):
+    net, params, X, Y = case([7, 6, 5, 4], hidden, output, batch=BATCH, seed=1, l2=0.1)
+    report = fg.check(net, params, X, Y, user_gradients(net, params, X, Y))
+    assert report.verdict == fg.Verdict.CORRECT, str(report)
+    assert report.hints == []
+    own = fg.check(net, params, X, Y)
+    assert own.verdict == fg.Verdict.CORRECT
+
+
+def test_correct_relu_network_with_dropout_raises_no_alarm():
+    net, params, X, Y = case([20, 16, 12, 5], "relu", "softmax", batch=16, seed=4, dropout=0.4)
+    report = fg.check(net, params, X, Y, user_gradients(net, params, X, Y))
+    assert report.verdict == fg.Verdict.CORRECT
+
+
+@pytest.fixture
+def mnist_like():
+    net, params, X, Y = case([12, 10, 8, 4], "tanh", "softmax", batch=BATCH, seed=7, l2=0.5)
+    return net, params, X, Y, user_gradients(net, params, X, Y)
+
+
+def failing(report):
+    return {name for name, t in report.tensors.items() if t.verdict >= fg.Verdict.SUSPICIOUS}
+
+
+def test_scaled_tensor(mnist_like):
+    net, params, X, Y, grads = mnist_like
+    grads["dW2"] = grads["dW2"] * 1.5
+    report = fg.check(net, params, X, Y, grads)
+    assert report.verdict == fg.Verdict.WRONG
+    assert failing(report) == {"W2"}
+    assert "1.5 x numerical" in report.tensors["W2"].hint
+
+
+def test_missing_one_over_m(mnist_like):
+    net, params, X, Y, grads = mnist_like
+    grads["db1"] = grads["db1"] * BATCH
+    report = fg.check(net, params, X, Y, grads)
+    assert failing(report) == {"b1"}
+    assert f"m = {BATCH}: a missing 1/m" in report.tensors["b1"].hint
+
+
+def test_sign_flip(mnist_like):
+    net, params, X, Y, grads = mnist_like
+    grads["dW3"] = -grads["dW3"]
+    report = fg.check(net, params, X, Y, grads)
+    assert failing(report) == {"W3"}
+    assert "sign flipped" in report.tensors["W3"].hint
+
+
+def test_transposed_square_weight(mnist_like):
+    net, params, X, Y, grads = mnist_like
+    net, params, X, Y = case([6, 5, 5, 3], "tanh", "softmax", batch=BATCH, seed=2)
+    grads = user_gradients(net, params, X, Y)
+    grads["dW2"] = grads["dW2"].T.copy()
+    report = fg.check(net, params, X, Y, grads)
+    assert failing(report) == {"W2"}
+    assert "transposed" in report.tensors["W2"].hint
+
+
+def test_zeroed_tensor(mnist_like):
+    net, params, X, Y, grads = mnist_like
+    grads["dW1"] = np.zeros_like(grads["dW1"])
+    report = fg.check(net, params, X, Y, grads)
+    assert failing(report) == {"W1"}
+    assert "all zero" in report.tensors["W1"].hint
+
+
+def test_forgotten_l2(mnist_like):
+    net, params, X, Y, _ = mnist_like
+    grads = user_gradients(net, params, X, Y, l2=0.0)
+    report = fg.check(net, params, X, Y, grads)
+    assert failing(report) == {"W1", "W2", "W3"}
+    for name in ("W1", "W2", "W3"):
+        assert "L2 term" in report.tensors[name].hint and "missing" in report.tensors[name].hint
+
+
+def test_single_entry_off_by_one_percent(mnist_like):
+    net, params, X, Y, grads = mnist_like
+    grads["dW1"][7, 9] *= 1.01
+    report = fg.check(net, params, X, Y, grads)
+    assert failing(report) == {"W1"}
+    worst = report.worst(1)[0]
+    assert (worst.tensor, worst.index) == ("W1", (7, 9))
+    assert "W1[7, 9]" in report.tensors["W1"].hint
+    assert report.tensors["W1"].bands[fg.Verdict.SUSPICIOUS] == 1
+
+
+def test_wrong_activation_derivative_is_traced_to_its_layer(monkeypatch):
+    net, params, X, Y = case([6, 7, 5, 3], "tanh", "softmax", batch=BATCH, seed=3)
+    correct = naive.activation_derivative
+
+    def sloppy(name, z):  # 1 - tanh(z) instead of 1 - tanh(z)^2, in the first hidden layer only
+        if z.shape[1] == 7:
+            return 1.0 - np.tanh(z)
+        return correct(name, z)
+
+    monkeypatch.setattr(naive, "activation_derivative", sloppy)
+    grads = user_gradients(net, params, X, Y)
+    monkeypatch.setattr(naive, "activation_derivative", correct)
+    report = fg.check(net, params, X, Y, grads)
+    assert failing(report) == {"W1", "b1"}
+    for name in ("W1", "b1"):
+        assert "hidden layer 1" in report.tensors[name].hint
+        assert "derivative" in report.tensors[name].hint
+
+
+def test_rows_of_one_unit_wrong():
+    net, params, X, Y = case([10, 12, 4], "tanh", "softmax", batch=BATCH, seed=5)
+    grads = user_gradients(net, params, X, Y)
+    grads["dW1"][3] *= 1.3
+    grads["dW1"][8] *= 0.5
+    report = fg.check(net, params, X, Y, grads)
+    assert failing(report) == {"W1"}
+    assert "rows 3, 8" in report.tensors["W1"].hint
+
+
+def test_float32_user_gradients_are_compared_in_float64_with_a_warning(mnist_like):
+    net, params, X, Y, grads = mnist_like
+    low = {key: value.astype(np.float32) for key, value in grads.items()}
+    with pytest.warns(fg.PrecisionWarning, match="float32"):
+        report = fg.check(net, params, X, Y, low)
+    assert report.verdict.passed
+    # the float32 rounding of the gradient shows, far above float64's
+    assert 1e-9 < report.difference < 1e-7
+
+
+def test_sample_mode_is_stratified_seeded_and_says_what_it_sampled():
+    net, params, X, Y = case([40, 30, 5], "relu", "softmax", batch=4, seed=1)
+    first = fg.check(net, params, X, Y, mode="sample", k=6, seed=3)
+    again = fg.check(net, params, X, Y, mode="sample", k=6, seed=3)
+    other = fg.check(net, params, X, Y, mode="sample", k=6, seed=4)
+    assert first.tensors["W1"].checked == 6 and first.tensors["b2"].checked == 5
+    assert first.checked == 6 + 6 + 6 + 5
+    picked = np.flatnonzero(~np.isnan(first.numerical["dW1"].ravel()))
+    np.testing.assert_array_equal(picked, np.flatnonzero(~np.isnan(again.numerical["dW1"].ravel())))
+    assert not np.array_equal(picked, np.flatnonzero(~np.isnan(other.numerical["dW1"].ravel())))
+    # one entry from each sixth of W1's 1200 entries
+    np.testing.assert_array_equal(picked // 200, np.arange(6))
+    assert first.details["samples_per_tensor"] == 6
+
+
+def test_directional_mode_passes_correct_and_catches_a_scaled_tensor(mnist_like):
+    net, params, X, Y, grads = mnist_like
+    report = fg.check(net, params, X, Y, grads, mode="directional", k=3)
+    assert report.verdict == fg.Verdict.CORRECT
+    assert all(len(t.directions) == 3 for t in report.tensors.values())
+    grads["dW2"] = grads["dW2"] * 2
+    report = fg.check(net, params, X, Y, grads, mode="directional", k=3)
+    assert failing(report) == {"W2"}
+    assert "2.00 x numerical" in report.tensors["W2"].hint
+
+
+def test_directional_mode_localizes_a_wrong_entry_by_bisection():
+    net, params, X, Y = case([60, 40, 5], "relu", "softmax", batch=6, seed=6)
+    grads = user_gradients(net, params, X, Y)
+    grads["dW1"][17, 33] += 10 * np.abs(grads["dW1"]).max()
+    report = fg.check(net, params, X, Y, grads, mode="directional", k=2)
+    assert failing(report) == {"W1"}
+    worst = report.worst(1)[0]
+    assert (worst.tensor, worst.index) == ("W1", (17, 33))
+    assert report.checked < 50  # bisection differenced a handful of entries, not 2,400
+
+
+def test_kinks_at_exact_zero_are_reported_and_kept_out_of_the_verdict():
+    rng = np.random.default_rng(2)
+    X = rng.integers(-2, 3, size=(8, 4)).astype(float)
+    params = {"W1": rng.integers(-2, 3, size=(5, 4)).astype(float),
+              "b1": np.array([0.0, 0.5, 0.5, 0.5, 0.5]),
+              "W2": rng.normal(size=(3, 5)), "b2": np.zeros(3)}
+    params["W1"][0] = [1.0, -1.0, 0.0, 0.0]
+    X[:, 1] = X[:, 0]  # unit 0 sits exactly at its kink on every sample
+    y = rng.integers(0, 3, 8)
+    net = fg.MLP([4, 5, 3], hidden="relu")
+    report = fg.check(net, params, X, y)
+    assert report.verdict <= fg.Verdict.ACCEPTABLE
+    assert report.tensors["b1"].kinks == 1 and report.tensors["W1"].kinks > 0
+    assert {e.tensor for e in report.kinks} == {"W1", "b1"}
+    assert all(e.index[0] == 0 for e in report.kinks)
+
+
+def test_partial_report_when_interrupted():
+    net, params, X, Y = case([256, 64, 32, 10], "relu", "softmax", batch=256, seed=0)
+    calls = []
+
+    def stop_after_first(done, total):
+        calls.append(done)
+        raise KeyboardInterrupt
+
+    report = fg.check(net, params, X, Y, progress=stop_after_first)
+    assert report.partial and len(calls) == 1
+    assert 0 < report.checked == calls[0] < net.n_params
+    assert "PARTIAL" in str(report)
+
+
+def test_threads_option_is_restored():
+    net, params, X, Y = case([5, 4, 3], "relu", "softmax", batch=3, seed=0)
+    before = numba.get_num_threads()
+    report = fg.check(net, params, X, Y, threads=1)
+    assert numba.get_num_threads() == before
+    assert report.details["threads"] == 1
+    with pytest.raises(ValueError, match="threads"):
+        fg.check(net, params, X, Y, threads=0)
+
+
+def test_columns_layout_gives_the_same_report():
+    net, params, X, Y = case([5, 4, 3], "relu", "softmax", batch=6, seed=9)
+    rows = fg.check(net, params, X, Y)
+    columns = fg.check(net, params, X.T, Y.T, layout="columns")
+    np.testing.assert_array_equal(rows.numerical["dW1"], columns.numerical["dW1"])
+    assert rows.difference == columns.difference
+
+
+def test_inputs_are_not_modified(mnist_like):
+    net, params, X, Y, grads = mnist_like
+    copies = [dict((k, v.copy()) for k, v in d.items()) for d in (params, grads)]
+    x_copy, y_copy = X.copy(), Y.copy()
+    fg.check(net, params, X, Y, grads, mode="directional")
+    fg.check(net, params, X, Y, grads)
+    for original, copy in zip((params, grads), copies, strict=True):
+        for key in original:
+            np.testing.assert_array_equal(original[key], copy[key])
+    np.testing.assert_array_equal(X, x_copy)
+    np.testing.assert_array_equal(Y, y_copy)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"mode": "everything"}, ValueError, "mode must be one of"),
+        ({"epsilon": 0.0}, ValueError, "epsilon"),
+        ({"epsilon": "small"}, TypeError, "epsilon"),
+        ({"mode": "sample", "k": 0}, ValueError, "k must be a positive integer"),
+        ({"thresholds": (1e-2, 1e-4, 1e-7)}, ValueError, "must increase"),
+    ],
+)
+def test_bad_options_are_refused(kwargs, error, match):
+    net, params, X, Y = case([3, 2], "relu", "softmax", batch=2)
+    with pytest.raises(error, match=match):
+        fg.check(net, params, X, Y, **kwargs)
+
+
+def test_bad_gradients_are_refused_naming_the_tensor():
+    net, params, X, Y = case([3, 4, 2], "relu", "softmax", batch=2)
+    grads = user_gradients(net, params, X, Y)
+    del grads["db2"]
+    with pytest.raises(ValueError, match="missing db2"):
+        fg.check(net, params, X, Y, grads)
+    grads = user_gradients(net, params, X, Y)
+    grads["dW1"] = grads["dW1"][:, :2]
+    with pytest.raises(ValueError, match=r"dW1 has shape \(4, 2\); expected \(4, 3\)"):
+        fg.check(net, params, X, Y, grads)

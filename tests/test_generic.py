@@ -1,0 +1,76 @@
+"""check_function on plain and compiled scalar functions."""
+
+import numba
+import numpy as np
+import pytest
+
+import fastgrad as fg
+
+
+def rosenbrock(theta):
+    x = theta.ravel()
+    return float(np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2))
+
+
+def rosenbrock_gradient(theta):
+    x = theta.ravel()
+    g = np.zeros_like(x)
+    g[:-1] = -400.0 * x[:-1] * (x[1:] - x[:-1] ** 2) - 2.0 * (1.0 - x[:-1])
+    g[1:] += 200.0 * (x[1:] - x[:-1] ** 2)
+    return g.reshape(theta.shape)
+
+
+@numba.njit
+def compiled_rosenbrock(theta):
+    x = theta.ravel()
+    total = 0.0
+    for i in range(x.size - 1):
+        total += 100.0 * (x[i + 1] - x[i] ** 2) ** 2 + (1.0 - x[i]) ** 2
+    return total
+
+
+@pytest.fixture
+def theta():
+    return np.random.default_rng(0).uniform(-1.5, 1.5, size=(4, 5))
+
+
+def test_plain_function_correct_and_wrong(theta):
+    report = fg.check_function(rosenbrock, theta, rosenbrock_gradient(theta))
+    assert report.verdict == fg.Verdict.CORRECT
+    wrong = rosenbrock_gradient(theta)
+    wrong[2, 1] *= 1.05
+    report = fg.check_function(rosenbrock, theta, wrong)
+    assert report.verdict >= fg.Verdict.SUSPICIOUS
+    assert report.worst(1)[0].index == (2, 1)
+    assert "theta[2, 1]" in str(report)
+
+
+def test_compiled_function_runs_in_the_kernel_and_agrees(theta):
+    plain = fg.check_function(rosenbrock, theta, rosenbrock_gradient(theta))
+    compiled = fg.check_function(compiled_rosenbrock, theta, rosenbrock_gradient(theta))
+    assert compiled.verdict == fg.Verdict.CORRECT
+    np.testing.assert_allclose(compiled.numerical, plain.numerical, rtol=1e-9, atol=1e-9)
+    assert compiled_rosenbrock.signatures  # f was compiled for the kernel's argument
+
+
+def test_course_step_is_available(theta):
+    report = fg.check_function(rosenbrock, theta, rosenbrock_gradient(theta), epsilon=1e-7)
+    assert report.epsilon == 1e-7 and report.verdict.passed
+
+
+def test_bad_input(theta):
+    with pytest.raises(ValueError, match="shape"):
+        fg.check_function(rosenbrock, theta, rosenbrock_gradient(theta)[:2])
+    with pytest.raises(TypeError, match="real scalar"):
+        fg.check_function(lambda t: t, theta, theta)
+    with pytest.raises(TypeError, match="callable"):
+        fg.check_function(3, theta, theta)
+    with pytest.raises(ValueError, match="finite"):
+        fg.check_function(lambda t: float("nan"), theta, theta)
+
+
+def test_theta_is_not_modified(theta):
+    copy = theta.copy()
+    fg.check_function(compiled_rosenbrock, theta, rosenbrock_gradient(theta))
+    fg.check_function(rosenbrock, theta, rosenbrock_gradient(theta))
+    np.testing.assert_array_equal(theta, copy)

@@ -183,3 +183,26 @@ def test_kinks_in_later_layers_are_found():
     expected = (X[2][None, :] != 0) & (params["W2"][0][:, None] != 0)
     np.testing.assert_array_equal(counts["W1"] > 0, expected)
     assert counts["b2"][0] == 1 and counts["W2"][0].sum() > 0
+
+
+def test_units_near_a_kink_in_later_layers_are_carried_exactly():
+    import fastgrad as fg
+
+    rng = np.random.default_rng(12)
+    X = rng.normal(size=(5, 3))
+    params = {"W1": rng.normal(size=(4, 3)), "b1": np.full(4, 10.0),
+              "W2": rng.normal(size=(3, 4)), "b2": np.zeros(3),
+              "W3": rng.normal(size=(2, 3)), "b3": np.zeros(2)}
+    y = np.array([0, 1, 0, 1, 1])
+    net = fg.MLP([3, 4, 3, 2], hidden="relu")
+    a1 = X @ params["W1"].T + params["b1"]
+    params["b2"][0] = 3e-7 - a1[2] @ params["W2"][0]  # z2[2, 0] just above its kink
+    eps = 1e-6
+    ours, kinks, work = fast_gradient(net, params, X, y, eps)
+    z2 = work.block(work.pre, 2)[2, 0]
+    assert 0 < z2 < 1e-6
+    move = eps * np.abs(X[2][None, :] * params["W2"][0][:, None])  # how far W1[i, j] moves it
+    expected = move > z2
+    assert 0 < expected.sum() < expected.size
+    np.testing.assert_array_equal(net.packing.unpack(kinks)["W1"] > 0, expected)
+    assert relative(ours, naive_flat(net, params, X, naive.one_hot(y, 2), eps)) < 1e-8

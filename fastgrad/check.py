@@ -84,8 +84,8 @@ def check(net, params, X, Y, grads=None, *, epsilon=DEFAULT_EPSILON, mode="full"
     grads : dict, optional
         ``{"dW1": ..., "db1": ..., ...}``: the gradient to check, from the
         user's backprop. When omitted, fastgrad's own backprop is checked.
-    epsilon : float, default 1e-6
-        Step of the centered differences.
+    epsilon : float, default 1e-7
+        Step of the centered differences (see :func:`numerical_gradient`).
     mode : {"full", "sample", "directional"}, default "full"
         ``"full"`` computes every entry; ``"sample"`` ``k`` entries per tensor
         (one from each of ``k`` equal strata, seeded); ``"directional"``

@@ -69,6 +69,7 @@ class Packing:
         self.names = []
         self.shapes = {}
         self.offsets = {}
+        self._slices = {}
         offset = 0
         for layer in range(1, len(self.sizes)):
             n_in, n_out = self.sizes[layer - 1], self.sizes[layer]
@@ -76,13 +77,13 @@ class Packing:
                 self.names.append(name)
                 self.shapes[name] = shape
                 self.offsets[name] = offset
+                self._slices[name] = slice(offset, offset + int(np.prod(shape)))
                 offset += int(np.prod(shape))
         self.size = offset
 
     def slice(self, name):
         """Return the slice of ``theta`` that holds tensor ``name``."""
-        start = self.offsets[name]
-        return slice(start, start + int(np.prod(self.shapes[name])))
+        return self._slices[name]
 
     def expected(self, name):
         """Describe the shape expected for ``name``, for error messages."""

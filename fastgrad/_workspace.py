@@ -48,8 +48,9 @@ class Workspace:
         self.pre = np.zeros(total)
         self.masks = np.ones(total)
         self.block(self.acts, 0)[:] = inputs
-        for u, mask in enumerate(net.dropout_masks(self.batch), start=1):
-            self.block(self.masks, u)[:] = mask
+        if any(net.dropout):
+            for u, mask in enumerate(net.dropout_masks(self.batch), start=1):
+                self.block(self.masks, u)[:] = mask
         dense.forward(self.theta, self.w_off, self.b_off, self.sizes, self.codes, self.masks,
                       self.node_off, self.acts, self.pre)
 

@@ -180,6 +180,8 @@ class MLP:
             One ``(batch, n_units)`` array per hidden layer with entries ``0``
             (dropped) or ``1 / (1 - p)`` (kept); all ones where ``p == 0``.
         """
+        if not any(self.dropout):
+            return [np.ones((batch, width)) for width in self.sizes[1:-1]]
         rng = np.random.default_rng(self.dropout_seed)
         masks = []
         for rate, width in zip(self.dropout, self.sizes[1:-1]):

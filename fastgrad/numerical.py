@@ -7,11 +7,17 @@ the kernel's tasks, runs them in chunks (so that progress can be reported and
 a long run interrupted) and scales the result.
 """
 
+import functools
+
 import numba
 import numpy as np
 
+from ._packing import Packing
 from .kernels import finite_diff
 from .kernels.series import DEGREE
+
+SERIAL_WORK = 20_000
+"""Entry-samples under which the kernel runs on the calling thread."""
 
 DEFAULT_EPSILON = 1e-7
 """Default step, the course's; see :func:`numerical_gradient` for why it suits fastgrad."""
@@ -26,6 +32,63 @@ def check_epsilon(epsilon):
     if not np.isfinite(value) or value <= 0.0:
         raise ValueError(f"epsilon must be a finite positive number; got {epsilon!r}")
     return value
+
+
+@functools.lru_cache(maxsize=8)
+def full_layout(sizes):
+    """Return the tasks of a full check of a network of ``sizes``.
+
+    Entries are grouped by (layer, unit): row ``i`` of ``W_u`` then ``b_u[i]``.
+
+    Returns
+    -------
+    tuple of ndarray
+        ``entries`` (flat indices), ``task_layer``, ``task_unit``,
+        ``entry_ptr``, ``entry_input``, ``is_weight``.
+    """
+    packing = Packing(sizes)
+    entries, layers, units, counts = [], [], [], []
+    for u in range(1, len(sizes)):
+        n_out, n_in = sizes[u], sizes[u - 1]
+        grid = np.empty((n_out, n_in + 1), dtype=np.int64)
+        grid[:, :n_in] = packing.offsets[f"W{u}"] + np.arange(n_out * n_in).reshape(n_out, n_in)
+        grid[:, n_in] = packing.offsets[f"b{u}"] + np.arange(n_out)
+        entries.append(grid.ravel())
+        layers.append(np.full(n_out, u, dtype=np.int64))
+        units.append(np.arange(n_out, dtype=np.int64))
+        counts.append(np.full(n_out, n_in + 1, dtype=np.int64))
+    counts = np.concatenate(counts)
+    task_layer = np.concatenate(layers)
+    entry_input = np.concatenate([np.arange(c) for c in counts]).astype(np.int64)
+    arrays = (np.concatenate(entries), task_layer, np.concatenate(units),
+              np.r_[0, np.cumsum(counts)].astype(np.int64), entry_input,
+              entry_input < np.repeat(counts - 1, counts))
+    for array in arrays:
+        array.flags.writeable = False
+    return arrays
+
+
+def sampled_layout(work, entries):
+    """Return the tasks of the given flat ``entries`` (see :func:`full_layout`)."""
+    packing = work.net.packing
+    sizes = np.asarray(work.sizes)
+    entries = np.unique(np.asarray(entries, dtype=np.int64))
+    if entries.size and (entries[0] < 0 or entries[-1] >= packing.size):
+        raise IndexError(f"entries must lie in 0..{packing.size - 1}")
+    starts = np.array([packing.offsets[name] for name in packing.names])
+    tensor = np.searchsorted(starts, entries, side="right") - 1
+    layer = tensor // 2 + 1
+    local = entries - starts[tensor]
+    n_in = sizes[layer - 1]
+    bias = tensor % 2 == 1
+    unit = np.where(bias, local, local // n_in)
+    column = np.where(bias, n_in, local % n_in)
+    order = np.lexsort((column, unit, layer))
+    entries, layer, unit, column = entries[order], layer[order], unit[order], column[order]
+    first = np.flatnonzero(np.r_[True, (np.diff(layer) != 0) | (np.diff(unit) != 0)])
+    return (entries, np.ascontiguousarray(layer[first]), np.ascontiguousarray(unit[first]),
+            np.r_[first, entries.size].astype(np.int64), np.ascontiguousarray(column),
+            column < sizes[layer - 1])
 
 
 class Differences:
@@ -45,34 +108,12 @@ class Differences:
     def __init__(self, work, epsilon, entries=None):
         self.work = work
         self.epsilon = float(epsilon)
-        sizes = work.sizes
-        n_layers = len(sizes) - 1
-        owner = np.empty(work.theta.size, dtype=np.int64)
-        unit = np.empty(work.theta.size, dtype=np.int64)
-        column = np.empty(work.theta.size, dtype=np.int64)
-        for u in range(1, n_layers + 1):
-            n_out, n_in = int(sizes[u]), int(sizes[u - 1])
-            w = slice(work.w_off[u], work.w_off[u] + n_out * n_in)
-            owner[w] = u
-            unit[w] = np.repeat(np.arange(n_out), n_in)
-            column[w] = np.tile(np.arange(n_in), n_out)
-            bias = slice(work.b_off[u], work.b_off[u] + n_out)
-            owner[bias] = u
-            unit[bias] = np.arange(n_out)
-            column[bias] = n_in
         if entries is None:
-            entries = np.arange(work.theta.size)
-        entries = np.unique(np.asarray(entries, dtype=np.int64))
-        # group by task (layer, unit); inputs in order within a task
-        order = np.lexsort((column[entries], unit[entries], owner[entries]))
-        self.entries = entries[order]
-        layer_of, unit_of = owner[self.entries], unit[self.entries]
-        starts = np.flatnonzero(np.r_[True, (np.diff(layer_of) != 0) | (np.diff(unit_of) != 0)])
-        self.task_layer = np.ascontiguousarray(layer_of[starts])
-        self.task_unit = np.ascontiguousarray(unit_of[starts])
-        self.entry_ptr = np.r_[starts, self.entries.size].astype(np.int64)
-        self.entry_input = np.ascontiguousarray(column[self.entries])
-        self.is_weight = self.entry_input < sizes[self.task_layer.repeat(np.diff(self.entry_ptr)) - 1]
+            layout = full_layout(tuple(int(s) for s in work.sizes))
+        else:
+            layout = sampled_layout(work, entries)
+        (self.entries, self.task_layer, self.task_unit, self.entry_ptr, self.entry_input,
+         self.is_weight) = layout
         self._prepare()
 
     def _prepare(self):
@@ -107,14 +148,22 @@ class Differences:
         return list(zip(edges[:-1], edges[1:], strict=True))
 
     def run(self, t_start, t_stop, diff, kinks):
-        """Run tasks ``t_start:t_stop``, writing their entries of ``diff`` and ``kinks``."""
+        """Run tasks ``t_start:t_stop``, writing their entries of ``diff`` and ``kinks``.
+
+        Work smaller than :data:`SERIAL_WORK` entry-samples runs on the
+        calling thread: starting the parallel threads would cost more.
+        """
         w = self.work
-        finite_diff.centered_differences(
-            self.task_layer, self.task_unit, self.entry_ptr, self.entry_input,
-            int(t_start), int(t_stop), max(1, min(numba.get_num_threads(), int(t_stop - t_start))),
-            self.epsilon, w.theta, w.w_off, self.wt, w.sizes,
-            w.codes, w.masks, w.node_off, w.acts, w.pre, self.prob, w.targets, w.loss_code,
-            self.bernoulli, diff, kinks)
+        lanes = min(numba.get_num_threads(), int(t_stop - t_start))
+        size = int(self.entry_ptr[t_stop] - self.entry_ptr[t_start]) * w.batch
+        arrays = (self.task_layer, self.task_unit, self.entry_ptr, self.entry_input,
+                  int(t_start), int(t_stop))
+        shared = (self.epsilon, w.theta, w.w_off, self.wt, w.sizes, w.codes, w.masks, w.node_off,
+                  w.acts, w.pre, self.prob, w.targets, w.loss_code, self.bernoulli, diff, kinks)
+        if lanes <= 1 or size < SERIAL_WORK:
+            finite_diff.centered_differences_serial(*arrays, *shared)
+        else:
+            finite_diff.centered_differences(*arrays, lanes, *shared)
 
     def finish(self, diff):
         """Turn summed per-sample differences into gradient entries (adds the L2 term).
@@ -147,8 +196,9 @@ class Differences:
         diff = np.zeros(self.entries.size)
         kinks = np.zeros(self.entries.size, dtype=np.int64)
         done = 0
+        ranges = self.chunks(n_chunks) if n_chunks > 1 else [(0, self.n_tasks)]
         try:
-            for t_start, t_stop in self.chunks(max(1, n_chunks)):
+            for t_start, t_stop in ranges:
                 self.run(t_start, t_stop, diff, kinks)
                 done = int(self.entry_ptr[t_stop])
                 if progress is not None:

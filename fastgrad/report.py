@@ -1,12 +1,21 @@
 """The result of a gradient check: per-tensor summaries, worst entries, hints."""
 
+import functools
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from ._hints import network_hint, tensor_hint
 from .thresholds import Verdict, entry_errors, error_floor, relative_difference
+
+
+def _median(values):
+    if values.size == 0:
+        return 0.0
+    ordered = np.sort(values)
+    middle = values.size // 2
+    return float(0.5 * (ordered[(values.size - 1) // 2] + ordered[middle]))
 
 
 @dataclass(frozen=True)
@@ -64,7 +73,6 @@ class Direction:
                 "kink": self.kink}
 
 
-@dataclass
 class TensorReport:
     """How one parameter tensor's gradient compares.
 
@@ -94,18 +102,40 @@ class TensorReport:
         The directions compared in directional mode.
     """
 
-    name: str
-    shape: tuple
-    checked: int
-    difference: float
-    verdict: Verdict
-    max_error: float
-    median_error: float
-    bands: dict
-    kinks: int
-    worst: Entry | None
-    hint: str | None = None
-    directions: list | None = field(default=None, repr=False)
+    def __init__(self, *, name, shape, checked, difference, verdict, errors, kinks, thresholds,
+                 worst, directions=None):
+        self.name = name
+        self.shape = shape
+        self.checked = checked
+        self.difference = difference
+        self.verdict = verdict
+        self.max_error = float(errors.max()) if errors.size else 0.0
+        self.kinks = kinks
+        self.hint = None
+        self.directions = directions
+        self._errors = errors
+        self._thresholds = thresholds
+        self._worst = worst
+
+    @functools.cached_property
+    def median_error(self):
+        """Median entry error, kinks left out."""
+        return _median(self._errors)
+
+    @functools.cached_property
+    def bands(self):
+        """``{Verdict: count}`` of the entry errors."""
+        return self._thresholds.bands(self._errors)
+
+    @functools.cached_property
+    def worst(self):
+        """The entry with the largest error, or ``None``."""
+        return self._worst()
+
+    def __repr__(self):
+        return (f"TensorReport(name={self.name!r}, shape={self.shape}, checked={self.checked}, "
+                f"difference={self.difference:.3e}, verdict={self.verdict.name}, "
+                f"kinks={self.kinks}, hint={self.hint!r})")
 
     def to_dict(self):
         """Return a JSON-ready dict."""
@@ -161,6 +191,10 @@ class CheckReport:
         self._kink_counts = kinks
         self._bias_shapes = bias_shapes or {}
         self.floor = error_floor(loss, epsilon)
+        self._used = checked & (kinks == 0)
+        self._errors = np.full(analytic.size, np.nan)
+        self._errors[self._used] = entry_errors(analytic[self._used], numerical[self._used],
+                                                self.floor)
         packing = net.packing
         self.tensors = {}
         compared_a, compared_n = [], []
@@ -189,45 +223,42 @@ class CheckReport:
 
     def _tensor_report(self, name, part, directions):
         shape = self.net.packing.shapes[name]
-        a_all, n_all = self._analytic[part], self._numerical[part]
-        checked = self._checked[part]
-        kinked = self._kink_counts[part] > 0
-        use = checked & ~kinked
-        errors = entry_errors(a_all[use], n_all[use], self.floor)
+        use = self._used[part]
         index = np.flatnonzero(use)
+        errors = self._errors[part][index]
         if directions is not None:
             kept = [d for d in directions if not d.kink]
-            da = np.array([d.analytic for d in kept])
-            dn = np.array([d.numerical for d in kept])
-            cmp_a, cmp_n = da, dn
-            dir_errors = np.array([d.error for d in kept])
-            all_errors = np.concatenate([dir_errors, errors])
+            compared_a = np.array([d.analytic for d in kept])
+            compared_n = np.array([d.numerical for d in kept])
+            errors = np.concatenate([np.array([d.error for d in kept]), errors])
             n_checked = len(directions)
         else:
-            cmp_a, cmp_n = a_all[use], n_all[use]
-            all_errors = errors
-            n_checked = int(checked.sum())
-        difference = relative_difference(cmp_a, cmp_n)
-        max_error = float(all_errors.max()) if all_errors.size else 0.0
-        median_error = float(np.median(all_errors)) if all_errors.size else 0.0
+            compared_a = self._analytic[part][index]
+            compared_n = self._numerical[part][index]
+            n_checked = int(np.count_nonzero(self._checked[part]))
+        difference = relative_difference(compared_a, compared_n)
+        max_error = float(errors.max()) if errors.size else 0.0
         verdict = max(self.thresholds.classify(difference), self.thresholds.classify(max_error))
-        worst = None
-        if errors.size:
-            flat = int(index[np.argmax(errors)])
-            worst = self._entry(name, shape, part, flat)
+
+        def worst():
+            if index.size == 0:
+                return None
+            flat = int(index[np.argmax(self._errors[part][index])])
+            return self._entry(name, shape, part, flat)
+
         report = TensorReport(name=name, shape=shape, checked=n_checked, difference=difference,
-                              verdict=verdict if n_checked else Verdict.CORRECT,
-                              max_error=max_error, median_error=median_error,
-                              bands=self.thresholds.bands(all_errors), kinks=int(kinked.sum()),
-                              worst=worst, directions=directions)
+                              verdict=verdict if n_checked else Verdict.CORRECT, errors=errors,
+                              kinks=int(np.count_nonzero(self._kink_counts[part])),
+                              thresholds=self.thresholds, worst=worst, directions=directions)
         if report.verdict >= Verdict.SUSPICIOUS:
             report.hint = tensor_hint(self, name)
-        return report, cmp_a, cmp_n
+        return report, compared_a, compared_n
 
     def _entry(self, name, shape, part, flat):
         a = float(self._analytic[part][flat])
         n = float(self._numerical[part][flat])
-        error = float(entry_errors(np.array([a]), np.array([n]), self.floor)[0])
+        scale = max(abs(a) + abs(n), self.floor)
+        error = abs(a - n) / scale if scale > 0.0 else 0.0
         return Entry(tensor=name, index=tuple(int(i) for i in np.unravel_index(flat, shape)),
                      analytic=a, numerical=n, error=error,
                      kink=bool(self._kink_counts[part][flat] > 0))
@@ -275,9 +306,8 @@ class CheckReport:
         """
         if not isinstance(k, (int, np.integer)) or k < 0:
             raise ValueError(f"k must be a non-negative integer; got {k!r}")
-        use = self._checked & (self._kink_counts == 0)
-        index = np.flatnonzero(use)
-        errors = entry_errors(self._analytic[index], self._numerical[index], self.floor)
+        index = np.flatnonzero(self._used)
+        errors = self._errors[index]
         order = np.argsort(-errors, kind="stable")[:k]
         out = []
         for flat in index[order]:

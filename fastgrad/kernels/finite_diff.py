@@ -119,6 +119,125 @@ def _exact_suffix(u, i, b, n_cols, s_col, theta, w_off, wt, sizes, codes, masks,
                   pre, prob, targets, loss_code, dz_a, dz_b, f_out, crossed)
 
 
+@jit()
+def _lane(lane, lanes, task_layer, task_unit, entry_ptr, entry_input, t_start, t_stop, epsilon,
+          theta, w_off, wt, sizes, codes, masks, node_off, acts, pre, prob, targets, loss_code,
+          bernoulli, diff_out, kinks_out):
+    """Run the tasks ``t_start + lane``, ``t_start + lane + lanes``, ... of
+    :func:`centered_differences`, with scratch allocated once."""
+    n_layers = sizes.shape[0] - 1
+    n_out = sizes[n_layers]
+    logits = node_block(pre, node_off, sizes, n_layers)
+    batch = targets.shape[0]
+    width = 1
+    for u in range(n_layers + 1):
+        width = max(width, sizes[u])
+    s_plus = np.empty(width + 1)
+    s_minus = np.empty(width + 1)
+    kink_plus = np.zeros(width + 1, dtype=np.bool_)
+    kink_minus = np.zeros(width + 1, dtype=np.bool_)
+    fallback = np.empty(width + 1, dtype=np.int64)
+    v_a = np.empty(width)
+    v_b = np.empty(width)
+    direction = np.empty(width)
+    coef = np.zeros(DEGREE + 1)
+    mu = np.zeros(DEGREE + 1)
+    kappa = np.zeros(DEGREE + 1)
+    dz_a = np.empty((COLUMNS, width))
+    dz_b = np.empty((COLUMNS, width))
+    s_col = np.empty(COLUMNS)
+    f_out = np.empty(COLUMNS)
+    crossed = np.empty(COLUMNS, dtype=np.bool_)
+    for t in range(t_start + lane, t_stop, lanes):
+        u = task_layer[t]
+        i = task_unit[t]
+        e0 = entry_ptr[t]
+        e1 = entry_ptr[t + 1]
+        n_in = sizes[u - 1]
+        hidden = u < n_layers
+        code = codes[u]
+        kinked = hidden and is_kinked(code)
+        on_line = True
+        for k in range(u + 1, n_layers):
+            if not is_piecewise_linear(codes[k]):
+                on_line = False
+        a_in = node_block(acts, node_off, sizes, u - 1)
+        z_u = node_block(pre, node_off, sizes, u)
+        m_u = node_block(masks, node_off, sizes, u)
+        for e in range(e0, e1):
+            diff_out[e] = 0.0
+            kinks_out[e] = 0
+        for b in range(batch):
+            m = m_u[b, i] if hidden else 1.0
+            if m == 0.0:
+                continue
+            z = z_u[b, i]
+            side = z > 0.0
+            moved = False
+            for e in range(e0, e1):
+                j = entry_input[e]
+                g = epsilon if j == n_in else epsilon * a_in[b, j]
+                x = e - e0
+                if hidden:
+                    sp = m * difference(code, z, g)
+                    sm = m * difference(code, z, -g)
+                    kink_plus[x] = kinked and ((z + g > 0.0) != side)
+                    kink_minus[x] = kinked and ((z - g > 0.0) != side)
+                else:
+                    sp = g
+                    sm = -g
+                s_plus[x] = sp
+                s_minus[x] = sm
+                moved = moved or sp != 0.0 or sm != 0.0
+            if not moved:
+                continue
+            n_fallback = 0
+            if on_line:
+                radius = _line_direction(u, i, b, theta, w_off, wt, sizes, codes, masks,
+                                         node_off, pre, v_a, v_b, direction)
+                reach = line_coefficients(loss_code, logits[b], prob[b], targets[b],
+                                          direction[:n_out], bernoulli[b % bernoulli.shape[0]],
+                                          mu, kappa, coef)
+                limit = min(radius * SAFETY, reach)
+                for e in range(e0, e1):
+                    x = e - e0
+                    sp = s_plus[x]
+                    sm = s_minus[x]
+                    if sp == 0.0 and sm == 0.0:
+                        continue
+                    if abs(sp) < limit and abs(sm) < limit:
+                        if sm == -sp:
+                            diff_out[e] += odd_difference(coef, sp)
+                        else:
+                            diff_out[e] += evaluate(coef, sp) - evaluate(coef, sm)
+                        kinks_out[e] += kink_plus[x] + kink_minus[x]
+                    else:
+                        fallback[n_fallback] = e
+                        n_fallback += 1
+            else:
+                for e in range(e0, e1):
+                    x = e - e0
+                    if s_plus[x] != 0.0 or s_minus[x] != 0.0:
+                        fallback[n_fallback] = e
+                        n_fallback += 1
+            half = COLUMNS // 2
+            for first in range(0, n_fallback, half):
+                last = min(n_fallback, first + half)
+                for f in range(first, last):
+                    x = fallback[f] - e0
+                    s_col[2 * (f - first)] = s_plus[x]
+                    s_col[2 * (f - first) + 1] = s_minus[x]
+                _exact_suffix(u, i, b, 2 * (last - first), s_col, theta, w_off, wt, sizes,
+                              codes, masks, node_off, pre, prob, targets, loss_code,
+                              dz_a, dz_b, f_out, crossed)
+                for f in range(first, last):
+                    e = fallback[f]
+                    x = e - e0
+                    c = 2 * (f - first)
+                    diff_out[e] += f_out[c] - f_out[c + 1]
+                    kinks_out[e] += (kink_plus[x] or crossed[c]) + (kink_minus[x] or crossed[c + 1])
+
+
 @jit(parallel=True)
 def centered_differences(task_layer, task_unit, entry_ptr, entry_input, t_start, t_stop, lanes,
                          epsilon, theta, w_off, wt, sizes, codes, masks, node_off, acts, pre,
@@ -157,118 +276,21 @@ def centered_differences(task_layer, task_unit, entry_ptr, entry_input, t_start,
     kinks_out : int64 ndarray
         Output: number of evaluations per entry that crossed a kink.
     """
-    n_layers = sizes.shape[0] - 1
-    n_out = sizes[n_layers]
-    logits = node_block(pre, node_off, sizes, n_layers)
-    batch = targets.shape[0]
-    width = 1
-    for u in range(n_layers + 1):
-        width = max(width, sizes[u])
     for lane in numba.prange(lanes):
-        s_plus = np.empty(width + 1)
-        s_minus = np.empty(width + 1)
-        kink_plus = np.zeros(width + 1, dtype=np.bool_)
-        kink_minus = np.zeros(width + 1, dtype=np.bool_)
-        fallback = np.empty(width + 1, dtype=np.int64)
-        v_a = np.empty(width)
-        v_b = np.empty(width)
-        direction = np.empty(width)
-        coef = np.zeros(DEGREE + 1)
-        mu = np.zeros(DEGREE + 1)
-        kappa = np.zeros(DEGREE + 1)
-        dz_a = np.empty((COLUMNS, width))
-        dz_b = np.empty((COLUMNS, width))
-        s_col = np.empty(COLUMNS)
-        f_out = np.empty(COLUMNS)
-        crossed = np.empty(COLUMNS, dtype=np.bool_)
-        for t in range(t_start + lane, t_stop, lanes):
-            u = task_layer[t]
-            i = task_unit[t]
-            e0 = entry_ptr[t]
-            e1 = entry_ptr[t + 1]
-            n_in = sizes[u - 1]
-            hidden = u < n_layers
-            code = codes[u]
-            kinked = hidden and is_kinked(code)
-            on_line = True
-            for k in range(u + 1, n_layers):
-                if not is_piecewise_linear(codes[k]):
-                    on_line = False
-            a_in = node_block(acts, node_off, sizes, u - 1)
-            z_u = node_block(pre, node_off, sizes, u)
-            m_u = node_block(masks, node_off, sizes, u)
-            for e in range(e0, e1):
-                diff_out[e] = 0.0
-                kinks_out[e] = 0
-            for b in range(batch):
-                m = m_u[b, i] if hidden else 1.0
-                if m == 0.0:
-                    continue
-                z = z_u[b, i]
-                side = z > 0.0
-                moved = False
-                for e in range(e0, e1):
-                    j = entry_input[e]
-                    g = epsilon if j == n_in else epsilon * a_in[b, j]
-                    x = e - e0
-                    if hidden:
-                        sp = m * difference(code, z, g)
-                        sm = m * difference(code, z, -g)
-                        kink_plus[x] = kinked and ((z + g > 0.0) != side)
-                        kink_minus[x] = kinked and ((z - g > 0.0) != side)
-                    else:
-                        sp = g
-                        sm = -g
-                    s_plus[x] = sp
-                    s_minus[x] = sm
-                    moved = moved or sp != 0.0 or sm != 0.0
-                if not moved:
-                    continue
-                n_fallback = 0
-                if on_line:
-                    radius = _line_direction(u, i, b, theta, w_off, wt, sizes, codes, masks,
-                                             node_off, pre, v_a, v_b, direction)
-                    reach = line_coefficients(loss_code, logits[b], prob[b], targets[b],
-                                              direction[:n_out], bernoulli[b % bernoulli.shape[0]],
-                                              mu, kappa, coef)
-                    limit = min(radius * SAFETY, reach)
-                    for e in range(e0, e1):
-                        x = e - e0
-                        sp = s_plus[x]
-                        sm = s_minus[x]
-                        if sp == 0.0 and sm == 0.0:
-                            continue
-                        if abs(sp) < limit and abs(sm) < limit:
-                            if sm == -sp:
-                                diff_out[e] += odd_difference(coef, sp)
-                            else:
-                                diff_out[e] += evaluate(coef, sp) - evaluate(coef, sm)
-                            kinks_out[e] += kink_plus[x] + kink_minus[x]
-                        else:
-                            fallback[n_fallback] = e
-                            n_fallback += 1
-                else:
-                    for e in range(e0, e1):
-                        x = e - e0
-                        if s_plus[x] != 0.0 or s_minus[x] != 0.0:
-                            fallback[n_fallback] = e
-                            n_fallback += 1
-                half = COLUMNS // 2
-                for first in range(0, n_fallback, half):
-                    last = min(n_fallback, first + half)
-                    for f in range(first, last):
-                        x = fallback[f] - e0
-                        s_col[2 * (f - first)] = s_plus[x]
-                        s_col[2 * (f - first) + 1] = s_minus[x]
-                    _exact_suffix(u, i, b, 2 * (last - first), s_col, theta, w_off, wt, sizes,
-                                  codes, masks, node_off, pre, prob, targets, loss_code,
-                                  dz_a, dz_b, f_out, crossed)
-                    for f in range(first, last):
-                        e = fallback[f]
-                        x = e - e0
-                        c = 2 * (f - first)
-                        diff_out[e] += f_out[c] - f_out[c + 1]
-                        kinks_out[e] += (kink_plus[x] or crossed[c]) + (kink_minus[x] or crossed[c + 1])
+        _lane(lane, lanes, task_layer, task_unit, entry_ptr, entry_input, t_start, t_stop,
+              epsilon, theta, w_off, wt, sizes, codes, masks, node_off, acts, pre, prob,
+              targets, loss_code, bernoulli, diff_out, kinks_out)
+
+
+@jit()
+def centered_differences_serial(task_layer, task_unit, entry_ptr, entry_input, t_start, t_stop,
+                                epsilon, theta, w_off, wt, sizes, codes, masks, node_off, acts,
+                                pre, prob, targets, loss_code, bernoulli, diff_out, kinks_out):
+    """:func:`centered_differences` on the calling thread, for work too small
+    to repay starting the parallel threads."""
+    _lane(0, 1, task_layer, task_unit, entry_ptr, entry_input, t_start, t_stop,
+          epsilon, theta, w_off, wt, sizes, codes, masks, node_off, acts, pre, prob,
+          targets, loss_code, bernoulli, diff_out, kinks_out)
 
 
 @jit()

@@ -18,7 +18,10 @@ MODES = ("full", "sample", "directional")
 DEFAULT_SAMPLES = 32
 DEFAULT_DIRECTIONS = 4
 PROGRESS_WORK = 4_000_000
-"""Entry-sample evaluations above which the work is split into chunks for progress."""
+"""Entry-samples above which the work is split into chunks when progress is reported."""
+
+INTERRUPT_WORK = 50_000_000
+"""Entry-samples above which the work is split into chunks so that Ctrl-C stops it."""
 
 
 @contextlib.contextmanager
@@ -157,10 +160,13 @@ def check(net, params, X, Y, grads=None, *, epsilon=DEFAULT_EPSILON, mode="full"
                 details["samples_per_tensor"] = k
             differences = Differences(work, epsilon, entries)
             work_size = differences.entries.size * work.batch
-            n_chunks = min(100, differences.n_tasks) if work_size > PROGRESS_WORK else 1
-            values, entry_kinks, done = differences.compute(
-                progress, n_chunks=n_chunks if progress is not None else min(n_chunks, 8),
-                interruptible=True)
+            n_chunks = 1
+            if progress is not None and work_size > PROGRESS_WORK:
+                n_chunks = min(100, differences.n_tasks)
+            elif work_size > INTERRUPT_WORK:
+                n_chunks = min(8, differences.n_tasks)
+            values, entry_kinks, done = differences.compute(progress, n_chunks=n_chunks,
+                                                            interruptible=True)
             partial = done < differences.entries.size
             entries = differences.entries[:done]
             values, entry_kinks = values[:done], entry_kinks[:done]

@@ -158,7 +158,8 @@ def relative_difference(analytic, numerical):
 
 
 def _norm(x):
-    return math.sqrt(float(x @ x))
+    # np.sum's pairwise summation, not BLAS: no threads to start inside a check
+    return math.sqrt(float(np.sum(np.square(x))))
 
 
 def entry_errors(analytic, numerical, floor=0.0):

@@ -105,6 +105,7 @@ def plot_diagnosis(result, path=None):
                 ax.plot(layers, np.where(theory > 0, theory, np.nan), "--", color=color,
                         linewidth=1, alpha=0.7)
         ax.set_yscale("log")
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_xlabel("layer l")
         ax.set_title(title)
         ax.grid(True, which="major", alpha=0.3)

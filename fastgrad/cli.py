@@ -97,16 +97,18 @@ def build_parser():
         "batch of --batch samples)"))
     _network_options(cmd, batch=64)
     cmd.add_argument("--l2", type=float, default=0.0, help="L2 penalty lambda (default 0)")
-    cmd.add_argument("--dropout", type=_comma_list(float, "rates"), help="drop probability")
+    cmd.add_argument("--dropout", type=_comma_list(float, "rates"),
+                     help="drop probability of the hidden layers, or one per hidden layer")
     cmd.add_argument("--init", help="initializer, NAME[:KEY=VALUE...] (default he_normal)")
     cmd.add_argument("--layout", choices=("rows", "columns"), default="rows",
                      help="samples in rows (default) or columns of X and Y in --params")
-    cmd.add_argument("--mode", choices=MODES, default="full", help="default full")
+    cmd.add_argument("--mode", choices=MODES, default="full",
+                     help="every entry, k sampled entries or k random directions per tensor")
     cmd.add_argument("--k", type=int,
                      help="entries (sample mode) or directions (directional) per tensor")
     cmd.add_argument("--epsilon", type=float, help="step of the centered differences")
     cmd.add_argument("--thresholds", type=_comma_list(float, "numbers"),
-                     help="verdict levels CORRECT,ACCEPTABLE,SUSPICIOUS (default 1e-7,1e-4,1e-2)")
+                     help="upper bounds of CORRECT,ACCEPTABLE,SUSPICIOUS (default 1e-7,1e-4,1e-2)")
     cmd.add_argument("--threads", type=int, help="threads of the kernels")
     cmd.add_argument("--quiet", action="store_true", help="print only the verdict line")
     cmd.set_defaults(run=run_check)

@@ -304,6 +304,19 @@ def test_rich_table_on_a_terminal_shows_the_same_numbers(capsys, monkeypatch, sa
     assert "overall: difference 7.932e-01 -> WRONG" in styled
 
 
+def test_without_rich_a_terminal_gets_the_plain_report_and_no_bar(capsys, monkeypatch):
+    _, plain, _ = run(capsys, "check", *SMALL)
+    for name in [m for m in sys.modules if m == "rich" or m.startswith("rich.")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setitem(sys.modules, "rich", None)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    code, out, _ = run(capsys, "check", *SMALL)
+    assert code == 0
+    assert re.sub(r"[0-9.]+ s\n", "", out) == re.sub(r"[0-9.]+ s\n", "", plain)
+    with _progress.progress_bar(True) as bar:
+        assert bar is None
+
+
 # --- diagnose ------------------------------------------------------------------------------
 
 

@@ -38,6 +38,16 @@ def _comma_list(kind, what):
     return parse
 
 
+def _positive(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
+    return value
+
+
 def _init_specs(text, std=None, gain=None):
     """Parse ``"he_normal,normal:std=0.01"`` into ``[(name, options), ...]``.
 
@@ -69,7 +79,8 @@ def _network_options(parser, batch):
     parser.add_argument("--output", default="softmax", choices=list(OUTPUT_LOSSES),
                         help="output function (default softmax)")
     parser.add_argument("--loss", help="loss (default: the output's pair)")
-    parser.add_argument("--batch", type=int, default=batch, help=f"batch size (default {batch})")
+    parser.add_argument("--batch", type=_positive, default=batch,
+                        help=f"batch size (default {batch})")
     parser.add_argument("--seed", type=int, default=0, help="seed of weights and data (default 0)")
     parser.add_argument("--json", action="store_true", help="print JSON only")
 
@@ -119,9 +130,11 @@ def build_parser():
     shape = cmd.add_mutually_exclusive_group()
     shape.add_argument("--sizes", type=_comma_list(int, "integers"),
                        help="layer widths, input first (default 784,256,256,256,10)")
-    shape.add_argument("--depth", type=int, help="hidden layers of a uniform stack of --width")
-    cmd.add_argument("--width", type=int, default=256, help="width with --depth (default 256)")
-    cmd.add_argument("--outputs", type=int, default=10,
+    shape.add_argument("--depth", type=_positive,
+                       help="hidden layers of a uniform stack of --width")
+    cmd.add_argument("--width", type=_positive, default=256,
+                     help="width with --depth (default 256)")
+    cmd.add_argument("--outputs", type=_positive, default=10,
                      help="output units with --depth (default 10)")
     _network_options(cmd, batch=256)
     cmd.add_argument("--init", default="he_normal",
@@ -216,7 +229,7 @@ def run_check(args):
     options = {"mode": args.mode, "k": args.k, "seed": args.seed, "threads": args.threads,
                "layout": args.layout}
     if args.thresholds is not None:
-        options["thresholds"] = Thresholds(*args.thresholds)
+        options["thresholds"] = Thresholds.coerce(args.thresholds)
     if args.epsilon is not None:
         options["epsilon"] = args.epsilon
     entries = net.n_params if args.mode == "full" else 0
@@ -242,8 +255,6 @@ def run_check(args):
 def run_diagnose(args):
     """Run ``fastgrad diagnose``; return the exit status."""
     if args.depth is not None:
-        if args.depth < 1 or args.width < 1 or args.outputs < 1:
-            raise ValueError("--depth, --width and --outputs must be positive")
         sizes = [args.width] * (args.depth + 1) + [args.outputs]
     else:
         sizes = args.sizes or [784, 256, 256, 256, 10]

@@ -185,6 +185,8 @@ def test_params_that_are_not_npz_exit_2(capsys, tmp_path, content):
     ["check", "--mode", "exact"],
     ["check", "--sizes", "4,3", "--params", "a.npz"],
     ["check", "--batch"],
+    ["check", "--batch", "0"],
+    ["diagnose", "--depth", "0"],
     ["diagnose", "--depth", "3", "--sizes", "4,3"],
 ])
 def test_argparse_errors_exit_2(capsys, argv):
@@ -202,7 +204,7 @@ def test_argparse_errors_exit_2(capsys, argv):
     (["check", "--params", "x.npz", "--init", "he_normal"], "--init does not apply"),
     (["diagnose", "--init", "he_normal,unknown"], "unknown initializer 'unknown'"),
     (["diagnose", "--init", "normal:std"], "not KEY=VALUE"),
-    (["diagnose", "--depth", "0"], "positive"),
+    (["check", "--sizes", "4,3,2", "--thresholds", "1e-7,1e-4"], "three numbers"),
 ])
 def test_validation_errors_exit_2_in_one_line(capsys, argv, message):
     code, out, err = run(capsys, *argv)

@@ -9,6 +9,7 @@
 from . import init, testing
 from ._packing import PrecisionWarning
 from .check import check
+from .diagnostics import DiagnosisResult, diagnose
 from .generic import FunctionReport, check_function
 from .mlp import MLP
 from .numerical import numerical_gradient
@@ -20,6 +21,7 @@ __version__ = "0.1.0"
 __all__ = [
     "MLP",
     "CheckReport",
+    "DiagnosisResult",
     "Direction",
     "Entry",
     "FunctionReport",
@@ -30,6 +32,7 @@ __all__ = [
     "check",
     "check_function",
     "classify",
+    "diagnose",
     "init",
     "numerical_gradient",
     "relative_difference",

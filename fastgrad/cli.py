@@ -1,0 +1,300 @@
+"""The ``fastgrad`` command: ``fastgrad check`` and ``fastgrad diagnose``.
+
+Exit status: 0 when the gradients pass (CORRECT or ACCEPTABLE) or a diagnosis
+is done; 1 when a check finds them SUSPICIOUS or WRONG; 2 on bad input (a bad
+option, an unreadable or ill-shaped file); 130 when a check is interrupted
+with Ctrl-C (the report of the part done is printed, marked partial).
+"""
+
+import argparse
+import inspect
+import json
+import os
+import re
+import sys
+import zipfile
+
+import numpy as np
+
+from . import _progress
+from . import init as initializers
+from .check import DEFAULT_SAMPLES, MODES, check
+from .diagnostics import diagnose, random_batch
+from .mlp import MLP, OUTPUT_LOSSES
+from .thresholds import Thresholds
+
+INTERRUPTED = 130
+LONG_CHECK = 5e7
+"""Entry-sample evaluations (entries x batch) above which a check shows a progress bar."""
+
+
+def _comma_list(kind, what):
+    def parse(text):
+        try:
+            return [kind(item) for item in text.split(",") if item.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {what}; "
+                                              f"got {text!r}") from None
+    return parse
+
+
+def _positive(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
+    return value
+
+
+def _init_specs(text, std=None, gain=None):
+    """Parse ``"he_normal,normal:std=0.01"`` into ``[(name, options), ...]``.
+
+    ``std`` and ``gain`` go to each initializer that takes them and was not given them inline.
+    """
+    specs = []
+    for item in text.split(","):
+        name, *pairs = item.strip().split(":")
+        options = {}
+        for pair in pairs:
+            key, sep, value = pair.partition("=")
+            if not sep:
+                raise ValueError(f"initializer option {pair!r} in {item!r} is not KEY=VALUE")
+            try:
+                options[key] = float(value)
+            except ValueError:
+                options[key] = value
+        accepted = inspect.signature(initializers.get(name)).parameters
+        for key, value in (("std", std), ("gain", gain)):
+            if value is not None and key in accepted:
+                options.setdefault(key, value)
+        specs.append((name, options))
+    return specs
+
+
+def _network_options(parser, batch):
+    parser.add_argument("--hidden", default="relu", type=_comma_list(str, "activations"),
+                        help="hidden activation, or one per hidden layer (default relu)")
+    parser.add_argument("--output", default="softmax", choices=list(OUTPUT_LOSSES),
+                        help="output function (default softmax)")
+    parser.add_argument("--loss", help="loss (default: the output's pair)")
+    parser.add_argument("--batch", type=_positive, default=batch,
+                        help=f"batch size (default {batch})")
+    parser.add_argument("--seed", type=int, default=0, help="seed of weights and data (default 0)")
+    parser.add_argument("--json", action="store_true", help="print JSON only")
+
+
+def build_parser():
+    """Return the ``argparse`` parser of the command."""
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="fastgrad", description=(
+        "Check neural-network gradients by exact centered differences, and diagnose "
+        "vanishing and exploding signals at initialization."))
+    parser.add_argument("--version", action="version", version=f"fastgrad {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="{check,diagnose}")
+
+    cmd = commands.add_parser("check", help="check a network's gradient", description=(
+        "Check a gradient against centered differences: the built-in network by default, or "
+        "your own saved one with --params. Exit 0 CORRECT/ACCEPTABLE, 1 SUSPICIOUS/WRONG, "
+        "2 bad input, 130 interrupted."))
+    source = cmd.add_mutually_exclusive_group()
+    source.add_argument("--sizes", type=_comma_list(int, "integers"),
+                        help="layer widths, input first (default 784,128,64,10)")
+    source.add_argument("--params", metavar="FILE.npz", help=(
+        "your network: arrays W1, b1, ... (sizes come from their shapes), optionally dW1, db1, "
+        "... (the gradient to check; default fastgrad's backprop) and X, Y (default a seeded "
+        "batch of --batch samples)"))
+    _network_options(cmd, batch=64)
+    cmd.add_argument("--l2", type=float, default=0.0, help="L2 penalty lambda (default 0)")
+    cmd.add_argument("--dropout", type=_comma_list(float, "rates"),
+                     help="drop probability of the hidden layers, or one per hidden layer")
+    cmd.add_argument("--init", help="initializer, NAME[:KEY=VALUE...] (default he_normal)")
+    cmd.add_argument("--layout", choices=("rows", "columns"), default="rows",
+                     help="samples in rows (default) or columns of X and Y in --params")
+    cmd.add_argument("--mode", choices=MODES, default="full",
+                     help="every entry, k sampled entries or k random directions per tensor")
+    cmd.add_argument("--k", type=int,
+                     help="entries (sample mode) or directions (directional) per tensor")
+    cmd.add_argument("--epsilon", type=float, help="step of the centered differences")
+    cmd.add_argument("--thresholds", type=_comma_list(float, "numbers"),
+                     help="upper bounds of CORRECT,ACCEPTABLE,SUSPICIOUS (default 1e-7,1e-4,1e-2)")
+    cmd.add_argument("--threads", type=int, help="threads of the kernels")
+    cmd.add_argument("--quiet", action="store_true", help="print only the verdict line")
+    cmd.set_defaults(run=run_check)
+
+    cmd = commands.add_parser("diagnose", help="per-layer signals at initialization", description=(
+        "Measure the forward variance and backward gradient norms per layer at initialization "
+        "beside the wide-layer theory, and flag layers where they vanish or explode."))
+    shape = cmd.add_mutually_exclusive_group()
+    shape.add_argument("--sizes", type=_comma_list(int, "integers"),
+                       help="layer widths, input first (default 784,256,256,256,10)")
+    shape.add_argument("--depth", type=_positive,
+                       help="hidden layers of a uniform stack of --width")
+    cmd.add_argument("--width", type=_positive, default=256,
+                     help="width with --depth (default 256)")
+    cmd.add_argument("--outputs", type=_positive, default=10,
+                     help="output units with --depth (default 10)")
+    _network_options(cmd, batch=256)
+    cmd.add_argument("--init", default="he_normal",
+                     help="initializers to compare, NAME[:KEY=VALUE...],... (default he_normal)")
+    cmd.add_argument("--std", type=float,
+                     help="std of the initializers that take one (normal, trunc_normal)")
+    cmd.add_argument("--gain", type=float, help="gain of the initializers that take one")
+    cmd.add_argument("--plot", metavar="FILE.png", help="also draw the signals to this image")
+    cmd.set_defaults(run=run_diagnose)
+    return parser
+
+
+def _hidden(names):
+    return names[0] if len(names) == 1 else names
+
+
+def _load_npz(path):
+    """Return the arrays of an ``.npz`` file, never unpickling anything."""
+    not_npz = f"{path} is not an .npz archive of named arrays (write one with numpy.savez)"
+    try:
+        data = np.load(path, allow_pickle=False)
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except (ValueError, EOFError, zipfile.BadZipFile):
+        raise ValueError(not_npz) from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise ValueError(not_npz)
+    with data:
+        try:
+            return {key: data[key] for key in data.files}
+        except ValueError as exc:
+            raise ValueError(f"cannot read {path} without unpickling: {exc}") from None
+
+
+def _from_params(args):
+    """Return ``(net, params, grads, X, Y)`` from ``--params``."""
+    arrays = _load_npz(args.params)
+    unknown = sorted(k for k in arrays if not re.fullmatch(r"d?[Wb][1-9][0-9]*|X|Y", k))
+    if unknown:
+        raise ValueError(f"{args.params}: unexpected array(s) {', '.join(unknown)}; expected "
+                         "W1, b1, ... with optional dW1, db1, ..., X, Y")
+    n_layers = sum(1 for k in arrays if re.fullmatch(r"W[0-9]+", k))
+    sizes = []
+    for u in range(1, n_layers + 1):
+        weight = arrays.get(f"W{u}")
+        if weight is None:
+            raise ValueError(f"{args.params} has no W{u}: weights must be numbered W1, W2, ...")
+        if weight.ndim != 2:
+            raise ValueError(f"W{u} must be a 2-D (n_out, n_in) array; got shape {weight.shape}")
+        sizes = sizes or [weight.shape[1]]
+        if weight.shape[1] != sizes[-1]:
+            raise ValueError(f"W{u} has shape {weight.shape}; expected ({weight.shape[0]}, "
+                             f"{sizes[-1]}): layer {u - 1} has {sizes[-1]} units")
+        sizes.append(weight.shape[0])
+    if not sizes:
+        raise ValueError(f"{args.params} holds no weights W1, W2, ...")
+    net = _network(args, sizes)
+    params = {k: v for k, v in arrays.items() if re.fullmatch(r"[Wb][0-9]+", k)}
+    grads = {k: v for k, v in arrays.items() if k.startswith("d")} or None
+    X, Y = arrays.get("X"), arrays.get("Y")
+    if X is None or Y is None:
+        columns = args.layout == "columns"
+        known = X if X is not None else Y
+        axis = 1 if columns and known is not None and known.ndim == 2 else 0
+        batch = args.batch if known is None else known.shape[axis]
+        X_new, Y_new = random_batch(net, batch, args.seed)
+        X_new, Y_new = (X_new.T, Y_new.T) if columns else (X_new, Y_new)
+        X, Y = (X_new if X is None else X), (Y_new if Y is None else Y)
+    return net, params, grads, X, Y
+
+
+def _network(args, sizes):
+    return MLP(sizes, hidden=_hidden(args.hidden), output=args.output, loss=args.loss,
+               l2=args.l2, dropout=None if args.dropout is None else _hidden(args.dropout))
+
+
+def run_check(args):
+    """Run ``fastgrad check``; return the exit status."""
+    if args.params:
+        if args.init:
+            raise ValueError("--init does not apply to --params: the weights come from the file")
+        net, params, grads, X, Y = _from_params(args)
+    else:
+        net = _network(args, args.sizes or [784, 128, 64, 10])
+        specs = _init_specs(args.init or "he_normal")
+        if len(specs) != 1:
+            raise ValueError(f"check takes one initializer; got --init {args.init}")
+        [(name, options)] = specs
+        params = net.init(name, seed=args.seed, **options)
+        X, Y = random_batch(net, args.batch, args.seed)
+        grads = None
+    options = {"mode": args.mode, "k": args.k, "seed": args.seed, "threads": args.threads,
+               "layout": args.layout}
+    if args.thresholds is not None:
+        options["thresholds"] = Thresholds.coerce(args.thresholds)
+    if args.epsilon is not None:
+        options["epsilon"] = args.epsilon
+    entries = net.n_params if args.mode == "full" else 0
+    if args.mode == "sample":
+        entries = min(net.n_params, len(net.param_names) * (args.k or DEFAULT_SAMPLES))
+    # a progress callback makes check() split the kernel into ~100 calls: only worth it when long
+    long = entries * np.shape(X)[0 if args.layout == "rows" else 1] > LONG_CHECK
+    show_bar = long and not (args.quiet or args.json) and sys.stderr.isatty()
+    with _progress.progress_bar(show_bar) as bar:
+        report = check(net, params, X, Y, grads, progress=bar, **options)
+    if args.json:
+        print(report.to_json(indent=2))
+    elif args.quiet:
+        print(f"{report.verdict.name}: difference {report.difference:.3e}"
+              + (" (partial: interrupted)" if report.partial else ""))
+    elif not (sys.stdout.isatty() and _progress.print_report(report)):
+        print(report)
+    if report.partial:
+        return INTERRUPTED
+    return 0 if report.verdict.passed else 1
+
+
+def run_diagnose(args):
+    """Run ``fastgrad diagnose``; return the exit status."""
+    if args.depth is not None:
+        sizes = [args.width] * (args.depth + 1) + [args.outputs]
+    else:
+        sizes = args.sizes or [784, 256, 256, 256, 10]
+    inits = _init_specs(args.init, std=args.std, gain=args.gain)
+    result = diagnose(sizes, _hidden(args.hidden), inits, output=args.output, loss=args.loss,
+                      batch=args.batch, seed=args.seed)
+    print(json.dumps(result.to_dict(), indent=2) if args.json else result)
+    if args.plot:
+        try:
+            result.plot(args.plot)
+        except ImportError as exc:
+            print(f"fastgrad: error: {exc}", file=sys.stderr)
+            return 2
+        print(f"plot written to {args.plot}", file=sys.stderr)
+    return 0
+
+
+def main(argv=None):
+    """Run the command with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 0
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return args.run(args)
+    except (ValueError, TypeError) as exc:
+        print(f"fastgrad: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("fastgrad: interrupted", file=sys.stderr)
+        return INTERRUPTED
+    except BrokenPipeError:
+        # the reader closed the pipe (``| head``): stop quietly
+        with open(os.devnull, "w") as devnull:
+            try:
+                os.dup2(devnull.fileno(), sys.stdout.fileno())
+            except (OSError, ValueError):
+                pass
+        return 1

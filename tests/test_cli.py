@@ -1,0 +1,375 @@
+"""Tests of the ``fastgrad`` command, through ``fastgrad.cli.main`` and once as installed."""
+
+import contextlib
+import io
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fastgrad as fg
+from fastgrad import _progress, cli
+
+SMALL = ["--sizes", "6,5,4,3", "--hidden", "tanh", "--batch", "16"]
+
+
+def run(capsys, *argv):
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def seeded_batch(n_in, n_out, batch, seed):
+    """The command's documented batch: default_rng([seed, 1]), normal X, then labels."""
+    rng = np.random.default_rng([seed, 1])
+    return rng.standard_normal((batch, n_in)), rng.integers(0, n_out, size=batch)
+
+
+@pytest.fixture
+def saved(tmp_path):
+    """A 6-5-4-3 tanh network with its batch and correct gradients, as arrays."""
+    net = fg.MLP([6, 5, 4, 3], hidden="tanh")
+    params = net.init("xavier_normal", seed=1)
+    rng = np.random.default_rng(5)
+    X, Y = rng.normal(size=(16, 6)), rng.integers(0, 3, size=16)
+    return tmp_path, {**params, **net.gradients(params, X, Y), "X": X, "Y": Y}
+
+
+# --- check ------------------------------------------------------------------------------
+
+
+def test_default_check_is_the_mnist_sized_network(capsys):
+    code, out, err = run(capsys, "check")
+    assert code == 0
+    assert "MLP([784, 128, 64, 10], hidden='relu', output='softmax'" in out
+    assert "109,386 of 109,386 entries" in out
+    for name in ("W1", "b1", "W2", "b2", "W3", "b3"):
+        assert re.search(rf"^{name}\s", out, re.MULTILINE)
+    assert out.rstrip().endswith("-> CORRECT")
+    assert err == ""
+
+
+def test_json_carries_the_numbers_of_the_python_report(capsys):
+    code, out, _ = run(capsys, "check", *SMALL, "--seed", "3", "--json")
+    assert code == 0
+    data = json.loads(out)  # stdout holds the JSON and nothing else
+    net = fg.MLP([6, 5, 4, 3], hidden="tanh")
+    params = net.init("he_normal", seed=3)
+    X, Y = seeded_batch(6, 3, 16, seed=3)
+    report = fg.check(net, params, X, Y, seed=3)
+    assert data["difference"] == report.difference
+    assert data["loss"] == report.loss
+    assert data["verdict"] == report.verdict.name == "CORRECT"
+    assert [t["difference"] for t in data["tensors"]] == [
+        t.difference for t in report.tensors.values()]
+    assert [t["bands"] for t in data["tensors"]] == [
+        t.to_dict()["bands"] for t in report.tensors.values()]
+
+
+@pytest.mark.parametrize(("options", "expect"), [
+    (["--mode", "sample", "--k", "3"], {"mode": "sample", "details.samples_per_tensor": 3}),
+    (["--mode", "directional", "--k", "2"], {"mode": "directional", "details.directions": 2}),
+    (["--epsilon", "1e-5"], {"epsilon": 1e-5}),
+    (["--thresholds", "1e-8,1e-5,1e-3"],
+     {"thresholds.correct": 1e-8, "thresholds.suspicious": 1e-3}),
+    (["--threads", "1"], {"details.threads": 1}),
+    (["--l2", "0.5"], {"network.l2": 0.5}),
+    (["--dropout", "0.25"], {"network.dropout": [0.25, 0.25]}),
+    (["--hidden", "relu,elu"], {"network.hidden": ["relu", "elu"]}),
+    (["--output", "sigmoid", "--loss", "binary_cross_entropy"],
+     {"network.loss": "binary_cross_entropy"}),
+    (["--output", "identity"], {"network.loss": "mse"}),
+    (["--init", "normal:std=0.3"], {"verdict": "CORRECT"}),
+    (["--seed", "7", "--batch", "5"], {"batch": 5}),
+])
+def test_options_reach_the_check(capsys, options, expect):
+    code, out, _ = run(capsys, "check", *SMALL, *options, "--json")
+    assert code == 0, out
+    data = json.loads(out)
+    for path, value in expect.items():
+        found = data
+        for key in path.split("."):
+            found = found[key]
+        assert found == value
+
+
+def test_quiet_prints_one_line(capsys):
+    code, out, _ = run(capsys, "check", *SMALL, "--quiet")
+    assert code == 0
+    assert out.count("\n") == 1 and out.startswith("CORRECT: difference ")
+
+
+def test_exit_1_when_the_verdict_fails(capsys):
+    # correct gradients judged against impossible thresholds
+    code, out, _ = run(capsys, "check", *SMALL, "--thresholds", "1e-30,1e-29,1e-28")
+    assert code == 1
+    assert out.rstrip().endswith("-> WRONG")
+
+
+def test_params_with_correct_gradients_pass(capsys, saved):
+    tmp_path, arrays = saved
+    np.savez(tmp_path / "net.npz", **arrays)
+    code, out, _ = run(capsys, "check", "--params", str(tmp_path / "net.npz"), "--hidden", "tanh")
+    assert code == 0
+    assert "MLP([6, 5, 4, 3], hidden='tanh'" in out and "batch 16" in out
+
+
+def test_params_with_a_wrong_gradient_names_the_tensor_and_the_hint(capsys, saved):
+    tmp_path, arrays = saved
+    arrays["dW2"] = arrays["dW2"] * 16  # a forgotten 1/m, m = 16
+    np.savez(tmp_path / "wrong.npz", **arrays)
+    code, out, _ = run(capsys, "check", "--params", str(tmp_path / "wrong.npz"), "--hidden", "tanh")
+    assert code == 1
+    assert re.search(r"^W2 .*WRONG", out, re.MULTILINE)
+    assert "W2: analytic = 16 x numerical, x m = 16: a missing 1/m?" in out
+
+
+def test_params_without_gradients_or_batch_check_fastgrad_backprop(capsys, saved):
+    tmp_path, arrays = saved
+    np.savez(tmp_path / "weights.npz", **{k: v for k, v in arrays.items() if k[0] in "Wb"})
+    code, out, _ = run(capsys, "check", "--params", str(tmp_path / "weights.npz"), "--hidden",
+                       "tanh", "--batch", "9", "--json")
+    assert code == 0
+    assert json.loads(out)["batch"] == 9
+
+
+def test_params_in_columns_layout(capsys, saved):
+    tmp_path, arrays = saved
+    columns = {k: (v.reshape(-1, 1) if k.startswith(("b", "db")) else v) for k, v in arrays.items()}
+    columns["X"] = arrays["X"].T
+    np.savez(tmp_path / "cols.npz", **columns)
+    code, _, _ = run(capsys, "check", "--params", str(tmp_path / "cols.npz"), "--hidden", "tanh",
+                     "--layout", "columns")
+    assert code == 0
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"W2": np.zeros((4, 4))}, "W2 has shape (4, 4)"),
+    ({"b2": np.zeros(7)}, "b2 has shape (7,)"),
+    ({"dW3": np.zeros((3, 5))}, "dW3 has shape (3, 5)"),
+    ({"W1": np.zeros(5)}, "W1 must be a 2-D"),
+    ({"extra": np.zeros(2)}, "unexpected array(s) extra"),
+    ({"W5": np.zeros((2, 3))}, "has no W4"),
+    ({"W2": np.array([None, 1], dtype=object)}, "without unpickling"),
+])
+def test_params_with_bad_arrays_exit_2_naming_them(capsys, saved, change, message):
+    tmp_path, arrays = saved
+    np.savez(tmp_path / "bad.npz", **{**arrays, **change})
+    code, out, err = run(capsys, "check", "--params", str(tmp_path / "bad.npz"), "--hidden", "tanh")
+    assert code == 2
+    assert out == ""
+    assert err.startswith("fastgrad: error: ") and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("content", [None, b"not an archive", "npy"])
+def test_params_that_are_not_npz_exit_2(capsys, tmp_path, content):
+    path = tmp_path / "file.npz"
+    if content == "npy":
+        np.save(tmp_path / "file.npy", np.zeros(3))
+        path = tmp_path / "file.npy"
+    elif content is not None:
+        path.write_bytes(content)
+    code, _, err = run(capsys, "check", "--params", str(path))
+    assert code == 2
+    assert err.startswith("fastgrad: error: ") and str(path) in err
+
+
+@pytest.mark.parametrize("argv", [
+    ["check", "--sizes", "4,x"],
+    ["check", "--mode", "exact"],
+    ["check", "--sizes", "4,3", "--params", "a.npz"],
+    ["check", "--batch"],
+    ["check", "--batch", "0"],
+    ["diagnose", "--depth", "0"],
+    ["diagnose", "--depth", "3", "--sizes", "4,3"],
+])
+def test_argparse_errors_exit_2(capsys, argv):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert "usage: fastgrad" in err and "error:" in err
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["check", "--sizes", "4,3,2", "--hidden", "swish"], "unknown hidden activation 'swish'"),
+    (["check", "--sizes", "4,3,2", "--output", "softmax", "--loss", "mse"], "cannot be paired"),
+    (["check", "--sizes", "4,3,2", "--thresholds", "1e-2,1e-4,1e-7"], "must increase"),
+    (["check", "--sizes", "4,3,2", "--epsilon", "-1"], "epsilon"),
+    (["check", "--sizes", "4,3,2", "--init", "he_normal:std=2"], "std"),
+    (["check", "--params", "x.npz", "--init", "he_normal"], "--init does not apply"),
+    (["diagnose", "--init", "he_normal,unknown"], "unknown initializer 'unknown'"),
+    (["diagnose", "--init", "normal:std"], "not KEY=VALUE"),
+    (["check", "--sizes", "4,3,2", "--thresholds", "1e-7,1e-4"], "three numbers"),
+])
+def test_validation_errors_exit_2_in_one_line(capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert err.startswith("fastgrad: error: ") and message in err and err.count("\n") == 1
+
+
+def test_no_command_prints_help_and_exits_2(capsys):
+    code, out, err = run(capsys)
+    assert code == 2
+    assert "usage: fastgrad" in err and "check" in err and "diagnose" in err
+
+
+def test_version(capsys):
+    code, out, _ = run(capsys, "--version")
+    assert code == 0 and out.strip() == f"fastgrad {fg.__version__}"
+
+
+# --- progress, interruption and the rich table --------------------------------------------
+
+
+LONG = ["--sizes", "200,100,10", "--batch", "256"]  # 21,110 entries x 256 > 4e6: chunked
+
+
+def test_ctrl_c_prints_the_partial_report_and_exits_130(capsys, monkeypatch):
+    calls = []
+
+    def interrupt_on_second_chunk(done, total):
+        calls.append(done)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def fake_bar(enabled):
+        yield interrupt_on_second_chunk
+
+    monkeypatch.setattr(_progress, "progress_bar", fake_bar)
+    code, out, _ = run(capsys, "check", *LONG)
+    assert code == cli.INTERRUPTED == 130
+    assert "PARTIAL" in out
+    # the chunk before the callback was done: its entries are in the report
+    assert f"{calls[1]:,} of 21,110 entries computed" in out
+
+
+def test_no_bar_when_stderr_is_not_a_terminal_or_the_check_is_short(capsys, monkeypatch):
+    seen = []
+
+    @contextlib.contextmanager
+    def spy(enabled):
+        seen.append(enabled)
+        yield None
+
+    monkeypatch.setattr(_progress, "progress_bar", spy)
+    monkeypatch.setattr(cli, "LONG_CHECK", 0)
+    run(capsys, "check", *SMALL)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    run(capsys, "check", *SMALL, "--quiet")
+    run(capsys, "check", *SMALL, "--json")
+    run(capsys, "check", *SMALL)
+    monkeypatch.setattr(cli, "LONG_CHECK", 1e12)
+    run(capsys, "check", *SMALL)
+    assert seen == [False, False, False, True, False]
+
+
+def test_progress_bar_draws_only_after_its_delay():
+    from rich.console import Console
+
+    stream = io.StringIO()
+    bar = _progress.ProgressBar(Console(file=stream, force_terminal=True, width=100), delay=0.0)
+    bar(10, 100)
+    bar(60, 100)
+    assert bar.progress is not None
+    bar.close()
+    assert "checking" in stream.getvalue() and "100" in stream.getvalue()
+
+    quiet = _progress.ProgressBar(Console(file=io.StringIO()), delay=60.0)
+    quiet(10, 100)
+    assert quiet.progress is None
+    with _progress.progress_bar(False) as nothing:
+        assert nothing is None
+
+
+def test_rich_table_on_a_terminal_shows_the_same_numbers(capsys, monkeypatch, saved):
+    tmp_path, arrays = saved
+    arrays["dW2"] = arrays["dW2"] * 16
+    np.savez(tmp_path / "wrong.npz", **arrays)
+    argv = ["check", "--params", str(tmp_path / "wrong.npz"), "--hidden", "tanh"]
+    _, plain, _ = run(capsys, *argv)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    code, styled, _ = run(capsys, *argv)
+    assert code == 1
+    styled = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", styled)
+    assert "C/A/S/W" in styled and styled != plain
+    for name, difference in re.findall(r"^([Wb]\d)\s+\S+(?:, \d+\))?\s+\S+\s+(\S+)", plain,
+                                       re.MULTILINE):
+        assert re.search(rf"{name}\s.*{re.escape(difference)}", styled)
+    assert "0/0/0/20" in styled and "WRONG" in styled
+    assert "missing 1/m" in styled
+    assert "overall: difference 7.932e-01 -> WRONG" in styled
+
+
+def test_without_rich_a_terminal_gets_the_plain_report_and_no_bar(capsys, monkeypatch):
+    _, plain, _ = run(capsys, "check", *SMALL)
+    for name in [m for m in sys.modules if m == "rich" or m.startswith("rich.")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setitem(sys.modules, "rich", None)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    code, out, _ = run(capsys, "check", *SMALL)
+    assert code == 0
+    assert re.sub(r"[0-9.]+ s\n", "", out) == re.sub(r"[0-9.]+ s\n", "", plain)
+    with _progress.progress_bar(True) as bar:
+        assert bar is None
+
+
+# --- diagnose ------------------------------------------------------------------------------
+
+
+def test_diagnose_prints_one_table_per_initializer(capsys):
+    code, out, _ = run(capsys, "diagnose", "--sizes", "32,32,32,32,4", "--init", "he_normal,normal",
+                       "--std", "0.01", "--batch", "64")
+    assert code == 0
+    assert "\nhe_normal\n" in out and "\nnormal(std=0.01)\n" in out
+    assert "forward vanished" in out
+    assert out.count("flagged layers:") == 2
+
+
+def test_diagnose_json_matches_python(capsys):
+    code, out, _ = run(capsys, "diagnose", "--depth", "4", "--width", "24", "--outputs", "3",
+                       "--hidden", "tanh", "--init", "lecun_normal,orthogonal:gain=1.5",
+                       "--batch", "32", "--seed", "2", "--json")
+    assert code == 0
+    data = json.loads(out)
+    expected = fg.diagnose([24] * 5 + [3], "tanh", ["lecun_normal", ("orthogonal", {"gain": 1.5})],
+                           batch=32, seed=2).to_dict()
+    assert data == expected
+
+
+def test_diagnose_plot(capsys, tmp_path):
+    path = tmp_path / "signals.png"
+    code, out, err = run(capsys, "diagnose", "--sizes", "16,16,16,4", "--init",
+                         "he_normal,xavier_normal", "--batch", "32", "--plot", str(path))
+    assert code == 0
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert str(path) in err
+
+
+# --- as installed -----------------------------------------------------------------------------
+
+
+def test_console_script_runs():
+    script = shutil.which("fastgrad", path=str(Path(sys.executable).parent)) or shutil.which(
+        "fastgrad")
+    assert script, "the fastgrad console script is not installed"
+    done = subprocess.run([script, "check", "--sizes", "5,4,3", "--quiet"], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("CORRECT")
+    done = subprocess.run([script, "check", "--sizes", "5,4,3", "--hidden", "nope"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and done.stderr.startswith("fastgrad: error:")
+
+
+def test_importing_fastgrad_stays_light():
+    code = ("import sys, fastgrad; heavy = [m for m in sys.modules if m.split('.')[0] in "
+            "('rich', 'matplotlib')]; print(heavy)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "[]"

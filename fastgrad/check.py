@@ -135,6 +135,9 @@ def check(net, params, X, Y, grads=None, *, epsilon=DEFAULT_EPSILON, mode="full"
     started = time.perf_counter()
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+    if mode == "full" and k is not None:
+        raise ValueError("k applies to mode='sample' (entries) or 'directional' (directions), "
+                         "not to mode='full'")
     epsilon = check_epsilon(epsilon)
     thresholds = Thresholds.coerce(thresholds)
     work, bias_shapes = net.workspace(params, X, Y, layout)

@@ -16,7 +16,7 @@ import zipfile
 
 import numpy as np
 
-from . import _progress
+from . import _terminal
 from . import init as initializers
 from .check import DEFAULT_SAMPLES, MODES, check
 from .diagnostics import diagnose, random_batch
@@ -238,14 +238,14 @@ def run_check(args):
     # a progress callback makes check() split the kernel into ~100 calls: only worth it when long
     long = entries * np.shape(X)[0 if args.layout == "rows" else 1] > LONG_CHECK
     show_bar = long and not (args.quiet or args.json) and sys.stderr.isatty()
-    with _progress.progress_bar(show_bar) as bar:
+    with _terminal.progress_bar(show_bar) as bar:
         report = check(net, params, X, Y, grads, progress=bar, **options)
     if args.json:
         print(report.to_json(indent=2))
     elif args.quiet:
         print(f"{report.verdict.name}: difference {report.difference:.3e}"
               + (" (partial: interrupted)" if report.partial else ""))
-    elif not (sys.stdout.isatty() and _progress.print_report(report)):
+    elif not (sys.stdout.isatty() and _terminal.print_report(report)):
         print(report)
     if report.partial:
         return INTERRUPTED

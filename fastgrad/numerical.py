@@ -137,7 +137,12 @@ class Differences:
         return self.task_layer.size
 
     def chunks(self, n_chunks):
-        """Split the tasks into about ``n_chunks`` ranges of similar work."""
+        """Split the tasks into at most ``n_chunks`` ranges of similar work.
+
+        Each range keeps at least four tasks per thread, so that splitting the
+        work for progress reports does not leave threads idle.
+        """
+        n_chunks = max(1, min(n_chunks, self.n_tasks // (4 * numba.get_num_threads())))
         work = self.work
         cost = np.diff(self.entry_ptr) * work.batch
         for u in range(1, len(work.sizes)):

@@ -208,6 +208,9 @@ class CheckReport:
         self.difference = relative_difference(np.concatenate(compared_a), np.concatenate(compared_n))
         verdicts = [t.verdict for t in self.tensors.values() if t.checked]
         self.verdict = max([thresholds.classify(self.difference), *verdicts])
+        if self.partial and not verdicts:
+            # nothing was compared: no grounds for a passing verdict
+            self.verdict = Verdict.SUSPICIOUS
         where = network_hint(self)
         if where:
             for t in self.tensors.values():
@@ -220,6 +223,8 @@ class CheckReport:
         self.hints = [f"{', '.join(names)}: {hint}" for hint, names in grouped.items()]
         if where and where not in grouped:
             self.hints.append(where)
+        if self.partial and not verdicts:
+            self.hints.append("the check was interrupted before any entry was compared")
 
     def _tensor_report(self, name, part, directions):
         shape = self.net.packing.shapes[name]

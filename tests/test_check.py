@@ -274,3 +274,32 @@ def test_bad_gradients_are_refused_naming_the_tensor():
     grads["dW1"] = grads["dW1"][:, :2]
     with pytest.raises(ValueError, match=r"dW1 has shape \(4, 2\); expected \(4, 3\)"):
         fg.check(net, params, X, Y, grads)
+
+
+def test_interrupted_before_any_entry_is_not_a_pass():
+    net, params, X, Y = case([256, 64, 32, 10], "relu", "softmax", batch=256, seed=0)
+
+    def stop_at_once(done, total):
+        raise KeyboardInterrupt
+
+    from fastgrad.numerical import Differences
+
+    original = Differences.run
+
+    def interrupted_run(self, *args):
+        raise KeyboardInterrupt
+
+    Differences.run = interrupted_run
+    try:
+        report = fg.check(net, params, X, Y, progress=stop_at_once)
+    finally:
+        Differences.run = original
+    assert report.partial and report.checked == 0
+    assert not report.verdict.passed
+    assert "interrupted before any entry" in str(report)
+
+
+def test_k_is_refused_in_full_mode():
+    net, params, X, Y = case([3, 2], "relu", "softmax", batch=2)
+    with pytest.raises(ValueError, match="k applies to"):
+        fg.check(net, params, X, Y, k=5)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import fastgrad as fg
-from fastgrad import _progress, cli
+from fastgrad import _terminal, cli
 
 SMALL = ["--sizes", "6,5,4,3", "--hidden", "tanh", "--batch", "16"]
 
@@ -241,7 +241,7 @@ def test_ctrl_c_prints_the_partial_report_and_exits_130(capsys, monkeypatch):
     def fake_bar(enabled):
         yield interrupt_on_second_chunk
 
-    monkeypatch.setattr(_progress, "progress_bar", fake_bar)
+    monkeypatch.setattr(_terminal, "progress_bar", fake_bar)
     code, out, _ = run(capsys, "check", *LONG)
     assert code == cli.INTERRUPTED == 130
     assert "PARTIAL" in out
@@ -257,7 +257,7 @@ def test_no_bar_when_stderr_is_not_a_terminal_or_the_check_is_short(capsys, monk
         seen.append(enabled)
         yield None
 
-    monkeypatch.setattr(_progress, "progress_bar", spy)
+    monkeypatch.setattr(_terminal, "progress_bar", spy)
     monkeypatch.setattr(cli, "LONG_CHECK", 0)
     run(capsys, "check", *SMALL)
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
@@ -273,17 +273,17 @@ def test_progress_bar_draws_only_after_its_delay():
     from rich.console import Console
 
     stream = io.StringIO()
-    bar = _progress.ProgressBar(Console(file=stream, force_terminal=True, width=100), delay=0.0)
+    bar = _terminal.ProgressBar(Console(file=stream, force_terminal=True, width=100), delay=0.0)
     bar(10, 100)
     bar(60, 100)
     assert bar.progress is not None
     bar.close()
     assert "checking" in stream.getvalue() and "100" in stream.getvalue()
 
-    quiet = _progress.ProgressBar(Console(file=io.StringIO()), delay=60.0)
+    quiet = _terminal.ProgressBar(Console(file=io.StringIO()), delay=60.0)
     quiet(10, 100)
     assert quiet.progress is None
-    with _progress.progress_bar(False) as nothing:
+    with _terminal.progress_bar(False) as nothing:
         assert nothing is None
 
 
@@ -315,7 +315,7 @@ def test_without_rich_a_terminal_gets_the_plain_report_and_no_bar(capsys, monkey
     code, out, _ = run(capsys, "check", *SMALL)
     assert code == 0
     assert re.sub(r"[0-9.]+ s\n", "", out) == re.sub(r"[0-9.]+ s\n", "", plain)
-    with _progress.progress_bar(True) as bar:
+    with _terminal.progress_bar(True) as bar:
         assert bar is None
 
 

@@ -125,6 +125,10 @@ class Differences:
             weight = work.theta[start : start + n_out * n_in].reshape(n_out, n_in)
             self.wt[start : start + n_out * n_in] = weight.T.ravel()
         self.prob = work.outputs()
+        self.reach_in = np.ones((len(work.sizes) - 1, work.batch))
+        for u in range(len(work.sizes) - 1):
+            np.maximum(self.reach_in[u], np.abs(work.block(work.acts, u)).max(axis=1),
+                       out=self.reach_in[u])
         if work.net.loss_name == "binary_cross_entropy":
             self.bernoulli = np.zeros((work.batch, work.sizes[-1], DEGREE + 1))
             finite_diff.bernoulli_table(work.logits, self.bernoulli)
@@ -164,7 +168,8 @@ class Differences:
         arrays = (self.task_layer, self.task_unit, self.entry_ptr, self.entry_input,
                   int(t_start), int(t_stop))
         shared = (self.epsilon, w.theta, w.w_off, self.wt, w.sizes, w.codes, w.masks, w.node_off,
-                  w.acts, w.pre, self.prob, w.targets, w.loss_code, self.bernoulli, diff, kinks)
+                  w.acts, w.pre, self.prob, w.targets, w.loss_code, self.bernoulli, self.reach_in,
+                  diff, kinks)
         if lanes <= 1 or size < SERIAL_WORK:
             finite_diff.centered_differences_serial(*arrays, *shared)
         else:

@@ -109,17 +109,26 @@ def gradients(sizes, hidden, output, l2, params, X, Y, masks):
     return grads
 
 
-def numerical_gradient(sizes, hidden, output, l2, params, X, Y, masks, epsilon):
+def numerical_gradient(sizes, hidden, output, l2, params, X, Y, masks, epsilon,
+                       dtype=np.float64):
     """Centered differences, one parameter at a time, full forward passes.
 
     The difference is summed sample by sample, ``sum_b (l_b(+) - l_b(-))``,
-    which loses less to cancellation than subtracting two means.
+    which loses less to cancellation than subtracting two means. With
+    ``dtype=np.longdouble`` (80-bit on x86) everything, the step included,
+    is computed in extended precision: a reference about 2000x more precise
+    than float64.
     """
+    params = {key: np.asarray(value, dtype=dtype) for key, value in params.items()}
+    X, Y = np.asarray(X, dtype=dtype), np.asarray(Y, dtype=dtype)
+    masks = [np.asarray(mask, dtype=dtype) for mask in masks]
+    epsilon = dtype(epsilon)
+    l2 = dtype(l2)
     m = X.shape[0]
     out = {}
     for name in [f"{kind}{k}" for k in range(1, len(sizes)) for kind in ("W", "b")]:
         base = params[name]
-        grad = np.zeros(base.shape)
+        grad = np.zeros(base.shape, dtype=dtype)
         for index in np.ndindex(*base.shape):
             values = []
             for sign in (1.0, -1.0):
@@ -133,7 +142,7 @@ def numerical_gradient(sizes, hidden, output, l2, params, X, Y, masks, epsilon):
             if name.startswith("W"):
                 diff += l2 / (2 * m) * ((base[index] + epsilon) ** 2 - (base[index] - epsilon) ** 2)
             grad[index] = diff / (2 * epsilon)
-        out["d" + name] = grad
+        out["d" + name] = grad.astype(np.float64)
     return out
 
 

@@ -40,8 +40,11 @@ import numba
 import numpy as np
 
 from ._jit import jit
-from .activations import derivative, difference, is_kinked, is_piecewise_linear, sigmoid_pair
+from .activations import ELU, LEAKY_RELU, RELU, derivative, difference, is_kinked
+from .activations import is_piecewise_linear, sigmoid_pair
 from .dense import node_block, weight_view
+from .jets import ORDER, activation_jet, loss_jet, reach
+from .losses import MSE
 from .propagate import carry_to_loss
 from .series import DEGREE, bernoulli_cumulants, evaluate, line_coefficients, odd_difference
 
@@ -50,6 +53,12 @@ COLUMNS = 32
 
 SAFETY = 1.0 - 1e-9
 """Margin on the radius inside which no unit changes side."""
+
+JET_REACH = 1e-4
+"""How far a smooth unit or a logit may move for the series to be used."""
+
+TAIL = 1e-17
+"""Largest share of the last two terms kept in the loss's series."""
 
 
 @jit()
@@ -120,9 +129,107 @@ def _exact_suffix(u, i, b, n_cols, s_col, theta, w_off, wt, sizes, codes, masks,
 
 
 @jit()
+def _is_kinked_for_jets(code):
+    """Whether a unit's series breaks where its pre-activation crosses 0."""
+    return code == RELU or code == LEAKY_RELU or code == ELU
+
+
+@jit()
+def _unit_jet(u, i, b, r, theta, w_off, wt, sizes, codes, masks, node_off, pre, prob, targets,
+              loss_code, jet_a, jet_b, w, act, y, q, e, s, log, out):
+    """Fill ``out`` with the series in ``g`` of ``loss_b`` when ``Z_u[b, i]`` moves by ``g``.
+
+    Returns False, leaving ``out`` meaningless, when the series cannot be
+    trusted for ``|g| <= r``: a kinked unit could change side, a smooth
+    unit or the loss could move beyond :data:`JET_REACH`, or the last terms
+    kept are not negligible.
+    """
+    n_layers = sizes.shape[0] - 1
+    n_out = sizes[n_layers]
+    for n in range(ORDER + 1):
+        w[n] = 0.0
+    w[1] = 1.0
+    z = node_block(pre, node_off, sizes, u)[b, i]
+    if u == n_layers:
+        if r > JET_REACH and loss_code != MSE:
+            return False
+        jet_a[:, :n_out] = 0.0
+        jet_a[1, i] = 1.0
+        degree = 1
+    else:
+        code = codes[u]
+        if _is_kinked_for_jets(code):
+            if not r < abs(z) * SAFETY:
+                return False
+        elif not is_piecewise_linear(code) and r > JET_REACH:
+            return False
+        activation_jet(code, z, w, act, y, q)
+        m = node_block(masks, node_off, sizes, u)[b, i]
+        degree = 1 if is_piecewise_linear(code) else ORDER
+        n = sizes[u + 1]
+        start = w_off[u + 1] + i * n
+        for d in range(1, degree + 1):
+            for p in range(n):
+                jet_a[d, p] = m * act[d] * wt[start + p]
+        for k in range(u + 1, n_layers):
+            z_k = node_block(pre, node_off, sizes, k)[b]
+            m_k = node_block(masks, node_off, sizes, k)[b]
+            code = codes[k]
+            kinked = _is_kinked_for_jets(code)
+            smooth = not is_piecewise_linear(code)
+            for p in range(sizes[k]):
+                if m_k[p] == 0.0:
+                    for d in range(1, degree + 1):
+                        jet_a[d, p] = 0.0
+                    continue
+                for d in range(1, degree + 1):
+                    w[d] = jet_a[d, p]
+                moved = reach(w, r)
+                if kinked:
+                    if not moved < abs(z_k[p]) * SAFETY:
+                        return False
+                elif smooth and moved > JET_REACH:
+                    return False
+                activation_jet(code, z_k[p], w, act, y, q)
+                for d in range(1, degree + 1):
+                    jet_a[d, p] = m_k[p] * act[d]
+                if smooth:
+                    for d in range(degree + 1, ORDER + 1):
+                        jet_a[d, p] = m_k[p] * act[d]
+            if smooth:
+                degree = ORDER
+            weight = weight_view(theta, w_off, sizes, k + 1)
+            for d in range(1, degree + 1):
+                for p in range(sizes[k + 1]):
+                    total = 0.0
+                    for c in range(sizes[k]):
+                        total += weight[p, c] * jet_a[d, c]
+                    jet_b[d, p] = total
+            jet_a, jet_b = jet_b, jet_a
+        if loss_code != MSE:
+            for c in range(n_out):
+                for d in range(1, degree + 1):
+                    w[d] = jet_a[d, c]
+                if reach(w, r) > JET_REACH:
+                    return False
+    for d in range(degree + 1, ORDER + 1):
+        jet_a[d, :n_out] = 0.0
+    jet_a[0, :n_out] = 0.0
+    logits = node_block(pre, node_off, sizes, n_layers)[b]
+    loss_jet(loss_code, logits, prob[b], targets[b], jet_a[:, :n_out], out, e, s, log)
+    total = 0.0
+    power = 1.0
+    for d in range(1, ORDER + 1):
+        power *= r
+        total += abs(out[d]) * power
+    tail = abs(out[ORDER - 1]) * r ** (ORDER - 1) + abs(out[ORDER]) * r ** ORDER
+    return tail <= TAIL * total
+
+
+@jit()
 def _lane(lane, lanes, task_layer, task_unit, entry_ptr, entry_input, t_start, t_stop, epsilon,
           theta, w_off, wt, sizes, codes, masks, node_off, acts, pre, prob, targets, loss_code,
-          bernoulli, diff_out, kinks_out):
+          bernoulli, reach_in, diff_out, kinks_out):
     """Run the tasks ``t_start + lane``, ``t_start + lane + lanes``, ... of
     :func:`centered_differences`, with scratch allocated once."""
     n_layers = sizes.shape[0] - 1
@@ -148,6 +255,16 @@ def _lane(lane, lanes, task_layer, task_unit, entry_ptr, entry_input, t_start, t
     s_col = np.empty(COLUMNS)
     f_out = np.empty(COLUMNS)
     crossed = np.empty(COLUMNS, dtype=np.bool_)
+    jet_a = np.zeros((ORDER + 1, width))
+    jet_b = np.zeros((ORDER + 1, width))
+    jet_w = np.zeros(ORDER + 1)
+    jet_act = np.zeros(ORDER + 1)
+    jet_y = np.zeros(ORDER + 1)
+    jet_q = np.zeros(ORDER + 1)
+    jet_e = np.zeros(ORDER + 1)
+    jet_s = np.zeros(ORDER + 1)
+    jet_log = np.zeros(ORDER + 1)
+    series = np.zeros(ORDER + 1)
     for t in range(t_start + lane, t_stop, lanes):
         u = task_layer[t]
         i = task_unit[t]
@@ -170,6 +287,22 @@ def _lane(lane, lanes, task_layer, task_unit, entry_ptr, entry_input, t_start, t
         for b in range(batch):
             m = m_u[b, i] if hidden else 1.0
             if m == 0.0:
+                continue
+            if _unit_jet(u, i, b, epsilon * reach_in[u - 1, b], theta, w_off, wt, sizes, codes,
+                         masks, node_off, pre, prob, targets, loss_code, jet_a, jet_b, jet_w,
+                         jet_act, jet_y, jet_q, jet_e, jet_s, jet_log, series):
+                # loss_b(g) - loss_b(-g) = 2 (G1 g + G3 g^3 + G5 g^5 + G7 g^7)
+                c1 = 2.0 * series[1]
+                c3 = 2.0 * series[3]
+                c5 = 2.0 * series[5]
+                c7 = 2.0 * series[7]
+                if c1 == 0.0 and c3 == 0.0 and c5 == 0.0 and c7 == 0.0:
+                    continue
+                for e in range(e0, e1):
+                    j = entry_input[e]
+                    g = epsilon if j == n_in else epsilon * a_in[b, j]
+                    g2 = g * g
+                    diff_out[e] += g * (c1 + g2 * (c3 + g2 * (c5 + g2 * c7)))
                 continue
             z = z_u[b, i]
             side = z > 0.0
@@ -241,7 +374,7 @@ def _lane(lane, lanes, task_layer, task_unit, entry_ptr, entry_input, t_start, t
 @jit(parallel=True)
 def centered_differences(task_layer, task_unit, entry_ptr, entry_input, t_start, t_stop, lanes,
                          epsilon, theta, w_off, wt, sizes, codes, masks, node_off, acts, pre,
-                         prob, targets, loss_code, bernoulli, diff_out, kinks_out):
+                         prob, targets, loss_code, bernoulli, reach_in, diff_out, kinks_out):
     """Sum over the batch of per-sample centered differences, for tasks ``t_start:t_stop``.
 
     Parameters
@@ -271,6 +404,9 @@ def centered_differences(task_layer, task_unit, entry_ptr, entry_input, t_start,
     bernoulli : ndarray
         ``(batch, n_out, DEGREE + 1)`` Bernoulli cumulants for binary
         cross-entropy (unused otherwise).
+    reach_in : ndarray
+        ``(n_layers, batch)``: ``max(1, max_j |A_u[b, j]|)``, the largest
+        input (the bias counts as 1) of each layer for each sample.
     diff_out : ndarray
         Output: ``sum_b loss_b(+) - loss_b(-)`` per entry.
     kinks_out : int64 ndarray
@@ -279,18 +415,19 @@ def centered_differences(task_layer, task_unit, entry_ptr, entry_input, t_start,
     for lane in numba.prange(lanes):
         _lane(lane, lanes, task_layer, task_unit, entry_ptr, entry_input, t_start, t_stop,
               epsilon, theta, w_off, wt, sizes, codes, masks, node_off, acts, pre, prob,
-              targets, loss_code, bernoulli, diff_out, kinks_out)
+              targets, loss_code, bernoulli, reach_in, diff_out, kinks_out)
 
 
 @jit()
 def centered_differences_serial(task_layer, task_unit, entry_ptr, entry_input, t_start, t_stop,
                                 epsilon, theta, w_off, wt, sizes, codes, masks, node_off, acts,
-                                pre, prob, targets, loss_code, bernoulli, diff_out, kinks_out):
+                                pre, prob, targets, loss_code, bernoulli, reach_in, diff_out,
+                                kinks_out):
     """:func:`centered_differences` on the calling thread, for work too small
     to repay starting the parallel threads."""
     _lane(0, 1, task_layer, task_unit, entry_ptr, entry_input, t_start, t_stop,
           epsilon, theta, w_off, wt, sizes, codes, masks, node_off, acts, pre, prob,
-          targets, loss_code, bernoulli, diff_out, kinks_out)
+          targets, loss_code, bernoulli, reach_in, diff_out, kinks_out)
 
 
 @jit()

@@ -206,3 +206,23 @@ def test_units_near_a_kink_in_later_layers_are_carried_exactly():
     assert 0 < expected.sum() < expected.size
     np.testing.assert_array_equal(net.packing.unpack(kinks)["W1"] > 0, expected)
     assert relative(ours, naive_flat(net, params, X, naive.one_hot(y, 2), eps)) < 1e-8
+
+
+def extended_flat(net, params, X, Y, epsilon):
+    sizes, hidden, output, l2, masks = naive_args(net, X)
+    grads = naive.numerical_gradient(sizes, hidden, output, l2, params, X, Y, masks, epsilon,
+                                     dtype=np.longdouble)
+    return np.concatenate([grads["d" + name].ravel() for name in net.packing.names])
+
+
+@pytest.mark.skipif(np.finfo(np.longdouble).eps > 1e-18, reason="needs 80-bit long double")
+@pytest.mark.parametrize("epsilon", [1e-7, 1e-5])
+@pytest.mark.parametrize("output", OUTPUTS)
+@pytest.mark.parametrize("hidden", HIDDEN)
+def test_small_steps_match_an_extended_precision_loop(hidden, output, epsilon):
+    # small steps take the series path; the float64 loop would be off by ~u |J| / eps here
+    net, params, X, Y = case([5, 6, 4, 3], [hidden, "tanh" if hidden == "relu" else hidden],
+                             output, batch=5, seed=len(hidden) + len(output), l2=0.3,
+                             dropout=0.25)
+    ours, _, _ = fast_gradient(net, params, X, Y, epsilon)
+    assert relative(ours, extended_flat(net, params, X, Y, epsilon)) < 1e-10

@@ -1,0 +1,183 @@
+"""Truncated power series ("jets") carried through activations and losses.
+
+A jet ``w[0:ORDER + 1]`` stands for the series ``w(g) = sum_n w[n] g^n`` of a
+small change with no constant term (``w[0] == 0``). The functions here map
+the jet of a change of a pre-activation ``z`` to the jet of the change of
+``phi(z + w(g)) - phi(z)``, and the jets of the changes of the logits to the
+jet of the change of the loss, with the classic recurrences of Taylor-mode
+differentiation (``y' = (1 - y^2) w'`` for tanh, ``y' = y (1 - y) w'`` for
+the sigmoid, ``E' = E w'`` for the exponential, ``(log S)' = S' / S``), each
+``O(ORDER^2)``.
+
+The finite-difference kernel uses them when a perturbation is so small that
+the series converge fast: it checks how far each layer's jet can move its
+units (``sum_n |w_n| r^n`` for the largest step ``r``) against the distance
+to the nearest kink or singularity, and checks afterwards that the last
+terms of the loss's series are negligible. Within those checks the series
+evaluates ``loss(theta + g e_i) - loss(theta)`` as exactly as ``exp`` and
+``tanh`` would.
+"""
+
+import math
+
+from .activations import ELU, IDENTITY, LEAKY_RELU, LEAKY_SLOPE, RELU, SIGMOID, SOFTPLUS, TANH
+from .activations import sigmoid_pair
+from .losses import BINARY_CROSS_ENTROPY, MSE
+from ._jit import jit
+
+ORDER = 7
+"""Highest power kept."""
+
+
+@jit()
+def reach(w, r):
+    """Return ``sum_n |w[n]| r^n``: how far the jet can move at ``|g| <= r``."""
+    total = 0.0
+    power = 1.0
+    for n in range(1, ORDER + 1):
+        power *= r
+        total += abs(w[n]) * power
+    return total
+
+
+@jit()
+def _tanh_like(w, y0, q0, quadratic, linear, y, q):
+    """Jet of ``y`` with ``y' = q w'``, ``q = linear * y - quadratic * y^2`` (up to a constant).
+
+    ``q0`` is ``q`` at ``g = 0``, passed accurately; ``y[0] = y0``.
+    """
+    y[0] = y0
+    q[0] = q0
+    for n in range(1, ORDER + 1):
+        total = 0.0
+        for k in range(1, n + 1):
+            total += k * w[k] * q[n - k]
+        y[n] = total / n
+        square = 0.0
+        for a in range(0, n + 1):
+            square += y[a] * y[n - a]
+        q[n] = linear * y[n] - quadratic * square
+
+
+@jit()
+def exp_jet(w, e0, out):
+    """Fill ``out`` with the jet of ``e0 * exp(w(g))`` (``out[0] = e0``)."""
+    out[0] = e0
+    for n in range(1, ORDER + 1):
+        total = 0.0
+        for k in range(1, n + 1):
+            total += k * w[k] * out[n - k]
+        out[n] = total / n
+
+
+@jit()
+def log_jet(s, out):
+    """Fill ``out[1:]`` with the jet of ``log(s(g) / s[0])``."""
+    out[0] = 0.0
+    for n in range(1, ORDER + 1):
+        total = n * s[n]
+        for k in range(1, n):
+            total -= k * out[k] * s[n - k]
+        out[n] = total / (n * s[0])
+
+
+@jit()
+def activation_jet(code, z, w, out, y, q):
+    """Fill ``out[1:]`` with the jet of ``phi(z + w(g)) - phi(z)``.
+
+    ``y`` and ``q`` are scratch of length ``ORDER + 1``. The caller makes
+    sure that ``z + w(g)`` stays on one side of any kink.
+    """
+    out[0] = 0.0
+    if code == IDENTITY or ((code == RELU or code == LEAKY_RELU or code == ELU) and z > 0.0):
+        for n in range(1, ORDER + 1):
+            out[n] = w[n]
+        return
+    if code == RELU:
+        for n in range(1, ORDER + 1):
+            out[n] = 0.0
+        return
+    if code == LEAKY_RELU:
+        for n in range(1, ORDER + 1):
+            out[n] = LEAKY_SLOPE * w[n]
+        return
+    if code == ELU:
+        exp_jet(w, math.exp(z), out)
+        out[0] = 0.0
+        return
+    if code == TANH:
+        e = math.exp(-2.0 * abs(z))
+        # y = tanh: y' = (1 - y^2) w', q = 1 - y^2 with q[0] = sech^2(z)
+        _tanh_like(w, math.tanh(z), 4.0 * e / ((1.0 + e) * (1.0 + e)), 1.0, 0.0, y, q)
+        # q[n >= 1] = -sum y_a y_{n-a}, the constant 1 drops out
+        for n in range(1, ORDER + 1):
+            out[n] = y[n]
+        return
+    s, c = sigmoid_pair(z)
+    if code == SIGMOID:
+        _tanh_like(w, s, s * c, 1.0, 1.0, y, q)
+        for n in range(1, ORDER + 1):
+            out[n] = y[n]
+        return
+    if code == SOFTPLUS:
+        # softplus' = sigmoid: the jet of sigmoid(z + w) in q, then integrate
+        _tanh_like(w, s, s * c, 1.0, 1.0, q, y)
+        for n in range(1, ORDER + 1):
+            total = 0.0
+            for k in range(1, n + 1):
+                total += k * w[k] * q[n - k]
+            out[n] = total / n
+        return
+    for n in range(1, ORDER + 1):
+        out[n] = w[n]
+
+
+@jit()
+def loss_jet(loss_code, z, prob, y, w, out, e, s, log):
+    """Fill ``out[1:]`` with the jet of ``loss(z + w(g)) - loss(z)`` for one sample.
+
+    ``w`` is ``(ORDER + 1, n_out)``: the jet of each logit's change.
+    ``e``, ``s`` and ``log`` are scratch of length ``ORDER + 1``.
+    """
+    n_out = z.shape[0]
+    for n in range(ORDER + 1):
+        out[n] = 0.0
+    if loss_code == MSE:
+        for c in range(n_out):
+            gap = z[c] - y[c]
+            for n in range(1, ORDER + 1):
+                square = 0.0
+                for a in range(1, n):
+                    square += w[a, c] * w[n - a, c]
+                out[n] += w[n, c] * gap + 0.5 * square
+        return
+    if loss_code == BINARY_CROSS_ENTROPY:
+        for c in range(n_out):
+            for n in range(ORDER + 1):
+                e[n] = w[n, c]
+            exp_jet(e, 1.0, s)
+            # log(1 + q (exp(w) - 1)): the series of 1 + q (E - 1)
+            s[0] = 1.0
+            for n in range(1, ORDER + 1):
+                s[n] *= prob[c]
+            log_jet(s, log)
+            for n in range(1, ORDER + 1):
+                out[n] += log[n] - y[c] * w[n, c]
+        return
+    weight = 0.0
+    for c in range(n_out):
+        weight += y[c]
+    for n in range(ORDER + 1):
+        s[n] = 0.0
+    for c in range(n_out):
+        for n in range(ORDER + 1):
+            e[n] = w[n, c]
+        exp_jet(e, prob[c], log)
+        for n in range(ORDER + 1):
+            s[n] += log[n]
+        for n in range(1, ORDER + 1):
+            out[n] -= y[c] * w[n, c]
+    s[0] = 1.0
+    log_jet(s, log)
+    for n in range(1, ORDER + 1):
+        out[n] += weight * log[n]

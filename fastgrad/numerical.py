@@ -125,10 +125,21 @@ class Differences:
             weight = work.theta[start : start + n_out * n_in].reshape(n_out, n_in)
             self.wt[start : start + n_out * n_in] = weight.T.ravel()
         self.prob = work.outputs()
-        self.reach_in = np.ones((len(work.sizes) - 1, work.batch))
-        for u in range(len(work.sizes) - 1):
-            np.maximum(self.reach_in[u], np.abs(work.block(work.acts, u)).max(axis=1),
-                       out=self.reach_in[u])
+        n_layers = len(work.sizes) - 1
+        self.reach_in = np.ones((n_layers, work.batch))
+        counts = np.zeros((n_layers, work.batch), dtype=np.int64)
+        index = []
+        for u in range(n_layers):
+            inputs = work.block(work.acts, u)
+            np.maximum(self.reach_in[u], np.abs(inputs).max(axis=1), out=self.reach_in[u])
+            rows, columns = np.nonzero(inputs)
+            counts[u] = np.bincount(rows, minlength=work.batch)
+            index.append(columns)
+        layer_start = np.r_[0, np.cumsum(counts.sum(axis=1))[:-1]]
+        self.nonzero_ptr = np.zeros((n_layers, work.batch + 1), dtype=np.int64)
+        self.nonzero_ptr[:, 0] = layer_start
+        self.nonzero_ptr[:, 1:] = layer_start[:, None] + np.cumsum(counts, axis=1)
+        self.nonzero_index = np.concatenate(index).astype(np.int64)
         if work.net.loss_name == "binary_cross_entropy":
             self.bernoulli = np.zeros((work.batch, work.sizes[-1], DEGREE + 1))
             finite_diff.bernoulli_table(work.logits, self.bernoulli)
@@ -169,7 +180,7 @@ class Differences:
                   int(t_start), int(t_stop))
         shared = (self.epsilon, w.theta, w.w_off, self.wt, w.sizes, w.codes, w.masks, w.node_off,
                   w.acts, w.pre, self.prob, w.targets, w.loss_code, self.bernoulli, self.reach_in,
-                  diff, kinks)
+                  self.nonzero_ptr, self.nonzero_index, diff, kinks)
         if lanes <= 1 or size < SERIAL_WORK:
             finite_diff.centered_differences_serial(*arrays, *shared)
         else:

@@ -229,7 +229,8 @@ def _unit_jet(u, i, b, r, theta, w_off, wt, sizes, codes, masks, node_off, pre, 
 @jit()
 def _lane(lane, lanes, task_layer, task_unit, entry_ptr, entry_input, t_start, t_stop, epsilon,
           theta, w_off, wt, sizes, codes, masks, node_off, acts, pre, prob, targets, loss_code,
-          bernoulli, reach_in, diff_out, kinks_out):
+          bernoulli, reach_in, nonzero_ptr, nonzero_index, diff_out,
+          kinks_out):
     """Run the tasks ``t_start + lane``, ``t_start + lane + lanes``, ... of
     :func:`centered_differences`, with scratch allocated once."""
     n_layers = sizes.shape[0] - 1
@@ -297,6 +298,19 @@ def _lane(lane, lanes, task_layer, task_unit, entry_ptr, entry_input, t_start, t
                 c5 = 2.0 * series[5]
                 c7 = 2.0 * series[7]
                 if c1 == 0.0 and c3 == 0.0 and c5 == 0.0 and c7 == 0.0:
+                    continue
+                first = nonzero_ptr[u - 1, b]
+                last = nonzero_ptr[u - 1, b + 1]
+                if e1 - e0 == n_in + 1 and 2 * (last - first) < n_in:
+                    # a whole row of a sparse input: zero inputs contribute exactly 0
+                    for t in range(first, last):
+                        j = nonzero_index[t]
+                        g = epsilon * a_in[b, j]
+                        g2 = g * g
+                        diff_out[e0 + j] += g * (c1 + g2 * (c3 + g2 * (c5 + g2 * c7)))
+                    g = epsilon
+                    g2 = g * g
+                    diff_out[e1 - 1] += g * (c1 + g2 * (c3 + g2 * (c5 + g2 * c7)))
                     continue
                 for e in range(e0, e1):
                     j = entry_input[e]
@@ -374,7 +388,8 @@ def _lane(lane, lanes, task_layer, task_unit, entry_ptr, entry_input, t_start, t
 @jit(parallel=True)
 def centered_differences(task_layer, task_unit, entry_ptr, entry_input, t_start, t_stop, lanes,
                          epsilon, theta, w_off, wt, sizes, codes, masks, node_off, acts, pre,
-                         prob, targets, loss_code, bernoulli, reach_in, diff_out, kinks_out):
+                         prob, targets, loss_code, bernoulli, reach_in, nonzero_ptr,
+                         nonzero_index, diff_out, kinks_out):
     """Sum over the batch of per-sample centered differences, for tasks ``t_start:t_stop``.
 
     Parameters
@@ -407,6 +422,10 @@ def centered_differences(task_layer, task_unit, entry_ptr, entry_input, t_start,
     reach_in : ndarray
         ``(n_layers, batch)``: ``max(1, max_j |A_u[b, j]|)``, the largest
         input (the bias counts as 1) of each layer for each sample.
+    nonzero_ptr, nonzero_index : int64 ndarrays
+        The nonzero inputs of each layer and sample: ``nonzero_index[
+        nonzero_ptr[u, b]:nonzero_ptr[u, b + 1]]`` are the ``j`` with
+        ``A_u[b, j] != 0``.
     diff_out : ndarray
         Output: ``sum_b loss_b(+) - loss_b(-)`` per entry.
     kinks_out : int64 ndarray
@@ -415,19 +434,21 @@ def centered_differences(task_layer, task_unit, entry_ptr, entry_input, t_start,
     for lane in numba.prange(lanes):
         _lane(lane, lanes, task_layer, task_unit, entry_ptr, entry_input, t_start, t_stop,
               epsilon, theta, w_off, wt, sizes, codes, masks, node_off, acts, pre, prob,
-              targets, loss_code, bernoulli, reach_in, diff_out, kinks_out)
+              targets, loss_code, bernoulli, reach_in, nonzero_ptr, nonzero_index, diff_out,
+              kinks_out)
 
 
 @jit()
 def centered_differences_serial(task_layer, task_unit, entry_ptr, entry_input, t_start, t_stop,
                                 epsilon, theta, w_off, wt, sizes, codes, masks, node_off, acts,
-                                pre, prob, targets, loss_code, bernoulli, reach_in, diff_out,
-                                kinks_out):
+                                pre, prob, targets, loss_code, bernoulli, reach_in,
+                                nonzero_ptr, nonzero_index, diff_out, kinks_out):
     """:func:`centered_differences` on the calling thread, for work too small
     to repay starting the parallel threads."""
     _lane(0, 1, task_layer, task_unit, entry_ptr, entry_input, t_start, t_stop,
           epsilon, theta, w_off, wt, sizes, codes, masks, node_off, acts, pre, prob,
-          targets, loss_code, bernoulli, reach_in, diff_out, kinks_out)
+          targets, loss_code, bernoulli, reach_in, nonzero_ptr, nonzero_index, diff_out,
+              kinks_out)
 
 
 @jit()

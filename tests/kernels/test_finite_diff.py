@@ -226,3 +226,15 @@ def test_small_steps_match_an_extended_precision_loop(hidden, output, epsilon):
                              dropout=0.25)
     ours, _, _ = fast_gradient(net, params, X, Y, epsilon)
     assert relative(ours, extended_flat(net, params, X, Y, epsilon)) < 1e-10
+
+
+def test_sparse_inputs_skip_zeros_exactly():
+    net, params, X, Y = case([40, 9, 6, 3], "relu", "softmax", batch=6, seed=21)
+    X[np.random.default_rng(0).random(X.shape) < 0.8] = 0.0
+    ours, _, _ = fast_gradient(net, params, X, Y, 1e-7)
+    grads = net.packing.unpack(ours)
+    assert np.all(grads["W1"][:, ~X.any(axis=0)] == 0.0)
+    if np.finfo(np.longdouble).eps < 1e-18:
+        assert relative(ours, extended_flat(net, params, X, Y, 1e-7)) < 1e-10
+    else:
+        assert relative(ours, naive_flat(net, params, X, Y, 1e-5)) < 1e-6

@@ -40,7 +40,8 @@ def as_float64(name, value, *, copy=False):
         raise TypeError(f"{name} is {value.dtype}; fastgrad computes in float64, pass float64")
     if copy:
         return np.array(value, dtype=np.float64, order="C")
-    return np.ascontiguousarray(value, dtype=np.float64)
+    # not ascontiguousarray: it turns a 0-d array into shape (1,), hiding a scalar
+    return np.asarray(value, dtype=np.float64, order="C")
 
 
 def require_finite(name, array):

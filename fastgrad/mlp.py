@@ -115,7 +115,8 @@ class MLP:
             rates = list(dropout)
             if len(rates) != n_hidden:
                 raise ValueError(f"dropout names {len(rates)} rate(s) for {n_hidden} hidden layer(s)")
-        for rate in rates:
+        # a single rate is checked itself, so that it is refused without hidden layers too
+        for rate in [dropout] if isinstance(dropout, numbers.Real) else rates:
             if not isinstance(rate, numbers.Real) or not 0.0 <= rate < 1.0:
                 raise ValueError(f"dropout rates must lie in [0, 1); got {dropout!r}")
         self.dropout = tuple(float(rate) for rate in rates)

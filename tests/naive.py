@@ -62,6 +62,18 @@ def forward(sizes, hidden, params, X, masks):
     return Z, A
 
 
+def output_function(output, logits):
+    """The network's output from its logits (rows): identity, sigmoid or softmax."""
+    if output == "identity":
+        return logits
+    if output == "sigmoid":
+        return 1.0 / (1.0 + np.exp(-logits))
+    if output == "softmax":
+        e = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+    raise KeyError(output)
+
+
 def per_sample_loss(output, logits, Y):
     if output == "identity":
         return 0.5 * np.sum((logits - Y) ** 2, axis=1)

@@ -33,11 +33,15 @@ RADIUS = 0.01
 
 @jit()
 def binomial(n, k):
-    """Return ``C(n, k)`` as a float."""
-    total = 1.0
+    """Return ``C(n, k)`` as a float.
+
+    Formed in integers, so that it is exact: in floats the fast-math
+    reassociation of the products and quotients rounds it.
+    """
+    total = 1
     for t in range(1, k + 1):
-        total = total * (n - k + t) / t
-    return total
+        total = total * (n - k + t) // t
+    return float(total)
 
 
 @jit()

@@ -1,0 +1,149 @@
+"""Forward and backward passes on flat arrays, against tests/naive.py.
+
+The flat arrays are laid out here from the kernel's documented contract
+(``W_u`` row-major then ``b_u``, node blocks of ``batch x sizes[u]``), not
+with fastgrad's own packing, so that the kernels are checked on their own.
+"""
+
+import naive
+import numpy as np
+import pytest
+from compare import assert_close, reference, relative_error, rounding_scale
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import HIDDEN, TARGETS, cases, random_params
+
+from fastgrad.kernels import activations, dense
+from fastgrad.kernels import losses as loss_codes
+
+CODES = {name: getattr(activations, name.upper()) for name in HIDDEN}
+LOSS_CODES = {"identity": loss_codes.MSE, "sigmoid": loss_codes.BINARY_CROSS_ENTROPY,
+              "softmax": loss_codes.CROSS_ENTROPY}
+RTOL = 1e-12
+
+
+class Flat:
+    """A network, parameters and batch as the kernels take them."""
+
+    def __init__(self, sizes, hidden, output, params, X, Y, masks, l2=0.0):
+        n_layers = len(sizes) - 1
+        self.batch = batch = X.shape[0]
+        self.sizes = np.array(sizes, dtype=np.int64)
+        self.codes = np.array([0, *(CODES[name] for name in hidden), 0], dtype=np.int64)
+        self.loss_code = LOSS_CODES[output]
+        self.l2 = l2
+        self.w_off = np.zeros(n_layers + 1, dtype=np.int64)
+        self.b_off = np.zeros(n_layers + 1, dtype=np.int64)
+        chunks, offset = [], 0
+        for u in range(1, n_layers + 1):
+            W, b = params[f"W{u}"], np.ravel(params[f"b{u}"])
+            self.w_off[u], self.b_off[u] = offset, offset + W.size
+            chunks += [W.ravel(), b]
+            offset += W.size + b.size
+        self.theta = np.concatenate(chunks)
+        self.node_off = np.zeros(n_layers + 2, dtype=np.int64)
+        for u in range(n_layers + 1):
+            self.node_off[u + 1] = self.node_off[u] + batch * sizes[u]
+        total = int(self.node_off[-1])
+        self.acts = np.full(total, np.nan)
+        self.pre = np.full(total, np.nan)
+        self.masks = np.ones(total)
+        self.block(self.acts, 0)[:] = X
+        for u, mask in enumerate(masks, start=1):
+            self.block(self.masks, u)[:] = mask
+        self.targets = np.ascontiguousarray(Y, dtype=np.float64)
+
+    def block(self, buffer, u):
+        return buffer[self.node_off[u]:self.node_off[u + 1]].reshape(self.batch, self.sizes[u])
+
+    def forward(self):
+        dense.forward(self.theta, self.w_off, self.b_off, self.sizes, self.codes, self.masks,
+                      self.node_off, self.acts, self.pre)
+
+    def backward(self):
+        grad = np.full_like(self.theta, np.nan)
+        dense.backward(self.theta, self.w_off, self.b_off, self.sizes, self.codes, self.masks,
+                       self.node_off, self.acts, self.pre, self.targets, self.loss_code, self.l2,
+                       grad)
+        return grad
+
+
+def flat_of(case):
+    return Flat(case.sizes, case.hidden, case.output, case.params, case.X, case.Y, case.masks,
+                case.l2)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@settings(max_examples=25)
+@given(data=st.data())
+def test_forward_and_backward_match_naive(target, data):
+    case = data.draw(cases(target=target))
+    flat = flat_of(case)
+    flat.forward()
+    ref, scale = reference(case), rounding_scale(case)
+    n_layers = len(case.sizes) - 1
+    np.testing.assert_array_equal(flat.block(flat.acts, 0), case.X)
+    for u in range(1, n_layers + 1):
+        assert_close(f"Z{u}", flat.block(flat.pre, u), ref.Z[u - 1], scale.Z[u - 1])
+    for u in range(1, n_layers):
+        assert_close(f"A{u}", flat.block(flat.acts, u), ref.A[u - 1], scale.A[u - 1])
+
+    losses = np.empty(case.X.shape[0])
+    dense.sample_losses(flat.pre, flat.node_off, flat.sizes, flat.targets, flat.loss_code, losses)
+    for b in range(losses.size):
+        assert_close(f"loss[{b}]", losses[b], ref.sample_losses[b], scale.sample_losses[b])
+
+    outputs = np.empty_like(ref.output)
+    dense.output_batch(flat.pre, flat.node_off, flat.sizes, flat.loss_code, outputs)
+    assert_close("output", outputs, ref.output, scale.output)
+
+    arrays = (flat.theta, flat.acts, flat.pre, flat.masks, flat.targets)
+    inputs = [a.copy() for a in arrays]
+    grad = flat.backward()
+    for before, after in zip(inputs, arrays, strict=True):
+        np.testing.assert_array_equal(before, after)
+    for u in range(1, n_layers + 1):
+        W = grad[flat.w_off[u]:flat.w_off[u] + case.params[f"W{u}"].size]
+        b = grad[flat.b_off[u]:flat.b_off[u] + case.sizes[u]]
+        assert_close(f"dW{u}", W, ref.grads[f"dW{u}"], scale.grads[f"dW{u}"])
+        assert_close(f"db{u}", b, ref.grads[f"db{u}"], scale.grads[f"db{u}"])
+
+
+@pytest.mark.parametrize("hidden", HIDDEN)
+def test_each_activation_in_the_forward_pass(hidden):
+    rng = np.random.default_rng(7)
+    sizes = [3, 6, 6, 2]
+    params = random_params(sizes, rng)
+    for name in params:
+        params[name] = params[name] * 4.0  # reach the saturated and negative parts
+    X = rng.normal(size=(5, 3))
+    masks = [np.ones((5, 6)), np.where(rng.random((5, 6)) < 0.5, 0.0, 2.0)]
+    flat = Flat(sizes, [hidden, hidden], "identity", params, X, np.zeros((5, 2)), masks)
+    flat.forward()
+    Z, A = naive.forward(sizes, [hidden, hidden], params, X, masks)
+    for u in (1, 2):
+        assert relative_error(flat.block(flat.acts, u), A[u]) <= RTOL
+    assert relative_error(flat.block(flat.pre, 3), Z[2]) <= RTOL
+
+
+def test_squared_weight_norm():
+    rng = np.random.default_rng(8)
+    sizes = [4, 3, 5, 2]
+    params = random_params(sizes, rng)
+    flat = Flat(sizes, ["relu", "relu"], "identity", params, np.zeros((1, 4)), np.zeros((1, 2)),
+                [np.ones((1, 3)), np.ones((1, 5))])
+    expected = sum(np.sum(params[f"W{u}"] ** 2) for u in (1, 2, 3))
+    ours = dense.squared_weight_norm(flat.theta, flat.w_off, flat.sizes)
+    assert relative_error(ours, expected) <= 1e-15
+
+
+def test_node_block_and_weight_view():
+    sizes = np.array([2, 3], dtype=np.int64)
+    node_off = np.array([0, 8, 20], dtype=np.int64)  # batch 4
+    buffer = np.arange(20.0)
+    np.testing.assert_array_equal(dense.node_block(buffer, node_off, sizes, 1),
+                                  np.arange(8.0, 20.0).reshape(4, 3))
+    theta = np.arange(9.0)
+    w_off = np.array([0, 0], dtype=np.int64)
+    np.testing.assert_array_equal(dense.weight_view(theta, w_off, sizes, 1),
+                                  np.arange(6.0).reshape(3, 2))

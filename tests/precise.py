@@ -1,0 +1,157 @@
+"""High-precision references, computed with the standard library's ``decimal``.
+
+Every float argument converts to a ``Decimal`` exactly, sums such as ``z + d``
+are formed exactly, and the functions are evaluated from their definitions
+with enough digits that the subtraction of two nearly equal values loses
+nothing that matters; only the final result is rounded to float64. Slow and
+obvious, like ``naive.py``; nothing here is shared with fastgrad.
+"""
+
+import math
+from decimal import Decimal, localcontext
+
+LEAKY = Decimal(0.01)  # the float64 slope, exactly
+
+
+def _digits(values, steps=()):
+    """Working precision for values of size up to max|values| and steps down to min|steps|.
+
+    ``exp(-|x|)`` next to 1 needs about ``0.44 |x|`` digits; ``|x|`` digits are
+    plenty. A step ``d`` needs ``log10(1/|d|)`` more, and 60 spare digits
+    cover rounding in the few dozen operations of one evaluation.
+    """
+    size = max((abs(float(v)) for v in values), default=0.0)
+    small = [abs(float(s)) for s in steps if s != 0]
+    depth = max((-math.log10(s) for s in small), default=0.0)
+    return 60 + int(size) + max(int(depth), 0)
+
+
+def _exact(value):
+    return value if isinstance(value, Decimal) else Decimal(float(value))
+
+
+def activation(name, x):
+    """``phi(x)`` for a Decimal ``x`` at the current precision."""
+    if name == "identity":
+        return x
+    if name == "relu":
+        return x if x > 0 else Decimal(0)
+    if name == "leaky_relu":
+        return x if x > 0 else LEAKY * x
+    if name == "tanh":
+        e = (2 * x).exp()
+        return (e - 1) / (e + 1)
+    if name == "sigmoid":
+        return 1 / (1 + (-x).exp())
+    if name == "elu":
+        return x if x > 0 else x.exp() - 1
+    if name == "softplus":
+        return (1 + x.exp()).ln()
+    raise KeyError(name)
+
+
+def activation_derivative(name, x):
+    """``phi'(x)`` for a Decimal ``x`` at the current precision (left slope at a kink)."""
+    if name == "identity":
+        return Decimal(1)
+    if name == "relu":
+        return Decimal(1) if x > 0 else Decimal(0)
+    if name == "leaky_relu":
+        return Decimal(1) if x > 0 else LEAKY
+    if name == "tanh":
+        e = (2 * x).exp()
+        return 4 * e / ((1 + e) * (1 + e))
+    if name == "sigmoid":
+        e = (-x).exp()
+        return e / ((1 + e) * (1 + e))
+    if name == "elu":
+        return Decimal(1) if x > 0 else x.exp()
+    if name == "softplus":
+        return 1 / (1 + (-x).exp())
+    raise KeyError(name)
+
+
+def activation_value(name, z):
+    """``phi(z)`` of a float, rounded once to float64."""
+    with localcontext() as ctx:
+        ctx.prec = _digits([z])
+        return float(activation(name, _exact(z)))
+
+
+def derivative_value(name, z):
+    """``phi'(z)`` of a float, rounded once to float64."""
+    with localcontext() as ctx:
+        ctx.prec = _digits([z])
+        return float(activation_derivative(name, _exact(z)))
+
+
+def activation_difference(name, z, d):
+    """``phi(z + d) - phi(z)`` with ``z + d`` exact, rounded once to float64."""
+    with localcontext() as ctx:
+        ctx.prec = _digits([z, d], [d])
+        z = _exact(z)
+        return float(activation(name, z + _exact(d)) - activation(name, z))
+
+
+def sigmoid_pair(z):
+    """``(sigmoid(z), 1 - sigmoid(z))``, each rounded once to float64."""
+    with localcontext() as ctx:
+        ctx.prec = _digits([z])
+        s = activation("sigmoid", _exact(z))
+        return float(s), float(1 - s)
+
+
+def sample_loss(output, z, y):
+    """Loss of one sample from Decimal logits ``z`` and targets ``y``, from the definitions."""
+    y = [_exact(v) for v in y]
+    if output == "identity":
+        return sum((a - b) ** 2 for a, b in zip(z, y, strict=True)) / 2
+    if output == "sigmoid":
+        total = Decimal(0)
+        for a, b in zip(z, y, strict=True):
+            s = 1 / (1 + (-a).exp())
+            not_s = 1 / (1 + a.exp())
+            total -= b * s.ln() + (1 - b) * not_s.ln()
+        return total
+    if output == "softmax":
+        exps = [a.exp() for a in z]
+        norm = sum(exps)
+        return -sum(b * (e / norm).ln() for e, b in zip(exps, y, strict=True))
+    raise KeyError(output)
+
+
+def sample_loss_value(output, z, y):
+    """:func:`sample_loss` of float logits, rounded once to float64."""
+    with localcontext() as ctx:
+        ctx.prec = _digits(z)
+        return float(sample_loss(output, [_exact(v) for v in z], y))
+
+
+def loss_difference(output, z, y, dz):
+    """``loss(z + dz) - loss(z)`` of one sample, ``z + dz`` exact, rounded once to float64."""
+    with localcontext() as ctx:
+        ctx.prec = _digits(list(z) + list(dz), dz)
+        base = [_exact(v) for v in z]
+        moved = [a + _exact(b) for a, b in zip(base, dz, strict=True)]
+        return float(sample_loss(output, moved, y) - sample_loss(output, base, y))
+
+
+def line_difference(output, z, y, u, s):
+    """``loss(z + s u) - loss(z)`` of one sample, ``z + s u`` exact, rounded once to float64."""
+    with localcontext() as ctx:
+        steps = [s * v for v in u]
+        ctx.prec = _digits(list(z) + steps, steps) + 40
+        base = [_exact(v) for v in z]
+        moved = [a + _exact(s) * _exact(v) for a, v in zip(base, u, strict=True)]
+        return float(sample_loss(output, moved, y) - sample_loss(output, base, y))
+
+
+def line_odd_difference(output, z, y, u, s):
+    """``loss(z + s u) - loss(z - s u)`` of one sample, exact arguments, rounded once."""
+    with localcontext() as ctx:
+        steps = [s * v for v in u]
+        ctx.prec = _digits(list(z) + steps, steps) + 40
+        base = [_exact(v) for v in z]
+        up = [a + _exact(s) * _exact(v) for a, v in zip(base, u, strict=True)]
+        down = [a - _exact(s) * _exact(v) for a, v in zip(base, u, strict=True)]
+        return float(sample_loss(output, up, y) - sample_loss(output, down, y))

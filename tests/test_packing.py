@@ -1,0 +1,198 @@
+"""Packing between a dict of named tensors and the flat float64 vector; input conversion."""
+
+import copy
+import re
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from strategies import random_params
+
+from fastgrad._packing import Packing, PrecisionWarning, as_float64, require_finite
+
+SIZES = (3, 4, 2)
+
+
+@pytest.fixture
+def params(rng):
+    return random_params(SIZES, rng)
+
+
+def test_layout_of_theta():
+    packing = Packing([3, 4, 2])
+    assert packing.names == ["W1", "b1", "W2", "b2"]
+    assert packing.shapes == {"W1": (4, 3), "b1": (4,), "W2": (2, 4), "b2": (2,)}
+    assert packing.offsets == {"W1": 0, "b1": 12, "W2": 16, "b2": 24}
+    assert packing.size == 26
+    assert packing.slice("W2") == slice(16, 24)
+
+
+@given(sizes=st.lists(st.integers(1, 6), min_size=2, max_size=5),
+       bias_shape=st.sampled_from(["flat", "column", "mixed"]), seed=st.integers(0, 2**16))
+def test_round_trip(sizes, bias_shape, seed):
+    packing = Packing(sizes)
+    params = random_params(sizes, np.random.default_rng(seed), bias_shape)
+    theta, bias_shapes = packing.pack(params)
+    # W1 row-major, then b1, then W2, ...
+    expected = np.concatenate([params[name].ravel() for name in packing.names])
+    np.testing.assert_array_equal(theta, expected)
+    assert theta.dtype == np.float64 and theta.flags.c_contiguous
+    assert bias_shapes == {name: params[name].shape for name in packing.names if name[0] == "b"}
+    back = packing.unpack(theta, bias_shapes)
+    assert list(back) == packing.names
+    for name in packing.names:
+        assert back[name].shape == params[name].shape
+        np.testing.assert_array_equal(back[name], params[name])
+
+
+def test_unpack_gives_views(params):
+    packing = Packing(SIZES)
+    theta, bias_shapes = packing.pack(params)
+    views = packing.unpack(theta, bias_shapes)
+    for value in views.values():
+        assert np.shares_memory(value, theta)
+    views["W2"][1, 3] = 42.0
+    assert theta[packing.offsets["W2"] + 1 * 4 + 3] == 42.0
+    theta[packing.offsets["b1"] + 2] = -5.0
+    assert views["b1"][2] == -5.0
+
+
+def test_unpack_defaults_and_prefix(params):
+    packing = Packing(SIZES)
+    theta = np.arange(packing.size, dtype=float)
+    out = packing.unpack(theta, prefix="d")
+    assert list(out) == ["dW1", "db1", "dW2", "db2"]
+    assert out["db1"].shape == (4,)
+    out = packing.unpack(theta, {"b2": (2, 1)}, prefix="d")
+    assert out["db2"].shape == (2, 1) and out["db1"].shape == (4,)
+
+
+def test_pack_with_prefix(params):
+    packing = Packing(SIZES)
+    grads = {"d" + key: value for key, value in params.items()}
+    theta, _ = packing.pack(grads, prefix="d", what="grads")
+    np.testing.assert_array_equal(theta, packing.pack(params)[0])
+    with pytest.raises(ValueError, match="grads does not match.*missing dW1"):
+        packing.pack(params, prefix="d", what="grads")
+
+
+def test_pack_copies_and_never_modifies(params):
+    packing = Packing(SIZES)
+    params["W1"] = np.asfortranarray(params["W1"])
+    params["b2"] = params["b2"].reshape(2, 1)
+    before = copy.deepcopy(params)
+    theta, _ = packing.pack(params)
+    theta[:] = 0.0
+    for key in params:
+        np.testing.assert_array_equal(params[key], before[key])
+        assert params[key].flags.f_contiguous == before[key].flags.f_contiguous
+
+
+def test_missing_key_is_named(params):
+    del params["b2"]
+    with pytest.raises(ValueError, match=r"missing b2 \(expected keys W1, b1, W2, b2\)"):
+        Packing(SIZES).pack(params)
+
+
+def test_extra_key_is_named(params):
+    params["W3"] = np.zeros((1, 2))
+    params[7] = 1.0
+    with pytest.raises(ValueError, match="unexpected 7, W3") as info:
+        Packing(SIZES).pack(params)
+    assert "[3, 4, 2]" in str(info.value)
+
+
+def test_missing_and_extra_together(params):
+    params["w1"] = params.pop("W1")
+    with pytest.raises(ValueError, match="missing W1; unexpected w1"):
+        Packing(SIZES).pack(params)
+
+
+def test_not_a_dict():
+    with pytest.raises(TypeError, match="params must be a dict of arrays; got list"):
+        Packing(SIZES).pack([np.zeros((4, 3))])
+
+
+@pytest.mark.parametrize(("name", "shape", "expected"), [
+    ("W1", (3, 4), "(4, 3) (n_out, n_in) for layer 1 from 3 to 4 units"),
+    ("W2", (2, 4, 1), "(2, 4) (n_out, n_in) for layer 2 from 4 to 2 units"),
+    ("W1", (12,), "(4, 3)"),
+    ("b1", (1, 4), "(4,) or (4, 1)"),
+    ("b2", (3,), "(2,) or (2, 1)"),
+    ("b2", (2, 2), "(2,) or (2, 1)"),
+    ("b1", (), "(4,) or (4, 1)"),
+])
+def test_wrong_shape_names_tensor_and_expected_shape(params, name, shape, expected):
+    params[name] = np.zeros(shape)
+    message = f"{name} has shape {shape}; expected {expected}"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Packing(SIZES).pack(params)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_named_with_index(params, bad):
+    params["W2"][1, 3] = bad
+    params["W2"][0, 2] = bad  # the first in C order
+    with pytest.raises(ValueError, match=r"W2 contains 2 non-finite .* first is at index \(0, 2\)"):
+        Packing(SIZES).pack(params)
+
+
+def test_non_finite_bias_index(params):
+    params["b1"][3] = np.nan
+    with pytest.raises(ValueError, match="b1 contains 1 non-finite .* index 3$"):
+        Packing(SIZES).pack(params)
+
+
+def test_integer_boolean_and_list_input_accepted(params):
+    params["W1"] = np.arange(12).reshape(4, 3)
+    params["b1"] = np.array([True, False, True, True])
+    params["W2"] = params["W2"].tolist()
+    theta, _ = Packing(SIZES).pack(params)
+    np.testing.assert_array_equal(theta[:12], np.arange(12.0))
+    np.testing.assert_array_equal(theta[12:16], [1.0, 0.0, 1.0, 1.0])
+    np.testing.assert_array_equal(theta[16:24], np.ravel(params["W2"]))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_low_precision_warns_and_converts(params, dtype):
+    params["W2"] = params["W2"].astype(dtype)
+    message = f"W2 is {np.dtype(dtype).name}; fastgrad computes in float64"
+    with pytest.warns(PrecisionWarning, match=message):
+        theta, _ = Packing(SIZES).pack(params)
+    np.testing.assert_array_equal(theta[16:24], params["W2"].astype(np.float64).ravel())
+
+
+@pytest.mark.skipif(np.dtype(np.longdouble).itemsize <= 8, reason="longdouble is float64 here")
+def test_extended_precision_refused(params):
+    params["b1"] = params["b1"].astype(np.longdouble)
+    with pytest.raises(TypeError, match="b1 is float.*pass float64"):
+        Packing(SIZES).pack(params)
+
+
+@pytest.mark.parametrize("value", [np.zeros((4, 3), complex), np.full((4, 3), "a"),
+                                   np.empty((4, 3), object)])
+def test_non_real_dtypes_refused(params, value):
+    params["W1"] = value
+    with pytest.raises(TypeError, match="W1 must hold real numbers"):
+        Packing(SIZES).pack(params)
+
+
+def test_as_float64_contiguity_and_copy():
+    strided = np.arange(24.0).reshape(4, 6)[:, ::2]
+    out = as_float64("A", strided)
+    assert out.flags.c_contiguous and out.dtype == np.float64
+    np.testing.assert_array_equal(out, strided)
+    base = np.ones(3)
+    assert as_float64("A", base) is base
+    copied = as_float64("A", base, copy=True)
+    assert copied is not base and not np.shares_memory(copied, base)
+    with pytest.raises(TypeError, match="A must be an array of numbers"):
+        as_float64("A", [[1.0, 2.0], [3.0]])
+
+
+def test_require_finite():
+    require_finite("A", np.ones((2, 2)))
+    message = r"A contains 3 non-finite value\(s\) \(NaN or Inf\); the first is at index 1$"
+    with pytest.raises(ValueError, match=message):
+        require_finite("A", np.array([0.0, np.inf, np.nan, 1.0, -np.inf]))

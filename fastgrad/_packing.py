@@ -6,6 +6,8 @@ then ``b1`` then ``W2``, and so on. :class:`Packing` is the only place that
 knows the offsets.
 """
 
+import os
+import sys
 import warnings
 
 import numpy as np
@@ -13,6 +15,19 @@ import numpy as np
 
 class PrecisionWarning(UserWarning):
     """Input arrived in less than float64 precision and was converted."""
+
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _caller_level():
+    """Return the ``stacklevel`` that points a warning at the first frame outside fastgrad."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE):
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 def as_float64(name, value, *, copy=False):
@@ -34,7 +49,7 @@ def as_float64(name, value, *, copy=False):
             f"{name} is {value.dtype}; fastgrad computes in float64. Expect it to agree "
             f"with a float64 computation only to about {np.finfo(value.dtype).eps:.0e} relative.",
             PrecisionWarning,
-            stacklevel=4,
+            stacklevel=_caller_level(),
         )
     if kind == "f" and value.dtype.itemsize > 8:
         raise TypeError(f"{name} is {value.dtype}; fastgrad computes in float64, pass float64")

@@ -23,9 +23,11 @@ class Workspace:
         ``(batch, n_in)`` float64 inputs.
     targets : ndarray
         ``(batch, n_out)`` float64 dense targets.
+    dropout : bool, default True
+        Apply the network's fixed dropout masks (off for predictions).
     """
 
-    def __init__(self, net, theta, inputs, targets):
+    def __init__(self, net, theta, inputs, targets, dropout=True):
         self.net = net
         self.theta = theta
         self.inputs = inputs
@@ -48,7 +50,7 @@ class Workspace:
         self.pre = np.zeros(total)
         self.masks = np.ones(total)
         self.block(self.acts, 0)[:] = inputs
-        if any(net.dropout):
+        if dropout and any(net.dropout):
             for u, mask in enumerate(net.dropout_masks(self.batch), start=1):
                 self.block(self.masks, u)[:] = mask
         dense.forward(self.theta, self.w_off, self.b_off, self.sizes, self.codes, self.masks,

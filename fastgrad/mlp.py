@@ -90,7 +90,12 @@ class MLP:
         self.sizes = tuple(int(s) for s in sizes)
         n_hidden = len(self.sizes) - 2
 
-        names = [hidden] * n_hidden if isinstance(hidden, str) else list(hidden)
+        if isinstance(hidden, str):
+            names = [hidden] * n_hidden
+        elif isinstance(hidden, (list, tuple)):
+            names = list(hidden)
+        else:
+            raise TypeError(f"hidden must be an activation name or a list of names; got {hidden!r}")
         if len(names) != n_hidden:
             raise ValueError(f"hidden names {len(names)} activation(s) for {n_hidden} hidden layer(s)")
         self.hidden = tuple(_choice("hidden activation", name, list(HIDDEN_ACTIVATIONS)) for name in names)
@@ -110,8 +115,12 @@ class MLP:
             raise ValueError(f"l2 must be a finite number >= 0; got {l2!r}")
         self.l2 = float(l2)
 
+        if isinstance(dropout, np.ndarray) and dropout.ndim == 0:
+            dropout = float(dropout)
         rates = [0.0 if dropout is None else dropout] * n_hidden
         if dropout is not None and not isinstance(dropout, numbers.Real):
+            if not isinstance(dropout, (list, tuple, np.ndarray)):
+                raise TypeError(f"dropout must be a rate or a list of rates; got {dropout!r}")
             rates = list(dropout)
             if len(rates) != n_hidden:
                 raise ValueError(f"dropout names {len(rates)} rate(s) for {n_hidden} hidden layer(s)")
@@ -120,6 +129,8 @@ class MLP:
             if not isinstance(rate, numbers.Real) or not 0.0 <= rate < 1.0:
                 raise ValueError(f"dropout rates must lie in [0, 1); got {dropout!r}")
         self.dropout = tuple(float(rate) for rate in rates)
+        if not isinstance(dropout_seed, numbers.Integral) or isinstance(dropout_seed, bool):
+            raise TypeError(f"dropout_seed must be an integer; got {dropout_seed!r}")
         self.dropout_seed = int(dropout_seed)
 
         self.packing = Packing(self.sizes)
@@ -246,6 +257,8 @@ class MLP:
     def predict(self, params, X, layout="rows"):
         """Return the network's output (after the output function) for inputs ``X``.
 
+        Dropout is off: every unit is kept and none is rescaled.
+
         Returns
         -------
         ndarray
@@ -254,5 +267,5 @@ class MLP:
         theta, _ = self.packing.pack(params)
         inputs = prepare_inputs(X, self.sizes[0], layout)
         dummy = np.zeros((inputs.shape[0], self.sizes[-1]))
-        out = Workspace(self, theta, inputs, dummy).outputs()
+        out = Workspace(self, theta, inputs, dummy, dropout=False).outputs()
         return out if layout == "rows" else out.T

@@ -373,3 +373,38 @@ def test_dropout_masks_are_held_fixed_across_calls():
     net, args = case.net, (case.params, case.X, case.Y)
     assert net.loss(*args) == net.loss(*args)
     assert re.search(r"dropout=\[0\.5\]", repr(net))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"hidden": None}, "hidden must be an activation name"),
+     ({"hidden": 3}, "hidden must be an activation name"),
+     ({"dropout": "half"}, "dropout must be a rate"),
+     ({"dropout_seed": None}, "dropout_seed must be an integer")],
+)
+def test_wrong_types_are_named(kwargs, match):
+    with pytest.raises(TypeError, match=match):
+        fg.MLP([3, 4, 2], **kwargs)
+
+
+def test_zero_dimensional_array_is_a_rate():
+    net = fg.MLP([3, 4, 2], dropout=np.array(0.25))
+    assert net.dropout == (0.25,)
+
+
+def test_predict_keeps_every_unit_under_dropout():
+    rng = np.random.default_rng(3)
+    with_dropout = fg.MLP([4, 6, 3], hidden="tanh", dropout=0.5)
+    without = fg.MLP([4, 6, 3], hidden="tanh")
+    params = {"W1": rng.normal(size=(6, 4)), "b1": rng.normal(size=6),
+              "W2": rng.normal(size=(3, 6)), "b2": rng.normal(size=3)}
+    X = rng.normal(size=(5, 4))
+    np.testing.assert_array_equal(with_dropout.predict(params, X), without.predict(params, X))
+
+
+def test_precision_warning_points_at_the_callers_line():
+    net = fg.MLP([3, 2], hidden=[])
+    params = {"W1": np.ones((2, 3), dtype=np.float32), "b1": np.zeros(2)}
+    with pytest.warns(fg.PrecisionWarning) as caught:
+        net.loss(params, np.ones((2, 3)), np.array([0, 1]))
+    assert caught[0].filename == __file__

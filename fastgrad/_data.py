@@ -15,7 +15,10 @@ LAYOUTS = ("rows", "columns")
 def check_layout(layout):
     """Return ``layout`` if it is ``"rows"`` or ``"columns"``, else raise ``ValueError``."""
     if layout not in LAYOUTS:
-        raise ValueError(f"layout must be 'rows' (batch, features) or 'columns' (features, batch); got {layout!r}")
+        raise ValueError(
+            "layout must be 'rows' (batch, features) or 'columns' (features, batch); "
+            f"got {layout!r}"
+        )
     return layout
 
 
@@ -25,13 +28,16 @@ def prepare_inputs(X, n_in, layout):
     array = as_float64("X", X)
     expected = "(batch, %d)" % n_in if layout == "rows" else "(%d, batch)" % n_in
     if array.ndim != 2:
-        raise ValueError(f"X must be 2-D {expected} with layout={layout!r}; got shape {array.shape}")
+        raise ValueError(
+            f"X must be 2-D {expected} with layout={layout!r}; got shape {array.shape}"
+        )
     if layout == "columns":
         array = array.T
     if array.shape[1] != n_in:
         raise ValueError(
-            f"X has shape {array.shape if layout == 'rows' else array.T.shape}; expected {expected} "
-            f"with layout={layout!r}: the network's input layer has {n_in} units"
+            f"X has shape {array.shape if layout == 'rows' else array.T.shape}; "
+            f"expected {expected} with layout={layout!r}: the network's input layer has "
+            f"{n_in} units"
         )
     if array.shape[0] == 0:
         raise ValueError("X holds no samples: the batch must have at least one")
@@ -76,7 +82,13 @@ def prepare_targets(Y, batch, n_out, loss, layout):
     raw = np.asarray(Y)
     if raw.dtype.kind not in "fiub":
         raise TypeError(f"Y must hold real numbers or integer labels; got dtype {raw.dtype}")
-    if layout == "columns" and raw.ndim == 2 and raw.shape[0] == 1 and loss == "cross_entropy" and n_out > 1:
+    if (
+        layout == "columns"
+        and raw.ndim == 2
+        and raw.shape[0] == 1
+        and loss == "cross_entropy"
+        and n_out > 1
+    ):
         raw = raw[0]
     if raw.ndim == 1:
         if raw.shape[0] != batch:
@@ -85,8 +97,9 @@ def prepare_targets(Y, batch, n_out, loss, layout):
             return _labels_to_one_hot(raw, n_out)
         if n_out != 1:
             raise ValueError(
-                f"Y has shape {raw.shape}; expected {(batch, n_out) if layout == 'rows' else (n_out, batch)} "
-                f"for {n_out} outputs with layout={layout!r} (a vector of targets fits only one output)"
+                f"Y has shape {raw.shape}; expected "
+                f"{(batch, n_out) if layout == 'rows' else (n_out, batch)} for {n_out} outputs "
+                f"with layout={layout!r} (a vector of targets fits only one output)"
             )
         raw = raw[:, None]
     elif raw.ndim == 2 and layout == "columns":
@@ -99,7 +112,9 @@ def prepare_targets(Y, batch, n_out, loss, layout):
         raise ValueError(f"Y has shape {shown}; expected {wanted} with layout={layout!r}")
     targets = as_float64("Y", raw, copy=True)
     require_finite("Y", targets)
-    if loss in ("cross_entropy", "binary_cross_entropy") and (np.any(targets < 0) or np.any(targets > 1)):
+    if loss in ("cross_entropy", "binary_cross_entropy") and (
+        np.any(targets < 0) or np.any(targets > 1)
+    ):
         raise ValueError(
             f"Y must lie in [0, 1] for {loss} (one-hot rows, soft labels or probabilities); "
             f"it ranges over [{targets.min():g}, {targets.max():g}]"

@@ -54,10 +54,25 @@ class _Directions:
             bias_dirs = np.ascontiguousarray(vectors)
         out = np.empty((work.batch, k))
         kinks = np.zeros((work.batch, k), dtype=np.int64)
-        directional_differences(layer, weight_dirs, bias_dirs, self.epsilon, work.theta,
-                                work.w_off, work.sizes, work.codes, work.masks, work.node_off,
-                                work.acts, work.pre, self.prob, work.targets, work.loss_code,
-                                out, kinks)
+        directional_differences(
+            layer,
+            weight_dirs,
+            bias_dirs,
+            self.epsilon,
+            work.theta,
+            work.w_off,
+            work.sizes,
+            work.codes,
+            work.masks,
+            work.node_off,
+            work.acts,
+            work.pre,
+            self.prob,
+            work.targets,
+            work.loss_code,
+            out,
+            kinks,
+        )
         numerical = out.sum(axis=0) / (2.0 * self.epsilon * work.batch)
         if name.startswith("W") and work.l2:
             param = work.theta[work.net.packing.slice(name)]
@@ -93,8 +108,11 @@ def _localize(directions, name, a_tensor, rng, thresholds, floor):
         vectors = np.stack([_random_directions(rng, 1, size, half)[0] for half in halves])
         numerical, _ = directions.compare(name, vectors)
         errors = entry_errors(vectors @ a_tensor, numerical, floor)
-        regions = [half for half, e in zip(halves, errors, strict=True)
-                   if thresholds.classify(e) >= Verdict.SUSPICIOUS]
+        regions = [
+            half
+            for half, e in zip(halves, errors, strict=True)
+            if thresholds.classify(e) >= Verdict.SUSPICIOUS
+        ]
         if len(regions) > MAX_REGIONS:
             count = min(size, SPREAD_SAMPLE)
             edges = np.linspace(0, size, count + 1).astype(np.int64)
@@ -126,10 +144,15 @@ def directional_comparison(work, analytic, epsilon, k, rng, thresholds):
         numerical, kinked = runner.compare(name, vectors)
         along = vectors @ a_tensor
         errors = entry_errors(along, numerical, floor)
-        results[name] = [Direction(analytic=float(a), numerical=float(n), error=float(e), kink=bool(c))
-                         for a, n, e, c in zip(along, numerical, errors, kinked, strict=True)]
-        failing = any(thresholds.classify(e) >= Verdict.SUSPICIOUS
-                      for e, c in zip(errors, kinked, strict=True) if not c)
+        results[name] = [
+            Direction(analytic=float(a), numerical=float(n), error=float(e), kink=bool(c))
+            for a, n, e, c in zip(along, numerical, errors, kinked, strict=True)
+        ]
+        failing = any(
+            thresholds.classify(e) >= Verdict.SUSPICIOUS
+            for e, c in zip(errors, kinked, strict=True)
+            if not c
+        )
         if failing:
             suspects.append(part.start + _localize(runner, name, a_tensor, rng, thresholds, floor))
     entries = np.concatenate(suspects) if suspects else np.zeros(0, dtype=np.int64)

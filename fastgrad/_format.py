@@ -2,8 +2,20 @@
 
 from .thresholds import Verdict
 
-COLUMNS = ("tensor", "shape", "checked", "difference", "verdict", "max error", "median",
-           "correct", "accept.", "susp.", "wrong", "kinks")
+COLUMNS = (
+    "tensor",
+    "shape",
+    "checked",
+    "difference",
+    "verdict",
+    "max error",
+    "median",
+    "correct",
+    "accept.",
+    "susp.",
+    "wrong",
+    "kinks",
+)
 
 
 def _shape(shape):
@@ -14,11 +26,19 @@ def table_rows(report):
     """Return the per-tensor table as rows of strings, header first."""
     rows = [list(COLUMNS)]
     for t in report.tensors.values():
-        rows.append([
-            t.name, _shape(t.shape), f"{t.checked:,}", f"{t.difference:.2e}",
-            t.verdict.name if t.checked else "-", f"{t.max_error:.2e}", f"{t.median_error:.2e}",
-            *(f"{t.bands[v]:,}" for v in Verdict), f"{t.kinks:,}",
-        ])
+        rows.append(
+            [
+                t.name,
+                _shape(t.shape),
+                f"{t.checked:,}",
+                f"{t.difference:.2e}",
+                t.verdict.name if t.checked else "-",
+                f"{t.max_error:.2e}",
+                f"{t.median_error:.2e}",
+                *(f"{t.bands[v]:,}" for v in Verdict),
+                f"{t.kinks:,}",
+            ]
+        )
     return rows
 
 
@@ -26,8 +46,10 @@ def _align(rows):
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for row in rows:
-        cells = [cell.ljust(w) if i < 2 or i == 4 else cell.rjust(w)
-                 for i, (cell, w) in enumerate(zip(row, widths, strict=True))]
+        cells = [
+            cell.ljust(w) if i < 2 or i == 4 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ]
         lines.append("  ".join(cells).rstrip())
     return lines
 
@@ -62,7 +84,9 @@ def format_report(report):
         lines.append("")
     kinks = sum(t.kinks for t in report.tensors.values())
     if kinks:
-        lines.append(f"{kinks:,} entries crossed a relu kink at +/-epsilon and are left out of the "
-                     "verdict (report.kinks lists them)")
+        lines.append(
+            f"{kinks:,} entries crossed a relu kink at +/-epsilon and are left out of the "
+            "verdict (report.kinks lists them)"
+        )
     lines.append(f"overall: difference {report.difference:.3e} -> {report.verdict.name}")
     return "\n".join(lines)

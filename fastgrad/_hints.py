@@ -61,11 +61,14 @@ def _l2(report, name, a, n, param):
         return None
     gap = a - n
     if relative_difference(-gap, decay) < FIT:
-        return f"the L2 term (l2/m) W = ({lam:g}/{report.batch}) W is missing from the analytic gradient"
+        return (
+            f"the L2 term (l2/m) W = ({lam:g}/{report.batch}) W is missing from the "
+            "analytic gradient"
+        )
     if relative_difference(gap, decay) < FIT:
-        return f"the L2 term (l2/m) W is counted twice in the analytic gradient"
+        return "the L2 term (l2/m) W is counted twice in the analytic gradient"
     if relative_difference(gap, lam * param) < FIT:
-        return f"the L2 term is l2 W instead of (l2/m) W: a missing 1/m in the penalty's gradient"
+        return "the L2 term is l2 W instead of (l2/m) W: a missing 1/m in the penalty's gradient"
     return None
 
 
@@ -89,7 +92,7 @@ def _lines(name, errors, checked, thresholds):
         if 0 < bad_lines.size <= max(1, lines // 4) and clean_lines.size:
             shown = ", ".join(str(int(i)) for i in bad_lines[:8])
             more = "" if bad_lines.size <= 8 else f" and {bad_lines.size - 8} more"
-            return (f"only {what} {shown}{more} of {name} are wrong ({unit}); the others agree")
+            return f"only {what} {shown}{more} of {name} are wrong ({unit}); the others agree"
     return None
 
 
@@ -103,8 +106,10 @@ def tensor_hint(report, name):
     if not np.any(a) and np.any(n):
         return "the analytic gradient is all zero: is it computed and returned for this tensor?"
     if np.any(a) and not np.any(n):
-        return ("the numerical gradient is zero (the loss does not depend on this tensor here) "
-                "but the analytic gradient is not")
+        return (
+            "the numerical gradient is zero (the loss does not depend on this tensor here) "
+            "but the analytic gradient is not"
+        )
     errors = np.zeros(analytic.shape)
     errors[use] = entry_errors(a, n, report.floor)
     full = bool(use.all())
@@ -141,7 +146,9 @@ def network_hint(report):
     if top == n_layers or not all(failing[:top]) or any(failing[top:]):
         return None
     activation = report.net.hidden[top - 1]
-    return (f"layers 1..{top} are wrong while layers {top + 1}..{n_layers} agree: the error enters "
-            f"where the backward pass crosses hidden layer {top} — check the derivative of its "
-            f"activation ({activation}), the product with W{top + 1}"
-            + (", and its dropout mask" if report.net.dropout[top - 1] else ""))
+    return (
+        f"layers 1..{top} are wrong while layers {top + 1}..{n_layers} agree: the error enters "
+        f"where the backward pass crosses hidden layer {top} — check the derivative of its "
+        f"activation ({activation}), the product with W{top + 1}"
+        + (", and its dropout mask" if report.net.dropout[top - 1] else "")
+    )

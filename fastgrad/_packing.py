@@ -40,7 +40,9 @@ def as_float64(name, value, *, copy=False):
         try:
             value = np.asarray(value)
         except Exception as exc:  # noqa: BLE001 - any failure is the user's input
-            raise TypeError(f"{name} must be an array of numbers; got {type(value).__name__}") from exc
+            raise TypeError(
+                f"{name} must be an array of numbers; got {type(value).__name__}"
+            ) from exc
     kind = value.dtype.kind
     if kind not in "fiub":
         raise TypeError(f"{name} must hold real numbers; got dtype {value.dtype}")

@@ -17,9 +17,11 @@ PANELS = (
 def format_diagnosis(result):
     """Return the per-layer tables of a diagnosis, one per initializer, as text."""
     net, (low, high) = result.net, result.limits
-    lines = [f"fastgrad diagnose of {net!r}, batch {result.batch}, seed {result.seed}",
-             f"theory: wide-layer limit; flags where Var(Z_l)/Var(Z_1) or "
-             f"(||dJ/dZ_l||/||dJ/dZ_L||)^2 leaves [{low:g}, {high:g}]"]
+    lines = [
+        f"fastgrad diagnose of {net!r}, batch {result.batch}, seed {result.seed}",
+        f"theory: wide-layer limit; flags where Var(Z_l)/Var(Z_1) or "
+        f"(||dJ/dZ_l||/||dJ/dZ_L||)^2 leaves [{low:g}, {high:g}]",
+    ]
     for run in result.runs.values():
         lines += ["", run.label, *_table(net, run), *_summary(run)]
     return "\n".join(lines)
@@ -29,15 +31,38 @@ def _table(net, run):
     def cell(x, fmt=".2e"):
         return "-" if x is None or np.isnan(x) else format(x, fmt)
 
-    rows = [["layer", "width", "Var(Z)", "theory", "gain", "Var(A)", "||dJ/dZ||", "theory",
-             "gain", "||dW||", "flags"]]
+    rows = [
+        [
+            "layer",
+            "width",
+            "Var(Z)",
+            "theory",
+            "gain",
+            "Var(A)",
+            "||dJ/dZ||",
+            "theory",
+            "gain",
+            "||dW||",
+            "flags",
+        ]
+    ]
     for i in range(len(run.var_z)):
         hidden = i < len(run.var_a)
-        rows.append([str(i + 1), str(net.sizes[i + 1]), cell(run.var_z[i]),
-                     cell(run.theory_var_z[i]), cell(run.theory_gain[i], ".4g"),
-                     cell(run.var_a[i] if hidden else None), cell(run.grad_z[i]),
-                     cell(run.theory_grad_z[i]), cell(run.theory_grad_gain[i], ".4g"),
-                     cell(run.grad_w[i]), ", ".join(run.flags[i])])
+        rows.append(
+            [
+                str(i + 1),
+                str(net.sizes[i + 1]),
+                cell(run.var_z[i]),
+                cell(run.theory_var_z[i]),
+                cell(run.theory_gain[i], ".4g"),
+                cell(run.var_a[i] if hidden else None),
+                cell(run.grad_z[i]),
+                cell(run.theory_grad_z[i]),
+                cell(run.theory_grad_gain[i], ".4g"),
+                cell(run.grad_w[i]),
+                ", ".join(run.flags[i]),
+            ]
+        )
     widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
     lines = []
     for row in rows:
@@ -61,11 +86,12 @@ def _summary(run):
         theory_forward = run.theory_var_z[-1] / run.theory_var_z[0]
         theory_backward = run.theory_grad_z[0] / run.theory_grad_z[-1]
     flagged = run.flagged
-    return [f"forward  Var(Z_{n})/Var(Z_1) = {forward:.4g}   theory "
-            f"{_power(theory_forward, n - 1)}",
-            f"backward ||dJ/dZ_1||/||dJ/dZ_{n}|| = {backward:.4g}   theory "
-            f"{_power(theory_backward, n - 1)}",
-            "flagged layers: " + (", ".join(str(x) for x in flagged) if flagged else "none")]
+    return [
+        f"forward  Var(Z_{n})/Var(Z_1) = {forward:.4g}   theory {_power(theory_forward, n - 1)}",
+        f"backward ||dJ/dZ_1||/||dJ/dZ_{n}|| = {backward:.4g}   theory "
+        f"{_power(theory_backward, n - 1)}",
+        "flagged layers: " + (", ".join(str(x) for x in flagged) if flagged else "none"),
+    ]
 
 
 def _figure(path):
@@ -102,8 +128,14 @@ def plot_diagnosis(result, path=None):
             ax.plot(layers, shown, "o-", color=color, label=run.label, markersize=3)
             if predicted is not None:
                 theory = getattr(run, predicted)
-                ax.plot(layers, np.where(theory > 0, theory, np.nan), "--", color=color,
-                        linewidth=1, alpha=0.7)
+                ax.plot(
+                    layers,
+                    np.where(theory > 0, theory, np.nan),
+                    "--",
+                    color=color,
+                    linewidth=1,
+                    alpha=0.7,
+                )
         ax.set_yscale("log")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_xlabel("layer l")

@@ -45,9 +45,15 @@ class ProgressBar:
         )
 
         self.progress = Progress(
-            TextColumn("checking"), BarColumn(bar_width=30), MofNCompleteColumn(),
-            TextColumn("entries {task.fields[rate]}"), TextColumn("ETA"), TimeRemainingColumn(),
-            console=self.console, transient=True)
+            TextColumn("checking"),
+            BarColumn(bar_width=30),
+            MofNCompleteColumn(),
+            TextColumn("entries {task.fields[rate]}"),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
+        )
         self.progress.start()
         self.task = self.progress.add_task("check", total=total, rate="")
 
@@ -86,8 +92,12 @@ def progress_bar(enabled):
         bar.close()
 
 
-STYLES = {Verdict.CORRECT: "green", Verdict.ACCEPTABLE: "cyan", Verdict.SUSPICIOUS: "yellow",
-          Verdict.WRONG: "bold red"}
+STYLES = {
+    Verdict.CORRECT: "green",
+    Verdict.ACCEPTABLE: "cyan",
+    Verdict.SUSPICIOUS: "yellow",
+    Verdict.WRONG: "bold red",
+}
 
 
 def print_report(report):
@@ -108,29 +118,52 @@ def print_report(report):
 
     console = Console(highlight=False)
     console.print(Text(f"fastgrad check of {report.net!r}", style="bold"))
-    console.print(Text(f"mode {report.mode}: {report.checked:,} of {report.net.n_params:,} entries "
-                       f"computed, epsilon {report.epsilon:g}, batch {report.batch}, loss "
-                       f"{report.loss:.6g}, {report.seconds:.3g} s"))
+    console.print(
+        Text(
+            f"mode {report.mode}: {report.checked:,} of {report.net.n_params:,} entries "
+            f"computed, epsilon {report.epsilon:g}, batch {report.batch}, loss "
+            f"{report.loss:.6g}, {report.seconds:.3g} s"
+        )
+    )
     if report.partial:
-        console.print(Text("PARTIAL: the check was interrupted; only the entries computed are "
-                           "reported", style="bold yellow"))
+        console.print(
+            Text(
+                "PARTIAL: the check was interrupted; only the entries computed are reported",
+                style="bold yellow",
+            )
+        )
     rows = table_rows(report)
     kinks = sum(t.kinks for t in report.tensors.values())
     wide = console.width >= 120
     heads = ["tensor", "shape", "difference", "verdict", "C/A/S/W", "worst entry"]
     heads += ["hint"] if wide else []
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold", caption_justify="left",
-                  caption="C/A/S/W: entries CORRECT/ACCEPTABLE/SUSPICIOUS/WRONG")
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        header_style="bold",
+        caption_justify="left",
+        caption="C/A/S/W: entries CORRECT/ACCEPTABLE/SUSPICIOUS/WRONG",
+    )
     for head in heads:
-        table.add_column(head, justify="right" if head in ("difference", "C/A/S/W")
-                         else "left", no_wrap=head not in ("shape", "hint"),
-                         min_width=6 if head == "shape" else None)
+        table.add_column(
+            head,
+            justify="right" if head in ("difference", "C/A/S/W") else "left",
+            no_wrap=head not in ("shape", "hint"),
+            min_width=6 if head == "shape" else None,
+        )
     for tensor, row in zip(report.tensors.values(), rows[1:], strict=True):
         worst = tensor.worst
         where = "-" if worst is None else f"[{', '.join(map(str, worst.index))}] {worst.error:.1e}"
         style = STYLES[tensor.verdict] if tensor.checked else "dim"
-        cells = [row[0], row[1], row[3], Text(row[4], style=style), "/".join(row[7:11]), where,
-                 *([tensor.hint or ""] if wide else [])]
+        cells = [
+            row[0],
+            row[1],
+            row[3],
+            Text(row[4], style=style),
+            "/".join(row[7:11]),
+            where,
+            *([tensor.hint or ""] if wide else []),
+        ]
         table.add_row(*(Text(c) if isinstance(c, str) else c for c in cells))
     console.print(table)
     shown = {f"{t.name}: {t.hint}" for t in report.tensors.values() if t.hint and wide}
@@ -138,8 +171,12 @@ def print_report(report):
         if hint not in shown:
             console.print(Text(f"hint {hint}"))
     if kinks:
-        console.print(Text(f"{kinks:,} entries crossed a relu kink at +/-epsilon and are left "
-                           "out of the verdict"))
+        console.print(
+            Text(
+                f"{kinks:,} entries crossed a relu kink at +/-epsilon and are left "
+                "out of the verdict"
+            )
+        )
     overall = Text(f"overall: difference {report.difference:.3e} -> ")
     overall.append(report.verdict.name, style=STYLES[report.verdict])
     if report.partial:

@@ -53,8 +53,17 @@ class Workspace:
         if dropout and any(net.dropout):
             for u, mask in enumerate(net.dropout_masks(self.batch), start=1):
                 self.block(self.masks, u)[:] = mask
-        dense.forward(self.theta, self.w_off, self.b_off, self.sizes, self.codes, self.masks,
-                      self.node_off, self.acts, self.pre)
+        dense.forward(
+            self.theta,
+            self.w_off,
+            self.b_off,
+            self.sizes,
+            self.codes,
+            self.masks,
+            self.node_off,
+            self.acts,
+            self.pre,
+        )
 
     def block(self, buffer, u):
         """Return node layer ``u``'s ``(batch, sizes[u])`` view of a per-unit buffer."""
@@ -81,7 +90,11 @@ class Workspace:
         """Return ``l2 / (2m) * sum ||W||^2``."""
         if self.l2 == 0.0:
             return 0.0
-        return self.l2 / (2.0 * self.batch) * dense.squared_weight_norm(self.theta, self.w_off, self.sizes)
+        return (
+            self.l2
+            / (2.0 * self.batch)
+            * dense.squared_weight_norm(self.theta, self.w_off, self.sizes)
+        )
 
     def loss(self):
         """Return the objective ``J``: mean sample loss plus the L2 term."""
@@ -90,6 +103,19 @@ class Workspace:
     def gradient(self):
         """Return the gradient of ``J`` as a new flat vector laid out like ``theta``."""
         grad = np.empty_like(self.theta)
-        dense.backward(self.theta, self.w_off, self.b_off, self.sizes, self.codes, self.masks,
-                       self.node_off, self.acts, self.pre, self.targets, self.loss_code, self.l2, grad)
+        dense.backward(
+            self.theta,
+            self.w_off,
+            self.b_off,
+            self.sizes,
+            self.codes,
+            self.masks,
+            self.node_off,
+            self.acts,
+            self.pre,
+            self.targets,
+            self.loss_code,
+            self.l2,
+            grad,
+        )
         return grad

@@ -30,9 +30,13 @@ def threads_limited(threads):
     if threads is None:
         yield
         return
-    if not isinstance(threads, numbers.Integral) or not 1 <= threads <= numba.config.NUMBA_NUM_THREADS:
-        raise ValueError(f"threads must be an integer in 1..{numba.config.NUMBA_NUM_THREADS}; "
-                         f"got {threads!r}")
+    if (
+        not isinstance(threads, numbers.Integral)
+        or not 1 <= threads <= numba.config.NUMBA_NUM_THREADS
+    ):
+        raise ValueError(
+            f"threads must be an integer in 1..{numba.config.NUMBA_NUM_THREADS}; got {threads!r}"
+        )
     before = numba.get_num_threads()
     numba.set_num_threads(int(threads))
     try:
@@ -72,8 +76,22 @@ def _count(name, value, default):
     return int(value)
 
 
-def check(net, params, X, Y, grads=None, *, epsilon=DEFAULT_EPSILON, mode="full", k=None,
-          seed=0, thresholds=None, layout="rows", progress=None, threads=None):
+def check(
+    net,
+    params,
+    X,
+    Y,
+    grads=None,
+    *,
+    epsilon=DEFAULT_EPSILON,
+    mode="full",
+    k=None,
+    seed=0,
+    thresholds=None,
+    layout="rows",
+    progress=None,
+    threads=None,
+):
     """Check a gradient of a network against centered differences.
 
     Parameters
@@ -136,8 +154,9 @@ def check(net, params, X, Y, grads=None, *, epsilon=DEFAULT_EPSILON, mode="full"
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
     if mode == "full" and k is not None:
-        raise ValueError("k applies to mode='sample' (entries) or 'directional' (directions), "
-                         "not to mode='full'")
+        raise ValueError(
+            "k applies to mode='sample' (entries) or 'directional' (directions), not to mode='full'"
+        )
     epsilon = check_epsilon(epsilon)
     thresholds = Thresholds.coerce(thresholds)
     work, bias_shapes = net.workspace(params, X, Y, layout)
@@ -153,7 +172,8 @@ def check(net, params, X, Y, grads=None, *, epsilon=DEFAULT_EPSILON, mode="full"
         if mode == "directional":
             k = _count("k", k, DEFAULT_DIRECTIONS)
             directions, entries, values, entry_kinks = directional_comparison(
-                work, analytic, epsilon, k, rng, thresholds)
+                work, analytic, epsilon, k, rng, thresholds
+            )
             details["directions"] = k
         else:
             entries = None
@@ -168,17 +188,30 @@ def check(net, params, X, Y, grads=None, *, epsilon=DEFAULT_EPSILON, mode="full"
                 n_chunks = min(100, differences.n_tasks)
             elif work_size > INTERRUPT_WORK:
                 n_chunks = min(8, differences.n_tasks)
-            values, entry_kinks, done = differences.compute(progress, n_chunks=n_chunks,
-                                                            interruptible=True)
+            values, entry_kinks, done = differences.compute(
+                progress, n_chunks=n_chunks, interruptible=True
+            )
             partial = done < differences.entries.size
             entries = differences.entries[:done]
             values, entry_kinks = values[:done], entry_kinks[:done]
     numerical[entries] = values
     checked[entries] = True
     kinks[entries] = entry_kinks
-    return CheckReport(net=net, theta=work.theta, analytic=analytic, numerical=numerical,
-                       checked=checked, kinks=kinks, loss=work.loss(), batch=work.batch,
-                       epsilon=epsilon, thresholds=thresholds, mode=mode,
-                       bias_shapes=bias_shapes, partial=partial,
-                       seconds=time.perf_counter() - started, directions=directions,
-                       details=details)
+    return CheckReport(
+        net=net,
+        theta=work.theta,
+        analytic=analytic,
+        numerical=numerical,
+        checked=checked,
+        kinks=kinks,
+        loss=work.loss(),
+        batch=work.batch,
+        epsilon=epsilon,
+        thresholds=thresholds,
+        mode=mode,
+        bias_shapes=bias_shapes,
+        partial=partial,
+        seconds=time.perf_counter() - started,
+        directions=directions,
+        details=details,
+    )

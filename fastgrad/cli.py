@@ -33,8 +33,10 @@ def _comma_list(kind, what):
         try:
             return [kind(item) for item in text.split(",") if item.strip()]
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {what}; "
-                                              f"got {text!r}") from None
+            raise argparse.ArgumentTypeError(
+                f"expected a comma-separated list of {what}; got {text!r}"
+            ) from None
+
     return parse
 
 
@@ -74,13 +76,22 @@ def _init_specs(text, std=None, gain=None):
 
 
 def _network_options(parser, batch):
-    parser.add_argument("--hidden", default="relu", type=_comma_list(str, "activations"),
-                        help="hidden activation, or one per hidden layer (default relu)")
-    parser.add_argument("--output", default="softmax", choices=list(OUTPUT_LOSSES),
-                        help="output function (default softmax)")
+    parser.add_argument(
+        "--hidden",
+        default="relu",
+        type=_comma_list(str, "activations"),
+        help="hidden activation, or one per hidden layer (default relu)",
+    )
+    parser.add_argument(
+        "--output",
+        default="softmax",
+        choices=list(OUTPUT_LOSSES),
+        help="output function (default softmax)",
+    )
     parser.add_argument("--loss", help="loss (default: the output's pair)")
-    parser.add_argument("--batch", type=_positive, default=batch,
-                        help=f"batch size (default {batch})")
+    parser.add_argument(
+        "--batch", type=_positive, default=batch, help=f"batch size (default {batch})"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of weights and data (default 0)")
     parser.add_argument("--json", action="store_true", help="print JSON only")
 
@@ -89,58 +100,105 @@ def build_parser():
     """Return the ``argparse`` parser of the command."""
     from . import __version__
 
-    parser = argparse.ArgumentParser(prog="fastgrad", description=(
-        "Check neural-network gradients by exact centered differences, and diagnose "
-        "vanishing and exploding signals at initialization."))
+    parser = argparse.ArgumentParser(
+        prog="fastgrad",
+        description=(
+            "Check neural-network gradients by exact centered differences, and diagnose "
+            "vanishing and exploding signals at initialization."
+        ),
+    )
     parser.add_argument("--version", action="version", version=f"fastgrad {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="{check,diagnose}")
 
-    cmd = commands.add_parser("check", help="check a network's gradient", description=(
-        "Check a gradient against centered differences: the built-in network by default, or "
-        "your own saved one with --params. Exit 0 CORRECT/ACCEPTABLE, 1 SUSPICIOUS/WRONG, "
-        "2 bad input, 130 interrupted."))
+    cmd = commands.add_parser(
+        "check",
+        help="check a network's gradient",
+        description=(
+            "Check a gradient against centered differences: the built-in network by default, or "
+            "your own saved one with --params. Exit 0 CORRECT/ACCEPTABLE, 1 SUSPICIOUS/WRONG, "
+            "2 bad input, 130 interrupted."
+        ),
+    )
     source = cmd.add_mutually_exclusive_group()
-    source.add_argument("--sizes", type=_comma_list(int, "integers"),
-                        help="layer widths, input first (default 784,128,64,10)")
-    source.add_argument("--params", metavar="FILE.npz", help=(
-        "your network: arrays W1, b1, ... (sizes come from their shapes), optionally dW1, db1, "
-        "... (the gradient to check; default fastgrad's backprop) and X, Y (default a seeded "
-        "batch of --batch samples)"))
+    source.add_argument(
+        "--sizes",
+        type=_comma_list(int, "integers"),
+        help="layer widths, input first (default 784,128,64,10)",
+    )
+    source.add_argument(
+        "--params",
+        metavar="FILE.npz",
+        help=(
+            "your network: arrays W1, b1, ... (sizes come from their shapes), optionally dW1, db1, "
+            "... (the gradient to check; default fastgrad's backprop) and X, Y (default a seeded "
+            "batch of --batch samples)"
+        ),
+    )
     _network_options(cmd, batch=64)
     cmd.add_argument("--l2", type=float, default=0.0, help="L2 penalty lambda (default 0)")
-    cmd.add_argument("--dropout", type=_comma_list(float, "rates"),
-                     help="drop probability of the hidden layers, or one per hidden layer")
+    cmd.add_argument(
+        "--dropout",
+        type=_comma_list(float, "rates"),
+        help="drop probability of the hidden layers, or one per hidden layer",
+    )
     cmd.add_argument("--init", help="initializer, NAME[:KEY=VALUE...] (default he_normal)")
-    cmd.add_argument("--layout", choices=("rows", "columns"), default="rows",
-                     help="samples in rows (default) or columns of X and Y in --params")
-    cmd.add_argument("--mode", choices=MODES, default="full",
-                     help="every entry, k sampled entries or k random directions per tensor")
-    cmd.add_argument("--k", type=int,
-                     help="entries (sample mode) or directions (directional) per tensor")
+    cmd.add_argument(
+        "--layout",
+        choices=("rows", "columns"),
+        default="rows",
+        help="samples in rows (default) or columns of X and Y in --params",
+    )
+    cmd.add_argument(
+        "--mode",
+        choices=MODES,
+        default="full",
+        help="every entry, k sampled entries or k random directions per tensor",
+    )
+    cmd.add_argument(
+        "--k", type=int, help="entries (sample mode) or directions (directional) per tensor"
+    )
     cmd.add_argument("--epsilon", type=float, help="step of the centered differences")
-    cmd.add_argument("--thresholds", type=_comma_list(float, "numbers"),
-                     help="upper bounds of CORRECT,ACCEPTABLE,SUSPICIOUS (default 1e-7,1e-4,1e-2)")
+    cmd.add_argument(
+        "--thresholds",
+        type=_comma_list(float, "numbers"),
+        help="upper bounds of CORRECT,ACCEPTABLE,SUSPICIOUS (default 1e-7,1e-4,1e-2)",
+    )
     cmd.add_argument("--threads", type=int, help="threads of the kernels")
     cmd.add_argument("--quiet", action="store_true", help="print only the verdict line")
     cmd.set_defaults(run=run_check)
 
-    cmd = commands.add_parser("diagnose", help="per-layer signals at initialization", description=(
-        "Measure the forward variance and backward gradient norms per layer at initialization "
-        "beside the wide-layer theory, and flag layers where they vanish or explode."))
+    cmd = commands.add_parser(
+        "diagnose",
+        help="per-layer signals at initialization",
+        description=(
+            "Measure the forward variance and backward gradient norms per layer at initialization "
+            "beside the wide-layer theory, and flag layers where they vanish or explode."
+        ),
+    )
     shape = cmd.add_mutually_exclusive_group()
-    shape.add_argument("--sizes", type=_comma_list(int, "integers"),
-                       help="layer widths, input first (default 784,256,256,256,10)")
-    shape.add_argument("--depth", type=_positive,
-                       help="hidden layers of a uniform stack of --width")
-    cmd.add_argument("--width", type=_positive, default=256,
-                     help="width with --depth (default 256)")
-    cmd.add_argument("--outputs", type=_positive, default=10,
-                     help="output units with --depth (default 10)")
+    shape.add_argument(
+        "--sizes",
+        type=_comma_list(int, "integers"),
+        help="layer widths, input first (default 784,256,256,256,10)",
+    )
+    shape.add_argument(
+        "--depth", type=_positive, help="hidden layers of a uniform stack of --width"
+    )
+    cmd.add_argument(
+        "--width", type=_positive, default=256, help="width with --depth (default 256)"
+    )
+    cmd.add_argument(
+        "--outputs", type=_positive, default=10, help="output units with --depth (default 10)"
+    )
     _network_options(cmd, batch=256)
-    cmd.add_argument("--init", default="he_normal",
-                     help="initializers to compare, NAME[:KEY=VALUE...],... (default he_normal)")
-    cmd.add_argument("--std", type=float,
-                     help="std of the initializers that take one (normal, trunc_normal)")
+    cmd.add_argument(
+        "--init",
+        default="he_normal",
+        help="initializers to compare, NAME[:KEY=VALUE...],... (default he_normal)",
+    )
+    cmd.add_argument(
+        "--std", type=float, help="std of the initializers that take one (normal, trunc_normal)"
+    )
     cmd.add_argument("--gain", type=float, help="gain of the initializers that take one")
     cmd.add_argument("--plot", metavar="FILE.png", help="also draw the signals to this image")
     cmd.set_defaults(run=run_diagnose)
@@ -174,8 +232,10 @@ def _from_params(args):
     arrays = _load_npz(args.params)
     unknown = sorted(k for k in arrays if not re.fullmatch(r"d?[Wb][1-9][0-9]*|X|Y", k))
     if unknown:
-        raise ValueError(f"{args.params}: unexpected array(s) {', '.join(unknown)}; expected "
-                         "W1, b1, ... with optional dW1, db1, ..., X, Y")
+        raise ValueError(
+            f"{args.params}: unexpected array(s) {', '.join(unknown)}; expected "
+            "W1, b1, ... with optional dW1, db1, ..., X, Y"
+        )
     n_layers = sum(1 for k in arrays if re.fullmatch(r"W[0-9]+", k))
     sizes = []
     for u in range(1, n_layers + 1):
@@ -186,8 +246,10 @@ def _from_params(args):
             raise ValueError(f"W{u} must be a 2-D (n_out, n_in) array; got shape {weight.shape}")
         sizes = sizes or [weight.shape[1]]
         if weight.shape[1] != sizes[-1]:
-            raise ValueError(f"W{u} has shape {weight.shape}; expected ({weight.shape[0]}, "
-                             f"{sizes[-1]}): layer {u - 1} has {sizes[-1]} units")
+            raise ValueError(
+                f"W{u} has shape {weight.shape}; expected ({weight.shape[0]}, "
+                f"{sizes[-1]}): layer {u - 1} has {sizes[-1]} units"
+            )
         sizes.append(weight.shape[0])
     if not sizes:
         raise ValueError(f"{args.params} holds no weights W1, W2, ...")
@@ -207,8 +269,14 @@ def _from_params(args):
 
 
 def _network(args, sizes):
-    return MLP(sizes, hidden=_hidden(args.hidden), output=args.output, loss=args.loss,
-               l2=args.l2, dropout=None if args.dropout is None else _hidden(args.dropout))
+    return MLP(
+        sizes,
+        hidden=_hidden(args.hidden),
+        output=args.output,
+        loss=args.loss,
+        l2=args.l2,
+        dropout=None if args.dropout is None else _hidden(args.dropout),
+    )
 
 
 def run_check(args):
@@ -226,8 +294,13 @@ def run_check(args):
         params = net.init(name, seed=args.seed, **options)
         X, Y = random_batch(net, args.batch, args.seed)
         grads = None
-    options = {"mode": args.mode, "k": args.k, "seed": args.seed, "threads": args.threads,
-               "layout": args.layout}
+    options = {
+        "mode": args.mode,
+        "k": args.k,
+        "seed": args.seed,
+        "threads": args.threads,
+        "layout": args.layout,
+    }
     if args.thresholds is not None:
         options["thresholds"] = Thresholds.coerce(args.thresholds)
     if args.epsilon is not None:
@@ -243,8 +316,10 @@ def run_check(args):
     if args.json:
         print(report.to_json(indent=2))
     elif args.quiet:
-        print(f"{report.verdict.name}: difference {report.difference:.3e}"
-              + (" (partial: interrupted)" if report.partial else ""))
+        print(
+            f"{report.verdict.name}: difference {report.difference:.3e}"
+            + (" (partial: interrupted)" if report.partial else "")
+        )
     elif not (sys.stdout.isatty() and _terminal.print_report(report)):
         print(report)
     if report.partial:
@@ -259,8 +334,15 @@ def run_diagnose(args):
     else:
         sizes = args.sizes or [784, 256, 256, 256, 10]
     inits = _init_specs(args.init, std=args.std, gain=args.gain)
-    result = diagnose(sizes, _hidden(args.hidden), inits, output=args.output, loss=args.loss,
-                      batch=args.batch, seed=args.seed)
+    result = diagnose(
+        sizes,
+        _hidden(args.hidden),
+        inits,
+        output=args.output,
+        loss=args.loss,
+        batch=args.batch,
+        seed=args.seed,
+    )
     print(json.dumps(result.to_dict(), indent=2) if args.json else result)
     if args.plot:
         try:

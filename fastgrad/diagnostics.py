@@ -63,10 +63,14 @@ _PHI = {
     "relu": (lambda z: np.maximum(z, 0.0), lambda z: (z > 0).astype(float)),
     "leaky_relu": (lambda z: np.where(z > 0, z, 0.01 * z), lambda z: np.where(z > 0, 1.0, 0.01)),
     "tanh": (np.tanh, lambda z: 1.0 - np.tanh(z) ** 2),
-    "sigmoid": (lambda z: 0.5 + 0.5 * np.tanh(0.5 * z),
-                lambda z: 0.25 * (1.0 - np.tanh(0.5 * z) ** 2)),
-    "elu": (lambda z: np.where(z > 0, z, np.expm1(np.minimum(z, 0.0))),
-            lambda z: np.where(z > 0, 1.0, np.exp(np.minimum(z, 0.0)))),
+    "sigmoid": (
+        lambda z: 0.5 + 0.5 * np.tanh(0.5 * z),
+        lambda z: 0.25 * (1.0 - np.tanh(0.5 * z) ** 2),
+    ),
+    "elu": (
+        lambda z: np.where(z > 0, z, np.expm1(np.minimum(z, 0.0))),
+        lambda z: np.where(z > 0, 1.0, np.exp(np.minimum(z, 0.0))),
+    ),
     "softplus": (lambda z: np.logaddexp(0.0, z), lambda z: 0.5 + 0.5 * np.tanh(0.5 * z)),
 }
 """Each hidden activation and its derivative, in numpy."""
@@ -143,8 +147,17 @@ class LayerSignals:
     def to_dict(self):
         """Return a JSON-ready dict (NaN and infinities as ``None``)."""
         out = {"label": self.label, "input_var": _clean(self.input_var), "flags": self.flags}
-        for name in ("var_z", "var_a", "grad_z", "grad_a", "grad_w", "theory_var_z",
-                     "theory_gain", "theory_grad_z", "theory_grad_gain"):
+        for name in (
+            "var_z",
+            "var_a",
+            "grad_z",
+            "grad_a",
+            "grad_w",
+            "theory_var_z",
+            "theory_gain",
+            "theory_grad_z",
+            "theory_grad_gain",
+        ):
             out[name] = [_clean(x) for x in getattr(self, name)]
         return out
 
@@ -195,8 +208,10 @@ def _flag(kind, value, reference, limits):
 
 
 def _flags(var_z, grad_z, limits):
-    return [_flag("forward", v, var_z[0], limits) + _flag("backward", g**2, grad_z[-1] ** 2, limits)
-            for v, g in zip(var_z, grad_z, strict=True)]
+    return [
+        _flag("forward", v, var_z[0], limits) + _flag("backward", g**2, grad_z[-1] ** 2, limits)
+        for v, g in zip(var_z, grad_z, strict=True)
+    ]
 
 
 def _measure(net, label, params, X, Y, limits):
@@ -206,24 +221,31 @@ def _measure(net, label, params, X, Y, limits):
         d_z, d_a = backward_signals(work)
         grad = net.packing.unpack(work.gradient(), prefix="d")
         var_z = np.array([np.var(work.block(work.pre, u)) for u in range(1, n_layers + 1)])
-        q0 = float(np.mean(work.inputs ** 2))
+        q0 = float(np.mean(work.inputs**2))
         theory_var, gain, back = _theory(net, params, q0)
         grad_z = np.array([np.linalg.norm(d) for d in d_z])
         theory_grad = grad_z[-1] * np.r_[np.cumprod(back[:-1][::-1])[::-1], 1.0]
         return LayerSignals(
-            label=label, var_z=var_z,
+            label=label,
+            var_z=var_z,
             var_a=np.array([np.var(work.block(work.acts, u)) for u in range(1, n_layers)]),
-            grad_z=grad_z, grad_a=np.array([np.linalg.norm(d) for d in d_a]),
+            grad_z=grad_z,
+            grad_a=np.array([np.linalg.norm(d) for d in d_a]),
             grad_w=np.array([np.linalg.norm(grad[f"dW{u}"]) for u in range(1, n_layers + 1)]),
-            theory_var_z=theory_var, theory_gain=gain, theory_grad_z=theory_grad,
-            theory_grad_gain=back, input_var=float(np.var(work.inputs)),
-            flags=_flags(var_z, grad_z, limits))
+            theory_var_z=theory_var,
+            theory_gain=gain,
+            theory_grad_z=theory_grad,
+            theory_grad_gain=back,
+            input_var=float(np.var(work.inputs)),
+            flags=_flags(var_z, grad_z, limits),
+        )
 
 
 def _initializers(init):
     """Return ``[(label, name, options)]`` from a name, a (name, options) pair or a list."""
-    if isinstance(init, str) or (isinstance(init, tuple) and len(init) == 2
-                                 and isinstance(init[1], dict)):
+    if isinstance(init, str) or (
+        isinstance(init, tuple) and len(init) == 2 and isinstance(init[1], dict)
+    ):
         init = [init]
     out = []
     for item in init:
@@ -237,8 +259,19 @@ def _initializers(init):
     return out
 
 
-def diagnose(sizes, hidden="relu", init="he_normal", *, output="softmax", loss=None, batch=256,
-             seed=0, X=None, Y=None, limits=DEFAULT_LIMITS):
+def diagnose(
+    sizes,
+    hidden="relu",
+    init="he_normal",
+    *,
+    output="softmax",
+    loss=None,
+    batch=256,
+    seed=0,
+    X=None,
+    Y=None,
+    limits=DEFAULT_LIMITS,
+):
     """Measure per-layer forward and backward signals at initialization, beside theory.
 
     Parameters
@@ -289,8 +322,9 @@ def diagnose(sizes, hidden="relu", init="he_normal", *, output="softmax", loss=N
     for label, name, options in _initializers(init):
         params = net.init(name, seed=seed, **options)
         runs[label] = _measure(net, label, params, X, Y, (low, high))
-    return DiagnosisResult(net=net, batch=int(np.shape(X)[0]), seed=seed, limits=(low, high),
-                           runs=runs)
+    return DiagnosisResult(
+        net=net, batch=int(np.shape(X)[0]), seed=seed, limits=(low, high), runs=runs
+    )
 
 
 @dataclass
@@ -318,10 +352,18 @@ class DiagnosisResult:
     def to_dict(self):
         """Return a JSON-ready dict."""
         net = self.net
-        return {"network": {"sizes": list(net.sizes), "hidden": list(net.hidden),
-                            "output": net.output, "loss": net.loss_name},
-                "batch": self.batch, "seed": self.seed, "limits": list(self.limits),
-                "runs": [run.to_dict() for run in self.runs.values()]}
+        return {
+            "network": {
+                "sizes": list(net.sizes),
+                "hidden": list(net.hidden),
+                "output": net.output,
+                "loss": net.loss_name,
+            },
+            "batch": self.batch,
+            "seed": self.seed,
+            "limits": list(self.limits),
+            "runs": [run.to_dict() for run in self.runs.values()],
+        }
 
     def plot(self, path=None):
         """Plot ``Var(Z_l)``, ``||dJ/dZ_l||`` and ``||dW_l||`` per layer on log scales.

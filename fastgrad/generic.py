@@ -51,16 +51,28 @@ class FunctionReport:
     def worst(self, k=10):
         """Return the ``k`` entries with the largest errors, worst first."""
         order = np.argsort(-self.errors.ravel(), kind="stable")[:k]
-        return [Entry(tensor="theta", index=tuple(int(i) for i in np.unravel_index(f, self.errors.shape)),
-                      analytic=float(self.analytic.flat[f]), numerical=float(self.numerical.flat[f]),
-                      error=float(self.errors.flat[f])) for f in order]
+        return [
+            Entry(
+                tensor="theta",
+                index=tuple(int(i) for i in np.unravel_index(f, self.errors.shape)),
+                analytic=float(self.analytic.flat[f]),
+                numerical=float(self.numerical.flat[f]),
+                error=float(self.errors.flat[f]),
+            )
+            for f in order
+        ]
 
     def to_dict(self):
         """Return a JSON-ready dict."""
-        return {"difference": self.difference, "verdict": self.verdict.name, "value": self.value,
-                "epsilon": self.epsilon, "size": int(self.analytic.size),
-                "max_error": float(self.errors.max()) if self.errors.size else 0.0,
-                "worst": [e.to_dict() for e in self.worst(10)]}
+        return {
+            "difference": self.difference,
+            "verdict": self.verdict.name,
+            "value": self.value,
+            "epsilon": self.epsilon,
+            "size": int(self.analytic.size),
+            "max_error": float(self.errors.max()) if self.errors.size else 0.0,
+            "worst": [e.to_dict() for e in self.worst(10)],
+        }
 
     def to_json(self, **kwargs):
         """Return :meth:`to_dict` as a JSON string."""
@@ -70,8 +82,10 @@ class FunctionReport:
         return f"<FunctionReport {self.verdict.name} difference={self.difference:.3e}>"
 
     def __str__(self):
-        lines = [f"gradient check of f at {self.analytic.size:,} entries, epsilon {self.epsilon:g}",
-                 f"difference {self.difference:.3e} -> {self.verdict.name}"]
+        lines = [
+            f"gradient check of f at {self.analytic.size:,} entries, epsilon {self.epsilon:g}",
+            f"difference {self.difference:.3e} -> {self.verdict.name}",
+        ]
         if self.verdict >= 2:
             lines.append("worst entries:")
             lines.extend(f"  {entry}" for entry in self.worst(5))

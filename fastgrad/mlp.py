@@ -78,12 +78,22 @@ class MLP:
     ['dW1', 'dW2', 'db1', 'db2']
     """
 
-    def __init__(self, sizes, hidden="relu", output="softmax", loss=None, l2=0.0,
-                 dropout=None, dropout_seed=0):
+    def __init__(
+        self,
+        sizes,
+        hidden="relu",
+        output="softmax",
+        loss=None,
+        l2=0.0,
+        dropout=None,
+        dropout_seed=0,
+    ):
         if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__"):
             raise TypeError(f"sizes must be a sequence of layer widths; got {sizes!r}")
         if len(sizes) < 2:
-            raise ValueError(f"sizes needs at least an input and an output layer; got {list(sizes)}")
+            raise ValueError(
+                f"sizes needs at least an input and an output layer; got {list(sizes)}"
+            )
         for size in sizes:
             if not isinstance(size, numbers.Integral) or isinstance(size, bool) or size < 1:
                 raise ValueError(f"layer sizes must be positive integers; got {list(sizes)}")
@@ -97,8 +107,12 @@ class MLP:
         else:
             raise TypeError(f"hidden must be an activation name or a list of names; got {hidden!r}")
         if len(names) != n_hidden:
-            raise ValueError(f"hidden names {len(names)} activation(s) for {n_hidden} hidden layer(s)")
-        self.hidden = tuple(_choice("hidden activation", name, list(HIDDEN_ACTIVATIONS)) for name in names)
+            raise ValueError(
+                f"hidden names {len(names)} activation(s) for {n_hidden} hidden layer(s)"
+            )
+        self.hidden = tuple(
+            _choice("hidden activation", name, list(HIDDEN_ACTIVATIONS)) for name in names
+        )
 
         self.output = _choice("output", output, list(OUTPUT_LOSSES))
         paired = OUTPUT_LOSSES[self.output][0]
@@ -107,7 +121,9 @@ class MLP:
         _choice("loss", loss, [pair[0] for pair in OUTPUT_LOSSES.values()])
         if loss != paired:
             pairs = ", ".join(f"{out}+{pair[0]}" for out, pair in OUTPUT_LOSSES.items())
-            raise ValueError(f"output {self.output!r} cannot be paired with loss {loss!r}; valid pairs: {pairs}")
+            raise ValueError(
+                f"output {self.output!r} cannot be paired with loss {loss!r}; valid pairs: {pairs}"
+            )
         self.loss_name = loss
         self.loss_code = OUTPUT_LOSSES[self.output][1]
 
@@ -123,7 +139,9 @@ class MLP:
                 raise TypeError(f"dropout must be a rate or a list of rates; got {dropout!r}")
             rates = list(dropout)
             if len(rates) != n_hidden:
-                raise ValueError(f"dropout names {len(rates)} rate(s) for {n_hidden} hidden layer(s)")
+                raise ValueError(
+                    f"dropout names {len(rates)} rate(s) for {n_hidden} hidden layer(s)"
+                )
         # a single rate is checked itself, so that it is refused without hidden layers too
         for rate in [dropout] if isinstance(dropout, numbers.Real) else rates:
             if not isinstance(rate, numbers.Real) or not 0.0 <= rate < 1.0:
@@ -134,7 +152,11 @@ class MLP:
         self.dropout_seed = int(dropout_seed)
 
         self.packing = Packing(self.sizes)
-        self.activation_codes = (act.IDENTITY, *(HIDDEN_ACTIVATIONS[n] for n in self.hidden), act.IDENTITY)
+        self.activation_codes = (
+            act.IDENTITY,
+            *(HIDDEN_ACTIVATIONS[n] for n in self.hidden),
+            act.IDENTITY,
+        )
 
     def __repr__(self):
         hidden = self.hidden[0] if len(set(self.hidden)) == 1 else list(self.hidden)
@@ -143,8 +165,10 @@ class MLP:
             extras += f", l2={self.l2!r}"
         if any(self.dropout):
             extras += f", dropout={list(self.dropout)!r}"
-        return (f"MLP({list(self.sizes)}, hidden={hidden!r}, output={self.output!r}, "
-                f"loss={self.loss_name!r}{extras})")
+        return (
+            f"MLP({list(self.sizes)}, hidden={hidden!r}, output={self.output!r}, "
+            f"loss={self.loss_name!r}{extras})"
+        )
 
     @property
     def n_params(self):
@@ -180,7 +204,9 @@ class MLP:
         params = {}
         for name in self.packing.names:
             shape = self.packing.shapes[name]
-            params[name] = draw(shape, rng=rng, **options) if name.startswith("W") else np.zeros(shape)
+            params[name] = (
+                draw(shape, rng=rng, **options) if name.startswith("W") else np.zeros(shape)
+            )
         return params
 
     def dropout_masks(self, batch):
@@ -196,7 +222,7 @@ class MLP:
             return [np.ones((batch, width)) for width in self.sizes[1:-1]]
         rng = np.random.default_rng(self.dropout_seed)
         masks = []
-        for rate, width in zip(self.dropout, self.sizes[1:-1]):
+        for rate, width in zip(self.dropout, self.sizes[1:-1], strict=True):
             if rate == 0.0:
                 masks.append(np.ones((batch, width)))
             else:

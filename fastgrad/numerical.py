@@ -60,9 +60,14 @@ def full_layout(sizes):
     counts = np.concatenate(counts)
     task_layer = np.concatenate(layers)
     entry_input = np.concatenate([np.arange(c) for c in counts]).astype(np.int64)
-    arrays = (np.concatenate(entries), task_layer, np.concatenate(units),
-              np.r_[0, np.cumsum(counts)].astype(np.int64), entry_input,
-              entry_input < np.repeat(counts - 1, counts))
+    arrays = (
+        np.concatenate(entries),
+        task_layer,
+        np.concatenate(units),
+        np.r_[0, np.cumsum(counts)].astype(np.int64),
+        entry_input,
+        entry_input < np.repeat(counts - 1, counts),
+    )
     for array in arrays:
         array.flags.writeable = False
     return arrays
@@ -86,9 +91,14 @@ def sampled_layout(work, entries):
     order = np.lexsort((column, unit, layer))
     entries, layer, unit, column = entries[order], layer[order], unit[order], column[order]
     first = np.flatnonzero(np.r_[True, (np.diff(layer) != 0) | (np.diff(unit) != 0)])
-    return (entries, np.ascontiguousarray(layer[first]), np.ascontiguousarray(unit[first]),
-            np.r_[first, entries.size].astype(np.int64), np.ascontiguousarray(column),
-            column < sizes[layer - 1])
+    return (
+        entries,
+        np.ascontiguousarray(layer[first]),
+        np.ascontiguousarray(unit[first]),
+        np.r_[first, entries.size].astype(np.int64),
+        np.ascontiguousarray(column),
+        column < sizes[layer - 1],
+    )
 
 
 class Differences:
@@ -112,8 +122,14 @@ class Differences:
             layout = full_layout(tuple(int(s) for s in work.sizes))
         else:
             layout = sampled_layout(work, entries)
-        (self.entries, self.task_layer, self.task_unit, self.entry_ptr, self.entry_input,
-         self.is_weight) = layout
+        (
+            self.entries,
+            self.task_layer,
+            self.task_unit,
+            self.entry_ptr,
+            self.entry_input,
+            self.is_weight,
+        ) = layout
         self._prepare()
 
     def _prepare(self):
@@ -176,11 +192,35 @@ class Differences:
         w = self.work
         lanes = min(numba.get_num_threads(), int(t_stop - t_start))
         size = int(self.entry_ptr[t_stop] - self.entry_ptr[t_start]) * w.batch
-        arrays = (self.task_layer, self.task_unit, self.entry_ptr, self.entry_input,
-                  int(t_start), int(t_stop))
-        shared = (self.epsilon, w.theta, w.w_off, self.wt, w.sizes, w.codes, w.masks, w.node_off,
-                  w.acts, w.pre, self.prob, w.targets, w.loss_code, self.bernoulli, self.reach_in,
-                  self.nonzero_ptr, self.nonzero_index, diff, kinks)
+        arrays = (
+            self.task_layer,
+            self.task_unit,
+            self.entry_ptr,
+            self.entry_input,
+            int(t_start),
+            int(t_stop),
+        )
+        shared = (
+            self.epsilon,
+            w.theta,
+            w.w_off,
+            self.wt,
+            w.sizes,
+            w.codes,
+            w.masks,
+            w.node_off,
+            w.acts,
+            w.pre,
+            self.prob,
+            w.targets,
+            w.loss_code,
+            self.bernoulli,
+            self.reach_in,
+            self.nonzero_ptr,
+            self.nonzero_index,
+            diff,
+            kinks,
+        )
         if lanes <= 1 or size < SERIAL_WORK:
             finite_diff.centered_differences_serial(*arrays, *shared)
         else:

@@ -49,13 +49,21 @@ class Entry:
         return f"{self.tensor}[{', '.join(str(i) for i in self.index)}]"
 
     def __str__(self):
-        return (f"{self.label}: analytic {self.analytic:.6g}, numerical {self.numerical:.6g} "
-                f"(error {self.error:.2e})")
+        return (
+            f"{self.label}: analytic {self.analytic:.6g}, numerical {self.numerical:.6g} "
+            f"(error {self.error:.2e})"
+        )
 
     def to_dict(self):
         """Return a JSON-ready dict."""
-        return {"tensor": self.tensor, "index": list(self.index), "analytic": self.analytic,
-                "numerical": self.numerical, "error": self.error, "kink": self.kink}
+        return {
+            "tensor": self.tensor,
+            "index": list(self.index),
+            "analytic": self.analytic,
+            "numerical": self.numerical,
+            "error": self.error,
+            "kink": self.kink,
+        }
 
 
 @dataclass(frozen=True)
@@ -69,8 +77,12 @@ class Direction:
 
     def to_dict(self):
         """Return a JSON-ready dict."""
-        return {"analytic": self.analytic, "numerical": self.numerical, "error": self.error,
-                "kink": self.kink}
+        return {
+            "analytic": self.analytic,
+            "numerical": self.numerical,
+            "error": self.error,
+            "kink": self.kink,
+        }
 
 
 class TensorReport:
@@ -102,8 +114,20 @@ class TensorReport:
         The directions compared in directional mode.
     """
 
-    def __init__(self, *, name, shape, checked, difference, verdict, errors, kinks, thresholds,
-                 worst, directions=None):
+    def __init__(
+        self,
+        *,
+        name,
+        shape,
+        checked,
+        difference,
+        verdict,
+        errors,
+        kinks,
+        thresholds,
+        worst,
+        directions=None,
+    ):
         self.name = name
         self.shape = shape
         self.checked = checked
@@ -133,17 +157,27 @@ class TensorReport:
         return self._worst()
 
     def __repr__(self):
-        return (f"TensorReport(name={self.name!r}, shape={self.shape}, checked={self.checked}, "
-                f"difference={self.difference:.3e}, verdict={self.verdict.name}, "
-                f"kinks={self.kinks}, hint={self.hint!r})")
+        return (
+            f"TensorReport(name={self.name!r}, shape={self.shape}, checked={self.checked}, "
+            f"difference={self.difference:.3e}, verdict={self.verdict.name}, "
+            f"kinks={self.kinks}, hint={self.hint!r})"
+        )
 
     def to_dict(self):
         """Return a JSON-ready dict."""
-        out = {"name": self.name, "shape": list(self.shape), "checked": self.checked,
-               "difference": self.difference, "verdict": self.verdict.name,
-               "max_error": self.max_error, "median_error": self.median_error,
-               "bands": {v.name: n for v, n in self.bands.items()}, "kinks": self.kinks,
-               "worst": None if self.worst is None else self.worst.to_dict(), "hint": self.hint}
+        out = {
+            "name": self.name,
+            "shape": list(self.shape),
+            "checked": self.checked,
+            "difference": self.difference,
+            "verdict": self.verdict.name,
+            "max_error": self.max_error,
+            "median_error": self.median_error,
+            "bands": {v.name: n for v, n in self.bands.items()},
+            "kinks": self.kinks,
+            "worst": None if self.worst is None else self.worst.to_dict(),
+            "hint": self.hint,
+        }
         if self.directions is not None:
             out["directions"] = [d.to_dict() for d in self.directions]
         return out
@@ -172,9 +206,26 @@ class CheckReport:
         ``hints`` lists every hint, network-wide ones included.
     """
 
-    def __init__(self, *, net, theta, analytic, numerical, checked, kinks, loss, batch, epsilon,
-                 thresholds, mode, bias_shapes=None, partial=False, seconds=None,
-                 directions=None, details=None):
+    def __init__(
+        self,
+        *,
+        net,
+        theta,
+        analytic,
+        numerical,
+        checked,
+        kinks,
+        loss,
+        batch,
+        epsilon,
+        thresholds,
+        mode,
+        bias_shapes=None,
+        partial=False,
+        seconds=None,
+        directions=None,
+        details=None,
+    ):
         self.net = net
         self.mode = mode
         self.loss = float(loss)
@@ -193,8 +244,9 @@ class CheckReport:
         self.floor = error_floor(loss, epsilon)
         self._used = checked & (kinks == 0)
         self._errors = np.full(analytic.size, np.nan)
-        self._errors[self._used] = entry_errors(analytic[self._used], numerical[self._used],
-                                                self.floor)
+        self._errors[self._used] = entry_errors(
+            analytic[self._used], numerical[self._used], self.floor
+        )
         packing = net.packing
         self.tensors = {}
         compared_a, compared_n = [], []
@@ -205,7 +257,9 @@ class CheckReport:
             self.tensors[name] = report
             compared_a.append(a)
             compared_n.append(n)
-        self.difference = relative_difference(np.concatenate(compared_a), np.concatenate(compared_n))
+        self.difference = relative_difference(
+            np.concatenate(compared_a), np.concatenate(compared_n)
+        )
         verdicts = [t.verdict for t in self.tensors.values() if t.checked]
         self.verdict = max([thresholds.classify(self.difference), *verdicts])
         if self.partial and not verdicts:
@@ -251,10 +305,18 @@ class CheckReport:
             flat = int(index[np.argmax(self._errors[part][index])])
             return self._entry(name, shape, part, flat)
 
-        report = TensorReport(name=name, shape=shape, checked=n_checked, difference=difference,
-                              verdict=verdict if n_checked else Verdict.CORRECT, errors=errors,
-                              kinks=int(np.count_nonzero(self._kink_counts[part])),
-                              thresholds=self.thresholds, worst=worst, directions=directions)
+        report = TensorReport(
+            name=name,
+            shape=shape,
+            checked=n_checked,
+            difference=difference,
+            verdict=verdict if n_checked else Verdict.CORRECT,
+            errors=errors,
+            kinks=int(np.count_nonzero(self._kink_counts[part])),
+            thresholds=self.thresholds,
+            worst=worst,
+            directions=directions,
+        )
         if report.verdict >= Verdict.SUSPICIOUS:
             report.hint = tensor_hint(self, name)
         return report, compared_a, compared_n
@@ -264,9 +326,14 @@ class CheckReport:
         n = float(self._numerical[part][flat])
         scale = max(abs(a) + abs(n), self.floor)
         error = abs(a - n) / scale if scale > 0.0 else 0.0
-        return Entry(tensor=name, index=tuple(int(i) for i in np.unravel_index(flat, shape)),
-                     analytic=a, numerical=n, error=error,
-                     kink=bool(self._kink_counts[part][flat] > 0))
+        return Entry(
+            tensor=name,
+            index=tuple(int(i) for i in np.unravel_index(flat, shape)),
+            analytic=a,
+            numerical=n,
+            error=error,
+            kink=bool(self._kink_counts[part][flat] > 0),
+        )
 
     # --- views -------------------------------------------------------------------------
 
@@ -274,9 +341,13 @@ class CheckReport:
         """Return ``(analytic, numerical, checked, kinks, param)`` arrays of one tensor."""
         part = self.net.packing.slice(name)
         shape = self.net.packing.shapes[name]
-        return (self._analytic[part].reshape(shape), self._numerical[part].reshape(shape),
-                self._checked[part].reshape(shape), self._kink_counts[part].reshape(shape),
-                self._theta[part].reshape(shape))
+        return (
+            self._analytic[part].reshape(shape),
+            self._numerical[part].reshape(shape),
+            self._checked[part].reshape(shape),
+            self._kink_counts[part].reshape(shape),
+            self._theta[part].reshape(shape),
+        )
 
     @property
     def numerical(self):
@@ -318,8 +389,9 @@ class CheckReport:
         for flat in index[order]:
             name = self._tensor_of(int(flat))
             part = self.net.packing.slice(name)
-            out.append(self._entry(name, self.net.packing.shapes[name], part,
-                                   int(flat) - part.start))
+            out.append(
+                self._entry(name, self.net.packing.shapes[name], part, int(flat) - part.start)
+            )
         return out
 
     def _tensor_of(self, flat):
@@ -335,16 +407,29 @@ class CheckReport:
         """Return the report as a JSON-ready dict (no arrays)."""
         kinks = self.kinks
         return {
-            "network": {"sizes": list(self.net.sizes), "hidden": list(self.net.hidden),
-                        "output": self.net.output, "loss": self.net.loss_name,
-                        "l2": self.net.l2, "dropout": list(self.net.dropout),
-                        "n_params": self.net.n_params},
-            "mode": self.mode, "epsilon": self.epsilon, "batch": self.batch, "loss": self.loss,
-            "thresholds": {"correct": self.thresholds.correct,
-                           "acceptable": self.thresholds.acceptable,
-                           "suspicious": self.thresholds.suspicious},
-            "checked": self.checked, "partial": self.partial, "seconds": self.seconds,
-            "difference": self.difference, "verdict": self.verdict.name,
+            "network": {
+                "sizes": list(self.net.sizes),
+                "hidden": list(self.net.hidden),
+                "output": self.net.output,
+                "loss": self.net.loss_name,
+                "l2": self.net.l2,
+                "dropout": list(self.net.dropout),
+                "n_params": self.net.n_params,
+            },
+            "mode": self.mode,
+            "epsilon": self.epsilon,
+            "batch": self.batch,
+            "loss": self.loss,
+            "thresholds": {
+                "correct": self.thresholds.correct,
+                "acceptable": self.thresholds.acceptable,
+                "suspicious": self.thresholds.suspicious,
+            },
+            "checked": self.checked,
+            "partial": self.partial,
+            "seconds": self.seconds,
+            "difference": self.difference,
+            "verdict": self.verdict.name,
             "tensors": [t.to_dict() for t in self.tensors.values()],
             "worst": [e.to_dict() for e in self.worst(10)],
             "kinks": {"count": len(kinks), "entries": [e.to_dict() for e in kinks[:20]]},
@@ -357,8 +442,10 @@ class CheckReport:
         return json.dumps(self.to_dict(), **kwargs)
 
     def __repr__(self):
-        return (f"<CheckReport {self.verdict.name} difference={self.difference:.3e} "
-                f"mode={self.mode!r} checked={self.checked}>")
+        return (
+            f"<CheckReport {self.verdict.name} difference={self.difference:.3e} "
+            f"mode={self.mode!r} checked={self.checked}>"
+        )
 
     def __str__(self):
         from ._format import format_report

@@ -23,7 +23,8 @@ def _message(report):
         f"thresholds: correct < {thr.correct:g}, acceptable < {thr.acceptable:g}, "
         f"suspicious < {thr.suspicious:g}; epsilon {report.epsilon:g}, mode {report.mode}",
         "",
-        f"Mismatched entries: {int(bad.sum()):,} / {compared:,} ({100.0 * bad.sum() / max(compared, 1):.3g}%)",
+        f"Mismatched entries: {int(bad.sum()):,} / {compared:,} "
+        f"({100.0 * bad.sum() / max(compared, 1):.3g}%)",
     ]
     mismatched = [entry for entry in report.worst(SHOWN) if entry.error >= thr.acceptable]
     lines.extend(f" {entry}" for entry in mismatched)
@@ -39,8 +40,10 @@ def _message(report):
         lines.append("")
         lines.append("Tensors:")
         for t in failing:
-            lines.append(f" {t.name}: {t.verdict.name}, difference {t.difference:.3e}"
-                         + (f" - {t.hint}" if t.hint else ""))
+            lines.append(
+                f" {t.name}: {t.verdict.name}, difference {t.difference:.3e}"
+                + (f" - {t.hint}" if t.hint else "")
+            )
     extra = [h for h in report.hints if not any(h.startswith(f"{t.name}:") for t in failing)]
     lines.extend(f" {h}" for h in extra)
     if report.kinks:
@@ -48,8 +51,19 @@ def _message(report):
     return "\n".join(lines)
 
 
-def assert_gradients_close(net, params, X, Y, grads=None, *, epsilon=DEFAULT_EPSILON,
-                           mode="full", thresholds=None, allowed=Verdict.ACCEPTABLE, **options):
+def assert_gradients_close(
+    net,
+    params,
+    X,
+    Y,
+    grads=None,
+    *,
+    epsilon=DEFAULT_EPSILON,
+    mode="full",
+    thresholds=None,
+    allowed=Verdict.ACCEPTABLE,
+    **options,
+):
     """Assert that a gradient agrees with centered differences.
 
     Runs :func:`fastgrad.check` and raises ``AssertionError`` when the verdict
@@ -81,8 +95,9 @@ def assert_gradients_close(net, params, X, Y, grads=None, *, epsilon=DEFAULT_EPS
         When the verdict is worse than ``allowed``.
     """
     __tracebackhide__ = True
-    report = check(net, params, X, Y, grads, epsilon=epsilon, mode=mode, thresholds=thresholds,
-                   **options)
+    report = check(
+        net, params, X, Y, grads, epsilon=epsilon, mode=mode, thresholds=thresholds, **options
+    )
     if report.verdict > Verdict(allowed):
         raise AssertionError(_message(report))
     return report

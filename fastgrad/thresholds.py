@@ -60,10 +60,14 @@ class Thresholds:
     def __post_init__(self):
         levels = (self.correct, self.acceptable, self.suspicious)
         for name, value in zip(("correct", "acceptable", "suspicious"), levels, strict=True):
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+            if isinstance(value, bool) or not isinstance(
+                value, (int, float, np.floating, np.integer)
+            ):
                 raise TypeError(f"Thresholds.{name} must be a number; got {value!r}")
             if not math.isfinite(value) or value <= 0:
-                raise ValueError(f"Thresholds.{name} must be a finite positive number; got {value!r}")
+                raise ValueError(
+                    f"Thresholds.{name} must be a finite positive number; got {value!r}"
+                )
         if not levels[0] < levels[1] < levels[2]:
             raise ValueError(
                 "Thresholds must increase: correct < acceptable < suspicious; "

@@ -92,8 +92,10 @@ def rounding_scale(case):
     m, n_layers = case.X.shape[0], len(case.sizes) - 1
     W = {layer: np.abs(case.params[f"W{layer}"]) for layer in range(1, n_layers + 1)}
     b = {layer: np.abs(np.ravel(case.params[f"b{layer}"])) for layer in range(1, n_layers + 1)}
-    slopes = [np.abs(naive.activation_derivative(name, z))
-              for name, z in zip(case.hidden, Z[:-1], strict=True)]
+    slopes = [
+        np.abs(naive.activation_derivative(name, z))
+        for name, z in zip(case.hidden, Z[:-1], strict=True)
+    ]
     a_sizes, z_sizes = [np.abs(case.X)], []
     for layer in range(1, n_layers + 1):
         z_sizes.append(a_sizes[-1] @ W[layer].T + b[layer])
@@ -124,8 +126,9 @@ def rounding_scale(case):
         grads[f"db{layer}"] = delta.sum(axis=0)
         if layer > 1:
             delta = (delta @ W[layer]) * np.abs(case.masks[layer - 2]) * slopes[layer - 2]
-    return Values(loss=loss, sample_losses=per_sample, Z=z_sizes, A=a_sizes[1:], output=out_size,
-                  grads=grads)
+    return Values(
+        loss=loss, sample_losses=per_sample, Z=z_sizes, A=a_sizes[1:], output=out_size, grads=grads
+    )
 
 
 def assert_close(name, ours, ref, scale, rtol=RTOL):
@@ -135,4 +138,5 @@ def assert_close(name, ours, ref, scale, rtol=RTOL):
     allowed = rtol * np.linalg.norm(ref) + SCALE_TOL * np.linalg.norm(scale)
     assert error <= allowed, (
         f"{name}: |ours - ref| = {error:.3e} > {allowed:.3e} "
-        f"(relative {relative_error(ours, ref):.3e})")
+        f"(relative {relative_error(ours, ref):.3e})"
+    )

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from hypothesis import settings
 
-settings.register_profile("default", derandomize=True, database=None, deadline=None,
-                          max_examples=20, print_blob=True)
+settings.register_profile(
+    "default", derandomize=True, database=None, deadline=None, max_examples=20, print_blob=True
+)
 settings.register_profile("explore", deadline=None, max_examples=500, print_blob=True)
 settings.load_profile(os.environ.get("FASTGRAD_HYPOTHESIS_PROFILE", "default"))
 

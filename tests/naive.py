@@ -121,8 +121,7 @@ def gradients(sizes, hidden, output, l2, params, X, Y, masks):
     return grads
 
 
-def numerical_gradient(sizes, hidden, output, l2, params, X, Y, masks, epsilon,
-                       dtype=np.float64):
+def numerical_gradient(sizes, hidden, output, l2, params, X, Y, masks, epsilon, dtype=np.float64):
     """Centered differences, one parameter at a time, full forward passes.
 
     The difference is summed sample by sample, ``sum_b (l_b(+) - l_b(-))``,

@@ -32,8 +32,9 @@ def random_targets(output, batch, n_out, rng, labels=False):
     return rng.normal(size=(batch, n_out))
 
 
-def case(sizes, hidden="tanh", output="softmax", *, batch=7, seed=0, l2=0.0, dropout=None,
-         scale=1.0):
+def case(
+    sizes, hidden="tanh", output="softmax", *, batch=7, seed=0, l2=0.0, dropout=None, scale=1.0
+):
     """Return ``(net, params, X, Y)`` for a random network and batch."""
     rng = np.random.default_rng(seed)
     net = fg.MLP(sizes, hidden=hidden, output=output, l2=l2, dropout=dropout, dropout_seed=seed)

@@ -18,8 +18,13 @@ HIDDEN = ("identity", "relu", "leaky_relu", "tanh", "sigmoid", "elu", "softplus"
 
 # How the targets of a batch are given; each implies its output/loss pair.
 TARGETS = ("mse", "bce", "ce_one_hot", "ce_soft", "ce_labels")
-OUTPUT = {"mse": "identity", "bce": "sigmoid", "ce_one_hot": "softmax",
-          "ce_soft": "softmax", "ce_labels": "softmax"}
+OUTPUT = {
+    "mse": "identity",
+    "bce": "sigmoid",
+    "ce_one_hot": "softmax",
+    "ce_soft": "softmax",
+    "ce_labels": "softmax",
+}
 LOSS = {"identity": "mse", "sigmoid": "binary_cross_entropy", "softmax": "cross_entropy"}
 
 
@@ -76,23 +81,49 @@ class Case:
 
     @property
     def naive_args(self):
-        return (self.sizes, self.hidden, self.output, self.l2, self.params, self.X, self.Y,
-                self.masks)
+        return (
+            self.sizes,
+            self.hidden,
+            self.output,
+            self.l2,
+            self.params,
+            self.X,
+            self.Y,
+            self.masks,
+        )
 
     @property
     def has_dropout(self):
         return any(self.net.dropout)
 
 
-def build_case(sizes, hidden, target, *, l2=0.0, dropout=None, dropout_seed=0, layout="rows",
-               bias_shape="flat", batch=4, seed=0):
+def build_case(
+    sizes,
+    hidden,
+    target,
+    *,
+    l2=0.0,
+    dropout=None,
+    dropout_seed=0,
+    layout="rows",
+    bias_shape="flat",
+    batch=4,
+    seed=0,
+):
     """Build a :class:`Case`; ``hidden`` is one name or a list with one per hidden layer."""
     rng = np.random.default_rng(seed)
     n_hidden = len(sizes) - 2
     names = [hidden] * n_hidden if isinstance(hidden, str) else list(hidden)
     output = OUTPUT[target]
-    net = fg.MLP(sizes, hidden=hidden, output=output, loss=LOSS[output], l2=l2,
-                 dropout=dropout, dropout_seed=dropout_seed)
+    net = fg.MLP(
+        sizes,
+        hidden=hidden,
+        output=output,
+        loss=LOSS[output],
+        l2=l2,
+        dropout=dropout,
+        dropout_seed=dropout_seed,
+    )
     params = random_params(sizes, rng, bias_shape)
     X = rng.normal(size=(batch, sizes[0]))
     Y, Y_given = random_targets(target, batch, sizes[-1], rng)
@@ -101,9 +132,20 @@ def build_case(sizes, hidden, target, *, l2=0.0, dropout=None, dropout_seed=0, l
         Y_given = Y_given if Y_given.ndim == 1 else Y_given.T.copy()
     else:
         X_given = X.copy()
-    return Case(net=net, sizes=list(sizes), hidden=names, output=output, l2=l2, params=params,
-                X=X, Y=Y, masks=net.dropout_masks(batch), layout=layout,
-                X_given=X_given, Y_given=Y_given)
+    return Case(
+        net=net,
+        sizes=list(sizes),
+        hidden=names,
+        output=output,
+        l2=l2,
+        params=params,
+        X=X,
+        Y=Y,
+        masks=net.dropout_masks(batch),
+        layout=layout,
+        X_given=X_given,
+        Y_given=Y_given,
+    )
 
 
 @st.composite
@@ -117,20 +159,28 @@ def cases(draw, hidden=None, target=None, min_depth=1):
     sizes = draw(st.lists(st.integers(1, 8), min_size=depth + 1, max_size=depth + 1))
     n_hidden = depth - 1
     if hidden is None:
-        hidden = draw(st.one_of(
-            st.sampled_from(HIDDEN),
-            st.lists(st.sampled_from(HIDDEN), min_size=n_hidden, max_size=n_hidden),
-        ))
+        hidden = draw(
+            st.one_of(
+                st.sampled_from(HIDDEN),
+                st.lists(st.sampled_from(HIDDEN), min_size=n_hidden, max_size=n_hidden),
+            )
+        )
     if target is None:
         target = draw(st.sampled_from(TARGETS))
     l2 = draw(st.sampled_from([0.0, 0.7]))
-    dropout = draw(st.one_of(
-        st.none(),
-        st.sampled_from([0.0, 0.3, 0.5]),
-        st.lists(st.sampled_from([0.0, 0.2, 0.6]), min_size=n_hidden, max_size=n_hidden),
-    ))
+    dropout = draw(
+        st.one_of(
+            st.none(),
+            st.sampled_from([0.0, 0.3, 0.5]),
+            st.lists(st.sampled_from([0.0, 0.2, 0.6]), min_size=n_hidden, max_size=n_hidden),
+        )
+    )
     return build_case(
-        sizes, hidden, target, l2=l2, dropout=dropout,
+        sizes,
+        hidden,
+        target,
+        l2=l2,
+        dropout=dropout,
         dropout_seed=draw(st.integers(0, 2**16)),
         layout=draw(st.sampled_from(["rows", "columns"])),
         bias_shape=draw(st.sampled_from(["flat", "column", "mixed"])),

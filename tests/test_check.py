@@ -1,12 +1,12 @@
 """fastgrad.check: verdicts on correct gradients, and seeded bugs caught, localized, explained."""
 
+import naive
 import numba
 import numpy as np
 import pytest
+from networks import HIDDEN, OUTPUTS, case, naive_args
 
 import fastgrad as fg
-import naive
-from networks import HIDDEN, OUTPUTS, case, naive_args
 
 BATCH = 8
 
@@ -16,8 +16,9 @@ def user_gradients(net, params, X, Y, **changes):
     sizes, hidden, output, l2, masks = naive_args(net, X)
     args = dict(sizes=sizes, hidden=hidden, output=output, l2=l2, masks=masks)
     args.update(changes)
-    return naive.gradients(args["sizes"], args["hidden"], args["output"], args["l2"], params, X, Y,
-                           args["masks"])
+    return naive.gradients(
+        args["sizes"], args["hidden"], args["output"], args["l2"], params, X, Y, args["masks"]
+    )
 
 
 @pytest.mark.parametrize("output", OUTPUTS)
@@ -189,9 +190,12 @@ def test_directional_mode_localizes_a_wrong_entry_by_bisection():
 def test_kinks_at_exact_zero_are_reported_and_kept_out_of_the_verdict():
     rng = np.random.default_rng(2)
     X = rng.integers(-2, 3, size=(8, 4)).astype(float)
-    params = {"W1": rng.integers(-2, 3, size=(5, 4)).astype(float),
-              "b1": np.array([0.0, 0.5, 0.5, 0.5, 0.5]),
-              "W2": rng.normal(size=(3, 5)), "b2": np.zeros(3)}
+    params = {
+        "W1": rng.integers(-2, 3, size=(5, 4)).astype(float),
+        "b1": np.array([0.0, 0.5, 0.5, 0.5, 0.5]),
+        "W2": rng.normal(size=(3, 5)),
+        "b2": np.zeros(3),
+    }
     params["W1"][0] = [1.0, -1.0, 0.0, 0.0]
     X[:, 1] = X[:, 0]  # unit 0 sits exactly at its kink on every sample
     y = rng.integers(0, 3, 8)

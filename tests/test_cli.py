@@ -66,27 +66,36 @@ def test_json_carries_the_numbers_of_the_python_report(capsys):
     assert data["loss"] == report.loss
     assert data["verdict"] == report.verdict.name == "CORRECT"
     assert [t["difference"] for t in data["tensors"]] == [
-        t.difference for t in report.tensors.values()]
+        t.difference for t in report.tensors.values()
+    ]
     assert [t["bands"] for t in data["tensors"]] == [
-        t.to_dict()["bands"] for t in report.tensors.values()]
+        t.to_dict()["bands"] for t in report.tensors.values()
+    ]
 
 
-@pytest.mark.parametrize(("options", "expect"), [
-    (["--mode", "sample", "--k", "3"], {"mode": "sample", "details.samples_per_tensor": 3}),
-    (["--mode", "directional", "--k", "2"], {"mode": "directional", "details.directions": 2}),
-    (["--epsilon", "1e-5"], {"epsilon": 1e-5}),
-    (["--thresholds", "1e-8,1e-5,1e-3"],
-     {"thresholds.correct": 1e-8, "thresholds.suspicious": 1e-3}),
-    (["--threads", "1"], {"details.threads": 1}),
-    (["--l2", "0.5"], {"network.l2": 0.5}),
-    (["--dropout", "0.25"], {"network.dropout": [0.25, 0.25]}),
-    (["--hidden", "relu,elu"], {"network.hidden": ["relu", "elu"]}),
-    (["--output", "sigmoid", "--loss", "binary_cross_entropy"],
-     {"network.loss": "binary_cross_entropy"}),
-    (["--output", "identity"], {"network.loss": "mse"}),
-    (["--init", "normal:std=0.3"], {"verdict": "CORRECT"}),
-    (["--seed", "7", "--batch", "5"], {"batch": 5}),
-])
+@pytest.mark.parametrize(
+    ("options", "expect"),
+    [
+        (["--mode", "sample", "--k", "3"], {"mode": "sample", "details.samples_per_tensor": 3}),
+        (["--mode", "directional", "--k", "2"], {"mode": "directional", "details.directions": 2}),
+        (["--epsilon", "1e-5"], {"epsilon": 1e-5}),
+        (
+            ["--thresholds", "1e-8,1e-5,1e-3"],
+            {"thresholds.correct": 1e-8, "thresholds.suspicious": 1e-3},
+        ),
+        (["--threads", "1"], {"details.threads": 1}),
+        (["--l2", "0.5"], {"network.l2": 0.5}),
+        (["--dropout", "0.25"], {"network.dropout": [0.25, 0.25]}),
+        (["--hidden", "relu,elu"], {"network.hidden": ["relu", "elu"]}),
+        (
+            ["--output", "sigmoid", "--loss", "binary_cross_entropy"],
+            {"network.loss": "binary_cross_entropy"},
+        ),
+        (["--output", "identity"], {"network.loss": "mse"}),
+        (["--init", "normal:std=0.3"], {"verdict": "CORRECT"}),
+        (["--seed", "7", "--batch", "5"], {"batch": 5}),
+    ],
+)
 def test_options_reach_the_check(capsys, options, expect):
     code, out, _ = run(capsys, "check", *SMALL, *options, "--json")
     assert code == 0, out
@@ -132,8 +141,17 @@ def test_params_with_a_wrong_gradient_names_the_tensor_and_the_hint(capsys, save
 def test_params_without_gradients_or_batch_check_fastgrad_backprop(capsys, saved):
     tmp_path, arrays = saved
     np.savez(tmp_path / "weights.npz", **{k: v for k, v in arrays.items() if k[0] in "Wb"})
-    code, out, _ = run(capsys, "check", "--params", str(tmp_path / "weights.npz"), "--hidden",
-                       "tanh", "--batch", "9", "--json")
+    code, out, _ = run(
+        capsys,
+        "check",
+        "--params",
+        str(tmp_path / "weights.npz"),
+        "--hidden",
+        "tanh",
+        "--batch",
+        "9",
+        "--json",
+    )
     assert code == 0
     assert json.loads(out)["batch"] == 9
 
@@ -143,20 +161,31 @@ def test_params_in_columns_layout(capsys, saved):
     columns = {k: (v.reshape(-1, 1) if k.startswith(("b", "db")) else v) for k, v in arrays.items()}
     columns["X"] = arrays["X"].T
     np.savez(tmp_path / "cols.npz", **columns)
-    code, _, _ = run(capsys, "check", "--params", str(tmp_path / "cols.npz"), "--hidden", "tanh",
-                     "--layout", "columns")
+    code, _, _ = run(
+        capsys,
+        "check",
+        "--params",
+        str(tmp_path / "cols.npz"),
+        "--hidden",
+        "tanh",
+        "--layout",
+        "columns",
+    )
     assert code == 0
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"W2": np.zeros((4, 4))}, "W2 has shape (4, 4)"),
-    ({"b2": np.zeros(7)}, "b2 has shape (7,)"),
-    ({"dW3": np.zeros((3, 5))}, "dW3 has shape (3, 5)"),
-    ({"W1": np.zeros(5)}, "W1 must be a 2-D"),
-    ({"extra": np.zeros(2)}, "unexpected array(s) extra"),
-    ({"W5": np.zeros((2, 3))}, "has no W4"),
-    ({"W2": np.array([None, 1], dtype=object)}, "without unpickling"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"W2": np.zeros((4, 4))}, "W2 has shape (4, 4)"),
+        ({"b2": np.zeros(7)}, "b2 has shape (7,)"),
+        ({"dW3": np.zeros((3, 5))}, "dW3 has shape (3, 5)"),
+        ({"W1": np.zeros(5)}, "W1 must be a 2-D"),
+        ({"extra": np.zeros(2)}, "unexpected array(s) extra"),
+        ({"W5": np.zeros((2, 3))}, "has no W4"),
+        ({"W2": np.array([None, 1], dtype=object)}, "without unpickling"),
+    ],
+)
 def test_params_with_bad_arrays_exit_2_naming_them(capsys, saved, change, message):
     tmp_path, arrays = saved
     np.savez(tmp_path / "bad.npz", **{**arrays, **change})
@@ -180,32 +209,38 @@ def test_params_that_are_not_npz_exit_2(capsys, tmp_path, content):
     assert err.startswith("fastgrad: error: ") and str(path) in err
 
 
-@pytest.mark.parametrize("argv", [
-    ["check", "--sizes", "4,x"],
-    ["check", "--mode", "exact"],
-    ["check", "--sizes", "4,3", "--params", "a.npz"],
-    ["check", "--batch"],
-    ["check", "--batch", "0"],
-    ["diagnose", "--depth", "0"],
-    ["diagnose", "--depth", "3", "--sizes", "4,3"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["check", "--sizes", "4,x"],
+        ["check", "--mode", "exact"],
+        ["check", "--sizes", "4,3", "--params", "a.npz"],
+        ["check", "--batch"],
+        ["check", "--batch", "0"],
+        ["diagnose", "--depth", "0"],
+        ["diagnose", "--depth", "3", "--sizes", "4,3"],
+    ],
+)
 def test_argparse_errors_exit_2(capsys, argv):
     code, out, err = run(capsys, *argv)
     assert code == 2 and out == ""
     assert "usage: fastgrad" in err and "error:" in err
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["check", "--sizes", "4,3,2", "--hidden", "swish"], "unknown hidden activation 'swish'"),
-    (["check", "--sizes", "4,3,2", "--output", "softmax", "--loss", "mse"], "cannot be paired"),
-    (["check", "--sizes", "4,3,2", "--thresholds", "1e-2,1e-4,1e-7"], "must increase"),
-    (["check", "--sizes", "4,3,2", "--epsilon", "-1"], "epsilon"),
-    (["check", "--sizes", "4,3,2", "--init", "he_normal:std=2"], "std"),
-    (["check", "--params", "x.npz", "--init", "he_normal"], "--init does not apply"),
-    (["diagnose", "--init", "he_normal,unknown"], "unknown initializer 'unknown'"),
-    (["diagnose", "--init", "normal:std"], "not KEY=VALUE"),
-    (["check", "--sizes", "4,3,2", "--thresholds", "1e-7,1e-4"], "three numbers"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["check", "--sizes", "4,3,2", "--hidden", "swish"], "unknown hidden activation 'swish'"),
+        (["check", "--sizes", "4,3,2", "--output", "softmax", "--loss", "mse"], "cannot be paired"),
+        (["check", "--sizes", "4,3,2", "--thresholds", "1e-2,1e-4,1e-7"], "must increase"),
+        (["check", "--sizes", "4,3,2", "--epsilon", "-1"], "epsilon"),
+        (["check", "--sizes", "4,3,2", "--init", "he_normal:std=2"], "std"),
+        (["check", "--params", "x.npz", "--init", "he_normal"], "--init does not apply"),
+        (["diagnose", "--init", "he_normal,unknown"], "unknown initializer 'unknown'"),
+        (["diagnose", "--init", "normal:std"], "not KEY=VALUE"),
+        (["check", "--sizes", "4,3,2", "--thresholds", "1e-7,1e-4"], "three numbers"),
+    ],
+)
 def test_validation_errors_exit_2_in_one_line(capsys, argv, message):
     code, out, err = run(capsys, *argv)
     assert code == 2 and out == ""
@@ -298,8 +333,9 @@ def test_rich_table_on_a_terminal_shows_the_same_numbers(capsys, monkeypatch, sa
     assert code == 1
     styled = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", styled)
     assert "C/A/S/W" in styled and styled != plain
-    for name, difference in re.findall(r"^([Wb]\d)\s+\S+(?:, \d+\))?\s+\S+\s+(\S+)", plain,
-                                       re.MULTILINE):
+    for name, difference in re.findall(
+        r"^([Wb]\d)\s+\S+(?:, \d+\))?\s+\S+\s+(\S+)", plain, re.MULTILINE
+    ):
         assert re.search(rf"{name}\s.*{re.escape(difference)}", styled)
     assert "0/0/0/20" in styled and "WRONG" in styled
     assert "missing 1/m" in styled
@@ -323,8 +359,18 @@ def test_without_rich_a_terminal_gets_the_plain_report_and_no_bar(capsys, monkey
 
 
 def test_diagnose_prints_one_table_per_initializer(capsys):
-    code, out, _ = run(capsys, "diagnose", "--sizes", "32,32,32,32,4", "--init", "he_normal,normal",
-                       "--std", "0.01", "--batch", "64")
+    code, out, _ = run(
+        capsys,
+        "diagnose",
+        "--sizes",
+        "32,32,32,32,4",
+        "--init",
+        "he_normal,normal",
+        "--std",
+        "0.01",
+        "--batch",
+        "64",
+    )
     assert code == 0
     assert "\nhe_normal\n" in out and "\nnormal(std=0.01)\n" in out
     assert "forward vanished" in out
@@ -332,20 +378,47 @@ def test_diagnose_prints_one_table_per_initializer(capsys):
 
 
 def test_diagnose_json_matches_python(capsys):
-    code, out, _ = run(capsys, "diagnose", "--depth", "4", "--width", "24", "--outputs", "3",
-                       "--hidden", "tanh", "--init", "lecun_normal,orthogonal:gain=1.5",
-                       "--batch", "32", "--seed", "2", "--json")
+    code, out, _ = run(
+        capsys,
+        "diagnose",
+        "--depth",
+        "4",
+        "--width",
+        "24",
+        "--outputs",
+        "3",
+        "--hidden",
+        "tanh",
+        "--init",
+        "lecun_normal,orthogonal:gain=1.5",
+        "--batch",
+        "32",
+        "--seed",
+        "2",
+        "--json",
+    )
     assert code == 0
     data = json.loads(out)
-    expected = fg.diagnose([24] * 5 + [3], "tanh", ["lecun_normal", ("orthogonal", {"gain": 1.5})],
-                           batch=32, seed=2).to_dict()
+    expected = fg.diagnose(
+        [24] * 5 + [3], "tanh", ["lecun_normal", ("orthogonal", {"gain": 1.5})], batch=32, seed=2
+    ).to_dict()
     assert data == expected
 
 
 def test_diagnose_plot(capsys, tmp_path):
     path = tmp_path / "signals.png"
-    code, out, err = run(capsys, "diagnose", "--sizes", "16,16,16,4", "--init",
-                         "he_normal,xavier_normal", "--batch", "32", "--plot", str(path))
+    code, out, err = run(
+        capsys,
+        "diagnose",
+        "--sizes",
+        "16,16,16,4",
+        "--init",
+        "he_normal,xavier_normal",
+        "--batch",
+        "32",
+        "--plot",
+        str(path),
+    )
     assert code == 0
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert str(path) in err
@@ -356,20 +429,30 @@ def test_diagnose_plot(capsys, tmp_path):
 
 def test_console_script_runs():
     script = shutil.which("fastgrad", path=str(Path(sys.executable).parent)) or shutil.which(
-        "fastgrad")
+        "fastgrad"
+    )
     assert script, "the fastgrad console script is not installed"
-    done = subprocess.run([script, "check", "--sizes", "5,4,3", "--quiet"], capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [script, "check", "--sizes", "5,4,3", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("CORRECT")
-    done = subprocess.run([script, "check", "--sizes", "5,4,3", "--hidden", "nope"],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [script, "check", "--sizes", "5,4,3", "--hidden", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 2 and done.stderr.startswith("fastgrad: error:")
 
 
 def test_importing_fastgrad_stays_light():
-    code = ("import sys, fastgrad; heavy = [m for m in sys.modules if m.split('.')[0] in "
-            "('rich', 'matplotlib')]; print(heavy)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
+    code = (
+        "import sys, fastgrad; heavy = [m for m in sys.modules if m.split('.')[0] in "
+        "('rich', 'matplotlib')]; print(heavy)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "[]"

@@ -76,8 +76,9 @@ def test_inputs_non_finite(layout, bad):
         prepare_inputs(given_as(X, layout), 3, layout)
 
 
-@pytest.mark.parametrize("X", [np.zeros((2, 3), complex), np.zeros((2, 3), object),
-                               np.full((2, 3), "1")])
+@pytest.mark.parametrize(
+    "X", [np.zeros((2, 3), complex), np.zeros((2, 3), object), np.full((2, 3), "1")]
+)
 def test_inputs_non_real(layout, X):
     with pytest.raises(TypeError, match="X must hold real numbers"):
         prepare_inputs(X, 3, layout)
@@ -93,9 +94,11 @@ def test_bad_layout_name(name):
         prepare_targets(np.zeros((2, 3)), 2, 3, "mse", name)
     net = fg.MLP([3, 2], output="identity")
     params = {"W1": np.zeros((2, 3)), "b1": np.zeros(2)}
-    for call in (lambda: net.loss(params, np.zeros((2, 3)), np.zeros((2, 2)), layout=name),
-                 lambda: net.gradients(params, np.zeros((2, 3)), np.zeros((2, 2)), layout=name),
-                 lambda: net.predict(params, np.zeros((2, 3)), layout=name)):
+    for call in (
+        lambda: net.loss(params, np.zeros((2, 3)), np.zeros((2, 2)), layout=name),
+        lambda: net.gradients(params, np.zeros((2, 3)), np.zeros((2, 2)), layout=name),
+        lambda: net.predict(params, np.zeros((2, 3)), layout=name),
+    ):
         with pytest.raises(ValueError, match="layout must be"):
             call()
 
@@ -170,8 +173,12 @@ def test_targets_outside_unit_interval(layout, loss, value):
     Y = np.full((4, 2), 0.5)
     Y[1, 0] = value
     low, high = min(value, 0.5), max(value, 0.5)
-    with pytest.raises(ValueError, match=re.escape(f"Y must lie in [0, 1] for {loss}") + ".*"
-                       + re.escape(f"ranges over [{low:g}, {high:g}]")):
+    with pytest.raises(
+        ValueError,
+        match=re.escape(f"Y must lie in [0, 1] for {loss}")
+        + ".*"
+        + re.escape(f"ranges over [{low:g}, {high:g}]"),
+    ):
         prepare_targets(given_as(Y, layout), 4, 2, loss, layout)
 
 
@@ -190,8 +197,10 @@ def test_vector_targets_for_one_output(layout, loss):
 @pytest.mark.parametrize("loss", ["mse", "binary_cross_entropy"])
 def test_vector_targets_refused_for_several_outputs(layout, loss):
     wanted = (3, 2) if layout == "rows" else (2, 3)
-    with pytest.raises(ValueError, match=re.escape(f"Y has shape (3,); expected {wanted}")
-                       + ".*fits only one output"):
+    with pytest.raises(
+        ValueError,
+        match=re.escape(f"Y has shape (3,); expected {wanted}") + ".*fits only one output",
+    ):
         prepare_targets(np.array([0.0, 1.0, 0.5]), 3, 2, loss, layout)
 
 
@@ -221,8 +230,15 @@ def test_targets_wrong_ndim(layout, shape):
         prepare_targets(np.zeros(shape), 3, 2, "mse", layout)
 
 
-@pytest.mark.parametrize("Y", [np.zeros((3, 2), complex), np.zeros((3, 2), object),
-                               np.array(["0", "1", "1"]), np.array([0, 1, None])])
+@pytest.mark.parametrize(
+    "Y",
+    [
+        np.zeros((3, 2), complex),
+        np.zeros((3, 2), object),
+        np.array(["0", "1", "1"]),
+        np.array([0, 1, None]),
+    ],
+)
 @pytest.mark.parametrize("loss", LOSSES)
 def test_targets_non_real(layout, loss, Y):
     with pytest.raises(TypeError, match="Y must hold real numbers or integer labels"):

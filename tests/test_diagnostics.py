@@ -19,8 +19,9 @@ from fastgrad.diagnostics import backward_signals, random_batch
 def linear_stack(gain, depth=20, width=64):
     """A deep identity network whose layers each multiply the variance by ``gain``."""
     sizes = [width] * (depth + 2)  # depth hidden layers, depth + 1 weight layers
-    return fg.diagnose(sizes, "identity", ("orthogonal", {"gain": math.sqrt(gain)}),
-                       output="identity", batch=256)
+    return fg.diagnose(
+        sizes, "identity", ("orthogonal", {"gain": math.sqrt(gain)}), output="identity", batch=256
+    )
 
 
 @pytest.mark.parametrize(("gain", "expected"), [(0.9, 0.1216), (1.2, 38.34)])
@@ -36,9 +37,12 @@ def test_deep_linear_stack_scales_like_gain_to_the_depth(gain, expected):
 
 
 def test_he_keeps_relu_variance_flat_and_bad_normals_do_not():
-    result = fg.diagnose([256] * 11 + [10], "relu",
-                         ["he_normal", ("normal", {"std": 0.01}), ("normal", {"std": 0.2})],
-                         batch=512)
+    result = fg.diagnose(
+        [256] * 11 + [10],
+        "relu",
+        ["he_normal", ("normal", {"std": 0.01}), ("normal", {"std": 0.2})],
+        batch=512,
+    )
     he = result.runs["he_normal"]
     ratio = he.var_z[:-1] / he.var_z[0]  # hidden layers; the 10-unit output is noisier
     assert np.all((ratio > 0.5) & (ratio < 2.0)), ratio
@@ -61,8 +65,11 @@ def test_relu_theory_is_n_s2_over_2_for_any_initializer():
     result = fg.diagnose([100, 80, 60, 40, 5], "relu", ["he_normal", "xavier_uniform"], batch=64)
     for label, run in result.runs.items():
         params = result.net.init(label, seed=0)
-        expected = [80 * np.mean(params["W2"] ** 2) / 2, 60 * np.mean(params["W3"] ** 2) / 2,
-                    40 * np.mean(params["W4"] ** 2) / 2]
+        expected = [
+            80 * np.mean(params["W2"] ** 2) / 2,
+            60 * np.mean(params["W3"] ** 2) / 2,
+            40 * np.mean(params["W4"] ** 2) / 2,
+        ]
         assert run.theory_gain[1:] == pytest.approx(expected, rel=1e-9)
         assert run.theory_grad_gain[:3] == pytest.approx(np.sqrt(expected), rel=1e-9)
 
@@ -81,8 +88,9 @@ def test_sigmoid_shrinks_the_backward_signal_by_at_most_a_quarter_per_layer():
     assert "backward vanished" in ortho.flags[0]
 
 
-@pytest.mark.parametrize("hidden", ["identity", "relu", "leaky_relu", "tanh", "sigmoid", "elu",
-                                    "softplus"])
+@pytest.mark.parametrize(
+    "hidden", ["identity", "relu", "leaky_relu", "tanh", "sigmoid", "elu", "softplus"]
+)
 def test_backward_signals_agree_with_the_library_backprop(hidden):
     net = fg.MLP([5, 4, 4, 3], hidden=hidden, dropout=0.3)
     params = net.init("xavier_normal", seed=1)
@@ -92,11 +100,16 @@ def test_backward_signals_agree_with_the_library_backprop(hidden):
     grads = net.gradients(params, X, Y)
     acts = [X] + [work.block(work.acts, u) for u in (1, 2)]
     for u in (1, 2, 3):
-        np.testing.assert_allclose(d_z[u - 1].T @ acts[u - 1], grads[f"dW{u}"], rtol=1e-10,
-                                   atol=1e-14)
+        np.testing.assert_allclose(
+            d_z[u - 1].T @ acts[u - 1], grads[f"dW{u}"], rtol=1e-10, atol=1e-14
+        )
     z1 = work.block(work.pre, 1)
-    np.testing.assert_allclose(d_z[0], d_a[0] * naive.activation_derivative(hidden, z1)
-                               * work.block(work.masks, 1), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(
+        d_z[0],
+        d_a[0] * naive.activation_derivative(hidden, z1) * work.block(work.masks, 1),
+        rtol=1e-12,
+        atol=1e-15,
+    )
 
 
 def test_measured_forward_signal_matches_a_numpy_forward_pass():
@@ -122,8 +135,9 @@ def test_zeros_and_overflow_are_flagged_without_warnings():
 
 
 def test_result_text_and_dict():
-    result = fg.diagnose([12, 10, 10, 3], "tanh", ["lecun_normal", ("normal", {"std": 0.5})],
-                         batch=16)
+    result = fg.diagnose(
+        [12, 10, 10, 3], "tanh", ["lecun_normal", ("normal", {"std": 0.5})], batch=16
+    )
     text = str(result)
     assert "lecun_normal" in text and "normal(std=0.5)" in text
     assert "Var(Z)" in text and "||dJ/dZ||" in text and "flagged layers" in text
@@ -140,12 +154,15 @@ def test_user_batch_and_random_targets():
     assert result.batch == 20
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [
-    ({"init": "nope"}, "unknown initializer"),
-    ({"init": ["he_normal", "he_normal"]}, "distinct"),
-    ({"limits": (2, 10)}, "limits"),
-    ({"hidden": "swish"}, "unknown hidden activation"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"init": "nope"}, "unknown initializer"),
+        ({"init": ["he_normal", "he_normal"]}, "distinct"),
+        ({"limits": (2, 10)}, "limits"),
+        ({"hidden": "swish"}, "unknown hidden activation"),
+    ],
+)
 def test_bad_input_raises_value_error(kwargs, match):
     with pytest.raises(ValueError, match=match):
         fg.diagnose([4, 3, 2], **kwargs)
@@ -155,8 +172,7 @@ def test_plot_writes_a_png(tmp_path):
     import matplotlib.image
     import matplotlib.pyplot as plt
 
-    result = fg.diagnose([10, 8, 8, 3], "relu", ["he_normal", ("normal", {"std": 0.01})],
-                         batch=16)
+    result = fg.diagnose([10, 8, 8, 3], "relu", ["he_normal", ("normal", {"std": 0.01})], batch=16)
     path = tmp_path / "signals.png"
     figures = plt.get_fignums()
     result.plot(path)

@@ -33,8 +33,11 @@ def test_import_compiles_nothing():
     run = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True)
     result = json.loads(run.stdout.strip().splitlines()[-1])
     # import fastgrad alone brings in the kernels the network uses ...
-    assert {"fastgrad.kernels.activations", "fastgrad.kernels.dense",
-            "fastgrad.kernels.losses"} <= set(result["loaded"])
+    assert {
+        "fastgrad.kernels.activations",
+        "fastgrad.kernels.dense",
+        "fastgrad.kernels.losses",
+    } <= set(result["loaded"])
     # ... and every kernel module holds compiled functions, none compiled yet
     for module in ("activations", "losses", "dense", "series", "finite_diff"):
         assert any(name.startswith(module + ".") for name in result["before"]), module

@@ -111,8 +111,9 @@ NUMERICAL_CASES = [
 
 @pytest.mark.parametrize(("sizes", "hidden", "target", "l2", "dropout", "seed"), NUMERICAL_CASES)
 def test_backprop_matches_numerical_gradient(sizes, hidden, target, l2, dropout, seed):
-    case = build_case(sizes, hidden, target, l2=l2, dropout=dropout, batch=7, seed=seed,
-                      bias_shape="mixed")
+    case = build_case(
+        sizes, hidden, target, l2=l2, dropout=dropout, batch=7, seed=seed, bias_shape="mixed"
+    )
     numerical = naive.numerical_gradient(*case.naive_args, epsilon=1e-5)
     grads = case.net.gradients(case.params, case.X, case.Y)
     # Truncation (eps^2) and rounding (u/eps) leave about 1e-9 on these networks.
@@ -157,8 +158,11 @@ def test_inputs_never_modified_float32_int_and_noncontiguous():
     X = rng.normal(size=(3, 10))[:, ::2].T  # non-contiguous (5, 3)
     Y = rng.integers(0, 2, size=(5, 2))
     before = snapshot(params, X, Y)
-    for call in (lambda: net.loss(params, X, Y), lambda: net.gradients(params, X, Y),
-                 lambda: net.predict(params, X)):
+    for call in (
+        lambda: net.loss(params, X, Y),
+        lambda: net.gradients(params, X, Y),
+        lambda: net.predict(params, X),
+    ):
         with pytest.warns(fg.PrecisionWarning, match="b1 is float32"):
             call()
     assert_unchanged(before, (params, X, Y))
@@ -169,8 +173,16 @@ def test_float32_input_is_computed_in_float64():
     X32 = case.X.astype(np.float32)
     with pytest.warns(fg.PrecisionWarning, match="X is float32"):
         loss = case.net.loss(case.params, X32, case.Y)
-    ref = naive.loss(case.sizes, case.hidden, case.output, case.l2, case.params,
-                     X32.astype(np.float64), case.Y, case.masks)
+    ref = naive.loss(
+        case.sizes,
+        case.hidden,
+        case.output,
+        case.l2,
+        case.params,
+        X32.astype(np.float64),
+        case.Y,
+        case.masks,
+    )
     assert relative_error(loss, ref) <= RTOL
 
 
@@ -220,8 +232,10 @@ def test_unknown_output_and_loss_list_the_valid_ones():
         assert name in str(info.value)
 
 
-@pytest.mark.parametrize(("output", "loss"), [
-    ("sigmoid", "mse"), ("softmax", "binary_cross_entropy"), ("identity", "cross_entropy")])
+@pytest.mark.parametrize(
+    ("output", "loss"),
+    [("sigmoid", "mse"), ("softmax", "binary_cross_entropy"), ("identity", "cross_entropy")],
+)
 def test_invalid_pair_lists_the_valid_pairs(output, loss):
     with pytest.raises(ValueError, match=f"{output}.*{loss}") as info:
         fg.MLP([2, 3], output=output, loss=loss)
@@ -241,8 +255,9 @@ def test_sizes_not_a_sequence(sizes):
         fg.MLP(sizes)
 
 
-@pytest.mark.parametrize("sizes", [[3, 0, 2], [3, -1, 2], [3, 2.0, 2], [3, 2.5, 2], [True, 2],
-                                   [3, "4", 2], [3, None]])
+@pytest.mark.parametrize(
+    "sizes", [[3, 0, 2], [3, -1, 2], [3, 2.0, 2], [3, 2.5, 2], [True, 2], [3, "4", 2], [3, None]]
+)
 def test_sizes_must_be_positive_integers(sizes):
     with pytest.raises(ValueError, match="positive integers"):
         fg.MLP(sizes)
@@ -254,9 +269,15 @@ def test_numpy_integer_sizes_are_accepted():
     assert all(type(s) is int for s in net.sizes)
 
 
-@pytest.mark.parametrize(("sizes", "hidden"), [
-    ([2, 3, 2], ["tanh", "tanh"]), ([2, 3, 3, 2], ["tanh"]), ([2, 3], ["tanh"]),
-    ([2, 3, 3, 2], [])])
+@pytest.mark.parametrize(
+    ("sizes", "hidden"),
+    [
+        ([2, 3, 2], ["tanh", "tanh"]),
+        ([2, 3, 3, 2], ["tanh"]),
+        ([2, 3], ["tanh"]),
+        ([2, 3, 3, 2], []),
+    ],
+)
 def test_hidden_list_of_wrong_length(sizes, hidden):
     n_hidden = len(sizes) - 2
     with pytest.raises(ValueError, match=rf"{len(hidden)} activation\(s\) for {n_hidden} hidden"):
@@ -274,8 +295,9 @@ def test_valid_l2(l2):
     assert fg.MLP([2, 3], l2=l2).l2 == float(l2)
 
 
-@pytest.mark.parametrize("dropout", [1.0, 1.5, -0.1, float("nan"), [0.2, 1.0], [-0.5, 0.1],
-                                     [0.2, "x"]])
+@pytest.mark.parametrize(
+    "dropout", [1.0, 1.5, -0.1, float("nan"), [0.2, 1.0], [-0.5, 0.1], [0.2, "x"]]
+)
 def test_dropout_must_lie_in_unit_interval(dropout):
     with pytest.raises(ValueError, match=r"dropout rates must lie in \[0, 1\)"):
         fg.MLP([2, 3, 3, 2], dropout=dropout)
@@ -287,8 +309,9 @@ def test_dropout_is_validated_without_hidden_layers(dropout):
         fg.MLP([2, 3], dropout=dropout)
 
 
-@pytest.mark.parametrize(("sizes", "dropout"), [([2, 3, 2], [0.1, 0.2]), ([2, 3, 3, 2], [0.1]),
-                                                ([2, 3], [0.5])])
+@pytest.mark.parametrize(
+    ("sizes", "dropout"), [([2, 3, 2], [0.1, 0.2]), ([2, 3, 3, 2], [0.1]), ([2, 3], [0.5])]
+)
 def test_dropout_list_of_wrong_length(sizes, dropout):
     with pytest.raises(ValueError, match=rf"{len(dropout)} rate\(s\) for {len(sizes) - 2} hidden"):
         fg.MLP(sizes, dropout=dropout)
@@ -305,11 +328,14 @@ def test_dropout_rates_per_layer():
 
 def test_repr():
     assert repr(fg.MLP([4, 5, 3], hidden="tanh")) == (
-        "MLP([4, 5, 3], hidden='tanh', output='softmax', loss='cross_entropy')")
-    assert repr(fg.MLP([4, 5, 5, 1], hidden=["elu", "relu"], output="sigmoid", l2=0.5,
-                       dropout=[0.1, 0.0])) == (
+        "MLP([4, 5, 3], hidden='tanh', output='softmax', loss='cross_entropy')"
+    )
+    assert repr(
+        fg.MLP([4, 5, 5, 1], hidden=["elu", "relu"], output="sigmoid", l2=0.5, dropout=[0.1, 0.0])
+    ) == (
         "MLP([4, 5, 5, 1], hidden=['elu', 'relu'], output='sigmoid', "
-        "loss='binary_cross_entropy', l2=0.5, dropout=[0.1, 0.0])")
+        "loss='binary_cross_entropy', l2=0.5, dropout=[0.1, 0.0])"
+    )
 
 
 @given(case=cases())
@@ -328,7 +354,8 @@ def test_n_params_and_param_names(sizes):
     assert net.param_names == expected
     params = random_params(sizes, np.random.default_rng(0))
     assert sorted(net.gradients(params, np.ones((2, sizes[0])), np.zeros(2, int))) == sorted(
-        "d" + name for name in expected)
+        "d" + name for name in expected
+    )
 
 
 # -- dropout masks -----------------------------------------------------------------------------
@@ -377,10 +404,12 @@ def test_dropout_masks_are_held_fixed_across_calls():
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"hidden": None}, "hidden must be an activation name"),
-     ({"hidden": 3}, "hidden must be an activation name"),
-     ({"dropout": "half"}, "dropout must be a rate"),
-     ({"dropout_seed": None}, "dropout_seed must be an integer")],
+    [
+        ({"hidden": None}, "hidden must be an activation name"),
+        ({"hidden": 3}, "hidden must be an activation name"),
+        ({"dropout": "half"}, "dropout must be a rate"),
+        ({"dropout_seed": None}, "dropout_seed must be an integer"),
+    ],
 )
 def test_wrong_types_are_named(kwargs, match):
     with pytest.raises(TypeError, match=match):
@@ -396,8 +425,12 @@ def test_predict_keeps_every_unit_under_dropout():
     rng = np.random.default_rng(3)
     with_dropout = fg.MLP([4, 6, 3], hidden="tanh", dropout=0.5)
     without = fg.MLP([4, 6, 3], hidden="tanh")
-    params = {"W1": rng.normal(size=(6, 4)), "b1": rng.normal(size=6),
-              "W2": rng.normal(size=(3, 6)), "b2": rng.normal(size=3)}
+    params = {
+        "W1": rng.normal(size=(6, 4)),
+        "b1": rng.normal(size=6),
+        "W2": rng.normal(size=(3, 6)),
+        "b2": rng.normal(size=3),
+    }
     X = rng.normal(size=(5, 4))
     np.testing.assert_array_equal(with_dropout.predict(params, X), without.predict(params, X))
 

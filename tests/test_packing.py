@@ -28,8 +28,11 @@ def test_layout_of_theta():
     assert packing.slice("W2") == slice(16, 24)
 
 
-@given(sizes=st.lists(st.integers(1, 6), min_size=2, max_size=5),
-       bias_shape=st.sampled_from(["flat", "column", "mixed"]), seed=st.integers(0, 2**16))
+@given(
+    sizes=st.lists(st.integers(1, 6), min_size=2, max_size=5),
+    bias_shape=st.sampled_from(["flat", "column", "mixed"]),
+    seed=st.integers(0, 2**16),
+)
 def test_round_trip(sizes, bias_shape, seed):
     packing = Packing(sizes)
     params = random_params(sizes, np.random.default_rng(seed), bias_shape)
@@ -114,15 +117,18 @@ def test_not_a_dict():
         Packing(SIZES).pack([np.zeros((4, 3))])
 
 
-@pytest.mark.parametrize(("name", "shape", "expected"), [
-    ("W1", (3, 4), "(4, 3) (n_out, n_in) for layer 1 from 3 to 4 units"),
-    ("W2", (2, 4, 1), "(2, 4) (n_out, n_in) for layer 2 from 4 to 2 units"),
-    ("W1", (12,), "(4, 3)"),
-    ("b1", (1, 4), "(4,) or (4, 1)"),
-    ("b2", (3,), "(2,) or (2, 1)"),
-    ("b2", (2, 2), "(2,) or (2, 1)"),
-    ("b1", (), "(4,) or (4, 1)"),
-])
+@pytest.mark.parametrize(
+    ("name", "shape", "expected"),
+    [
+        ("W1", (3, 4), "(4, 3) (n_out, n_in) for layer 1 from 3 to 4 units"),
+        ("W2", (2, 4, 1), "(2, 4) (n_out, n_in) for layer 2 from 4 to 2 units"),
+        ("W1", (12,), "(4, 3)"),
+        ("b1", (1, 4), "(4,) or (4, 1)"),
+        ("b2", (3,), "(2,) or (2, 1)"),
+        ("b2", (2, 2), "(2,) or (2, 1)"),
+        ("b1", (), "(4,) or (4, 1)"),
+    ],
+)
 def test_wrong_shape_names_tensor_and_expected_shape(params, name, shape, expected):
     params[name] = np.zeros(shape)
     message = f"{name} has shape {shape}; expected {expected}"
@@ -170,8 +176,9 @@ def test_extended_precision_refused(params):
         Packing(SIZES).pack(params)
 
 
-@pytest.mark.parametrize("value", [np.zeros((4, 3), complex), np.full((4, 3), "a"),
-                                   np.empty((4, 3), object)])
+@pytest.mark.parametrize(
+    "value", [np.zeros((4, 3), complex), np.full((4, 3), "a"), np.empty((4, 3), object)]
+)
 def test_non_real_dtypes_refused(params, value):
     params["W1"] = value
     with pytest.raises(TypeError, match="W1 must hold real numbers"):

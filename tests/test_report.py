@@ -4,10 +4,10 @@ import json
 
 import numpy as np
 import pytest
+from networks import case
 
 import fastgrad as fg
 from fastgrad.thresholds import entry_errors, error_floor
-from networks import case
 
 
 @pytest.fixture
@@ -26,7 +26,8 @@ def test_summaries_follow_from_the_arrays(broken):
     all_a = np.concatenate([grads[k].ravel() for k in numerical])
     all_n = np.concatenate([numerical[k].ravel() for k in numerical])
     assert report.difference == pytest.approx(
-        np.linalg.norm(all_a - all_n) / (np.linalg.norm(all_a) + np.linalg.norm(all_n)), rel=1e-12)
+        np.linalg.norm(all_a - all_n) / (np.linalg.norm(all_a) + np.linalg.norm(all_n)), rel=1e-12
+    )
     for name, t in report.tensors.items():
         a, n = grads["d" + name], numerical["d" + name]
         np.testing.assert_array_equal(report.numerical["d" + name], n)
@@ -55,8 +56,17 @@ def test_worst_is_sorted_and_bounded(broken):
 def test_text_form_shows_table_hints_and_verdict(broken):
     *_, report = broken
     text = str(report)
-    for piece in ("tensor", "difference", "W1", "b2", "WRONG", "worst entries:", "hints:",
-                  "b2: analytic = 5 x numerical, x m = 5: a missing 1/m?", "W1[2, 3]"):
+    for piece in (
+        "tensor",
+        "difference",
+        "W1",
+        "b2",
+        "WRONG",
+        "worst entries:",
+        "hints:",
+        "b2: analytic = 5 x numerical, x m = 5: a missing 1/m?",
+        "W1[2, 3]",
+    ):
         assert piece in text
     assert text.rstrip().endswith("-> WRONG")
     assert len(text) < 4000

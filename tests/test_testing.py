@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
+from networks import case
 
 import fastgrad as fg
 from fastgrad.testing import assert_gradients_close
-from networks import case
 
 
 def test_passes_and_returns_the_report():

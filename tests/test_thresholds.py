@@ -13,9 +13,18 @@ from fastgrad.thresholds import entry_errors, error_floor
 
 @pytest.mark.parametrize(
     ("error", "verdict"),
-    [(0.0, "CORRECT"), (9.99e-8, "CORRECT"), (1e-7, "ACCEPTABLE"), (5e-5, "ACCEPTABLE"),
-     (1e-4, "SUSPICIOUS"), (9.9e-3, "SUSPICIOUS"), (1e-2, "WRONG"), (1.0, "WRONG"),
-     (math.inf, "WRONG"), (math.nan, "WRONG")],
+    [
+        (0.0, "CORRECT"),
+        (9.99e-8, "CORRECT"),
+        (1e-7, "ACCEPTABLE"),
+        (5e-5, "ACCEPTABLE"),
+        (1e-4, "SUSPICIOUS"),
+        (9.9e-3, "SUSPICIOUS"),
+        (1e-2, "WRONG"),
+        (1.0, "WRONG"),
+        (math.inf, "WRONG"),
+        (math.nan, "WRONG"),
+    ],
 )
 def test_classify_at_and_between_the_levels(error, verdict):
     assert fg.classify(error) == fg.Verdict[verdict]
@@ -70,5 +79,9 @@ def test_entry_errors_use_the_floor():
 
 def test_bands_count_each_level():
     counts = fg.Thresholds().bands([0.0, 1e-8, 1e-6, 1e-3, 0.5, np.nan])
-    assert counts == {fg.Verdict.CORRECT: 2, fg.Verdict.ACCEPTABLE: 1,
-                      fg.Verdict.SUSPICIOUS: 1, fg.Verdict.WRONG: 2}
+    assert counts == {
+        fg.Verdict.CORRECT: 2,
+        fg.Verdict.ACCEPTABLE: 1,
+        fg.Verdict.SUSPICIOUS: 1,
+        fg.Verdict.WRONG: 2,
+    }

@@ -92,8 +92,9 @@ def squared_weight_norm(theta, w_off, sizes):
 
 
 @jit()
-def backward(theta, w_off, b_off, sizes, codes, masks, node_off, acts, pre,
-             targets, loss_code, l2, grad):
+def backward(
+    theta, w_off, b_off, sizes, codes, masks, node_off, acts, pre, targets, loss_code, l2, grad
+):
     """Write the gradient of ``J`` into ``grad`` (laid out like ``theta``).
 
     ``J = (1/m) sum_b loss_b + l2 / (2m) sum_u ||W_u||^2`` with ``m`` the

@@ -17,8 +17,25 @@ from .propagate import carry_to_loss
 
 
 @jit(parallel=True)
-def directional_differences(u, weight_dirs, bias_dirs, epsilon, theta, w_off, sizes, codes,
-                            masks, node_off, acts, pre, prob, targets, loss_code, out, kinks):
+def directional_differences(
+    u,
+    weight_dirs,
+    bias_dirs,
+    epsilon,
+    theta,
+    w_off,
+    sizes,
+    codes,
+    masks,
+    node_off,
+    acts,
+    pre,
+    prob,
+    targets,
+    loss_code,
+    out,
+    kinks,
+):
     """Per-sample ``loss_b(theta + eps v_d) - loss_b(theta - eps v_d)`` for each direction.
 
     Parameters
@@ -62,8 +79,25 @@ def directional_differences(u, weight_dirs, bias_dirs, epsilon, theta, w_off, si
                     total += weight_dirs[d, p, j] * a_in[b, j]
                 dz_a[2 * d, p] = epsilon * total
                 dz_a[2 * d + 1, p] = -epsilon * total
-        carry_to_loss(u, b, 2 * n_dirs, theta, w_off, sizes, codes, masks, node_off, pre, prob,
-                      targets, loss_code, dz_a, dz_b, f_out, crossed)
+        carry_to_loss(
+            u,
+            b,
+            2 * n_dirs,
+            theta,
+            w_off,
+            sizes,
+            codes,
+            masks,
+            node_off,
+            pre,
+            prob,
+            targets,
+            loss_code,
+            dz_a,
+            dz_b,
+            f_out,
+            crossed,
+        )
         for d in range(n_dirs):
             out[b, d] = f_out[2 * d] - f_out[2 * d + 1]
             kinks[b, d] = crossed[2 * d] + crossed[2 * d + 1]

@@ -40,8 +40,16 @@ import numba
 import numpy as np
 
 from ._jit import jit
-from .activations import ELU, LEAKY_RELU, RELU, derivative, difference, is_kinked
-from .activations import is_piecewise_linear, sigmoid_pair
+from .activations import (
+    ELU,
+    LEAKY_RELU,
+    RELU,
+    derivative,
+    difference,
+    is_kinked,
+    is_piecewise_linear,
+    sigmoid_pair,
+)
 from .dense import node_block, weight_view
 from .jets import ORDER, activation_jet, loss_jet, reach
 from .losses import MSE
@@ -62,8 +70,9 @@ TAIL = 1e-17
 
 
 @jit()
-def _line_direction(u, i, b, theta, w_off, wt, sizes, codes, masks, node_off, pre,
-                    v_a, v_b, direction):
+def _line_direction(
+    u, i, b, theta, w_off, wt, sizes, codes, masks, node_off, pre, v_a, v_b, direction
+):
     """Write into ``direction`` how the logits move per unit change of ``A_u[b, i]``.
 
     Assumes every hidden layer after ``u`` is piecewise linear. Returns the
@@ -105,8 +114,28 @@ def _line_direction(u, i, b, theta, w_off, wt, sizes, codes, masks, node_off, pr
 
 
 @jit()
-def _exact_suffix(u, i, b, n_cols, s_col, theta, w_off, wt, sizes, codes, masks, node_off,
-                  pre, prob, targets, loss_code, dz_a, dz_b, f_out, crossed):
+def _exact_suffix(
+    u,
+    i,
+    b,
+    n_cols,
+    s_col,
+    theta,
+    w_off,
+    wt,
+    sizes,
+    codes,
+    masks,
+    node_off,
+    pre,
+    prob,
+    targets,
+    loss_code,
+    dz_a,
+    dz_b,
+    f_out,
+    crossed,
+):
     """Carry activation changes ``s_col`` of unit ``(u, i)`` to the loss of sample ``b``.
 
     Writes the loss change of each column into ``f_out`` and whether any
@@ -124,8 +153,25 @@ def _exact_suffix(u, i, b, n_cols, s_col, theta, w_off, wt, sizes, codes, masks,
         for c in range(n_cols):
             for q in range(n):
                 dz_a[c, q] = s_col[c] * column[q]
-    carry_to_loss(min(u + 1, n_layers), b, n_cols, theta, w_off, sizes, codes, masks, node_off,
-                  pre, prob, targets, loss_code, dz_a, dz_b, f_out, crossed)
+    carry_to_loss(
+        min(u + 1, n_layers),
+        b,
+        n_cols,
+        theta,
+        w_off,
+        sizes,
+        codes,
+        masks,
+        node_off,
+        pre,
+        prob,
+        targets,
+        loss_code,
+        dz_a,
+        dz_b,
+        f_out,
+        crossed,
+    )
 
 
 @jit()
@@ -135,8 +181,33 @@ def _is_kinked_for_jets(code):
 
 
 @jit()
-def _unit_jet(u, i, b, r, theta, w_off, wt, sizes, codes, masks, node_off, pre, prob, targets,
-              loss_code, jet_a, jet_b, w, act, y, q, e, s, log, out):
+def _unit_jet(
+    u,
+    i,
+    b,
+    r,
+    theta,
+    w_off,
+    wt,
+    sizes,
+    codes,
+    masks,
+    node_off,
+    pre,
+    prob,
+    targets,
+    loss_code,
+    jet_a,
+    jet_b,
+    w,
+    act,
+    y,
+    q,
+    e,
+    s,
+    log,
+    out,
+):
     """Fill ``out`` with the series in ``g`` of ``loss_b`` when ``Z_u[b, i]`` moves by ``g``.
 
     Returns False, leaving ``out`` meaningless, when the series cannot be
@@ -222,17 +293,45 @@ def _unit_jet(u, i, b, r, theta, w_off, wt, sizes, codes, masks, node_off, pre, 
     for d in range(1, ORDER + 1):
         power *= r
         total += abs(out[d]) * power
-    tail = abs(out[ORDER - 1]) * r ** (ORDER - 1) + abs(out[ORDER]) * r ** ORDER
+    tail = abs(out[ORDER - 1]) * r ** (ORDER - 1) + abs(out[ORDER]) * r**ORDER
     return tail <= TAIL * total
 
 
 @jit()
-def _lane(lane, lanes, task_layer, task_unit, entry_ptr, entry_input, t_start, t_stop, epsilon,
-          theta, w_off, wt, sizes, codes, masks, node_off, acts, pre, prob, targets, loss_code,
-          bernoulli, reach_in, nonzero_ptr, nonzero_index, diff_out,
-          kinks_out):
-    """Run the tasks ``t_start + lane``, ``t_start + lane + lanes``, ... of
-    :func:`centered_differences`, with scratch allocated once."""
+def _lane(
+    lane,
+    lanes,
+    task_layer,
+    task_unit,
+    entry_ptr,
+    entry_input,
+    t_start,
+    t_stop,
+    epsilon,
+    theta,
+    w_off,
+    wt,
+    sizes,
+    codes,
+    masks,
+    node_off,
+    acts,
+    pre,
+    prob,
+    targets,
+    loss_code,
+    bernoulli,
+    reach_in,
+    nonzero_ptr,
+    nonzero_index,
+    diff_out,
+    kinks_out,
+):
+    """Run one lane's share of :func:`centered_differences`.
+
+    The lane takes tasks ``t_start + lane``, ``t_start + lane + lanes``, ...
+    and allocates its scratch once.
+    """
     n_layers = sizes.shape[0] - 1
     n_out = sizes[n_layers]
     logits = node_block(pre, node_off, sizes, n_layers)
@@ -289,9 +388,33 @@ def _lane(lane, lanes, task_layer, task_unit, entry_ptr, entry_input, t_start, t
             m = m_u[b, i] if hidden else 1.0
             if m == 0.0:
                 continue
-            if _unit_jet(u, i, b, epsilon * reach_in[u - 1, b], theta, w_off, wt, sizes, codes,
-                         masks, node_off, pre, prob, targets, loss_code, jet_a, jet_b, jet_w,
-                         jet_act, jet_y, jet_q, jet_e, jet_s, jet_log, series):
+            if _unit_jet(
+                u,
+                i,
+                b,
+                epsilon * reach_in[u - 1, b],
+                theta,
+                w_off,
+                wt,
+                sizes,
+                codes,
+                masks,
+                node_off,
+                pre,
+                prob,
+                targets,
+                loss_code,
+                jet_a,
+                jet_b,
+                jet_w,
+                jet_act,
+                jet_y,
+                jet_q,
+                jet_e,
+                jet_s,
+                jet_log,
+                series,
+            ):
                 # loss_b(g) - loss_b(-g) = 2 (G1 g + G3 g^3 + G5 g^5 + G7 g^7)
                 c1 = 2.0 * series[1]
                 c3 = 2.0 * series[3]
@@ -340,11 +463,33 @@ def _lane(lane, lanes, task_layer, task_unit, entry_ptr, entry_input, t_start, t
                 continue
             n_fallback = 0
             if on_line:
-                radius = _line_direction(u, i, b, theta, w_off, wt, sizes, codes, masks,
-                                         node_off, pre, v_a, v_b, direction)
-                reach = line_coefficients(loss_code, logits[b], prob[b], targets[b],
-                                          direction[:n_out], bernoulli[b % bernoulli.shape[0]],
-                                          mu, kappa, coef)
+                radius = _line_direction(
+                    u,
+                    i,
+                    b,
+                    theta,
+                    w_off,
+                    wt,
+                    sizes,
+                    codes,
+                    masks,
+                    node_off,
+                    pre,
+                    v_a,
+                    v_b,
+                    direction,
+                )
+                reach = line_coefficients(
+                    loss_code,
+                    logits[b],
+                    prob[b],
+                    targets[b],
+                    direction[:n_out],
+                    bernoulli[b % bernoulli.shape[0]],
+                    mu,
+                    kappa,
+                    coef,
+                )
                 limit = min(radius * SAFETY, reach)
                 for e in range(e0, e1):
                     x = e - e0
@@ -374,9 +519,28 @@ def _lane(lane, lanes, task_layer, task_unit, entry_ptr, entry_input, t_start, t
                     x = fallback[f] - e0
                     s_col[2 * (f - first)] = s_plus[x]
                     s_col[2 * (f - first) + 1] = s_minus[x]
-                _exact_suffix(u, i, b, 2 * (last - first), s_col, theta, w_off, wt, sizes,
-                              codes, masks, node_off, pre, prob, targets, loss_code,
-                              dz_a, dz_b, f_out, crossed)
+                _exact_suffix(
+                    u,
+                    i,
+                    b,
+                    2 * (last - first),
+                    s_col,
+                    theta,
+                    w_off,
+                    wt,
+                    sizes,
+                    codes,
+                    masks,
+                    node_off,
+                    pre,
+                    prob,
+                    targets,
+                    loss_code,
+                    dz_a,
+                    dz_b,
+                    f_out,
+                    crossed,
+                )
                 for f in range(first, last):
                     e = fallback[f]
                     x = e - e0
@@ -386,10 +550,34 @@ def _lane(lane, lanes, task_layer, task_unit, entry_ptr, entry_input, t_start, t
 
 
 @jit(parallel=True)
-def centered_differences(task_layer, task_unit, entry_ptr, entry_input, t_start, t_stop, lanes,
-                         epsilon, theta, w_off, wt, sizes, codes, masks, node_off, acts, pre,
-                         prob, targets, loss_code, bernoulli, reach_in, nonzero_ptr,
-                         nonzero_index, diff_out, kinks_out):
+def centered_differences(
+    task_layer,
+    task_unit,
+    entry_ptr,
+    entry_input,
+    t_start,
+    t_stop,
+    lanes,
+    epsilon,
+    theta,
+    w_off,
+    wt,
+    sizes,
+    codes,
+    masks,
+    node_off,
+    acts,
+    pre,
+    prob,
+    targets,
+    loss_code,
+    bernoulli,
+    reach_in,
+    nonzero_ptr,
+    nonzero_index,
+    diff_out,
+    kinks_out,
+):
     """Sum over the batch of per-sample centered differences, for tasks ``t_start:t_stop``.
 
     Parameters
@@ -432,23 +620,98 @@ def centered_differences(task_layer, task_unit, entry_ptr, entry_input, t_start,
         Output: number of evaluations per entry that crossed a kink.
     """
     for lane in numba.prange(lanes):
-        _lane(lane, lanes, task_layer, task_unit, entry_ptr, entry_input, t_start, t_stop,
-              epsilon, theta, w_off, wt, sizes, codes, masks, node_off, acts, pre, prob,
-              targets, loss_code, bernoulli, reach_in, nonzero_ptr, nonzero_index, diff_out,
-              kinks_out)
+        _lane(
+            lane,
+            lanes,
+            task_layer,
+            task_unit,
+            entry_ptr,
+            entry_input,
+            t_start,
+            t_stop,
+            epsilon,
+            theta,
+            w_off,
+            wt,
+            sizes,
+            codes,
+            masks,
+            node_off,
+            acts,
+            pre,
+            prob,
+            targets,
+            loss_code,
+            bernoulli,
+            reach_in,
+            nonzero_ptr,
+            nonzero_index,
+            diff_out,
+            kinks_out,
+        )
 
 
 @jit()
-def centered_differences_serial(task_layer, task_unit, entry_ptr, entry_input, t_start, t_stop,
-                                epsilon, theta, w_off, wt, sizes, codes, masks, node_off, acts,
-                                pre, prob, targets, loss_code, bernoulli, reach_in,
-                                nonzero_ptr, nonzero_index, diff_out, kinks_out):
-    """:func:`centered_differences` on the calling thread, for work too small
-    to repay starting the parallel threads."""
-    _lane(0, 1, task_layer, task_unit, entry_ptr, entry_input, t_start, t_stop,
-          epsilon, theta, w_off, wt, sizes, codes, masks, node_off, acts, pre, prob,
-          targets, loss_code, bernoulli, reach_in, nonzero_ptr, nonzero_index, diff_out,
-              kinks_out)
+def centered_differences_serial(
+    task_layer,
+    task_unit,
+    entry_ptr,
+    entry_input,
+    t_start,
+    t_stop,
+    epsilon,
+    theta,
+    w_off,
+    wt,
+    sizes,
+    codes,
+    masks,
+    node_off,
+    acts,
+    pre,
+    prob,
+    targets,
+    loss_code,
+    bernoulli,
+    reach_in,
+    nonzero_ptr,
+    nonzero_index,
+    diff_out,
+    kinks_out,
+):
+    """Run :func:`centered_differences` on the calling thread.
+
+    For work too small to repay starting the parallel threads.
+    """
+    _lane(
+        0,
+        1,
+        task_layer,
+        task_unit,
+        entry_ptr,
+        entry_input,
+        t_start,
+        t_stop,
+        epsilon,
+        theta,
+        w_off,
+        wt,
+        sizes,
+        codes,
+        masks,
+        node_off,
+        acts,
+        pre,
+        prob,
+        targets,
+        loss_code,
+        bernoulli,
+        reach_in,
+        nonzero_ptr,
+        nonzero_index,
+        diff_out,
+        kinks_out,
+    )
 
 
 @jit()

@@ -20,10 +20,19 @@ evaluates ``loss(theta + g e_i) - loss(theta)`` as exactly as ``exp`` and
 
 import math
 
-from .activations import ELU, IDENTITY, LEAKY_RELU, LEAKY_SLOPE, RELU, SIGMOID, SOFTPLUS, TANH
-from .activations import sigmoid_pair
-from .losses import BINARY_CROSS_ENTROPY, MSE
 from ._jit import jit
+from .activations import (
+    ELU,
+    IDENTITY,
+    LEAKY_RELU,
+    LEAKY_SLOPE,
+    RELU,
+    SIGMOID,
+    SOFTPLUS,
+    TANH,
+    sigmoid_pair,
+)
+from .losses import BINARY_CROSS_ENTROPY, MSE
 
 ORDER = 7
 """Highest power kept."""

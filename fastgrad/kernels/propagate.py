@@ -10,15 +10,32 @@ the logits the loss change from ``expm1``/``log1p``
 whether a relu or leaky relu pre-activation changed side (a kink crossing).
 """
 
+from ._jit import jit
 from .activations import difference, is_kinked
 from .dense import node_block, weight_view
 from .losses import loss_difference
-from ._jit import jit
 
 
 @jit()
-def carry_to_loss(k0, b, n_cols, theta, w_off, sizes, codes, masks, node_off, pre, prob,
-                  targets, loss_code, dz_a, dz_b, f_out, crossed):
+def carry_to_loss(
+    k0,
+    b,
+    n_cols,
+    theta,
+    w_off,
+    sizes,
+    codes,
+    masks,
+    node_off,
+    pre,
+    prob,
+    targets,
+    loss_code,
+    dz_a,
+    dz_b,
+    f_out,
+    crossed,
+):
     """Carry ``dz_a[c, :sizes[k0]]``, the change of ``Z_k0[b]`` in column ``c``, to the loss.
 
     Parameters

@@ -24,8 +24,10 @@ U = np.finfo(np.float64).eps / 2  # unit roundoff
 TINY = 1e-300  # results below this are subnormal or nearly: judged absolutely
 
 _special = [0.0, 1e-300, 1e-8, 0.5, 1.0, 3.0, 20.0, 50.0, 300.0, 700.0]
-POINTS = sorted({sign * z for z in _special for sign in (1.0, -1.0)}
-                | set(np.random.default_rng(0).normal(scale=5.0, size=40).tolist()))
+POINTS = sorted(
+    {sign * z for z in _special for sign in (1.0, -1.0)}
+    | set(np.random.default_rng(0).normal(scale=5.0, size=40).tolist())
+)
 DELTAS = [sign * d for d in (1e-12, 3.7e-10, 1e-8, 2.5e-6, 1e-4, 1e-3) for sign in (1.0, -1.0)]
 
 
@@ -76,8 +78,9 @@ def test_difference_on_a_grid(name):
 
 
 points = st.one_of(st.sampled_from(POINTS), st.floats(-800.0, 800.0), st.floats(-5.0, 5.0))
-steps = st.builds(lambda sign, power: sign * 10.0**power,
-                  st.sampled_from([1.0, -1.0]), st.floats(-12.0, -3.0))
+steps = st.builds(
+    lambda sign, power: sign * 10.0**power, st.sampled_from([1.0, -1.0]), st.floats(-12.0, -3.0)
+)
 
 
 @pytest.mark.parametrize("name", CODES)
@@ -130,11 +133,21 @@ def test_identity_difference_is_the_step(z, d):
 @pytest.mark.parametrize("name", ["relu", "leaky_relu", "elu"])
 def test_difference_across_the_kink(name):
     code = CODES[name]
-    pairs = [(-1e-3, 2e-3), (1e-3, -2e-3), (0.0, 1e-9), (0.0, -1e-9), (-1e-9, 1e-9),
-             (5e-13, -1e-12)]
+    pairs = [
+        (-1e-3, 2e-3),
+        (1e-3, -2e-3),
+        (0.0, 1e-9),
+        (0.0, -1e-9),
+        (-1e-9, 1e-9),
+        (5e-13, -1e-12),
+    ]
     for z, d in pairs:
-        assert_close(act.difference(code, z, d), precise.activation_difference(name, z, d), 1e-15,
-                     f"z={z}, d={d}")
+        assert_close(
+            act.difference(code, z, d),
+            precise.activation_difference(name, z, d),
+            1e-15,
+            f"z={z}, d={d}",
+        )
 
 
 @given(z=st.one_of(st.sampled_from(POINTS), st.floats(-700.0, 700.0)))

@@ -17,8 +17,11 @@ from fastgrad.kernels import activations, dense
 from fastgrad.kernels import losses as loss_codes
 
 CODES = {name: getattr(activations, name.upper()) for name in HIDDEN}
-LOSS_CODES = {"identity": loss_codes.MSE, "sigmoid": loss_codes.BINARY_CROSS_ENTROPY,
-              "softmax": loss_codes.CROSS_ENTROPY}
+LOSS_CODES = {
+    "identity": loss_codes.MSE,
+    "sigmoid": loss_codes.BINARY_CROSS_ENTROPY,
+    "softmax": loss_codes.CROSS_ENTROPY,
+}
 RTOL = 1e-12
 
 
@@ -54,23 +57,45 @@ class Flat:
         self.targets = np.ascontiguousarray(Y, dtype=np.float64)
 
     def block(self, buffer, u):
-        return buffer[self.node_off[u]:self.node_off[u + 1]].reshape(self.batch, self.sizes[u])
+        return buffer[self.node_off[u] : self.node_off[u + 1]].reshape(self.batch, self.sizes[u])
 
     def forward(self):
-        dense.forward(self.theta, self.w_off, self.b_off, self.sizes, self.codes, self.masks,
-                      self.node_off, self.acts, self.pre)
+        dense.forward(
+            self.theta,
+            self.w_off,
+            self.b_off,
+            self.sizes,
+            self.codes,
+            self.masks,
+            self.node_off,
+            self.acts,
+            self.pre,
+        )
 
     def backward(self):
         grad = np.full_like(self.theta, np.nan)
-        dense.backward(self.theta, self.w_off, self.b_off, self.sizes, self.codes, self.masks,
-                       self.node_off, self.acts, self.pre, self.targets, self.loss_code, self.l2,
-                       grad)
+        dense.backward(
+            self.theta,
+            self.w_off,
+            self.b_off,
+            self.sizes,
+            self.codes,
+            self.masks,
+            self.node_off,
+            self.acts,
+            self.pre,
+            self.targets,
+            self.loss_code,
+            self.l2,
+            grad,
+        )
         return grad
 
 
 def flat_of(case):
-    return Flat(case.sizes, case.hidden, case.output, case.params, case.X, case.Y, case.masks,
-                case.l2)
+    return Flat(
+        case.sizes, case.hidden, case.output, case.params, case.X, case.Y, case.masks, case.l2
+    )
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -103,8 +128,8 @@ def test_forward_and_backward_match_naive(target, data):
     for before, after in zip(inputs, arrays, strict=True):
         np.testing.assert_array_equal(before, after)
     for u in range(1, n_layers + 1):
-        W = grad[flat.w_off[u]:flat.w_off[u] + case.params[f"W{u}"].size]
-        b = grad[flat.b_off[u]:flat.b_off[u] + case.sizes[u]]
+        W = grad[flat.w_off[u] : flat.w_off[u] + case.params[f"W{u}"].size]
+        b = grad[flat.b_off[u] : flat.b_off[u] + case.sizes[u]]
         assert_close(f"dW{u}", W, ref.grads[f"dW{u}"], scale.grads[f"dW{u}"])
         assert_close(f"db{u}", b, ref.grads[f"db{u}"], scale.grads[f"db{u}"])
 
@@ -130,8 +155,15 @@ def test_squared_weight_norm():
     rng = np.random.default_rng(8)
     sizes = [4, 3, 5, 2]
     params = random_params(sizes, rng)
-    flat = Flat(sizes, ["relu", "relu"], "identity", params, np.zeros((1, 4)), np.zeros((1, 2)),
-                [np.ones((1, 3)), np.ones((1, 5))])
+    flat = Flat(
+        sizes,
+        ["relu", "relu"],
+        "identity",
+        params,
+        np.zeros((1, 4)),
+        np.zeros((1, 2)),
+        [np.ones((1, 3)), np.ones((1, 5))],
+    )
     expected = sum(np.sum(params[f"W{u}"] ** 2) for u in (1, 2, 3))
     ours = dense.squared_weight_norm(flat.theta, flat.w_off, flat.sizes)
     assert relative_error(ours, expected) <= 1e-15
@@ -141,9 +173,11 @@ def test_node_block_and_weight_view():
     sizes = np.array([2, 3], dtype=np.int64)
     node_off = np.array([0, 8, 20], dtype=np.int64)  # batch 4
     buffer = np.arange(20.0)
-    np.testing.assert_array_equal(dense.node_block(buffer, node_off, sizes, 1),
-                                  np.arange(8.0, 20.0).reshape(4, 3))
+    np.testing.assert_array_equal(
+        dense.node_block(buffer, node_off, sizes, 1), np.arange(8.0, 20.0).reshape(4, 3)
+    )
     theta = np.arange(9.0)
     w_off = np.array([0, 0], dtype=np.int64)
-    np.testing.assert_array_equal(dense.weight_view(theta, w_off, sizes, 1),
-                                  np.arange(6.0).reshape(3, 2))
+    np.testing.assert_array_equal(
+        dense.weight_view(theta, w_off, sizes, 1), np.arange(6.0).reshape(3, 2)
+    )

@@ -1,13 +1,13 @@
 """The centered-difference kernel against a naive loop of full forward passes."""
 
+import naive
 import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import naive
 from networks import HIDDEN, OUTPUTS, case, naive_args
+
 from fastgrad.numerical import Differences
 
 
@@ -36,7 +36,9 @@ def relative(a, b):
 @pytest.mark.parametrize("output", OUTPUTS)
 @pytest.mark.parametrize("hidden", HIDDEN)
 def test_matches_naive_loop_for_every_activation_and_loss(hidden, output):
-    net, params, X, Y = case([5, 6, 4, 3], hidden, output, batch=6, seed=hash((hidden, output)) % 1000)
+    net, params, X, Y = case(
+        [5, 6, 4, 3], hidden, output, batch=6, seed=hash((hidden, output)) % 1000
+    )
     # eps = 1e-4 keeps the naive loop's own rounding (u |J| / eps) near 1e-12
     ours, _, _ = fast_gradient(net, params, X, Y, 1e-4)
     assert relative(ours, naive_flat(net, params, X, Y, 1e-4)) < 1e-9
@@ -54,8 +56,15 @@ def test_matches_naive_loop_for_every_activation_and_loss(hidden, output):
 )
 def test_matches_naive_loop_on_random_networks(sizes, hidden, output, batch, l2, dropout, seed):
     hidden = hidden[: len(sizes) - 2]
-    net, params, X, Y = case(sizes, hidden, output, batch=batch, seed=seed, l2=l2,
-                             dropout=dropout if len(sizes) > 2 else None)
+    net, params, X, Y = case(
+        sizes,
+        hidden,
+        output,
+        batch=batch,
+        seed=seed,
+        l2=l2,
+        dropout=dropout if len(sizes) > 2 else None,
+    )
     ours, _, _ = fast_gradient(net, params, X, Y, 1e-4)
     ref = naive_flat(net, params, X, Y, 1e-4)
     assert np.linalg.norm(ours - ref) <= 1e-9 * np.linalg.norm(ref) + 1e-12
@@ -106,7 +115,9 @@ def test_chunked_run_equals_single_run():
     work, _ = net.workspace(params, X, Y)
     whole, _, _ = Differences(work, 1e-6).compute(n_chunks=1)
     seen = []
-    chunked, _, done = Differences(work, 1e-6).compute(n_chunks=7, progress=lambda d, t: seen.append((d, t)))
+    chunked, _, done = Differences(work, 1e-6).compute(
+        n_chunks=7, progress=lambda d, t: seen.append((d, t))
+    )
     np.testing.assert_array_equal(whole, chunked)
     assert len(seen) > 1 and seen[-1] == (done, done) and seen == sorted(seen)
 
@@ -165,9 +176,14 @@ def test_kinks_in_later_layers_are_found():
 
     rng = np.random.default_rng(9)
     X = rng.normal(size=(5, 3))
-    params = {"W1": rng.normal(size=(4, 3)), "b1": np.full(4, 10.0),  # layer 1 active everywhere
-              "W2": rng.normal(size=(3, 4)), "b2": np.zeros(3),
-              "W3": rng.normal(size=(2, 3)), "b3": np.zeros(2)}
+    params = {
+        "W1": rng.normal(size=(4, 3)),
+        "b1": np.full(4, 10.0),  # layer 1 active everywhere
+        "W2": rng.normal(size=(3, 4)),
+        "b2": np.zeros(3),
+        "W3": rng.normal(size=(2, 3)),
+        "b3": np.zeros(2),
+    }
     net = fg.MLP([3, 4, 3, 2], hidden="relu")
     z1 = X @ params["W1"].T + params["b1"]
     a1 = np.maximum(z1, 0)
@@ -190,9 +206,14 @@ def test_units_near_a_kink_in_later_layers_are_carried_exactly():
 
     rng = np.random.default_rng(12)
     X = rng.normal(size=(5, 3))
-    params = {"W1": rng.normal(size=(4, 3)), "b1": np.full(4, 10.0),
-              "W2": rng.normal(size=(3, 4)), "b2": np.zeros(3),
-              "W3": rng.normal(size=(2, 3)), "b3": np.zeros(2)}
+    params = {
+        "W1": rng.normal(size=(4, 3)),
+        "b1": np.full(4, 10.0),
+        "W2": rng.normal(size=(3, 4)),
+        "b2": np.zeros(3),
+        "W3": rng.normal(size=(2, 3)),
+        "b3": np.zeros(2),
+    }
     y = np.array([0, 1, 0, 1, 1])
     net = fg.MLP([3, 4, 3, 2], hidden="relu")
     a1 = X @ params["W1"].T + params["b1"]
@@ -210,8 +231,9 @@ def test_units_near_a_kink_in_later_layers_are_carried_exactly():
 
 def extended_flat(net, params, X, Y, epsilon):
     sizes, hidden, output, l2, masks = naive_args(net, X)
-    grads = naive.numerical_gradient(sizes, hidden, output, l2, params, X, Y, masks, epsilon,
-                                     dtype=np.longdouble)
+    grads = naive.numerical_gradient(
+        sizes, hidden, output, l2, params, X, Y, masks, epsilon, dtype=np.longdouble
+    )
     return np.concatenate([grads["d" + name].ravel() for name in net.packing.names])
 
 
@@ -221,9 +243,15 @@ def extended_flat(net, params, X, Y, epsilon):
 @pytest.mark.parametrize("hidden", HIDDEN)
 def test_small_steps_match_an_extended_precision_loop(hidden, output, epsilon):
     # small steps take the series path; the float64 loop would be off by ~u |J| / eps here
-    net, params, X, Y = case([5, 6, 4, 3], [hidden, "tanh" if hidden == "relu" else hidden],
-                             output, batch=5, seed=len(hidden) + len(output), l2=0.3,
-                             dropout=0.25)
+    net, params, X, Y = case(
+        [5, 6, 4, 3],
+        [hidden, "tanh" if hidden == "relu" else hidden],
+        output,
+        batch=5,
+        seed=len(hidden) + len(output),
+        l2=0.3,
+        dropout=0.25,
+    )
     ours, _, _ = fast_gradient(net, params, X, Y, epsilon)
     assert relative(ours, extended_flat(net, params, X, Y, epsilon)) < 1e-10
 

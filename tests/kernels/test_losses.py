@@ -10,8 +10,11 @@ from hypothesis import strategies as st
 from fastgrad.kernels import losses
 from fastgrad.mlp import OUTPUT_LOSSES
 
-OUTPUTS = {"identity": losses.MSE, "sigmoid": losses.BINARY_CROSS_ENTROPY,
-           "softmax": losses.CROSS_ENTROPY}
+OUTPUTS = {
+    "identity": losses.MSE,
+    "sigmoid": losses.BINARY_CROSS_ENTROPY,
+    "softmax": losses.CROSS_ENTROPY,
+}
 U = np.finfo(np.float64).eps / 2
 
 
@@ -137,8 +140,10 @@ def test_logit_gradient_matches_centered_difference(output):
             up, down = z.copy(), z.copy()
             up[k] += h
             down[k] -= h
-            numerical[k] = (losses.sample_loss(code, up, y, scratch)
-                            - losses.sample_loss(code, down, y, scratch)) / (2 * h)
+            numerical[k] = (
+                losses.sample_loss(code, up, y, scratch)
+                - losses.sample_loss(code, down, y, scratch)
+            ) / (2 * h)
         # truncation h^2 ~ 1e-10, rounding u |loss| / h ~ 1e-10
         np.testing.assert_allclose(out, numerical, rtol=1e-7, atol=1e-8)
 
@@ -174,8 +179,9 @@ def test_loss_difference_is_accurate_to_rounding(output):
         if scale <= 10 * abs(ref):
             well_conditioned += 1
             assert abs(ours - ref) <= 1e-13 * abs(ref)
-            subtracted = (losses.sample_loss(code, z + dz, y, scratch[: z.size])
-                          - losses.sample_loss(code, z, y, scratch[: z.size]))
+            subtracted = losses.sample_loss(
+                code, z + dz, y, scratch[: z.size]
+            ) - losses.sample_loss(code, z, y, scratch[: z.size])
             worst_naive = max(worst_naive, abs(subtracted - ref) / abs(ref))
     assert well_conditioned >= 50
     assert worst_naive > 1e-6  # what subtracting two losses would have cost
@@ -183,8 +189,11 @@ def test_loss_difference_is_accurate_to_rounding(output):
 
 @pytest.mark.parametrize("output", OUTPUTS)
 @settings(max_examples=60)
-@given(seed=st.integers(0, 2**32 - 1), power=st.floats(-12.0, -3.0),
-       scale=st.sampled_from([0.1, 3.0, 20.0]))
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    power=st.floats(-12.0, -3.0),
+    scale=st.sampled_from([0.1, 3.0, 20.0]),
+)
 def test_loss_difference_hypothesis(output, seed, power, scale):
     rng = np.random.default_rng(seed)
     n = int(rng.integers(1, 9))

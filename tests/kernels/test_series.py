@@ -13,8 +13,11 @@ from hypothesis import strategies as st
 from fastgrad.kernels import activations as act
 from fastgrad.kernels import losses, series
 
-OUTPUTS = {"identity": losses.MSE, "sigmoid": losses.BINARY_CROSS_ENTROPY,
-           "softmax": losses.CROSS_ENTROPY}
+OUTPUTS = {
+    "identity": losses.MSE,
+    "sigmoid": losses.BINARY_CROSS_ENTROPY,
+    "softmax": losses.CROSS_ENTROPY,
+}
 U = np.finfo(np.float64).eps / 2
 SIZE = series.DEGREE + 1
 
@@ -79,7 +82,13 @@ def test_evaluate_matches_precise_loss_along_line(output):
             ours = series.evaluate(coef, s)
             ref = precise.line_difference(output, z, y, u, s)
             assert abs(ours - ref) <= 4 * (z.size + 4) * U * line_scale(output, z, prob, y, u, s), (
-                z, y, u, s, ours, ref)
+                z,
+                y,
+                u,
+                s,
+                ours,
+                ref,
+            )
             if line_scale(output, z, prob, y, u, s) <= 10 * abs(ref):
                 well_conditioned += 1
                 assert abs(ours - ref) <= 1e-13 * abs(ref)
@@ -129,8 +138,9 @@ def test_mse_coefficients_are_exact(seed):
     z, y, u = draw_sample("identity", rng)
     coef, reach, _ = coefficients("identity", z, y, u)
     assert reach == math.inf
-    np.testing.assert_allclose(coef[1], np.dot(u, z - y), rtol=1e-13,
-                               atol=1e-15 * np.sum(np.abs(u * (z - y))))
+    np.testing.assert_allclose(
+        coef[1], np.dot(u, z - y), rtol=1e-13, atol=1e-15 * np.sum(np.abs(u * (z - y)))
+    )
     np.testing.assert_allclose(coef[2], 0.5 * np.dot(u, u), rtol=1e-14)
     np.testing.assert_array_equal(coef[3:], 0.0)
 
@@ -187,8 +197,9 @@ def test_bernoulli_cumulants_of_a_fair_coin():
     mu, kappa = np.zeros(SIZE), np.zeros(SIZE)
     series.bernoulli_cumulants(0.5, 0.5, mu, kappa)
     # K(t) = log((1 + e^t) / 2): kappa_2 = 1/4, kappa_4 = -1/8, kappa_6 = 1/4, kappa_8 = -17/16
-    np.testing.assert_allclose(kappa[1:], [0.5, 0.25, 0, -0.125, 0, 0.25, 0, -17 / 16, 0],
-                               rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(
+        kappa[1:], [0.5, 0.25, 0, -0.125, 0, 0.25, 0, -17 / 16, 0], rtol=1e-14, atol=1e-15
+    )
 
 
 @pytest.mark.parametrize("sigma", [0.1, 1.0, 2.5])

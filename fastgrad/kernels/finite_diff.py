@@ -6,28 +6,25 @@ and sums over the batch. It never runs a full forward pass per parameter:
 
 1. The unperturbed pass is computed once; the layers before the perturbed
    one are untouched by the perturbation.
-2. Perturbing ``W_u[i, j]`` by ``g = eps * a_{u-1}[b, j]`` (a bias: by
-   ``eps``) changes one pre-activation, ``Z_u[b, i]``, so one activation,
-   by ``s = M_u[b, i] (phi(z + g) - phi(z))``, computed by the
-   cancellation-free :func:`~fastgrad.kernels.activations.difference`. When
-   ``s`` is exactly zero for both signs (a zero input, a unit dead at both
-   ``theta + eps`` and ``theta - eps``, a dropped unit) so is the
-   sample's difference, and it is skipped.
-3. The next layer's pre-activations move by ``s`` times column ``i`` of
-   ``W_{u+1}``. When every later hidden layer is piecewise linear and none of
-   its units changes side, the logits then move along a fixed line
-   ``z + s v``: the direction ``v`` and the largest ``|s|`` that keeps every
-   unit on its side are computed once per unit and sample, and the loss along
-   the line is a short power series (:mod:`fastgrad.kernels.series`) shared
-   by every input ``j``. This is the common case and costs a few
-   multiply-adds per parameter and sample.
-4. Otherwise (smooth activations after the perturbed layer, a unit that
-   changes side, a step too large for the series) the change is carried
-   exactly through the remaining layers as differences of activations, many
-   evaluations at a time, and the loss change is formed with ``expm1`` and
-   ``log1p``. This is also where kinks are found: an evaluation in which a
-   relu or leaky relu pre-activation lands on the other side of zero than in
-   the unperturbed pass is counted as a kink crossing.
+2. Perturbing ``W_u[i, j]`` by ``eps`` moves one pre-activation,
+   ``Z_u[b, i]``, by ``g = eps * a_{u-1}[b, j]`` (a bias: by ``eps``).
+3. Small steps (the common case): per unit and sample, the loss change as a
+   function of ``g`` is carried as a power series through every later layer
+   (:func:`_unit_jet`, :mod:`fastgrad.kernels.jets`) and each input ``j``
+   costs an odd polynomial in ``g_j``; zero inputs are skipped. Used only
+   where no unit can reach a kink and every series converges fast.
+4. Otherwise, entry by entry: the activation moves by
+   ``s = M_u[b, i] (phi(z + g) - phi(z))``, computed by the cancellation-free
+   :func:`~fastgrad.kernels.activations.difference` (exactly zero for a
+   unit dead at both signs, which is skipped). When every later hidden layer
+   is piecewise linear and none of its units changes side, the logits move
+   along a line ``z + s v`` and the loss along it is a short series
+   (:mod:`fastgrad.kernels.series`); otherwise the change is carried exactly
+   through the remaining layers as differences of activations
+   (:mod:`fastgrad.kernels.propagate`) and the loss change is formed with
+   ``expm1`` and ``log1p``. That is also where kinks are found: an evaluation
+   in which a relu or leaky relu pre-activation lands on the other side of
+   zero than in the unperturbed pass is counted as a kink crossing.
 
 Work is split into tasks, one per (layer, unit) with its list of requested
 inputs; each task writes only its own entries of the outputs and sums over

@@ -7,7 +7,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._hints import network_hint, tensor_hint
-from .thresholds import Verdict, entry_errors, error_floor, relative_difference
+from .thresholds import (
+    Verdict,
+    difference_from_squares,
+    entry_errors,
+    error_floor,
+    squared_norms,
+)
 
 
 def _median(values):
@@ -249,17 +255,14 @@ class CheckReport:
         )
         packing = net.packing
         self.tensors = {}
-        compared_a, compared_n = [], []
+        totals = np.zeros(3)
         for name in packing.names:
             part = packing.slice(name)
             dirs = None if directions is None else directions.get(name)
-            report, a, n = self._tensor_report(name, part, dirs)
+            report, squares = self._tensor_report(name, part, dirs)
             self.tensors[name] = report
-            compared_a.append(a)
-            compared_n.append(n)
-        self.difference = relative_difference(
-            np.concatenate(compared_a), np.concatenate(compared_n)
-        )
+            totals += squares
+        self.difference = difference_from_squares(totals)
         verdicts = [t.verdict for t in self.tensors.values() if t.checked]
         self.verdict = max([thresholds.classify(self.difference), *verdicts])
         if self.partial and not verdicts:
@@ -295,7 +298,8 @@ class CheckReport:
             compared_a = self._analytic[part][index]
             compared_n = self._numerical[part][index]
             n_checked = int(np.count_nonzero(self._checked[part]))
-        difference = relative_difference(compared_a, compared_n)
+        squares = squared_norms(compared_a, compared_n)
+        difference = difference_from_squares(squares)
         max_error = float(errors.max()) if errors.size else 0.0
         verdict = max(self.thresholds.classify(difference), self.thresholds.classify(max_error))
 
@@ -319,7 +323,7 @@ class CheckReport:
         )
         if report.verdict >= Verdict.SUSPICIOUS:
             report.hint = tensor_hint(self, name)
-        return report, compared_a, compared_n
+        return report, squares
 
     def _entry(self, name, shape, part, flat):
         a = float(self._analytic[part][flat])

@@ -153,17 +153,27 @@ def relative_difference(analytic, numerical):
     -------
     float
     """
+    return difference_from_squares(squared_norms(analytic, numerical))
+
+
+def squared_norms(analytic, numerical):
+    """Return ``(||a - n||^2, ||a||^2, ||n||^2)``, from which differences combine.
+
+    Uses numpy's pairwise summation, not BLAS, so no threads start inside a check.
+    """
     a = np.asarray(analytic, dtype=np.float64).ravel()
     n = np.asarray(numerical, dtype=np.float64).ravel()
-    scale = _norm(a) + _norm(n)
+    return (float(np.sum(np.square(a - n))), float(np.sum(np.square(a))),
+            float(np.sum(np.square(n))))
+
+
+def difference_from_squares(squares):
+    """Return ``||a - n|| / (||a|| + ||n||)`` from :func:`squared_norms` (0 when both are 0)."""
+    gap, a, n = squares
+    scale = math.sqrt(a) + math.sqrt(n)
     if scale == 0.0:
         return 0.0
-    return float(_norm(a - n) / scale)
-
-
-def _norm(x):
-    # np.sum's pairwise summation, not BLAS: no threads to start inside a check
-    return math.sqrt(float(np.sum(np.square(x))))
+    return math.sqrt(gap) / scale
 
 
 def entry_errors(analytic, numerical, floor=0.0):

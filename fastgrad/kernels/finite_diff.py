@@ -234,6 +234,14 @@ def _unit_jet(
         activation_jet(code, z, w, act, y, q)
         m = node_block(masks, node_off, sizes, u)[b, i]
         degree = 1 if is_piecewise_linear(code) else ORDER
+        still = True
+        for d in range(1, degree + 1):
+            still = still and act[d] == 0.0
+        if still:
+            # a unit that stays dead: the loss does not move at all
+            for d in range(ORDER + 1):
+                out[d] = 0.0
+            return True
         n = sizes[u + 1]
         start = w_off[u + 1] + i * n
         for d in range(1, degree + 1):

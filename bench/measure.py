@@ -1,0 +1,183 @@
+"""Timing of every tool on a workload, shared by ``table.py`` and the pytest suites.
+
+On a shared machine a run is slowed by whatever else runs, never sped up, so
+every figure here is the best of a few rounds, for fastgrad and the baselines
+alike. A baseline that differences a subset of ``n`` of the ``N`` parameters
+is timed in blocks (see :meth:`workloads.Problem.blocks`); its best time per
+parameter is scaled to ``N``.
+"""
+
+import math
+import time
+from dataclasses import dataclass
+
+import baselines
+import numpy as np
+from flops import sampled_per_layer, structured_flops
+from workloads import EPSILON
+
+TOOLS = ("fastgrad", "numpy", "torch", "jax")
+ROUNDS = 3
+"""Rounds per measurement, fewer when a round is long (see :data:`BUDGET`)."""
+BUDGET = 3.0
+"""No new round starts once a measurement has taken this many seconds."""
+
+
+@dataclass
+class Result:
+    """One tool on one workload."""
+
+    workload: str
+    mode: str
+    tool: str
+    n_params: int
+    n_done: int
+    measured: float
+    first: float = None
+    agreement: float = None
+    flops: float = None
+
+    @property
+    def scaled(self):
+        """Whether the time was measured on a subset and scaled to ``N``."""
+        return self.n_done < self.n_params
+
+    @property
+    def seconds(self):
+        """Seconds for the whole check (scaled when measured on a subset)."""
+        return self.measured * self.n_params / self.n_done
+
+    @property
+    def note(self):
+        """``"scaled from n of N"`` for a subset, else ``""``."""
+        return f"scaled from {self.n_done:,} of {self.n_params:,}" if self.scaled else ""
+
+
+def best_time(fn, rounds=ROUNDS, budget=BUDGET):
+    """Return ``(best seconds, last result)`` of up to ``rounds`` calls of ``fn``."""
+    best, result, started = math.inf, None, time.perf_counter()
+    for _ in range(max(1, rounds)):
+        t = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - t)
+        if time.perf_counter() - started > budget:
+            break
+    return best, result
+
+
+def fastgrad_flops(workload, mode, report=None):
+    """Return the structured flop count of a fastgrad check (``None`` for directional)."""
+    if mode == "full":
+        return structured_flops(workload.sizes, workload.batch)
+    if mode == "sample":
+        k = report.details.get("samples_per_tensor") if report is not None else None
+        entries = sampled_per_layer(workload.sizes, k or 32)
+        return structured_flops(workload.sizes, workload.batch, entries)
+    return None
+
+
+def measure_fastgrad(problem, mode="full", rounds=ROUNDS, threads=None):
+    """Time ``fg.check``: the first call apart, then the best of ``rounds``.
+
+    Returns the :class:`Result` and the report of the last call.
+    """
+    w = problem.workload
+    t = time.perf_counter()
+    baselines.fastgrad_check(problem, EPSILON, mode, threads)
+    first = time.perf_counter() - t
+    best, report = best_time(lambda: baselines.fastgrad_check(problem, EPSILON, mode, threads),
+                             rounds)
+    result = Result(w.name, mode, "fastgrad", w.n_params, w.n_params, best, first=first,
+                    flops=fastgrad_flops(w, mode, report))
+    return result, report
+
+
+class Baseline:
+    """A warmed-up baseline on a problem: ``run(indices)`` differences those parameters.
+
+    The warm-up (a call on two entries; for JAX, compiling its one chunk
+    shape, whose seconds are kept in ``compile_seconds``) is done here so that
+    ``run`` measures run time only.
+    """
+
+    def __init__(self, tool, problem):
+        self.tool = tool
+        self.problem = problem
+        self.compile_seconds = None
+        warm = np.arange(2)
+        if tool == "numpy":
+            self._run = lambda indices: baselines.numpy_loop(problem, indices, EPSILON)
+        elif tool == "torch":
+            self._run = lambda indices: baselines.TorchJacobian(problem, indices, EPSILON).run()
+        elif tool == "jax":
+            runner = baselines.JaxLoop(problem, EPSILON)
+            self.compile_seconds = runner.compile()
+            self._run = runner.run
+        else:
+            raise ValueError(f"unknown baseline {tool!r}")
+        self._run(warm)
+
+    def prepare(self, indices):
+        """Return a no-argument callable that differences ``indices`` (setup not timed)."""
+        if self.tool == "torch":
+            return baselines.TorchJacobian(self.problem, indices, EPSILON).run
+        return lambda: self._run(indices)
+
+
+def time_blocks(baseline, blocks, rounds=ROUNDS):
+    """Time a baseline on its blocks; return ``(best seconds per parameter, values per block)``.
+
+    One block (every parameter) is run in up to ``rounds`` rounds; several
+    blocks are each run once.
+    """
+    per_param, values = math.inf, []
+    for block in blocks:
+        run = baseline.prepare(block)
+        best, result = best_time(run, rounds if len(blocks) == 1 else 1)
+        per_param = min(per_param, best / len(block))
+        values.append(result)
+    return per_param, values
+
+
+def measure_baseline(tool, problem, reference, quick=False, rounds=ROUNDS):
+    """Time a baseline on its blocks of the problem and compare it with fastgrad's gradient.
+
+    Parameters
+    ----------
+    tool : {"numpy", "torch", "jax"}
+    problem : Problem
+    reference : CheckReport
+        fastgrad's full check of the same problem.
+    quick : bool
+        Use the workload's smaller ``quick`` subsets.
+    """
+    w = problem.workload
+    baseline = Baseline(tool, problem)
+    blocks = problem.blocks(tool, quick)
+    per_param, values = time_blocks(baseline, blocks, rounds)
+    indices = np.concatenate(blocks)
+    agreement = baselines.disagreement(baselines.fastgrad_values(reference, problem, indices),
+                                       np.concatenate(values), problem.loss(), EPSILON)
+    n_done = len(indices)
+    return Result(w.name, "full", tool, w.n_params, n_done, per_param * n_done,
+                  first=baseline.compile_seconds, agreement=agreement)
+
+
+def measure_workload(workload, tools=TOOLS, quick=False, log=None):
+    """Yield a :class:`Result` per mode of fastgrad and per available baseline."""
+    problem = workload.build()
+    full = None
+    for mode in workload.modes:
+        result, report = measure_fastgrad(problem, mode, rounds=2 if quick else ROUNDS)
+        if mode == "full":
+            full = report
+        if log:
+            log(f"{workload.name} fastgrad {mode}: {result.seconds:.3g} s")
+        yield result
+    for tool in tools:
+        if tool == "fastgrad" or not baselines.available(tool):
+            continue
+        result = measure_baseline(tool, problem, full, quick, rounds=2 if quick else ROUNDS)
+        if log:
+            log(f"{workload.name} {tool}: {result.seconds:.3g} s {result.note}")
+        yield result

@@ -20,6 +20,7 @@ forward passes), which is why the time of a random subset of parameters can
 be scaled linearly to all ``N`` of them.
 """
 
+import contextlib
 import importlib
 import importlib.util
 import time
@@ -50,6 +51,45 @@ def available(tool):
     if tool in ("fastgrad", "numpy"):
         return True
     return importlib.util.find_spec(tool) is not None
+
+
+def thread_settings(tool):
+    """Return ``{label: context manager factory}``: the thread settings a baseline is timed under.
+
+    On a machine shared with other work, a library whose threads wait for each
+    other (numpy's BLAS, torch's intra-op pool) can run several times faster
+    on one thread than on all cores, and on a quiet machine the other way
+    round. Each baseline is therefore timed both ways where it can be, and
+    the faster counts: numpy with BLAS at its default thread count and at one
+    thread (through threadpoolctl, when it is installed), torch at its default
+    and at one thread. JAX's thread pool is fixed at startup.
+    """
+    settings = {"default threads": contextlib.nullcontext}
+    if tool == "numpy" and importlib.util.find_spec("threadpoolctl") is not None:
+        from threadpoolctl import threadpool_info, threadpool_limits
+
+        if any(pool["num_threads"] > 1 for pool in threadpool_info() if pool["user_api"] == "blas"):
+            settings = {"BLAS default threads": contextlib.nullcontext,
+                        "BLAS 1 thread": lambda: threadpool_limits(1, user_api="blas")}
+    elif tool == "torch":
+        import torch
+
+        if torch.get_num_threads() > 1:
+            settings = {"torch default threads": contextlib.nullcontext,
+                        "torch 1 thread": lambda: _torch_threads(1)}
+    return settings
+
+
+@contextlib.contextmanager
+def _torch_threads(count):
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 # ---------------------------------------------------------------- fastgrad

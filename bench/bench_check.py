@@ -4,19 +4,19 @@ One benchmark per workload x tool (x mode for fastgrad on ``wide``), grouped
 by workload. fastgrad's first call is made before ``benchmark.pedantic`` and
 reported apart (``extra_info["first_call_s"]``). A baseline is warmed up (JAX
 compiled, ``extra_info["compile_s"]``) and then timed in rounds, one block
-of its seeded subset of parameters per round (see ``workloads.Problem.blocks``);
-the benchmark's statistics are per block, and ``extra_info["scaled_seconds"]``
-is the best block's time per parameter times ``N``. Every baseline's gradient
+of its seeded subset of parameters per round (see ``workloads.Problem.blocks``),
+each block under each thread setting of ``baselines.thread_settings``; the
+benchmark's statistics are per round, and ``extra_info["scaled_seconds"]`` is
+the best round's time per parameter times ``N``. Every baseline's gradient
 is asserted to agree with fastgrad's on the entries both computed.
 """
 
 import time
 
 import baselines
-import numpy as np
 import pytest
 import registry
-from measure import ROUNDS, Baseline, Result, fastgrad_flops
+from measure import ROUNDS, Baseline, Result, Tally, baseline_result, fastgrad_flops
 from workloads import EPSILON, WORKLOADS
 
 import fastgrad as fg
@@ -77,39 +77,30 @@ def test_baseline(benchmark, name, tool):
     w = problem.workload
     reference = registry.reference(name)
     baseline = Baseline(tool, problem)
-    blocks = problem.blocks(tool)
-    whole = len(blocks) == 1
-    schedule = blocks * ROUNDS if whole else blocks
+    schedule = baseline.schedule(problem.blocks(tool), ROUNDS)
     pending = iter(schedule)
-    done = []
+    tally = Tally()
 
     def setup():
-        block = next(pending)
-        return (block, baseline.prepare(block)), {}
+        block, label = next(pending)
+        return (block, label, baseline.prepare(block, label)), {}
 
-    def differences(block, run):
+    def differences(block, label, run):
         t = time.perf_counter()
         values = run()
-        done.append((block, values, time.perf_counter() - t))
+        tally.add(block, label, time.perf_counter() - t, values)
 
     benchmark.group = name
     benchmark.pedantic(differences, setup=setup, rounds=len(schedule), iterations=1)
-    per_param = min(seconds / len(block) for block, _, seconds in done)
-    measured = done[:1] if whole else done
-    indices = np.concatenate([block for block, _, _ in measured])
-    values = np.concatenate([v for _, v, _ in measured])
-    expected = baselines.fastgrad_values(reference, problem, indices)
-    agreement = baselines.disagreement(expected, values, problem.loss(), EPSILON)
-    result = Result(name, "full", tool, w.n_params, indices.size, per_param * indices.size,
-                    first=baseline.compile_seconds, agreement=agreement)
+    result = baseline_result(baseline, tally, reference)
     registry.RESULTS.append(result)
     fastgrad_full = [r.seconds for r in registry.RESULTS
                      if r.workload == name and r.tool == "fastgrad" and r.mode == "full"]
-    benchmark.extra_info.update(N=w.n_params, n=int(indices.size), block=int(blocks[0].size),
-                                scaled_seconds=result.seconds, note=result.note,
-                                agreement=agreement)
+    benchmark.extra_info.update(N=w.n_params, n=result.n_done, scaled_seconds=result.seconds,
+                                note=result.note, agreement=result.agreement)
     if fastgrad_full:
         benchmark.extra_info["ratio_to_fastgrad"] = result.seconds / fastgrad_full[0]
     if baseline.compile_seconds is not None:
         benchmark.extra_info["compile_s"] = baseline.compile_seconds
-    baselines.assert_agree(expected, values, problem.loss(), EPSILON, tool)
+    baselines.assert_agree(baselines.fastgrad_values(reference, problem, tally.indices()),
+                           tally.values(), problem.loss(), EPSILON, tool)

@@ -36,6 +36,7 @@ class Result:
     first: float = None
     agreement: float = None
     flops: float = None
+    setting: str = ""
 
     @property
     def scaled(self):
@@ -49,8 +50,11 @@ class Result:
 
     @property
     def note(self):
-        """``"scaled from n of N"`` for a subset, else ``""``."""
-        return f"scaled from {self.n_done:,} of {self.n_params:,}" if self.scaled else ""
+        """``"scaled from n of N"`` for a subset, and the thread setting that was fastest."""
+        parts = [f"scaled from {self.n_done:,} of {self.n_params:,}"] if self.scaled else []
+        if self.setting:
+            parts.append(self.setting)
+        return "; ".join(parts)
 
 
 def best_time(fn, rounds=ROUNDS, budget=BUDGET):
@@ -93,18 +97,20 @@ def measure_fastgrad(problem, mode="full", rounds=ROUNDS, threads=None):
 
 
 class Baseline:
-    """A warmed-up baseline on a problem: ``run(indices)`` differences those parameters.
+    """A warmed-up baseline on a problem: ``prepare(indices, setting)`` returns a timed run.
 
-    The warm-up (a call on two entries; for JAX, compiling its one chunk
-    shape, whose seconds are kept in ``compile_seconds``) is done here so that
-    ``run`` measures run time only.
+    The warm-up (a call on two entries under each thread setting; for JAX,
+    compiling its one chunk shape, whose seconds are kept in
+    ``compile_seconds``) is done here so that runs measure run time only.
+    ``settings`` are the thread settings tried (see
+    :func:`baselines.thread_settings`); the fastest counts.
     """
 
     def __init__(self, tool, problem):
         self.tool = tool
         self.problem = problem
         self.compile_seconds = None
-        warm = np.arange(2)
+        self.settings = baselines.thread_settings(tool)
         if tool == "numpy":
             self._run = lambda indices: baselines.numpy_loop(problem, indices, EPSILON)
         elif tool == "torch":
@@ -115,28 +121,83 @@ class Baseline:
             self._run = runner.run
         else:
             raise ValueError(f"unknown baseline {tool!r}")
-        self._run(warm)
+        for label in self.settings:
+            self.prepare(np.arange(2), label)()
 
-    def prepare(self, indices):
-        """Return a no-argument callable that differences ``indices`` (setup not timed)."""
+    def prepare(self, indices, label):
+        """Return a no-argument callable differencing ``indices`` under setting ``label``.
+
+        What can be built ahead (torch's function) is built here, untimed.
+        """
+        setting = self.settings[label]
         if self.tool == "torch":
-            return baselines.TorchJacobian(self.problem, indices, EPSILON).run
-        return lambda: self._run(indices)
+            run = baselines.TorchJacobian(self.problem, indices, EPSILON).run
+        else:
+            def run():
+                return self._run(indices)
+
+        def timed():
+            with setting():
+                return run()
+
+        return timed
+
+    def schedule(self, blocks, rounds=ROUNDS):
+        """Return the ``(block, setting label)`` runs to time.
+
+        Every block under every setting; a single block (every parameter) in
+        ``rounds`` rounds.
+        """
+        repeats = rounds if len(blocks) == 1 else 1
+        return [(block, label) for block in blocks for _ in range(repeats)
+                for label in self.settings]
+
+
+class Tally:
+    """Times of a baseline's runs: the best time per parameter and the values of each block."""
+
+    def __init__(self):
+        self.per_param = math.inf
+        self.best_setting = None
+        self._values = {}
+
+    def add(self, block, label, seconds, values):
+        """Record one run of ``block`` under setting ``label``."""
+        if seconds / len(block) < self.per_param:
+            self.per_param, self.best_setting = seconds / len(block), label
+        self._values.setdefault(id(block), (block, values))
+
+    def indices(self):
+        """Return the flat indices of every block, concatenated."""
+        return np.concatenate([block for block, _ in self._values.values()])
+
+    def values(self):
+        """Return the baseline's gradient at :meth:`indices`."""
+        return np.concatenate([values for _, values in self._values.values()])
 
 
 def time_blocks(baseline, blocks, rounds=ROUNDS):
-    """Time a baseline on its blocks; return ``(best seconds per parameter, values per block)``.
+    """Run a baseline's :meth:`Baseline.schedule` and return the :class:`Tally`."""
+    tally = Tally()
+    for block, label in baseline.schedule(blocks, rounds):
+        run = baseline.prepare(block, label)
+        started = time.perf_counter()
+        values = run()
+        tally.add(block, label, time.perf_counter() - started, values)
+    return tally
 
-    One block (every parameter) is run in up to ``rounds`` rounds; several
-    blocks are each run once.
-    """
-    per_param, values = math.inf, []
-    for block in blocks:
-        run = baseline.prepare(block)
-        best, result = best_time(run, rounds if len(blocks) == 1 else 1)
-        per_param = min(per_param, best / len(block))
-        values.append(result)
-    return per_param, values
+
+def baseline_result(baseline, tally, reference):
+    """Return the :class:`Result` of a baseline's tally, with its agreement with fastgrad."""
+    problem = baseline.problem
+    w = problem.workload
+    indices = tally.indices()
+    agreement = baselines.disagreement(baselines.fastgrad_values(reference, problem, indices),
+                                       tally.values(), problem.loss(), EPSILON)
+    setting = tally.best_setting if len(baseline.settings) > 1 else ""
+    return Result(w.name, "full", baseline.tool, w.n_params, indices.size,
+                  tally.per_param * indices.size, first=baseline.compile_seconds,
+                  agreement=agreement, setting=setting)
 
 
 def measure_baseline(tool, problem, reference, quick=False, rounds=ROUNDS):
@@ -151,16 +212,9 @@ def measure_baseline(tool, problem, reference, quick=False, rounds=ROUNDS):
     quick : bool
         Use the workload's smaller ``quick`` subsets.
     """
-    w = problem.workload
     baseline = Baseline(tool, problem)
-    blocks = problem.blocks(tool, quick)
-    per_param, values = time_blocks(baseline, blocks, rounds)
-    indices = np.concatenate(blocks)
-    agreement = baselines.disagreement(baselines.fastgrad_values(reference, problem, indices),
-                                       np.concatenate(values), problem.loss(), EPSILON)
-    n_done = len(indices)
-    return Result(w.name, "full", tool, w.n_params, n_done, per_param * n_done,
-                  first=baseline.compile_seconds, agreement=agreement)
+    tally = time_blocks(baseline, problem.blocks(tool, quick), rounds)
+    return baseline_result(baseline, tally, reference)
 
 
 def measure_workload(workload, tools=TOOLS, quick=False, log=None):

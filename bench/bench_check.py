@@ -16,7 +16,15 @@ import time
 import baselines
 import pytest
 import registry
-from measure import ROUNDS, Baseline, Result, Tally, baseline_result, fastgrad_flops
+from measure import (
+    FASTGRAD_ROUNDS,
+    ROUNDS,
+    Baseline,
+    Result,
+    Tally,
+    baseline_result,
+    fastgrad_flops,
+)
 from workloads import EPSILON, WORKLOADS
 
 import fastgrad as fg
@@ -55,7 +63,7 @@ def test_fastgrad(benchmark, name, mode):
         return report
 
     benchmark.group = name
-    rounds = ROUNDS if w.n_params > 1_000_000 and mode == "full" else 5
+    rounds = ROUNDS if w.n_params > 1_000_000 and mode == "full" else FASTGRAD_ROUNDS
     report = benchmark.pedantic(check, rounds=rounds, iterations=1)
     assert report.verdict in (fg.Verdict.CORRECT, fg.Verdict.ACCEPTABLE), str(report)
     result = Result(name, mode, "fastgrad", w.n_params, w.n_params, min(times), first=first,

@@ -19,8 +19,14 @@ from workloads import EPSILON
 TOOLS = ("fastgrad", "numpy", "torch", "jax")
 ROUNDS = 3
 """Rounds per measurement, fewer when a round is long (see :data:`BUDGET`)."""
+FASTGRAD_ROUNDS = 10
+"""Rounds of a fastgrad check (within :data:`BUDGET`): as many chances as a baseline's runs."""
 BUDGET = 3.0
 """No new round starts once a measurement has taken this many seconds."""
+BASELINE_BUDGET = 30.0
+"""``table.py`` starts no new block of a baseline after this many seconds (each
+thread setting runs at least once), so that a loaded machine cannot stretch a
+run without bound."""
 
 
 @dataclass
@@ -80,7 +86,7 @@ def fastgrad_flops(workload, mode, report=None):
     return None
 
 
-def measure_fastgrad(problem, mode="full", rounds=ROUNDS, threads=None):
+def measure_fastgrad(problem, mode="full", rounds=FASTGRAD_ROUNDS, threads=None):
     """Time ``fg.check``: the first call apart, then the best of ``rounds``.
 
     Returns the :class:`Result` and the report of the last call.
@@ -176,10 +182,17 @@ class Tally:
         return np.concatenate([values for _, values in self._values.values()])
 
 
-def time_blocks(baseline, blocks, rounds=ROUNDS):
-    """Run a baseline's :meth:`Baseline.schedule` and return the :class:`Tally`."""
+def time_blocks(baseline, blocks, rounds=ROUNDS, budget=BASELINE_BUDGET):
+    """Run a baseline's :meth:`Baseline.schedule` and return the :class:`Tally`.
+
+    Stops early, once every setting has run, when ``budget`` seconds have passed.
+    """
     tally = Tally()
+    started, tried = time.perf_counter(), set()
     for block, label in baseline.schedule(blocks, rounds):
+        if time.perf_counter() - started > budget and tried == set(baseline.settings):
+            break
+        tried.add(label)
         run = baseline.prepare(block, label)
         started = time.perf_counter()
         values = run()
@@ -213,7 +226,8 @@ def measure_baseline(tool, problem, reference, quick=False, rounds=ROUNDS):
         Use the workload's smaller ``quick`` subsets.
     """
     baseline = Baseline(tool, problem)
-    tally = time_blocks(baseline, problem.blocks(tool, quick), rounds)
+    tally = time_blocks(baseline, problem.blocks(tool, quick), rounds,
+                        budget=BASELINE_BUDGET / 3 if quick else BASELINE_BUDGET)
     return baseline_result(baseline, tally, reference)
 
 
@@ -222,7 +236,8 @@ def measure_workload(workload, tools=TOOLS, quick=False, log=None):
     problem = workload.build()
     full = None
     for mode in workload.modes:
-        result, report = measure_fastgrad(problem, mode, rounds=2 if quick else ROUNDS)
+        result, report = measure_fastgrad(problem, mode,
+                                          rounds=ROUNDS if quick else FASTGRAD_ROUNDS)
         if mode == "full":
             full = report
         if log:

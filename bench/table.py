@@ -7,9 +7,11 @@ Usage::
 Every tool runs in this one process, one workload after the other, so the
 ratios compare runs made minutes apart on the same machine. Columns:
 
-- ``seconds``: fastgrad's ``fg.check`` (best of a few rounds, after a first
-  call that is reported apart), or a baseline's time for all ``N``
-  parameters (measured on a seeded subset and scaled where the note says so).
+- ``seconds``: fastgrad's ``fg.check`` (best of rounds timed before and
+  after the workload's baselines, after a first call that is reported
+  apart), or a baseline's time for all ``N`` parameters (measured on a seeded
+  subset and scaled where the note says so; the note also names the thread
+  setting that was faster).
 - ``ratio``: the tool's seconds over fastgrad's full check of the same
   workload (a sampled or directional check of fastgrad is below 1).
 - ``of bound``: the flop bound's time over fastgrad's time. The bound is

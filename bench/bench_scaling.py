@@ -38,13 +38,15 @@ def test_width(benchmark, h):
     benchmark.group = "scaling: width"
     seconds, report = _timed(benchmark, w.build(), 1 if h >= 1024 else 3)
     bound = structured_flops(w.sizes, w.batch)
-    of_bound = bound / (registry.gflops() * 1e9) / seconds
+    gflops = registry.gflops()
+    of_bound = bound / (gflops * 1e9) / seconds
     benchmark.extra_info.update(N=w.n_params, seconds=seconds,
                                 us_per_param=seconds / w.n_params * 1e6,
                                 flop_bound_gflop=bound / 1e9, of_bound=of_bound)
     registry.note(WIDTH_SECTION, f"h={h:>5}  N={w.n_params:>10,}  {seconds:8.3f} s  "
                                  f"{seconds / w.n_params * 1e6:6.3f} us/param  "
-                                 f"bound {bound / 1e9:7.1f} GFLOP  {of_bound:5.2f} of bound")
+                                 f"bound {bound / 1e9:7.1f} GFLOP  {of_bound:5.2f} of bound "
+                                 f"(at {gflops:.0f} GFLOP/s)")
     assert report.verdict.name in ("CORRECT", "ACCEPTABLE")
 
 

@@ -125,7 +125,7 @@ def tensor_hint(report, name):
     return None
 
 
-def network_hint(report):
+def network_hint(net, tensors):
     """Return a hint about where in the network errors start, or ``None``.
 
     When every tensor of the layers above hidden layer ``l`` passes and
@@ -133,10 +133,10 @@ def network_hint(report):
     crosses hidden layer ``l``: its activation's derivative (or the product
     with ``W(l+1)``, or the dropout mask).
     """
-    n_layers = len(report.net.sizes) - 1
+    n_layers = len(net.sizes) - 1
     failing = []
     for layer in range(1, n_layers + 1):
-        verdicts = [report.tensors[f"{kind}{layer}"] for kind in ("W", "b")]
+        verdicts = [tensors[f"{kind}{layer}"] for kind in ("W", "b")]
         if any(t.checked == 0 for t in verdicts):
             return None
         failing.append(all(t.verdict >= Verdict.SUSPICIOUS for t in verdicts))
@@ -145,10 +145,10 @@ def network_hint(report):
     top = max(i for i, bad in enumerate(failing, start=1) if bad)
     if top == n_layers or not all(failing[:top]) or any(failing[top:]):
         return None
-    activation = report.net.hidden[top - 1]
+    activation = net.hidden[top - 1]
     return (
         f"layers 1..{top} are wrong while layers {top + 1}..{n_layers} agree: the error enters "
         f"where the backward pass crosses hidden layer {top} — check the derivative of its "
         f"activation ({activation}), the product with W{top + 1}"
-        + (", and its dropout mask" if report.net.dropout[top - 1] else "")
+        + (", and its dropout mask" if net.dropout[top - 1] else "")
     )

@@ -154,8 +154,10 @@ class Packing:
                 bias_shapes[name] = array.shape
             elif array.shape != shape:
                 raise ValueError(f"{key} has shape {array.shape}; expected {self.expected(name)}")
-            require_finite(key, array)
             theta[self.slice(name)] = array.ravel()
+        if not np.isfinite(theta).all():
+            for name in self.names:
+                require_finite(prefix + name, theta[self.slice(name)].reshape(self.shapes[name]))
         return theta, bias_shapes
 
     def unpack(self, theta, bias_shapes=None, *, prefix=""):

@@ -161,7 +161,6 @@ def check(
     thresholds = Thresholds.coerce(thresholds)
     work, bias_shapes = net.workspace(params, X, Y, layout)
     analytic = analytic_vector(net, work, grads)
-    rng = np.random.default_rng(seed)
     numerical = np.full(work.theta.size, np.nan)
     checked = np.zeros(work.theta.size, dtype=bool)
     kinks = np.zeros(work.theta.size, dtype=np.int64)
@@ -172,14 +171,14 @@ def check(
         if mode == "directional":
             k = _count("k", k, DEFAULT_DIRECTIONS)
             directions, entries, values, entry_kinks = directional_comparison(
-                work, analytic, epsilon, k, rng, thresholds
+                work, analytic, epsilon, k, np.random.default_rng(seed), thresholds
             )
             details["directions"] = k
         else:
             entries = None
             if mode == "sample":
                 k = _count("k", k, DEFAULT_SAMPLES)
-                entries = sample_entries(net.packing, k, rng)
+                entries = sample_entries(net.packing, k, np.random.default_rng(seed))
                 details["samples_per_tensor"] = k
             differences = Differences(work, epsilon, entries)
             work_size = differences.entries.size * work.batch

@@ -13,7 +13,7 @@ import numba
 import numpy as np
 
 from ._packing import Packing
-from .kernels import finite_diff
+from .kernels import finite_diff, tables
 from .kernels.series import DEGREE
 
 SERIAL_WORK = 20_000
@@ -135,30 +135,19 @@ class Differences:
     def _prepare(self):
         work = self.work
         self.wt = np.empty_like(work.theta)
-        for u in range(1, len(work.sizes)):
-            n_out, n_in = int(work.sizes[u]), int(work.sizes[u - 1])
-            start = int(work.w_off[u])
-            weight = work.theta[start : start + n_out * n_in].reshape(n_out, n_in)
-            self.wt[start : start + n_out * n_in] = weight.T.ravel()
+        tables.transpose_weights(work.theta, work.w_off, work.sizes, self.wt)
         self.prob = work.outputs()
         n_layers = len(work.sizes) - 1
-        self.reach_in = np.ones((n_layers, work.batch))
-        counts = np.zeros((n_layers, work.batch), dtype=np.int64)
-        index = []
-        for u in range(n_layers):
-            inputs = work.block(work.acts, u)
-            np.maximum(self.reach_in[u], np.abs(inputs).max(axis=1), out=self.reach_in[u])
-            rows, columns = np.nonzero(inputs)
-            counts[u] = np.bincount(rows, minlength=work.batch)
-            index.append(columns)
-        layer_start = np.r_[0, np.cumsum(counts.sum(axis=1))[:-1]]
-        self.nonzero_ptr = np.zeros((n_layers, work.batch + 1), dtype=np.int64)
-        self.nonzero_ptr[:, 0] = layer_start
-        self.nonzero_ptr[:, 1:] = layer_start[:, None] + np.cumsum(counts, axis=1)
-        self.nonzero_index = np.concatenate(index).astype(np.int64)
+        self.reach_in = np.empty((n_layers, work.batch))
+        self.nonzero_ptr = np.empty((n_layers, work.batch + 1), dtype=np.int64)
+        index = np.empty(int(work.node_off[n_layers]), dtype=np.int64)
+        used = tables.input_tables(
+            work.acts, work.node_off, work.sizes, self.reach_in, self.nonzero_ptr, index
+        )
+        self.nonzero_index = index[:used]
         if work.net.loss_name == "binary_cross_entropy":
             self.bernoulli = np.zeros((work.batch, work.sizes[-1], DEGREE + 1))
-            finite_diff.bernoulli_table(work.logits, self.bernoulli)
+            tables.bernoulli_table(work.logits, self.bernoulli)
         else:
             self.bernoulli = np.zeros((1, 1, DEGREE + 1))
 

@@ -200,7 +200,7 @@ class CheckReport:
     verdict : Verdict
         The worst verdict of any tensor.
     tensors : dict
-        ``{"W1": TensorReport, ...}`` in network order.
+        ``{"W1": TensorReport, ...}`` in network order (built on first use).
     numerical : dict
         ``{"dW1": array, ...}`` numerical gradient; NaN where not computed.
     analytic : dict
@@ -253,77 +253,109 @@ class CheckReport:
         self._errors[self._used] = entry_errors(
             analytic[self._used], numerical[self._used], self.floor
         )
-        packing = net.packing
-        self.tensors = {}
-        totals = np.zeros(3)
-        for name in packing.names:
-            part = packing.slice(name)
-            dirs = None if directions is None else directions.get(name)
-            report, squares = self._tensor_report(name, part, dirs)
-            self.tensors[name] = report
-            totals += squares
-        self.difference = difference_from_squares(totals)
-        verdicts = [t.verdict for t in self.tensors.values() if t.checked]
-        self.verdict = max([thresholds.classify(self.difference), *verdicts])
-        if self.partial and not verdicts:
+        self._directions = directions or {}
+        self._stats = self._tensor_stats()
+        squares, max_errors, counts = self._stats
+        self.difference = difference_from_squares(squares.sum(axis=0))
+        scale = np.sqrt(squares[:, 1]) + np.sqrt(squares[:, 2])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            differences = np.where(scale > 0, np.sqrt(squares[:, 0]) / scale, 0.0)
+        levels = np.maximum(thresholds.levels(differences), thresholds.levels(max_errors))
+        levels[counts == 0] = Verdict.CORRECT
+        self._differences = differences
+        self._verdicts = [Verdict(level) for level in levels]
+        worst = int(levels[counts > 0].max()) if counts.any() else int(Verdict.CORRECT)
+        self.verdict = Verdict(max(worst, thresholds.classify(self.difference)))
+        self._nothing_compared = self.partial and not counts.any()
+        if self._nothing_compared:
             # nothing was compared: no grounds for a passing verdict
             self.verdict = Verdict.SUSPICIOUS
-        where = network_hint(self)
-        if where:
-            for t in self.tensors.values():
-                if t.verdict >= Verdict.SUSPICIOUS and t.hint is None:
-                    t.hint = where
+
+    def _tensor_stats(self):
+        """Per tensor: squared norms (gap, a, n), largest error, number compared.
+
+        One pass of segmented reductions over the flat vectors, plus, in
+        directional mode, the directions of each tensor.
+        """
+        packing = self.net.packing
+        starts = np.array([packing.slice(name).start for name in packing.names])
+        used = self._used
+        a = np.where(used, self._analytic, 0.0)
+        n = np.where(used, self._numerical, 0.0)
+        squares = np.stack(
+            [
+                np.add.reduceat(np.square(a - n), starts),
+                np.add.reduceat(np.square(a), starts),
+                np.add.reduceat(np.square(n), starts),
+            ],
+            axis=1,
+        )
+        max_errors = np.maximum.reduceat(np.where(used, self._errors, 0.0), starts)
+        counts = np.add.reduceat(self._checked.astype(np.int64), starts)
+        for t, name in enumerate(packing.names):
+            directions = self._directions.get(name)
+            if directions is None:
+                continue
+            kept = [d for d in directions if not d.kink]
+            squares[t] += squared_norms([d.analytic for d in kept], [d.numerical for d in kept])
+            max_errors[t] = max([max_errors[t], *(d.error for d in kept)])
+            counts[t] = len(directions)
+        return squares, max_errors, counts
+
+    @functools.cached_property
+    def tensors(self):
+        """``{"W1": TensorReport, ...}`` in network order."""
+        squares, _, counts = self._stats
+        out = {}
+        for t, name in enumerate(self.net.packing.names):
+            part = self.net.packing.slice(name)
+            index = np.flatnonzero(self._used[part])
+            errors = self._errors[part][index]
+            directions = self._directions.get(name)
+            if directions is not None:
+                errors = np.concatenate([[d.error for d in directions if not d.kink], errors])
+            out[name] = TensorReport(
+                name=name,
+                shape=self.net.packing.shapes[name],
+                checked=int(counts[t]),
+                difference=float(self._differences[t]),
+                verdict=self._verdicts[t],
+                errors=errors,
+                kinks=int(np.count_nonzero(self._kink_counts[part])),
+                thresholds=self.thresholds,
+                worst=functools.partial(self._worst_of, name, part, index),
+                directions=directions,
+            )
+        failing = [t for t in out.values() if t.verdict >= Verdict.SUSPICIOUS]
+        for report in failing:
+            report.hint = tensor_hint(self, report.name)
+        self._where = network_hint(self.net, out) if failing else None
+        for report in failing:
+            if report.hint is None:
+                report.hint = self._where
+        return out
+
+    @functools.cached_property
+    def hints(self):
+        """Every hint, ``"W2: ..."``, tensors sharing a hint grouped, network-wide last."""
+        tensors = self.tensors
+        where = self._where
         grouped = {}
-        for t in self.tensors.values():
+        for t in tensors.values():
             if t.hint:
                 grouped.setdefault(t.hint, []).append(t.name)
-        self.hints = [f"{', '.join(names)}: {hint}" for hint, names in grouped.items()]
+        hints = [f"{', '.join(names)}: {hint}" for hint, names in grouped.items()]
         if where and where not in grouped:
-            self.hints.append(where)
-        if self.partial and not verdicts:
-            self.hints.append("the check was interrupted before any entry was compared")
+            hints.append(where)
+        if self._nothing_compared:
+            hints.append("the check was interrupted before any entry was compared")
+        return hints
 
-    def _tensor_report(self, name, part, directions):
-        shape = self.net.packing.shapes[name]
-        use = self._used[part]
-        index = np.flatnonzero(use)
-        errors = self._errors[part][index]
-        if directions is not None:
-            kept = [d for d in directions if not d.kink]
-            compared_a = np.array([d.analytic for d in kept])
-            compared_n = np.array([d.numerical for d in kept])
-            errors = np.concatenate([np.array([d.error for d in kept]), errors])
-            n_checked = len(directions)
-        else:
-            compared_a = self._analytic[part][index]
-            compared_n = self._numerical[part][index]
-            n_checked = int(np.count_nonzero(self._checked[part]))
-        squares = squared_norms(compared_a, compared_n)
-        difference = difference_from_squares(squares)
-        max_error = float(errors.max()) if errors.size else 0.0
-        verdict = max(self.thresholds.classify(difference), self.thresholds.classify(max_error))
-
-        def worst():
-            if index.size == 0:
-                return None
-            flat = int(index[np.argmax(self._errors[part][index])])
-            return self._entry(name, shape, part, flat)
-
-        report = TensorReport(
-            name=name,
-            shape=shape,
-            checked=n_checked,
-            difference=difference,
-            verdict=verdict if n_checked else Verdict.CORRECT,
-            errors=errors,
-            kinks=int(np.count_nonzero(self._kink_counts[part])),
-            thresholds=self.thresholds,
-            worst=worst,
-            directions=directions,
-        )
-        if report.verdict >= Verdict.SUSPICIOUS:
-            report.hint = tensor_hint(self, name)
-        return report, squares
+    def _worst_of(self, name, part, index):
+        if index.size == 0:
+            return None
+        flat = int(index[np.argmax(self._errors[part][index])])
+        return self._entry(name, self.net.packing.shapes[name], part, flat)
 
     def _entry(self, name, shape, part, flat):
         a = float(self._analytic[part][flat])

@@ -68,6 +68,7 @@ class Thresholds:
                 raise ValueError(
                     f"Thresholds.{name} must be a finite positive number; got {value!r}"
                 )
+        object.__setattr__(self, "_edges", np.array(levels, dtype=np.float64))
         if not levels[0] < levels[1] < levels[2]:
             raise ValueError(
                 "Thresholds must increase: correct < acceptable < suspicious; "
@@ -84,6 +85,13 @@ class Thresholds:
             return Verdict.ACCEPTABLE
         return Verdict.SUSPICIOUS
 
+    def levels(self, errors):
+        """Return the verdict of each of ``errors`` as an integer array (NaN is WRONG)."""
+        errors = np.asarray(errors, dtype=np.float64)
+        index = np.searchsorted(self._edges, errors, side="right")
+        index[np.isnan(errors)] = Verdict.WRONG
+        return index
+
     def bands(self, errors):
         """Count how many of ``errors`` fall in each verdict band.
 
@@ -92,11 +100,7 @@ class Thresholds:
         dict
             ``{Verdict: count}`` with every verdict present.
         """
-        errors = np.asarray(errors, dtype=np.float64)
-        edges = np.array([self.correct, self.acceptable, self.suspicious])
-        index = np.searchsorted(edges, errors, side="right")
-        index[np.isnan(errors)] = 3
-        counts = np.bincount(index, minlength=4)
+        counts = np.bincount(self.levels(errors), minlength=4)
         return {verdict: int(counts[verdict]) for verdict in Verdict}
 
     @classmethod
@@ -163,8 +167,11 @@ def squared_norms(analytic, numerical):
     """
     a = np.asarray(analytic, dtype=np.float64).ravel()
     n = np.asarray(numerical, dtype=np.float64).ravel()
-    return (float(np.sum(np.square(a - n))), float(np.sum(np.square(a))),
-            float(np.sum(np.square(n))))
+    return (
+        float(np.sum(np.square(a - n))),
+        float(np.sum(np.square(a))),
+        float(np.sum(np.square(n))),
+    )
 
 
 def difference_from_squares(squares):

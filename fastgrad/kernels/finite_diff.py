@@ -45,13 +45,12 @@ from .activations import (
     difference,
     is_kinked,
     is_piecewise_linear,
-    sigmoid_pair,
 )
 from .dense import node_block, weight_view
 from .jets import ORDER, activation_jet, loss_jet, reach
 from .losses import MSE
 from .propagate import carry_to_loss
-from .series import DEGREE, bernoulli_cumulants, evaluate, line_coefficients, odd_difference
+from .series import DEGREE, evaluate, line_coefficients, odd_difference
 
 COLUMNS = 32
 """Evaluations carried together through the exact path."""
@@ -717,13 +716,3 @@ def centered_differences_serial(
         diff_out,
         kinks_out,
     )
-
-
-@jit()
-def bernoulli_table(logits, out):
-    """Fill ``out[b, k, 1:]`` with the cumulants of Bernoulli(sigmoid(logits[b, k]))."""
-    mu = np.zeros(out.shape[2])
-    for b in range(logits.shape[0]):
-        for k in range(logits.shape[1]):
-            q, q_bar = sigmoid_pair(logits[b, k])
-            bernoulli_cumulants(q, q_bar, mu, out[b, k])

@@ -7,13 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._hints import network_hint, tensor_hint
-from .thresholds import (
-    Verdict,
-    difference_from_squares,
-    entry_errors,
-    error_floor,
-    squared_norms,
-)
+from .kernels.compare import compare
+from .thresholds import Verdict, difference_from_squares, error_floor, squared_norms
 
 
 def _median(values):
@@ -249,10 +244,6 @@ class CheckReport:
         self._bias_shapes = bias_shapes or {}
         self.floor = error_floor(loss, epsilon)
         self._used = checked & (kinks == 0)
-        self._errors = np.full(analytic.size, np.nan)
-        self._errors[self._used] = entry_errors(
-            analytic[self._used], numerical[self._used], self.floor
-        )
         self._directions = directions or {}
         self._stats = self._tensor_stats()
         squares, max_errors, counts = self._stats
@@ -274,24 +265,31 @@ class CheckReport:
     def _tensor_stats(self):
         """Per tensor: squared norms (gap, a, n), largest error, number compared.
 
-        One pass of segmented reductions over the flat vectors, plus, in
-        directional mode, the directions of each tensor.
+        One compiled pass over the flat vectors (which also fills the entry
+        errors), plus, in directional mode, the directions of each tensor.
         """
         packing = self.net.packing
-        starts = np.array([packing.slice(name).start for name in packing.names])
-        used = self._used
-        a = np.where(used, self._analytic, 0.0)
-        n = np.where(used, self._numerical, 0.0)
-        squares = np.stack(
-            [
-                np.add.reduceat(np.square(a - n), starts),
-                np.add.reduceat(np.square(a), starts),
-                np.add.reduceat(np.square(n), starts),
-            ],
-            axis=1,
+        starts = np.array(
+            [packing.slice(name).start for name in packing.names] + [packing.size],
+            dtype=np.int64,
         )
-        max_errors = np.maximum.reduceat(np.where(used, self._errors, 0.0), starts)
-        counts = np.add.reduceat(self._checked.astype(np.int64), starts)
+        n_tensors = len(packing.names)
+        self._errors = np.empty(packing.size)
+        squares = np.empty((n_tensors, 3))
+        max_errors = np.empty(n_tensors)
+        counts = np.empty(n_tensors, dtype=np.int64)
+        compare(
+            self._analytic,
+            self._numerical,
+            self._checked,
+            self._kink_counts,
+            starts,
+            self.floor,
+            self._errors,
+            squares,
+            max_errors,
+            counts,
+        )
         for t, name in enumerate(packing.names):
             directions = self._directions.get(name)
             if directions is None:

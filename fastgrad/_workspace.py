@@ -5,9 +5,13 @@ the forward pass once and keeps every pre-activation and activation, which the
 loss, the backward pass, the checker and the diagnostics all read.
 """
 
+import numba
 import numpy as np
 
 from .kernels import dense
+
+PARALLEL_WORK = 2_000_000
+"""Multiply-adds of a pass under which it runs on the calling thread."""
 
 
 class Workspace:
@@ -53,7 +57,7 @@ class Workspace:
         if dropout and any(net.dropout):
             for u, mask in enumerate(net.dropout_masks(self.batch), start=1):
                 self.block(self.masks, u)[:] = mask
-        dense.forward(
+        arrays = (
             self.theta,
             self.w_off,
             self.b_off,
@@ -64,6 +68,18 @@ class Workspace:
             self.acts,
             self.pre,
         )
+        lanes = self._lanes()
+        if lanes > 1:
+            dense.forward_parallel(*arrays, lanes)
+        else:
+            dense.forward(*arrays)
+
+    def _lanes(self):
+        """Threads worth starting for one pass: 1 below :data:`PARALLEL_WORK` multiply-adds."""
+        work = self.batch * int(np.sum(self.sizes[1:] * self.sizes[:-1]))
+        if work < PARALLEL_WORK:
+            return 1
+        return max(1, min(numba.get_num_threads(), self.batch))
 
     def block(self, buffer, u):
         """Return node layer ``u``'s ``(batch, sizes[u])`` view of a per-unit buffer."""
@@ -103,7 +119,7 @@ class Workspace:
     def gradient(self):
         """Return the gradient of ``J`` as a new flat vector laid out like ``theta``."""
         grad = np.empty_like(self.theta)
-        dense.backward(
+        arrays = (
             self.theta,
             self.w_off,
             self.b_off,
@@ -118,4 +134,9 @@ class Workspace:
             self.l2,
             grad,
         )
+        lanes = self._lanes()
+        if lanes > 1:
+            dense.backward_parallel(*arrays, lanes)
+        else:
+            dense.backward(*arrays)
         return grad

@@ -22,6 +22,7 @@ dropout multipliers of the hidden layers (``0`` or ``1 / (1 - p)``; all ones
 without dropout): ``A_u = phi_u(Z_u) * M_u``.
 """
 
+import numba
 import numpy as np
 
 from ._jit import jit
@@ -46,29 +47,57 @@ def weight_view(theta, w_off, sizes, u):
 
 
 @jit()
+def _forward_rows(theta, w_off, b_off, sizes, codes, masks, node_off, acts, pre, u, first, last):
+    """Compute node layer ``u`` for samples ``first:last``."""
+    weight = weight_view(theta, w_off, sizes, u)
+    bias = theta[b_off[u] : b_off[u] + sizes[u]]
+    a_in = node_block(acts, node_off, sizes, u - 1)
+    z_out = node_block(pre, node_off, sizes, u)
+    hidden = u < sizes.shape[0] - 1
+    a_out = node_block(acts, node_off, sizes, u)
+    mask = node_block(masks, node_off, sizes, u)
+    code = codes[u]
+    for b in range(first, last):
+        for k in range(sizes[u]):
+            total = bias[k]
+            for j in range(sizes[u - 1]):
+                total += weight[k, j] * a_in[b, j]
+            z_out[b, k] = total
+            if hidden:
+                a_out[b, k] = activate(code, total) * mask[b, k]
+
+
+@jit()
 def forward(theta, w_off, b_off, sizes, codes, masks, node_off, acts, pre):
     """Fill ``pre`` with every ``Z_u`` and ``acts`` with every hidden ``A_u``.
 
     ``acts``' block 0 must hold the input batch.
     """
-    n_layers = sizes.shape[0] - 1
-    for u in range(1, n_layers + 1):
-        weight = weight_view(theta, w_off, sizes, u)
-        bias = theta[b_off[u] : b_off[u] + sizes[u]]
-        a_in = node_block(acts, node_off, sizes, u - 1)
-        z_out = node_block(pre, node_off, sizes, u)
-        hidden = u < n_layers
-        a_out = node_block(acts, node_off, sizes, u)
-        mask = node_block(masks, node_off, sizes, u)
-        code = codes[u]
-        for b in range(a_in.shape[0]):
-            for k in range(sizes[u]):
-                total = bias[k]
-                for j in range(sizes[u - 1]):
-                    total += weight[k, j] * a_in[b, j]
-                z_out[b, k] = total
-                if hidden:
-                    a_out[b, k] = activate(code, total) * mask[b, k]
+    batch = (node_off[1] - node_off[0]) // sizes[0]
+    for u in range(1, sizes.shape[0]):
+        _forward_rows(theta, w_off, b_off, sizes, codes, masks, node_off, acts, pre, u, 0, batch)
+
+
+@jit(parallel=True)
+def forward_parallel(theta, w_off, b_off, sizes, codes, masks, node_off, acts, pre, lanes):
+    """:func:`forward` with the samples of each layer split over ``lanes`` threads."""
+    batch = (node_off[1] - node_off[0]) // sizes[0]
+    for u in range(1, sizes.shape[0]):
+        for lane in numba.prange(lanes):
+            _forward_rows(
+                theta,
+                w_off,
+                b_off,
+                sizes,
+                codes,
+                masks,
+                node_off,
+                acts,
+                pre,
+                u,
+                lane * batch // lanes,
+                (lane + 1) * batch // lanes,
+            )
 
 
 @jit()
@@ -92,6 +121,57 @@ def squared_weight_norm(theta, w_off, sizes):
 
 
 @jit()
+def _output_delta(pre, node_off, sizes, targets, loss_code, delta):
+    """Write ``d J / d Z_L`` (the data term, ``1/m`` included) into ``delta``."""
+    n_layers = sizes.shape[0] - 1
+    batch = targets.shape[0]
+    logits = node_block(pre, node_off, sizes, n_layers)
+    for b in range(batch):
+        logit_gradient(loss_code, logits[b], targets[b], delta[b, : sizes[n_layers]])
+        for k in range(sizes[n_layers]):
+            delta[b, k] /= batch
+
+
+@jit()
+def _weight_rows(theta, w_off, b_off, sizes, acts, node_off, l2, grad, delta, u, first, last):
+    """Write rows ``first:last`` of ``dW_u`` and ``db_u`` from ``delta = dJ/dZ_u``."""
+    batch = delta.shape[0]
+    weight = weight_view(theta, w_off, sizes, u)
+    d_weight = weight_view(grad, w_off, sizes, u)
+    d_bias = grad[b_off[u] : b_off[u] + sizes[u]]
+    a_in = node_block(acts, node_off, sizes, u - 1)
+    decay = l2 / batch
+    for k in range(first, last):
+        d_bias[k] = 0.0
+        for j in range(sizes[u - 1]):
+            d_weight[k, j] = decay * weight[k, j]
+        for b in range(batch):
+            d = delta[b, k]
+            d_bias[k] += d
+            for j in range(sizes[u - 1]):
+                d_weight[k, j] += d * a_in[b, j]
+
+
+@jit()
+def _delta_rows(theta, w_off, sizes, codes, masks, node_off, pre, delta, below, u, first, last):
+    """Write ``dJ/dZ_{u-1}`` of samples ``first:last`` into ``below``."""
+    weight = weight_view(theta, w_off, sizes, u)
+    z_in = node_block(pre, node_off, sizes, u - 1)
+    mask = node_block(masks, node_off, sizes, u - 1)
+    code = codes[u - 1]
+    n_in = sizes[u - 1]
+    for b in range(first, last):
+        for j in range(n_in):
+            below[b, j] = 0.0
+        for k in range(sizes[u]):
+            d = delta[b, k]
+            for j in range(n_in):
+                below[b, j] += d * weight[k, j]
+        for j in range(n_in):
+            below[b, j] *= mask[b, j] * derivative(code, z_in[b, j])
+
+
+@jit()
 def backward(
     theta, w_off, b_off, sizes, codes, masks, node_off, acts, pre, targets, loss_code, l2, grad
 ):
@@ -100,51 +180,72 @@ def backward(
     ``J = (1/m) sum_b loss_b + l2 / (2m) sum_u ||W_u||^2`` with ``m`` the
     batch size; ``acts`` and ``pre`` must come from :func:`forward`.
     """
-    n_layers = sizes.shape[0] - 1
     batch = targets.shape[0]
-    width = 0
-    for u in range(n_layers + 1):
-        width = max(width, sizes[u])
-    delta = np.empty((batch, width))
-    below = np.empty((batch, width))
-    logits = node_block(pre, node_off, sizes, n_layers)
-    for b in range(batch):
-        logit_gradient(loss_code, logits[b], targets[b], delta[b, : sizes[n_layers]])
-        for k in range(sizes[n_layers]):
-            delta[b, k] /= batch
-    for u in range(n_layers, 0, -1):
-        n_out = sizes[u]
-        n_in = sizes[u - 1]
-        weight = weight_view(theta, w_off, sizes, u)
-        d_weight = weight_view(grad, w_off, sizes, u)
-        d_bias = grad[b_off[u] : b_off[u] + n_out]
-        a_in = node_block(acts, node_off, sizes, u - 1)
-        decay = l2 / batch
-        for k in range(n_out):
-            d_bias[k] = 0.0
-            for j in range(n_in):
-                d_weight[k, j] = decay * weight[k, j]
-        for b in range(batch):
-            for k in range(n_out):
-                d = delta[b, k]
-                d_bias[k] += d
-                for j in range(n_in):
-                    d_weight[k, j] += d * a_in[b, j]
-        if u == 1:
-            break
-        z_in = node_block(pre, node_off, sizes, u - 1)
-        mask = node_block(masks, node_off, sizes, u - 1)
-        code = codes[u - 1]
-        for b in range(batch):
-            for j in range(n_in):
-                below[b, j] = 0.0
-            for k in range(n_out):
-                d = delta[b, k]
-                for j in range(n_in):
-                    below[b, j] += d * weight[k, j]
-            for j in range(n_in):
-                below[b, j] *= mask[b, j] * derivative(code, z_in[b, j])
-        delta, below = below, delta
+    delta = np.empty((batch, np.max(sizes)))
+    below = np.empty((batch, np.max(sizes)))
+    _output_delta(pre, node_off, sizes, targets, loss_code, delta)
+    for u in range(sizes.shape[0] - 1, 0, -1):
+        _weight_rows(theta, w_off, b_off, sizes, acts, node_off, l2, grad, delta, u, 0, sizes[u])
+        if u > 1:
+            _delta_rows(theta, w_off, sizes, codes, masks, node_off, pre, delta, below, u, 0, batch)
+            delta, below = below, delta
+
+
+@jit(parallel=True)
+def backward_parallel(
+    theta,
+    w_off,
+    b_off,
+    sizes,
+    codes,
+    masks,
+    node_off,
+    acts,
+    pre,
+    targets,
+    loss_code,
+    l2,
+    grad,
+    lanes,
+):
+    """:func:`backward` with units (for ``dW``) and samples (for ``dZ``) split over ``lanes``."""
+    batch = targets.shape[0]
+    delta = np.empty((batch, np.max(sizes)))
+    below = np.empty((batch, np.max(sizes)))
+    _output_delta(pre, node_off, sizes, targets, loss_code, delta)
+    for u in range(sizes.shape[0] - 1, 0, -1):
+        for lane in numba.prange(lanes):
+            _weight_rows(
+                theta,
+                w_off,
+                b_off,
+                sizes,
+                acts,
+                node_off,
+                l2,
+                grad,
+                delta,
+                u,
+                lane * sizes[u] // lanes,
+                (lane + 1) * sizes[u] // lanes,
+            )
+        if u > 1:
+            for lane in numba.prange(lanes):
+                _delta_rows(
+                    theta,
+                    w_off,
+                    sizes,
+                    codes,
+                    masks,
+                    node_off,
+                    pre,
+                    delta,
+                    below,
+                    u,
+                    lane * batch // lanes,
+                    (lane + 1) * batch // lanes,
+                )
+            delta, below = below, delta
 
 
 @jit()

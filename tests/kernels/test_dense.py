@@ -181,3 +181,31 @@ def test_node_block_and_weight_view():
     np.testing.assert_array_equal(
         dense.weight_view(theta, w_off, sizes, 1), np.arange(6.0).reshape(3, 2)
     )
+
+
+@pytest.mark.parametrize("hidden", ["relu", "tanh"])
+def test_parallel_passes_equal_the_serial_ones_exactly(hidden):
+    import fastgrad as fg
+
+    rng = np.random.default_rng(5)
+    sizes = [30, 25, 20, 4]
+    net = fg.MLP(sizes, hidden=hidden, l2=0.2, dropout=0.3)
+    params = random_params(sizes, rng)
+    X = rng.normal(size=(13, 30))
+    y = rng.integers(0, 4, 13)
+    work, _ = net.workspace(params, X, y)
+    pre = np.zeros_like(work.pre)
+    acts = work.acts.copy()
+    arrays = (work.theta, work.w_off, work.b_off, work.sizes, work.codes, work.masks, work.node_off)
+    for lanes in (2, 3, 5):
+        acts[work.node_off[1] :] = 0.0
+        dense.forward_parallel(*arrays, acts, pre, lanes)
+        np.testing.assert_array_equal(pre, work.pre)
+        np.testing.assert_array_equal(acts, work.acts)
+        serial = np.empty_like(work.theta)
+        parallel = np.empty_like(work.theta)
+        tail = (work.targets, work.loss_code, work.l2)
+        dense.backward(*arrays, work.acts, work.pre, *tail, serial)
+        dense.backward_parallel(*arrays, work.acts, work.pre, *tail, parallel, lanes)
+        np.testing.assert_array_equal(parallel, serial)
+    np.testing.assert_array_equal(serial, work.gradient())

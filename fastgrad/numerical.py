@@ -181,16 +181,8 @@ class Differences:
         w = self.work
         lanes = min(numba.get_num_threads(), int(t_stop - t_start))
         size = int(self.entry_ptr[t_stop] - self.entry_ptr[t_start]) * w.batch
-        arrays = (
-            self.task_layer,
-            self.task_unit,
-            self.entry_ptr,
-            self.entry_input,
-            int(t_start),
-            int(t_stop),
-        )
-        shared = (
-            self.epsilon,
+        tasks = (self.task_layer, self.task_unit, self.entry_ptr, self.entry_input)
+        net = (
             w.theta,
             w.w_off,
             self.wt,
@@ -202,18 +194,19 @@ class Differences:
             w.pre,
             self.prob,
             w.targets,
-            w.loss_code,
             self.bernoulli,
             self.reach_in,
             self.nonzero_ptr,
             self.nonzero_index,
-            diff,
-            kinks,
         )
         if lanes <= 1 or size < SERIAL_WORK:
-            finite_diff.centered_differences_serial(*arrays, *shared)
+            finite_diff.centered_differences_serial(
+                tasks, int(t_start), int(t_stop), net, w.loss_code, self.epsilon, diff, kinks
+            )
         else:
-            finite_diff.centered_differences(*arrays, lanes, *shared)
+            finite_diff.centered_differences(
+                tasks, int(t_start), int(t_stop), lanes, net, w.loss_code, self.epsilon, diff, kinks
+            )
 
     def finish(self, diff):
         """Turn summed per-sample differences into gradient entries (adds the L2 term).

@@ -10,7 +10,7 @@ and sums over the batch. It never runs a full forward pass per parameter:
    ``Z_u[b, i]``, by ``g = eps * a_{u-1}[b, j]`` (a bias: by ``eps``).
 3. Small steps (the common case): per unit and sample, the loss change as a
    function of ``g`` is carried as a power series through every later layer
-   (:func:`_unit_jet`, :mod:`fastgrad.kernels.jets`) and each input ``j``
+   (:func:`~fastgrad.kernels.suffix.unit_series`, :mod:`fastgrad.kernels.jets`) and each input ``j``
    costs an odd polynomial in ``g_j``; zero inputs are skipped. Used only
    where no unit can reach a kink and every series converges fast.
 4. Otherwise, entry by entry: the activation moves by
@@ -31,311 +31,46 @@ inputs; each task writes only its own entries of the outputs and sums over
 the batch in sample order, so results do not depend on the thread count.
 """
 
-import math
-
 import numba
 import numpy as np
 
 from ._jit import jit
-from .activations import (
-    ELU,
-    LEAKY_RELU,
-    RELU,
-    derivative,
-    difference,
-    is_kinked,
-    is_piecewise_linear,
-)
-from .dense import node_block, weight_view
-from .jets import ORDER, activation_jet, loss_jet, reach
-from .losses import MSE
-from .propagate import carry_to_loss
+from .activations import difference, is_kinked, is_piecewise_linear
+from .dense import node_block
+from .jets import ORDER
+from .propagate import carry_unit_change
 from .series import DEGREE, evaluate, line_coefficients, odd_difference
+from .suffix import SAFETY, line_direction, unit_series
 
 COLUMNS = 32
 """Evaluations carried together through the exact path."""
 
-SAFETY = 1.0 - 1e-9
-"""Margin on the radius inside which no unit changes side."""
-
-JET_REACH = 1e-4
-"""How far a smooth unit or a logit may move for the series to be used."""
-
-TAIL = 1e-17
-"""Largest share of the last two terms kept in the loss's series."""
-
 
 @jit()
-def _line_direction(
-    u, i, b, theta, w_off, wt, sizes, codes, masks, node_off, pre, v_a, v_b, direction
-):
-    """Write into ``direction`` how the logits move per unit change of ``A_u[b, i]``.
-
-    Assumes every hidden layer after ``u`` is piecewise linear. Returns the
-    largest change for which no kinked unit of those layers changes side.
-    """
-    n_layers = sizes.shape[0] - 1
-    n_out = sizes[n_layers]
-    if u == n_layers:
-        direction[:n_out] = 0.0
-        direction[i] = 1.0
-        return math.inf
-    n = sizes[u + 1]
-    start = w_off[u + 1] + i * n
-    v_a[:n] = wt[start : start + n]
-    radius = math.inf
-    for k in range(u + 1, n_layers):
-        z_k = node_block(pre, node_off, sizes, k)[b]
-        m_k = node_block(masks, node_off, sizes, k)[b]
-        code = codes[k]
-        kinked = is_kinked(code)
-        for q in range(sizes[k]):
-            vq = v_a[q]
-            m = m_k[q]
-            if m == 0.0:
-                v_a[q] = 0.0
-                continue
-            if kinked and vq != 0.0:
-                radius = min(radius, abs(z_k[q]) / abs(vq))
-            v_a[q] = vq * m * derivative(code, z_k[q])
-        weight = weight_view(theta, w_off, sizes, k + 1)
-        for p in range(sizes[k + 1]):
-            total = 0.0
-            for q in range(sizes[k]):
-                total += weight[p, q] * v_a[q]
-            v_b[p] = total
-        v_a, v_b = v_b, v_a
-    direction[:n_out] = v_a[:n_out]
-    return radius
-
-
-@jit()
-def _exact_suffix(
-    u,
-    i,
-    b,
-    n_cols,
-    s_col,
-    theta,
-    w_off,
-    wt,
-    sizes,
-    codes,
-    masks,
-    node_off,
-    pre,
-    prob,
-    targets,
-    loss_code,
-    dz_a,
-    dz_b,
-    f_out,
-    crossed,
-):
-    """Carry activation changes ``s_col`` of unit ``(u, i)`` to the loss of sample ``b``.
-
-    Writes the loss change of each column into ``f_out`` and whether any
-    kinked unit changed side into ``crossed``.
-    """
-    n_layers = sizes.shape[0] - 1
-    if u == n_layers:
-        for c in range(n_cols):
-            dz_a[c, : sizes[n_layers]] = 0.0
-            dz_a[c, i] = s_col[c]
-    else:
-        n = sizes[u + 1]
-        start = w_off[u + 1] + i * n
-        column = wt[start : start + n]
-        for c in range(n_cols):
-            for q in range(n):
-                dz_a[c, q] = s_col[c] * column[q]
-    carry_to_loss(
-        min(u + 1, n_layers),
-        b,
-        n_cols,
-        theta,
-        w_off,
-        sizes,
-        codes,
-        masks,
-        node_off,
-        pre,
-        prob,
-        targets,
-        loss_code,
-        dz_a,
-        dz_b,
-        f_out,
-        crossed,
-    )
-
-
-@jit()
-def _is_kinked_for_jets(code):
-    """Whether a unit's series breaks where its pre-activation crosses 0."""
-    return code == RELU or code == LEAKY_RELU or code == ELU
-
-
-@jit()
-def _unit_jet(
-    u,
-    i,
-    b,
-    r,
-    theta,
-    w_off,
-    wt,
-    sizes,
-    codes,
-    masks,
-    node_off,
-    pre,
-    prob,
-    targets,
-    loss_code,
-    jet_a,
-    jet_b,
-    w,
-    act,
-    y,
-    q,
-    e,
-    s,
-    log,
-    out,
-):
-    """Fill ``out`` with the series in ``g`` of ``loss_b`` when ``Z_u[b, i]`` moves by ``g``.
-
-    Returns False, leaving ``out`` meaningless, when the series cannot be
-    trusted for ``|g| <= r``: a kinked unit could change side, a smooth
-    unit or the loss could move beyond :data:`JET_REACH`, or the last terms
-    kept are not negligible.
-    """
-    n_layers = sizes.shape[0] - 1
-    n_out = sizes[n_layers]
-    for n in range(ORDER + 1):
-        w[n] = 0.0
-    w[1] = 1.0
-    z = node_block(pre, node_off, sizes, u)[b, i]
-    if u == n_layers:
-        if r > JET_REACH and loss_code != MSE:
-            return False
-        jet_a[:, :n_out] = 0.0
-        jet_a[1, i] = 1.0
-        degree = 1
-    else:
-        code = codes[u]
-        if _is_kinked_for_jets(code):
-            if not r < abs(z) * SAFETY:
-                return False
-        elif not is_piecewise_linear(code) and r > JET_REACH:
-            return False
-        activation_jet(code, z, w, act, y, q)
-        m = node_block(masks, node_off, sizes, u)[b, i]
-        degree = 1 if is_piecewise_linear(code) else ORDER
-        still = True
-        for d in range(1, degree + 1):
-            still = still and act[d] == 0.0
-        if still:
-            # a unit that stays dead: the loss does not move at all
-            for d in range(ORDER + 1):
-                out[d] = 0.0
-            return True
-        n = sizes[u + 1]
-        start = w_off[u + 1] + i * n
-        for d in range(1, degree + 1):
-            for p in range(n):
-                jet_a[d, p] = m * act[d] * wt[start + p]
-        for k in range(u + 1, n_layers):
-            z_k = node_block(pre, node_off, sizes, k)[b]
-            m_k = node_block(masks, node_off, sizes, k)[b]
-            code = codes[k]
-            kinked = _is_kinked_for_jets(code)
-            smooth = not is_piecewise_linear(code)
-            for p in range(sizes[k]):
-                if m_k[p] == 0.0:
-                    for d in range(1, degree + 1):
-                        jet_a[d, p] = 0.0
-                    continue
-                for d in range(1, degree + 1):
-                    w[d] = jet_a[d, p]
-                moved = reach(w, r)
-                if kinked:
-                    if not moved < abs(z_k[p]) * SAFETY:
-                        return False
-                elif smooth and moved > JET_REACH:
-                    return False
-                activation_jet(code, z_k[p], w, act, y, q)
-                for d in range(1, degree + 1):
-                    jet_a[d, p] = m_k[p] * act[d]
-                if smooth:
-                    for d in range(degree + 1, ORDER + 1):
-                        jet_a[d, p] = m_k[p] * act[d]
-            if smooth:
-                degree = ORDER
-            weight = weight_view(theta, w_off, sizes, k + 1)
-            for d in range(1, degree + 1):
-                for p in range(sizes[k + 1]):
-                    total = 0.0
-                    for c in range(sizes[k]):
-                        total += weight[p, c] * jet_a[d, c]
-                    jet_b[d, p] = total
-            jet_a, jet_b = jet_b, jet_a
-        if loss_code != MSE:
-            for c in range(n_out):
-                for d in range(1, degree + 1):
-                    w[d] = jet_a[d, c]
-                if reach(w, r) > JET_REACH:
-                    return False
-    for d in range(degree + 1, ORDER + 1):
-        jet_a[d, :n_out] = 0.0
-    jet_a[0, :n_out] = 0.0
-    logits = node_block(pre, node_off, sizes, n_layers)[b]
-    loss_jet(loss_code, logits, prob[b], targets[b], jet_a[:, :n_out], out, e, s, log)
-    total = 0.0
-    power = 1.0
-    for d in range(1, ORDER + 1):
-        power *= r
-        total += abs(out[d]) * power
-    tail = abs(out[ORDER - 1]) * r ** (ORDER - 1) + abs(out[ORDER]) * r**ORDER
-    return tail <= TAIL * total
-
-
-@jit()
-def _lane(
-    lane,
-    lanes,
-    task_layer,
-    task_unit,
-    entry_ptr,
-    entry_input,
-    t_start,
-    t_stop,
-    epsilon,
-    theta,
-    w_off,
-    wt,
-    sizes,
-    codes,
-    masks,
-    node_off,
-    acts,
-    pre,
-    prob,
-    targets,
-    loss_code,
-    bernoulli,
-    reach_in,
-    nonzero_ptr,
-    nonzero_index,
-    diff_out,
-    kinks_out,
-):
+def _lane(lane, lanes, tasks, t_start, t_stop, net, loss_code, epsilon, diff_out, kinks_out):
     """Run one lane's share of :func:`centered_differences`.
 
     The lane takes tasks ``t_start + lane``, ``t_start + lane + lanes``, ...
     and allocates its scratch once.
     """
+    task_layer, task_unit, entry_ptr, entry_input = tasks
+    (
+        theta,
+        w_off,
+        wt,
+        sizes,
+        codes,
+        masks,
+        node_off,
+        acts,
+        pre,
+        prob,
+        targets,
+        bernoulli,
+        reach_in,
+        nonzero_ptr,
+        nonzero_index,
+    ) = net
     n_layers = sizes.shape[0] - 1
     n_out = sizes[n_layers]
     logits = node_block(pre, node_off, sizes, n_layers)
@@ -392,7 +127,7 @@ def _lane(
             m = m_u[b, i] if hidden else 1.0
             if m == 0.0:
                 continue
-            if _unit_jet(
+            if unit_series(
                 u,
                 i,
                 b,
@@ -467,7 +202,7 @@ def _lane(
                 continue
             n_fallback = 0
             if on_line:
-                radius = _line_direction(
+                radius = line_direction(
                     u,
                     i,
                     b,
@@ -523,7 +258,7 @@ def _lane(
                     x = fallback[f] - e0
                     s_col[2 * (f - first)] = s_plus[x]
                     s_col[2 * (f - first) + 1] = s_minus[x]
-                _exact_suffix(
+                carry_unit_change(
                     u,
                     i,
                     b,
@@ -555,164 +290,54 @@ def _lane(
 
 @jit(parallel=True)
 def centered_differences(
-    task_layer,
-    task_unit,
-    entry_ptr,
-    entry_input,
-    t_start,
-    t_stop,
-    lanes,
-    epsilon,
-    theta,
-    w_off,
-    wt,
-    sizes,
-    codes,
-    masks,
-    node_off,
-    acts,
-    pre,
-    prob,
-    targets,
-    loss_code,
-    bernoulli,
-    reach_in,
-    nonzero_ptr,
-    nonzero_index,
-    diff_out,
-    kinks_out,
+    tasks, t_start, t_stop, lanes, net, loss_code, epsilon, diff_out, kinks_out
 ):
     """Sum over the batch of per-sample centered differences, for tasks ``t_start:t_stop``.
 
     Parameters
     ----------
-    task_layer, task_unit : int64 arrays
-        Task ``t`` perturbs row ``task_unit[t]`` of the weight and bias
-        producing node layer ``task_layer[t]``.
-    entry_ptr, entry_input : int64 arrays
-        Task ``t`` owns entries ``entry_ptr[t]:entry_ptr[t + 1]``; entry ``e``
-        perturbs input ``entry_input[e]`` of its row (``sizes[u - 1]`` for the
-        bias).
+    tasks : tuple of int64 arrays
+        ``(task_layer, task_unit, entry_ptr, entry_input)``. Task ``t``
+        perturbs row ``task_unit[t]`` of the weight and bias producing node
+        layer ``task_layer[t]``; it owns entries ``entry_ptr[t]:entry_ptr[t +
+        1]``, and entry ``e`` perturbs input ``entry_input[e]`` of its row
+        (``sizes[u - 1]`` for the bias).
     t_start, t_stop : int
         The tasks to run.
     lanes : int
         Tasks are dealt round-robin to this many parallel lanes (the number
         of threads); it does not change the results.
-    epsilon : float
-        Step.
-    theta, w_off, sizes, codes, masks, node_off, acts, pre
-        The network after its forward pass (see :mod:`fastgrad.kernels.dense`).
-    wt : ndarray
-        The weights transposed, each at its weight's offset.
-    prob, targets : ndarray
-        ``(batch, n_out)`` output probabilities and targets.
+    net : tuple of arrays
+        ``(theta, w_off, wt, sizes, codes, masks, node_off, acts, pre, prob,
+        targets, bernoulli, reach_in, nonzero_ptr, nonzero_index)``: the
+        network after its forward pass (see :mod:`fastgrad.kernels.dense`);
+        ``wt``, the weights transposed, each at its weight's offset; ``prob``
+        and ``targets``, ``(batch, n_out)`` output probabilities and targets;
+        ``bernoulli``, ``(batch, n_out, DEGREE + 1)`` Bernoulli cumulants for
+        binary cross-entropy; ``reach_in``, ``(n_layers, batch)``, the largest
+        input ``max(1, max_j |A_u[b, j]|)`` of each layer and sample (the
+        bias counts as 1); ``nonzero_index[nonzero_ptr[u, b]:nonzero_ptr[u,
+        b + 1]]``, the ``j`` with ``A_u[b, j] != 0``
+        (:mod:`fastgrad.kernels.tables` builds the last five).
     loss_code : int
         Loss code.
-    bernoulli : ndarray
-        ``(batch, n_out, DEGREE + 1)`` Bernoulli cumulants for binary
-        cross-entropy (unused otherwise).
-    reach_in : ndarray
-        ``(n_layers, batch)``: ``max(1, max_j |A_u[b, j]|)``, the largest
-        input (the bias counts as 1) of each layer for each sample.
-    nonzero_ptr, nonzero_index : int64 ndarrays
-        The nonzero inputs of each layer and sample: ``nonzero_index[
-        nonzero_ptr[u, b]:nonzero_ptr[u, b + 1]]`` are the ``j`` with
-        ``A_u[b, j] != 0``.
+    epsilon : float
+        Step.
     diff_out : ndarray
         Output: ``sum_b loss_b(+) - loss_b(-)`` per entry.
     kinks_out : int64 ndarray
         Output: number of evaluations per entry that crossed a kink.
     """
     for lane in numba.prange(lanes):
-        _lane(
-            lane,
-            lanes,
-            task_layer,
-            task_unit,
-            entry_ptr,
-            entry_input,
-            t_start,
-            t_stop,
-            epsilon,
-            theta,
-            w_off,
-            wt,
-            sizes,
-            codes,
-            masks,
-            node_off,
-            acts,
-            pre,
-            prob,
-            targets,
-            loss_code,
-            bernoulli,
-            reach_in,
-            nonzero_ptr,
-            nonzero_index,
-            diff_out,
-            kinks_out,
-        )
+        _lane(lane, lanes, tasks, t_start, t_stop, net, loss_code, epsilon, diff_out, kinks_out)
 
 
 @jit()
 def centered_differences_serial(
-    task_layer,
-    task_unit,
-    entry_ptr,
-    entry_input,
-    t_start,
-    t_stop,
-    epsilon,
-    theta,
-    w_off,
-    wt,
-    sizes,
-    codes,
-    masks,
-    node_off,
-    acts,
-    pre,
-    prob,
-    targets,
-    loss_code,
-    bernoulli,
-    reach_in,
-    nonzero_ptr,
-    nonzero_index,
-    diff_out,
-    kinks_out,
+    tasks, t_start, t_stop, net, loss_code, epsilon, diff_out, kinks_out
 ):
     """Run :func:`centered_differences` on the calling thread.
 
     For work too small to repay starting the parallel threads.
     """
-    _lane(
-        0,
-        1,
-        task_layer,
-        task_unit,
-        entry_ptr,
-        entry_input,
-        t_start,
-        t_stop,
-        epsilon,
-        theta,
-        w_off,
-        wt,
-        sizes,
-        codes,
-        masks,
-        node_off,
-        acts,
-        pre,
-        prob,
-        targets,
-        loss_code,
-        bernoulli,
-        reach_in,
-        nonzero_ptr,
-        nonzero_index,
-        diff_out,
-        kinks_out,
-    )
+    _lane(0, 1, tasks, t_start, t_stop, net, loss_code, epsilon, diff_out, kinks_out)

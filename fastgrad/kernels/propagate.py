@@ -89,3 +89,64 @@ def carry_to_loss(
     logits = node_block(pre, node_off, sizes, n_layers)[b]
     for c in range(n_cols):
         f_out[c] = loss_difference(loss_code, logits, prob[b], targets[b], dz_a[c, :n_out])
+
+
+@jit()
+def carry_unit_change(
+    u,
+    i,
+    b,
+    n_cols,
+    s_col,
+    theta,
+    w_off,
+    wt,
+    sizes,
+    codes,
+    masks,
+    node_off,
+    pre,
+    prob,
+    targets,
+    loss_code,
+    dz_a,
+    dz_b,
+    f_out,
+    crossed,
+):
+    """Carry activation changes ``s_col`` of unit ``(u, i)`` to the loss of sample ``b``.
+
+    Writes the loss change of each column into ``f_out`` and whether any
+    kinked unit changed side into ``crossed``.
+    """
+    n_layers = sizes.shape[0] - 1
+    if u == n_layers:
+        for c in range(n_cols):
+            dz_a[c, : sizes[n_layers]] = 0.0
+            dz_a[c, i] = s_col[c]
+    else:
+        n = sizes[u + 1]
+        start = w_off[u + 1] + i * n
+        column = wt[start : start + n]
+        for c in range(n_cols):
+            for q in range(n):
+                dz_a[c, q] = s_col[c] * column[q]
+    carry_to_loss(
+        min(u + 1, n_layers),
+        b,
+        n_cols,
+        theta,
+        w_off,
+        sizes,
+        codes,
+        masks,
+        node_off,
+        pre,
+        prob,
+        targets,
+        loss_code,
+        dz_a,
+        dz_b,
+        f_out,
+        crossed,
+    )

@@ -94,15 +94,17 @@ def _lane(lane, lanes, tasks, t_start, t_stop, net, loss_code, epsilon, diff_out
     s_col = np.empty(COLUMNS)
     f_out = np.empty(COLUMNS)
     crossed = np.empty(COLUMNS, dtype=np.bool_)
-    jet_a = np.zeros((ORDER + 1, width))
-    jet_b = np.zeros((ORDER + 1, width))
-    jet_w = np.zeros(ORDER + 1)
-    jet_act = np.zeros(ORDER + 1)
-    jet_y = np.zeros(ORDER + 1)
-    jet_q = np.zeros(ORDER + 1)
-    jet_e = np.zeros(ORDER + 1)
-    jet_s = np.zeros(ORDER + 1)
-    jet_log = np.zeros(ORDER + 1)
+    jets = (
+        np.zeros((ORDER + 1, width)),
+        np.zeros((ORDER + 1, width)),
+        np.zeros(ORDER + 1),
+        np.zeros(ORDER + 1),
+        np.zeros(ORDER + 1),
+        np.zeros(ORDER + 1),
+        np.zeros(ORDER + 1),
+        np.zeros(ORDER + 1),
+        np.zeros(ORDER + 1),
+    )
     series = np.zeros(ORDER + 1)
     for t in range(t_start + lane, t_stop, lanes):
         u = task_layer[t]
@@ -127,33 +129,7 @@ def _lane(lane, lanes, tasks, t_start, t_stop, net, loss_code, epsilon, diff_out
             m = m_u[b, i] if hidden else 1.0
             if m == 0.0:
                 continue
-            if unit_series(
-                u,
-                i,
-                b,
-                epsilon * reach_in[u - 1, b],
-                theta,
-                w_off,
-                wt,
-                sizes,
-                codes,
-                masks,
-                node_off,
-                pre,
-                prob,
-                targets,
-                loss_code,
-                jet_a,
-                jet_b,
-                jet_w,
-                jet_act,
-                jet_y,
-                jet_q,
-                jet_e,
-                jet_s,
-                jet_log,
-                series,
-            ):
+            if unit_series(u, i, b, epsilon * reach_in[u - 1, b], net, loss_code, jets, series):
                 # loss_b(g) - loss_b(-g) = 2 (G1 g + G3 g^3 + G5 g^5 + G7 g^7)
                 c1 = 2.0 * series[1]
                 c3 = 2.0 * series[3]
@@ -202,22 +178,7 @@ def _lane(lane, lanes, tasks, t_start, t_stop, net, loss_code, epsilon, diff_out
                 continue
             n_fallback = 0
             if on_line:
-                radius = line_direction(
-                    u,
-                    i,
-                    b,
-                    theta,
-                    w_off,
-                    wt,
-                    sizes,
-                    codes,
-                    masks,
-                    node_off,
-                    pre,
-                    v_a,
-                    v_b,
-                    direction,
-                )
+                radius = line_direction(u, i, b, net, v_a, v_b, direction)
                 reach = line_coefficients(
                     loss_code,
                     logits[b],
@@ -259,26 +220,7 @@ def _lane(lane, lanes, tasks, t_start, t_stop, net, loss_code, epsilon, diff_out
                     s_col[2 * (f - first)] = s_plus[x]
                     s_col[2 * (f - first) + 1] = s_minus[x]
                 carry_unit_change(
-                    u,
-                    i,
-                    b,
-                    2 * (last - first),
-                    s_col,
-                    theta,
-                    w_off,
-                    wt,
-                    sizes,
-                    codes,
-                    masks,
-                    node_off,
-                    pre,
-                    prob,
-                    targets,
-                    loss_code,
-                    dz_a,
-                    dz_b,
-                    f_out,
-                    crossed,
+                    u, i, b, 2 * (last - first), s_col, net, loss_code, dz_a, dz_b, f_out, crossed
                 )
                 for f in range(first, last):
                     e = fallback[f]

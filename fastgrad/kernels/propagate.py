@@ -92,33 +92,30 @@ def carry_to_loss(
 
 
 @jit()
-def carry_unit_change(
-    u,
-    i,
-    b,
-    n_cols,
-    s_col,
-    theta,
-    w_off,
-    wt,
-    sizes,
-    codes,
-    masks,
-    node_off,
-    pre,
-    prob,
-    targets,
-    loss_code,
-    dz_a,
-    dz_b,
-    f_out,
-    crossed,
-):
+def carry_unit_change(u, i, b, n_cols, s_col, net, loss_code, dz_a, dz_b, f_out, crossed):
     """Carry activation changes ``s_col`` of unit ``(u, i)`` to the loss of sample ``b``.
 
     Writes the loss change of each column into ``f_out`` and whether any
-    kinked unit changed side into ``crossed``.
+    kinked unit changed side into ``crossed``. ``net`` is the network tuple
+    of :func:`~fastgrad.kernels.finite_diff.centered_differences`.
     """
+    (
+        theta,
+        w_off,
+        wt,
+        sizes,
+        codes,
+        masks,
+        node_off,
+        acts,
+        pre,
+        prob,
+        targets,
+        bernoulli,
+        reach_in,
+        nonzero_ptr,
+        nonzero_index,
+    ) = net
     n_layers = sizes.shape[0] - 1
     if u == n_layers:
         for c in range(n_cols):

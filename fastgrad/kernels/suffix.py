@@ -31,14 +31,31 @@ TAIL = 1e-17
 
 
 @jit()
-def line_direction(
-    u, i, b, theta, w_off, wt, sizes, codes, masks, node_off, pre, v_a, v_b, direction
-):
+def line_direction(u, i, b, net, v_a, v_b, direction):
     """Write into ``direction`` how the logits move per unit change of ``A_u[b, i]``.
 
     Assumes every hidden layer after ``u`` is piecewise linear. Returns the
     largest change for which no kinked unit of those layers changes side.
+    ``net`` is the network tuple of
+    :func:`~fastgrad.kernels.finite_diff.centered_differences`.
     """
+    (
+        theta,
+        w_off,
+        wt,
+        sizes,
+        codes,
+        masks,
+        node_off,
+        acts,
+        pre,
+        prob,
+        targets,
+        bernoulli,
+        reach_in,
+        nonzero_ptr,
+        nonzero_index,
+    ) = net
     n_layers = sizes.shape[0] - 1
     n_out = sizes[n_layers]
     if u == n_layers:
@@ -81,40 +98,34 @@ def _breaks_at_zero(code):
 
 
 @jit()
-def unit_series(
-    u,
-    i,
-    b,
-    r,
-    theta,
-    w_off,
-    wt,
-    sizes,
-    codes,
-    masks,
-    node_off,
-    pre,
-    prob,
-    targets,
-    loss_code,
-    jet_a,
-    jet_b,
-    w,
-    act,
-    y,
-    q,
-    e,
-    s,
-    log,
-    out,
-):
+def unit_series(u, i, b, r, net, loss_code, scratch, out):
     """Fill ``out`` with the series in ``g`` of ``loss_b`` when ``Z_u[b, i]`` moves by ``g``.
 
     Returns False, leaving ``out`` meaningless, when the series cannot be
     trusted for ``|g| <= r``: a kinked unit could change side, a smooth
     unit or the loss could move beyond :data:`JET_REACH`, or the last terms
-    kept are not negligible.
+    kept are not negligible. ``net`` is the network tuple of
+    :func:`~fastgrad.kernels.finite_diff.centered_differences`; ``scratch``
+    holds two ``(ORDER + 1, width)`` and seven ``ORDER + 1`` arrays.
     """
+    (
+        theta,
+        w_off,
+        wt,
+        sizes,
+        codes,
+        masks,
+        node_off,
+        acts,
+        pre,
+        prob,
+        targets,
+        bernoulli,
+        reach_in,
+        nonzero_ptr,
+        nonzero_index,
+    ) = net
+    jet_a, jet_b, w, act, y, q, e, s, log = scratch
     n_layers = sizes.shape[0] - 1
     n_out = sizes[n_layers]
     for n in range(ORDER + 1):

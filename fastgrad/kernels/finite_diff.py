@@ -54,23 +54,8 @@ def _lane(lane, lanes, tasks, t_start, t_stop, net, loss_code, epsilon, diff_out
     and allocates its scratch once.
     """
     task_layer, task_unit, entry_ptr, entry_input = tasks
-    (
-        theta,
-        w_off,
-        wt,
-        sizes,
-        codes,
-        masks,
-        node_off,
-        acts,
-        pre,
-        prob,
-        targets,
-        bernoulli,
-        reach_in,
-        nonzero_ptr,
-        nonzero_index,
-    ) = net
+    theta, w_off, wt, sizes, codes, masks, node_off, acts, pre, prob, targets = net[:11]
+    bernoulli, reach_in, nonzero_ptr, nonzero_index = net[11:]
     n_layers = sizes.shape[0] - 1
     n_out = sizes[n_layers]
     logits = node_block(pre, node_off, sizes, n_layers)

@@ -99,23 +99,7 @@ def carry_unit_change(u, i, b, n_cols, s_col, net, loss_code, dz_a, dz_b, f_out,
     kinked unit changed side into ``crossed``. ``net`` is the network tuple
     of :func:`~fastgrad.kernels.finite_diff.centered_differences`.
     """
-    (
-        theta,
-        w_off,
-        wt,
-        sizes,
-        codes,
-        masks,
-        node_off,
-        acts,
-        pre,
-        prob,
-        targets,
-        bernoulli,
-        reach_in,
-        nonzero_ptr,
-        nonzero_index,
-    ) = net
+    theta, w_off, wt, sizes, codes, masks, node_off, acts, pre, prob, targets = net[:11]
     n_layers = sizes.shape[0] - 1
     if u == n_layers:
         for c in range(n_cols):

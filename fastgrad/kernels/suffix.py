@@ -39,23 +39,7 @@ def line_direction(u, i, b, net, v_a, v_b, direction):
     ``net`` is the network tuple of
     :func:`~fastgrad.kernels.finite_diff.centered_differences`.
     """
-    (
-        theta,
-        w_off,
-        wt,
-        sizes,
-        codes,
-        masks,
-        node_off,
-        acts,
-        pre,
-        prob,
-        targets,
-        bernoulli,
-        reach_in,
-        nonzero_ptr,
-        nonzero_index,
-    ) = net
+    theta, w_off, wt, sizes, codes, masks, node_off, acts, pre, prob, targets = net[:11]
     n_layers = sizes.shape[0] - 1
     n_out = sizes[n_layers]
     if u == n_layers:
@@ -108,23 +92,7 @@ def unit_series(u, i, b, r, net, loss_code, scratch, out):
     :func:`~fastgrad.kernels.finite_diff.centered_differences`; ``scratch``
     holds two ``(ORDER + 1, width)`` and seven ``ORDER + 1`` arrays.
     """
-    (
-        theta,
-        w_off,
-        wt,
-        sizes,
-        codes,
-        masks,
-        node_off,
-        acts,
-        pre,
-        prob,
-        targets,
-        bernoulli,
-        reach_in,
-        nonzero_ptr,
-        nonzero_index,
-    ) = net
+    theta, w_off, wt, sizes, codes, masks, node_off, acts, pre, prob, targets = net[:11]
     jet_a, jet_b, w, act, y, q, e, s, log = scratch
     n_layers = sizes.shape[0] - 1
     n_out = sizes[n_layers]

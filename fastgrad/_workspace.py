@@ -57,7 +57,16 @@ class Workspace:
         if dropout and any(net.dropout):
             for u, mask in enumerate(net.dropout_masks(self.batch), start=1):
                 self.block(self.masks, u)[:] = mask
-        arrays = (
+        arrays = self.pass_arrays()
+        lanes = self._lanes()
+        if lanes > 1:
+            dense.forward_parallel(*arrays, lanes)
+        else:
+            dense.forward(*arrays)
+
+    def pass_arrays(self):
+        """Return the arguments the dense passes share: parameters, codes, masks, buffers."""
+        return (
             self.theta,
             self.w_off,
             self.b_off,
@@ -68,11 +77,6 @@ class Workspace:
             self.acts,
             self.pre,
         )
-        lanes = self._lanes()
-        if lanes > 1:
-            dense.forward_parallel(*arrays, lanes)
-        else:
-            dense.forward(*arrays)
 
     def _lanes(self):
         """Threads worth starting for one pass: 1 below :data:`PARALLEL_WORK` multiply-adds."""
@@ -119,21 +123,7 @@ class Workspace:
     def gradient(self):
         """Return the gradient of ``J`` as a new flat vector laid out like ``theta``."""
         grad = np.empty_like(self.theta)
-        arrays = (
-            self.theta,
-            self.w_off,
-            self.b_off,
-            self.sizes,
-            self.codes,
-            self.masks,
-            self.node_off,
-            self.acts,
-            self.pre,
-            self.targets,
-            self.loss_code,
-            self.l2,
-            grad,
-        )
+        arrays = (*self.pass_arrays(), self.targets, self.loss_code, self.l2, grad)
         lanes = self._lanes()
         if lanes > 1:
             dense.backward_parallel(*arrays, lanes)

@@ -1,6 +1,6 @@
 """Plain-text rendering of a :class:`~fastgrad.report.CheckReport`."""
 
-from .thresholds import Verdict
+from .thresholds import ERROR_BANDS
 
 COLUMNS = (
     "tensor",
@@ -31,11 +31,11 @@ def table_rows(report):
                 t.name,
                 _shape(t.shape),
                 f"{t.checked:,}",
-                f"{t.difference:.2e}",
-                t.verdict.name if t.checked else "-",
-                f"{t.max_error:.2e}",
-                f"{t.median_error:.2e}",
-                *(f"{t.bands[v]:,}" for v in Verdict),
+                f"{t.difference:.2e}" if t.checked else "-",
+                t.verdict.name,
+                f"{t.max_error:.2e}" if t.checked else "-",
+                f"{t.median_error:.2e}" if t.checked else "-",
+                *(f"{t.bands[v]:,}" for v in ERROR_BANDS),
                 f"{t.kinks:,}",
             ]
         )
@@ -72,7 +72,7 @@ def format_report(report):
     lines.append("")
     lines.extend(_align(table_rows(report)))
     lines.append("")
-    failing = [t for t in report.tensors.values() if t.verdict >= Verdict.SUSPICIOUS and t.worst]
+    failing = [t for t in report.tensors.values() if t.verdict.failed and t.worst]
     if failing:
         lines.append("worst entries:")
         for entry in report.worst(5):
@@ -88,5 +88,8 @@ def format_report(report):
             f"{kinks:,} entries crossed a relu kink at +/-epsilon and are left out of the "
             "verdict (report.kinks lists them)"
         )
+    if report.reasons:
+        lines.append("not established:")
+        lines.extend(f"  {reason}" for reason in report.reasons)
     lines.append(f"overall: difference {report.difference:.3e} -> {report.verdict.name}")
     return "\n".join(lines)

@@ -95,6 +95,7 @@ def progress_bar(enabled):
 STYLES = {
     Verdict.CORRECT: "green",
     Verdict.ACCEPTABLE: "cyan",
+    Verdict.INCONCLUSIVE: "magenta",
     Verdict.SUSPICIOUS: "yellow",
     Verdict.WRONG: "bold red",
 }
@@ -154,7 +155,7 @@ def print_report(report):
     for tensor, row in zip(report.tensors.values(), rows[1:], strict=True):
         worst = tensor.worst
         where = "-" if worst is None else f"[{', '.join(map(str, worst.index))}] {worst.error:.1e}"
-        style = STYLES[tensor.verdict] if tensor.checked else "dim"
+        style = STYLES[tensor.verdict]
         cells = [
             row[0],
             row[1],
@@ -177,6 +178,8 @@ def print_report(report):
                 "out of the verdict"
             )
         )
+    for reason in report.reasons:
+        console.print(Text(f"not established: {reason}", style="magenta"))
     overall = Text(f"overall: difference {report.difference:.3e} -> ")
     overall.append(report.verdict.name, style=STYLES[report.verdict])
     if report.partial:

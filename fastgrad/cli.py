@@ -2,8 +2,10 @@
 
 Exit status: 0 when the gradients pass (CORRECT or ACCEPTABLE) or a diagnosis
 is done; 1 when a check finds them SUSPICIOUS or WRONG; 2 on bad input (a bad
-option, an unreadable or ill-shaped file); 130 when a check is interrupted
-with Ctrl-C (the report of the part done is printed, marked partial).
+option, an unreadable or ill-shaped file); 3 when the check is INCONCLUSIVE
+(among others, a check interrupted with Ctrl-C: the report of the part done is
+printed, marked partial, and exits 1 if that part already failed); 130 when
+Ctrl-C comes before any report.
 """
 
 import argparse
@@ -24,6 +26,7 @@ from .mlp import MLP, OUTPUT_LOSSES
 from .thresholds import Thresholds
 
 INTERRUPTED = 130
+INCONCLUSIVE = 3
 LONG_CHECK = 5e7
 """Entry-sample evaluations (entries x batch) above which a check shows a progress bar."""
 
@@ -279,6 +282,13 @@ def _network(args, sizes):
     )
 
 
+def exit_status(verdict):
+    """Return the exit status of a check's verdict: 0 passed, 1 failed, 3 inconclusive."""
+    if verdict.passed:
+        return 0
+    return 1 if verdict.failed else INCONCLUSIVE
+
+
 def run_check(args):
     """Run ``fastgrad check``; return the exit status."""
     if args.params:
@@ -322,9 +332,7 @@ def run_check(args):
         )
     elif not (sys.stdout.isatty() and _terminal.print_report(report)):
         print(report)
-    if report.partial:
-        return INTERRUPTED
-    return 0 if report.verdict.passed else 1
+    return exit_status(report.verdict)
 
 
 def run_diagnose(args):

@@ -86,7 +86,7 @@ class FunctionReport:
             f"gradient check of f at {self.analytic.size:,} entries, epsilon {self.epsilon:g}",
             f"difference {self.difference:.3e} -> {self.verdict.name}",
         ]
-        if self.verdict >= 2:
+        if self.verdict.failed:
             lines.append("worst entries:")
             lines.extend(f"  {entry}" for entry in self.worst(5))
         return "\n".join(lines)

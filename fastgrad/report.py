@@ -193,7 +193,11 @@ class CheckReport:
         Relative difference of the whole gradient vector (the course's
         formula), over the compared entries, kinks left out.
     verdict : Verdict
-        The worst verdict of any tensor.
+        The worst verdict of any tensor (see :class:`~fastgrad.Verdict`):
+        INCONCLUSIVE when nothing failed but something was not compared.
+    reasons : list of str
+        Why the verdict is INCONCLUSIVE (empty otherwise, unless a failure
+        outranks it): an interrupted check, tensors with no entry compared.
     tensors : dict
         ``{"W1": TensorReport, ...}`` in network order (built on first use).
     numerical : dict
@@ -252,15 +256,40 @@ class CheckReport:
         with np.errstate(invalid="ignore", divide="ignore"):
             differences = np.where(scale > 0, np.sqrt(squares[:, 0]) / scale, 0.0)
         levels = np.maximum(thresholds.levels(differences), thresholds.levels(max_errors))
-        levels[counts == 0] = Verdict.CORRECT
+        compared = self._compared_counts()
+        levels[compared == 0] = Verdict.INCONCLUSIVE
         self._differences = differences
         self._verdicts = [Verdict(level) for level in levels]
-        worst = int(levels[counts > 0].max()) if counts.any() else int(Verdict.CORRECT)
-        self.verdict = Verdict(max(worst, thresholds.classify(self.difference)))
-        self._nothing_compared = self.partial and not counts.any()
-        if self._nothing_compared:
-            # nothing was compared: no grounds for a passing verdict
-            self.verdict = Verdict.SUSPICIOUS
+        verdict = max(int(levels.max()), int(thresholds.classify(self.difference)))
+        self.reasons = self._inconclusive_reasons(compared)
+        if self.reasons:
+            verdict = max(verdict, int(Verdict.INCONCLUSIVE))
+        self.verdict = Verdict(verdict)
+
+    def _compared_counts(self):
+        """Per tensor, the entries and directions that count in its verdict (kinks do not)."""
+        packing = self.net.packing
+        out = np.empty(len(packing.names), dtype=np.int64)
+        for t, name in enumerate(packing.names):
+            directions = self._directions.get(name) or []
+            kept = sum(1 for d in directions if not d.kink)
+            out[t] = np.count_nonzero(self._used[packing.slice(name)]) + kept
+        return out
+
+    def _inconclusive_reasons(self, counts):
+        """Say why the check cannot pass: what was not compared."""
+        reasons = []
+        if self.partial:
+            reasons.append(
+                f"the check was interrupted: {self.checked:,} of the requested entries were "
+                "computed; the rest were not compared"
+            )
+        names = [n for n, c in zip(self.net.packing.names, counts, strict=True) if c == 0]
+        if names:
+            kinked = [n for n in names if np.any(self._kink_counts[self.net.packing.slice(n)])]
+            reached = "no entry compared" if not kinked else "no entry compared (kinks only)"
+            reasons.append(f"{', '.join(names)}: {reached}")
+        return reasons
 
     def _tensor_stats(self):
         """Per tensor: squared norms (gap, a, n), largest error, number compared.
@@ -345,8 +374,6 @@ class CheckReport:
         hints = [f"{', '.join(names)}: {hint}" for hint, names in grouped.items()]
         if where and where not in grouped:
             hints.append(where)
-        if self._nothing_compared:
-            hints.append("the check was interrupted before any entry was compared")
         return hints
 
     def _worst_of(self, name, part, index):
@@ -464,6 +491,7 @@ class CheckReport:
             "seconds": self.seconds,
             "difference": self.difference,
             "verdict": self.verdict.name,
+            "reasons": list(self.reasons),
             "tensors": [t.to_dict() for t in self.tensors.values()],
             "worst": [e.to_dict() for e in self.worst(10)],
             "kinks": {"count": len(kinks), "entries": [e.to_dict() for e in kinks[:20]]},

@@ -46,6 +46,10 @@ def _message(report):
             )
     extra = [h for h in report.hints if not any(h.startswith(f"{t.name}:") for t in failing)]
     lines.extend(f" {h}" for h in extra)
+    if report.reasons:
+        lines.append("")
+        lines.append("Not established:")
+        lines.extend(f" {reason}" for reason in report.reasons)
     if report.kinks:
         lines.append(f"({len(report.kinks)} entries crossed a kink and were left out)")
     return "\n".join(lines)
@@ -80,7 +84,9 @@ def assert_gradients_close(
     epsilon, mode, thresholds
         As for :func:`fastgrad.check`.
     allowed : Verdict, default Verdict.ACCEPTABLE
-        The worst verdict that passes.
+        The worst verdict that passes. An INCONCLUSIVE report raises unless
+        ``allowed`` is ``Verdict.INCONCLUSIVE`` itself: nothing established is
+        no pass.
     **options
         Passed to :func:`fastgrad.check` (``layout``, ``k``, ``seed``, ``threads``).
 
@@ -92,12 +98,14 @@ def assert_gradients_close(
     Raises
     ------
     AssertionError
-        When the verdict is worse than ``allowed``.
+        When the verdict is worse than ``allowed``, or INCONCLUSIVE.
     """
     __tracebackhide__ = True
     report = check(
         net, params, X, Y, grads, epsilon=epsilon, mode=mode, thresholds=thresholds, **options
     )
-    if report.verdict > Verdict(allowed):
+    allowed = Verdict(allowed)
+    inconclusive = report.verdict is Verdict.INCONCLUSIVE and allowed is not Verdict.INCONCLUSIVE
+    if report.verdict > allowed or inconclusive:
         raise AssertionError(_message(report))
     return report

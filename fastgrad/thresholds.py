@@ -13,14 +13,20 @@ ROUNDING = float(np.finfo(np.float64).eps)
 class Verdict(enum.IntEnum):
     """How far an analytic gradient is from the numerical one, from best to worst.
 
-    Verdicts are ordered: ``Verdict.CORRECT < Verdict.WRONG``, and ``max`` of
-    several verdicts is the worst of them.
+    Verdicts are ordered by severity, and ``max`` of several verdicts is the
+    overall one: WRONG or SUSPICIOUS if any part is, else INCONCLUSIVE if any
+    part is, else the worse of CORRECT and ACCEPTABLE.
+
+    ``INCONCLUSIVE`` means "not established": nothing was compared (a tensor
+    not reached before Ctrl-C, entries that could not be verified), or the
+    comparison has no grounds at this point. It is never a pass.
     """
 
     CORRECT = 0
     ACCEPTABLE = 1
-    SUSPICIOUS = 2
-    WRONG = 3
+    INCONCLUSIVE = 2
+    SUSPICIOUS = 3
+    WRONG = 4
 
     def __str__(self):
         return self.name
@@ -29,6 +35,17 @@ class Verdict(enum.IntEnum):
     def passed(self):
         """Whether the verdict is CORRECT or ACCEPTABLE."""
         return self <= Verdict.ACCEPTABLE
+
+    @property
+    def failed(self):
+        """Whether the verdict is SUSPICIOUS or WRONG."""
+        return self >= Verdict.SUSPICIOUS
+
+
+ERROR_BANDS = (Verdict.CORRECT, Verdict.ACCEPTABLE, Verdict.SUSPICIOUS, Verdict.WRONG)
+"""The verdicts an error can fall in, in the order of :class:`Thresholds`' levels."""
+
+_BAND_VALUES = np.array([int(v) for v in ERROR_BANDS], dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -50,7 +67,7 @@ class Thresholds:
     >>> import fastgrad as fg
     >>> strict = fg.Thresholds(correct=1e-9, acceptable=1e-6, suspicious=1e-3)
     >>> strict.classify(1e-5)
-    <Verdict.SUSPICIOUS: 2>
+    <Verdict.SUSPICIOUS: 3>
     """
 
     correct: float = 1e-7
@@ -89,8 +106,8 @@ class Thresholds:
         """Return the verdict of each of ``errors`` as an integer array (NaN is WRONG)."""
         errors = np.asarray(errors, dtype=np.float64)
         index = np.searchsorted(self._edges, errors, side="right")
-        index[np.isnan(errors)] = Verdict.WRONG
-        return index
+        index[np.isnan(errors)] = len(ERROR_BANDS) - 1
+        return _BAND_VALUES[index]
 
     def bands(self, errors):
         """Count how many of ``errors`` fall in each verdict band.
@@ -98,10 +115,11 @@ class Thresholds:
         Returns
         -------
         dict
-            ``{Verdict: count}`` with every verdict present.
+            ``{Verdict: count}`` for each verdict an error can have (every
+            verdict but INCONCLUSIVE), all present.
         """
-        counts = np.bincount(self.levels(errors), minlength=4)
-        return {verdict: int(counts[verdict]) for verdict in Verdict}
+        counts = np.bincount(self.levels(errors), minlength=len(Verdict))
+        return {verdict: int(counts[verdict]) for verdict in ERROR_BANDS}
 
     @classmethod
     def coerce(cls, value):
@@ -140,7 +158,7 @@ def classify(error, thresholds=None):
     >>> fg.classify(1e-5)
     <Verdict.ACCEPTABLE: 1>
     >>> fg.classify(0.5)
-    <Verdict.WRONG: 3>
+    <Verdict.WRONG: 4>
     """
     return Thresholds.coerce(thresholds).classify(float(error))
 

@@ -299,11 +299,32 @@ def test_interrupted_before_any_entry_is_not_a_pass():
     finally:
         Differences.run = original
     assert report.partial and report.checked == 0
-    assert not report.verdict.passed
-    assert "interrupted before any entry" in str(report)
+    assert report.verdict is fg.Verdict.INCONCLUSIVE
+    text = str(report)
+    assert "the check was interrupted" in text and "no entry compared" in text
+    data = report.to_dict()
+    assert data["verdict"] == "INCONCLUSIVE" and len(data["reasons"]) == 2
+    assert all(t["verdict"] == "INCONCLUSIVE" for t in data["tensors"])
 
 
 def test_k_is_refused_in_full_mode():
     net, params, X, Y = case([3, 2], "relu", "softmax", batch=2)
     with pytest.raises(ValueError, match="k applies to"):
         fg.check(net, params, X, Y, k=5)
+
+
+def test_a_blank_row_at_zero_biases_is_never_a_pass_for_a_wrong_bias_gradient():
+    # every pre-activation of the blank sample sits on the relu kink, so every bias entry
+    # crosses one: what cannot be compared must not read CORRECT
+    net = fg.MLP([20, 16, 8, 4])
+    params = net.init("he_normal", seed=0)
+    X = np.random.default_rng(0).normal(size=(32, 20))
+    X[5] = 0.0
+    y = np.arange(32) % 4
+    grads = net.gradients(params, X, y)
+    grads["db1"] = grads["db1"] * 32
+    grads["db2"] = grads["db2"] * -1
+    report = fg.check(net, params, X, y, grads)
+    assert not report.verdict.passed
+    with pytest.raises(AssertionError, match="INCONCLUSIVE|WRONG"):
+        fg.testing.assert_gradients_close(net, params, X, y, grads)

@@ -42,3 +42,21 @@ def test_allowed_verdict_can_be_relaxed():
     report = assert_gradients_close(net, params, X, Y, grads, allowed=fg.Verdict.SUSPICIOUS)
     assert report.verdict == fg.Verdict.SUSPICIOUS
     assert np.isfinite(report.difference)
+
+
+def test_inconclusive_raises_unless_allowed_explicitly(monkeypatch):
+    from fastgrad.numerical import Differences
+
+    net = fg.MLP([3, 4, 2], hidden="tanh")
+    params = net.init("xavier_normal", seed=0)
+    X = np.random.default_rng(0).normal(size=(5, 3))
+    y = np.array([0, 1, 0, 1, 1])
+
+    def interrupted(self, *args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Differences, "run", interrupted)
+    with pytest.raises(AssertionError, match="Not established"):
+        assert_gradients_close(net, params, X, y, allowed=fg.Verdict.WRONG)
+    report = assert_gradients_close(net, params, X, y, allowed=fg.Verdict.INCONCLUSIVE)
+    assert report.verdict is fg.Verdict.INCONCLUSIVE

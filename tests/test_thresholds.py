@@ -34,7 +34,10 @@ def test_custom_thresholds_and_coercion():
     strict = fg.Thresholds(correct=1e-9, acceptable=1e-6, suspicious=1e-3)
     assert fg.classify(1e-5, strict) == fg.Verdict.SUSPICIOUS
     assert fg.classify(1e-5, (1e-9, 1e-6, 1e-3)) == fg.Verdict.SUSPICIOUS
-    assert fg.classify(1e-5, {"correct": 1e-9, "acceptable": 1e-6, "suspicious": 1e-3}) == 2
+    assert (
+        fg.classify(1e-5, {"correct": 1e-9, "acceptable": 1e-6, "suspicious": 1e-3})
+        == fg.Verdict.SUSPICIOUS
+    )
     with pytest.raises(ValueError, match="must increase"):
         fg.Thresholds(correct=1e-3, acceptable=1e-4, suspicious=1e-2)
     with pytest.raises(ValueError, match="positive"):
@@ -85,3 +88,18 @@ def test_bands_count_each_level():
         fg.Verdict.SUSPICIOUS: 1,
         fg.Verdict.WRONG: 2,
     }
+
+
+def test_inconclusive_ranks_between_passing_and_failing():
+    # the overall verdict is max(): a failure outranks "not established", which outranks a pass
+    assert fg.Verdict.ACCEPTABLE < fg.Verdict.INCONCLUSIVE < fg.Verdict.SUSPICIOUS
+    assert max(fg.Verdict.CORRECT, fg.Verdict.INCONCLUSIVE) is fg.Verdict.INCONCLUSIVE
+    assert max(fg.Verdict.WRONG, fg.Verdict.INCONCLUSIVE) is fg.Verdict.WRONG
+    assert not fg.Verdict.INCONCLUSIVE.passed and not fg.Verdict.INCONCLUSIVE.failed
+    assert fg.Verdict.SUSPICIOUS.failed and fg.Verdict.WRONG.failed
+
+
+def test_no_error_falls_in_the_inconclusive_band():
+    levels = fg.Thresholds().levels([0.0, 1e-6, 1e-3, 0.5, np.nan])
+    assert list(levels) == [0, 1, 3, 4, 4]
+    assert fg.Verdict.INCONCLUSIVE not in fg.Thresholds().bands([1e-3])

@@ -74,6 +74,8 @@ class _Directions:
             kinks,
         )
         numerical = out.sum(axis=0) / (2.0 * self.epsilon * work.batch)
+        if work.scale != 1.0:
+            numerical *= work.scale
         if name.startswith("W") and work.l2:
             param = work.theta[work.net.packing.slice(name)]
             numerical += work.l2 / work.batch * (vectors @ param)

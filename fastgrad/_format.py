@@ -60,6 +60,7 @@ def format_report(report):
     what = {"full": "every entry", "sample": "sampled entries", "directional": "random directions"}
     lines = [
         f"fastgrad check of {report.net!r}",
+        f"objective {report.net.formula()}",
         f"mode {report.mode} ({what.get(report.mode, report.mode)}): {report.checked:,} of "
         f"{report.net.n_params:,} entries computed, epsilon {report.epsilon:g}, batch "
         f"{report.batch}, loss {report.loss:.6g}"
@@ -67,6 +68,8 @@ def format_report(report):
         f"verdicts: CORRECT < {thr.correct:g} <= ACCEPTABLE < {thr.acceptable:g} <= "
         f"SUSPICIOUS < {thr.suspicious:g} <= WRONG",
     ]
+    if report.reasons and not report.checked:
+        lines.append(f"NOT COMPARED: {report.reasons[0]}")
     if report.partial:
         lines.append("PARTIAL: the check was interrupted; only the entries computed are reported")
     lines.append("")

@@ -10,6 +10,7 @@ wrong, the error enters where the backward pass crosses that hidden layer.
 
 import numpy as np
 
+from ._conventions import convention_factor_hint
 from .thresholds import Verdict, entry_errors, relative_difference
 
 FIT = 1e-3
@@ -30,15 +31,29 @@ def _few_entries(name, a, n, checked, errors, limit, thresholds):
     return None
 
 
-def _factor(a, n, batch):
+def fitted_factor(a, n):
+    """Return ``c`` when ``a = c n`` to within :data:`FIT`, else ``None``."""
     denominator = float(n @ n)
     if denominator == 0.0:
         return None
     c = float(a @ n) / denominator
     if np.linalg.norm(a - c * n) > FIT * np.linalg.norm(a):
         return None
-    if abs(c - 1.0) < FIT:
+    return c
+
+
+def _factor(a, n, batch, net=None):
+    c = fitted_factor(a, n)
+    if c is None or abs(c - 1.0) < FIT:
         return None
+    convention = None if net is None else convention_factor_hint(net, c, batch)
+    if convention:
+        return convention
+    return factor_hint(c, batch)
+
+
+def factor_hint(c, batch=1):
+    """Name the likely mistake behind ``analytic = c x numerical`` (``c`` not 1)."""
     if abs(c + 1.0) < FIT:
         return "sign flipped: analytic = -numerical"
     if batch > 1 and abs(c / batch - 1.0) < FIT:
@@ -116,7 +131,7 @@ def tensor_hint(report, name):
     for hint in (
         _few_entries(name, analytic, numerical, use, errors, 3, report.thresholds),
         _l2(report, name, a, n, param[use]),
-        _factor(a, n, report.batch),
+        _factor(a, n, report.batch, report.net),
         _transposed(analytic, numerical) if full else None,
         _lines(name, errors, use, report.thresholds),
     ):

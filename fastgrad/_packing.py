@@ -80,10 +80,16 @@ class Packing:
     ----------
     sizes : sequence of int
         Units per layer, input first.
+    weights : {"out_in", "in_out"}, default "out_in"
+        How the user stores ``Wl``: ``(n_out, n_in)``, the layout of ``theta``,
+        or ``(n_in, n_out)``, transposed on the way in and out. :attr:`shapes`
+        are always ``theta``'s; :meth:`user_shape` gives the user's.
     """
 
-    def __init__(self, sizes):
+    def __init__(self, sizes, weights="out_in"):
         self.sizes = tuple(int(s) for s in sizes)
+        self.weights = weights
+        self.transposed = weights == "in_out"
         self.names = []
         self.shapes = {}
         self.offsets = {}
@@ -103,12 +109,37 @@ class Packing:
         """Return the slice of ``theta`` that holds tensor ``name``."""
         return self._slices[name]
 
+    def user_shape(self, name):
+        """Return the shape the user gives tensor ``name`` in (weights transposed for in_out)."""
+        shape = self.shapes[name]
+        return shape[::-1] if self.transposed and name.startswith("W") else shape
+
+    def user_index(self, name, index):
+        """Return a position in ``theta``'s layout of ``name`` as the user indexes it."""
+        return tuple(index[::-1]) if self.transposed and name.startswith("W") else tuple(index)
+
     def expected(self, name):
         """Describe the shape expected for ``name``, for error messages."""
         shape = self.shapes[name]
         if name.startswith("W"):
-            return f"{shape} (n_out, n_in) for layer {name[1:]} from {shape[1]} to {shape[0]} units"
-        return f"({shape[0]},) or ({shape[0]}, 1)"
+            order = "(n_in, n_out)" if self.transposed else "(n_out, n_in)"
+            return (
+                f"{self.user_shape(name)} {order} for layer {name[1:]} from {shape[1]} to "
+                f"{shape[0]} units"
+            )
+        return f"({shape[0]},), ({shape[0]}, 1) or (1, {shape[0]})"
+
+    def _other_layout(self, params, prefix):
+        """Say so when every weight has the shape of the other weight layout."""
+        other = "out_in" if self.transposed else "in_out"
+        names = [n for n in self.names if n.startswith("W")]
+        shapes = [np.shape(params[prefix + n]) for n in names]
+        if all(s == self.user_shape(n)[::-1] for s, n in zip(shapes, names, strict=True)):
+            looks = "(n_out, n_in)" if self.transposed else "(n_in, n_out), the X @ W convention"
+            return (
+                f"; your weights look {looks}: pass W.T (and dW.T), or MLP(..., weights={other!r})"
+            )
+        return ""
 
     def pack(self, params, *, prefix="", what="params"):
         """Validate a dict of tensors and return ``(theta, bias_shapes)``.
@@ -127,7 +158,7 @@ class Packing:
         theta : ndarray
             A new flat float64 vector.
         bias_shapes : dict
-            The shape each bias was given in, ``(n,)`` or ``(n, 1)``.
+            The shape each bias was given in, ``(n,)``, ``(n, 1)`` or ``(1, n)``.
         """
         if not hasattr(params, "keys"):
             raise TypeError(f"{what} must be a dict of arrays; got {type(params).__name__}")
@@ -149,26 +180,35 @@ class Packing:
         for name in self.names:
             key = prefix + name
             array = as_float64(key, params[key])
-            shape = self.shapes[name]
-            if name.startswith("b") and array.shape in ((shape[0],), (shape[0], 1)):
+            shape = self.user_shape(name)
+            if name.startswith("b") and array.shape in ((shape[0],), (shape[0], 1), (1, shape[0])):
                 bias_shapes[name] = array.shape
             elif array.shape != shape:
-                raise ValueError(f"{key} has shape {array.shape}; expected {self.expected(name)}")
+                raise ValueError(
+                    f"{key} has shape {array.shape}; expected {self.expected(name)}"
+                    + (self._other_layout(params, prefix) if name.startswith("W") else "")
+                )
+            if self.transposed and name.startswith("W"):
+                array = array.T
             theta[self.slice(name)] = array.ravel()
         if not np.isfinite(theta).all():
             for name in self.names:
-                require_finite(prefix + name, theta[self.slice(name)].reshape(self.shapes[name]))
+                tensor = theta[self.slice(name)].reshape(self.shapes[name])
+                if self.transposed and name.startswith("W"):
+                    tensor = tensor.T
+                require_finite(prefix + name, tensor)
         return theta, bias_shapes
 
     def unpack(self, theta, bias_shapes=None, *, prefix=""):
         """Return a dict of per-tensor views into ``theta``.
 
         Biases come back in the shape given in ``bias_shapes`` (``(n,)`` when
-        absent).
+        absent); weights in the user's layout (a transposed view for ``in_out``).
         """
         bias_shapes = bias_shapes or {}
         out = {}
         for name in self.names:
             shape = bias_shapes.get(name, self.shapes[name])
-            out[prefix + name] = theta[self.slice(name)].reshape(shape)
+            view = theta[self.slice(name)].reshape(shape)
+            out[prefix + name] = view.T if self.transposed and name.startswith("W") else view
         return out

@@ -29,9 +29,12 @@ class Workspace:
         ``(batch, n_out)`` float64 dense targets.
     dropout : bool, default True
         Apply the network's fixed dropout masks (off for predictions).
+    masks : list of ndarray, optional
+        The multipliers (0 or ``1 / (1 - p)``) of each hidden layer, ``(batch,
+        n_l)``, in place of the network's own masks.
     """
 
-    def __init__(self, net, theta, inputs, targets, dropout=True):
+    def __init__(self, net, theta, inputs, targets, dropout=True, masks=None):
         self.net = net
         self.theta = theta
         self.inputs = inputs
@@ -41,6 +44,7 @@ class Workspace:
         self.codes = np.asarray(net.activation_codes, dtype=np.int64)
         self.loss_code = net.loss_code
         self.l2 = float(net.l2)
+        self.scale = net.data_scale(self.batch)
         packing = net.packing
         n_layers = len(net.sizes) - 1
         self.w_off = np.zeros(n_layers + 1, dtype=np.int64)
@@ -54,8 +58,10 @@ class Workspace:
         self.pre = np.zeros(total)
         self.masks = np.ones(total)
         self.block(self.acts, 0)[:] = inputs
-        if dropout and any(net.dropout):
-            for u, mask in enumerate(net.dropout_masks(self.batch), start=1):
+        if masks is None and dropout and any(net.dropout):
+            masks = net.dropout_masks(self.batch)
+        if dropout and masks is not None:
+            for u, mask in enumerate(masks, start=1):
                 self.block(self.masks, u)[:] = mask
         arrays = self.pass_arrays()
         lanes = self._lanes()
@@ -117,16 +123,30 @@ class Workspace:
         )
 
     def loss(self):
-        """Return the objective ``J``: mean sample loss plus the L2 term."""
-        return float(self.sample_losses().sum() / self.batch + self.l2_term())
+        """Return the objective ``J``: the data term in the network's convention plus L2."""
+        data = self.sample_losses().sum() / self.batch
+        if self.scale != 1.0:
+            data *= self.scale
+        return float(data + self.l2_term())
 
     def gradient(self):
-        """Return the gradient of ``J`` as a new flat vector laid out like ``theta``."""
+        """Return the gradient of ``J`` as a new flat vector laid out like ``theta``.
+
+        The kernel computes the course's convention; another convention's
+        factor multiplies the data term only, and the L2 term is added after.
+        """
         grad = np.empty_like(self.theta)
-        arrays = (*self.pass_arrays(), self.targets, self.loss_code, self.l2, grad)
+        l2 = self.l2 if self.scale == 1.0 else 0.0
+        arrays = (*self.pass_arrays(), self.targets, self.loss_code, l2, grad)
         lanes = self._lanes()
         if lanes > 1:
             dense.backward_parallel(*arrays, lanes)
         else:
             dense.backward(*arrays)
+        if self.scale != 1.0:
+            grad *= self.scale
+            if self.l2:
+                for u in range(1, len(self.sizes)):
+                    part = self.net.packing.slice(f"W{u}")
+                    grad[part] += self.l2 / self.batch * self.theta[part]
         return grad

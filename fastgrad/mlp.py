@@ -4,7 +4,9 @@ import numbers
 
 import numpy as np
 
+from ._conventions import check_reduction, check_weights, data_scale, formula
 from ._data import prepare_inputs, prepare_targets
+from ._dropout import keep_multipliers
 from ._packing import Packing
 from ._workspace import Workspace
 from .kernels import activations as act
@@ -37,8 +39,24 @@ class MLP:
     """A fully connected network: sizes, activations, output, loss and regularization.
 
     The network holds no parameters: they are passed to every method as a dict
-    ``{"W1": ..., "b1": ..., ...}`` with ``Wl`` of shape ``(n_out, n_in)`` and
-    ``bl`` of shape ``(n_out,)`` or ``(n_out, 1)``.
+    ``{"W1": ..., "b1": ..., ...}`` with ``Wl`` of shape ``(n_out, n_in)``
+    (``(n_in, n_out)`` with ``weights="in_out"``) and ``bl`` of shape
+    ``(n_out,)``, ``(n_out, 1)`` or ``(1, n_out)``; gradients come back in the
+    shapes given.
+
+    The objective, with ``m`` the batch size, ``k`` the output units and ``z``
+    the logits, is ``J = data term + l2 / (2m) sum_l ||W_l||_F^2`` where the
+    data term depends on ``loss`` and ``reduction``:
+
+    - mse: ``(1/m) sum_b 1/2 sum_k (z - y)^2`` (course), ``(1/(mk)) sum_b sum_k
+      (z - y)^2`` (mean), ``sum_b sum_k (z - y)^2`` (sum);
+    - binary_cross_entropy: ``(1/m) sum_b sum_k bce(z, y)`` (course),
+      ``(1/(mk)) sum_b sum_k bce(z, y)`` (mean), ``sum_b sum_k bce(z, y)`` (sum);
+    - cross_entropy: ``-(1/m) sum_b log softmax(z_b)[y_b]`` (course and mean),
+      ``-sum_b log softmax(z_b)[y_b]`` (sum).
+
+    ``"mean"`` and ``"sum"`` are torch's ``reduction`` of ``MSELoss``,
+    ``BCEWithLogitsLoss`` and ``CrossEntropyLoss``.
 
     Parameters
     ----------
@@ -62,7 +80,15 @@ class MLP:
         once from ``dropout_seed`` for a given batch size and held fixed, so
         ``J`` stays a deterministic function that can be checked.
     dropout_seed : int, default 0
-        Seed of the dropout masks.
+        Seed of the dropout masks (your own masks can be passed instead:
+        ``dropout_masks=`` of :meth:`loss`, :meth:`gradients` and
+        :func:`fastgrad.check`).
+    reduction : {"course", "mean", "sum"}, default "course"
+        How the per-element losses are reduced to ``J`` (table above).
+    weights : {"out_in", "in_out"}, default "out_in"
+        Whether ``Wl`` is stored ``(n_out, n_in)`` (``z = W x``, torch's
+        ``nn.Linear``) or ``(n_in, n_out)`` (``z = x W``); gradients ``dWl``
+        are taken and returned in the same layout.
 
     Examples
     --------
@@ -87,6 +113,8 @@ class MLP:
         l2=0.0,
         dropout=None,
         dropout_seed=0,
+        reduction="course",
+        weights="out_in",
     ):
         if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__"):
             raise TypeError(f"sizes must be a sequence of layer widths; got {sizes!r}")
@@ -151,7 +179,9 @@ class MLP:
             raise TypeError(f"dropout_seed must be an integer; got {dropout_seed!r}")
         self.dropout_seed = int(dropout_seed)
 
-        self.packing = Packing(self.sizes)
+        self.reduction = check_reduction(reduction)
+        self.weights = check_weights(weights)
+        self.packing = Packing(self.sizes, weights=self.weights)
         self.activation_codes = (
             act.IDENTITY,
             *(HIDDEN_ACTIVATIONS[n] for n in self.hidden),
@@ -165,10 +195,40 @@ class MLP:
             extras += f", l2={self.l2!r}"
         if any(self.dropout):
             extras += f", dropout={list(self.dropout)!r}"
+        if self.reduction != "course":
+            extras += f", reduction={self.reduction!r}"
+        if self.weights != "out_in":
+            extras += f", weights={self.weights!r}"
         return (
             f"MLP({list(self.sizes)}, hidden={hidden!r}, output={self.output!r}, "
             f"loss={self.loss_name!r}{extras})"
         )
+
+    def options(self):
+        """Return the keyword arguments that rebuild this network, ``MLP(**net.options())``."""
+        return {
+            "sizes": list(self.sizes),
+            "hidden": list(self.hidden),
+            "output": self.output,
+            "loss": self.loss_name,
+            "l2": self.l2,
+            "dropout": list(self.dropout),
+            "dropout_seed": self.dropout_seed,
+            "reduction": self.reduction,
+            "weights": self.weights,
+        }
+
+    def replace(self, **changes):
+        """Return a copy of the network with some constructor arguments changed."""
+        return MLP(**{**self.options(), **changes})
+
+    def data_scale(self, batch):
+        """Return the factor from the course's data term to this network's (see the table)."""
+        return data_scale(self.loss_name, self.reduction, batch, self.sizes[-1])
+
+    def formula(self):
+        """Return ``J`` written out in this network's convention."""
+        return formula(self.loss_name, self.reduction, self.l2)
 
     @property
     def n_params(self):
@@ -196,6 +256,8 @@ class MLP:
         -------
         dict
             ``{"W1": ..., "b1": ..., ...}``, float64, biases of shape ``(n,)``.
+            With ``weights="in_out"`` each weight is drawn ``(n_out, n_in)``
+            (the fans of the initializer) and returned transposed.
         """
         from . import init as initializers
 
@@ -204,9 +266,13 @@ class MLP:
         params = {}
         for name in self.packing.names:
             shape = self.packing.shapes[name]
-            params[name] = (
-                draw(shape, rng=rng, **options) if name.startswith("W") else np.zeros(shape)
-            )
+            if name.startswith("W") and self.weights == "in_out":
+                shape = shape[::-1]
+            if name.startswith("W"):
+                drawn = draw(self.packing.shapes[name], rng=rng, **options)
+                params[name] = np.ascontiguousarray(drawn.T) if self.weights == "in_out" else drawn
+            else:
+                params[name] = np.zeros(shape)
         return params
 
     def dropout_masks(self, batch):
@@ -230,8 +296,10 @@ class MLP:
                 masks.append(keep / (1.0 - rate))
         return masks
 
-    def workspace(self, params, X, Y, layout="rows"):
+    def workspace(self, params, X, Y, layout="rows", dropout_masks=None):
         """Validate parameters and a batch and run the forward pass.
+
+        ``dropout_masks`` are the user's own 0/1 keep-masks (see :meth:`loss`).
 
         Returns
         -------
@@ -243,10 +311,13 @@ class MLP:
         theta, bias_shapes = self.packing.pack(params)
         inputs = prepare_inputs(X, self.sizes[0], layout)
         targets = prepare_targets(Y, inputs.shape[0], self.sizes[-1], self.loss_name, layout)
-        return Workspace(self, theta, inputs, targets), bias_shapes
+        masks = None
+        if dropout_masks is not None:
+            masks = keep_multipliers(self, dropout_masks, inputs.shape[0], layout)
+        return Workspace(self, theta, inputs, targets, masks=masks), bias_shapes
 
-    def loss(self, params, X, Y, layout="rows"):
-        """Return the objective ``J`` (mean loss plus the L2 term) on a batch.
+    def loss(self, params, X, Y, layout="rows", dropout_masks=None):
+        """Return the objective ``J`` (data term plus the L2 term) on a batch.
 
         Parameters
         ----------
@@ -260,14 +331,21 @@ class MLP:
             cross-entropy.
         layout : {"rows", "columns"}, default "rows"
             Whether samples are the rows or the columns of ``X`` and ``Y``.
+        dropout_masks : sequence of array_like, optional
+            Your own dropout keep-masks, one per hidden layer, entries 0
+            (dropped) or 1 (kept), shaped like that layer's activations:
+            ``(batch, n_l)``, or ``(n_l, batch)`` with ``layout="columns"``.
+            Kept units are scaled by ``1 / (1 - p)`` with ``p`` from
+            ``dropout``; a layer with ``p = 0`` takes ``None`` or all ones.
+            By default the masks are drawn from ``dropout_seed``.
 
         Returns
         -------
         float
         """
-        return self.workspace(params, X, Y, layout)[0].loss()
+        return self.workspace(params, X, Y, layout, dropout_masks)[0].loss()
 
-    def gradients(self, params, X, Y, layout="rows"):
+    def gradients(self, params, X, Y, layout="rows", dropout_masks=None):
         """Return the gradient of :meth:`loss` by fastgrad's own backpropagation.
 
         Parameters are as for :meth:`loss`.
@@ -277,7 +355,7 @@ class MLP:
         dict
             ``{"dW1": ..., "db1": ..., ...}``, each in the shape of its parameter.
         """
-        work, bias_shapes = self.workspace(params, X, Y, layout)
+        work, bias_shapes = self.workspace(params, X, Y, layout, dropout_masks)
         return self.packing.unpack(work.gradient(), bias_shapes, prefix="d")
 
     def predict(self, params, X, layout="rows"):

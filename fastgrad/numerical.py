@@ -211,11 +211,16 @@ class Differences:
     def finish(self, diff):
         """Turn summed per-sample differences into gradient entries (adds the L2 term).
 
+        The kernel differences the course's data term; the network's loss
+        convention multiplies it by its exact factor (:func:`MLP.data_scale`).
+
         The L2 term's centered difference is exact for a quadratic:
         ``l2 / (2m) ((w + eps)^2 - (w - eps)^2) / (2 eps) = l2 w / m``.
         """
         work = self.work
         grad = diff / (2.0 * self.epsilon * work.batch)
+        if work.scale != 1.0:
+            grad *= work.scale
         if work.l2:
             grad[self.is_weight] += work.l2 / work.batch * work.theta[self.entries[self.is_weight]]
         return grad
@@ -252,7 +257,9 @@ class Differences:
         return self.finish(diff), kinks, done
 
 
-def numerical_gradient(net, params, X, Y, epsilon=DEFAULT_EPSILON, layout="rows"):
+def numerical_gradient(
+    net, params, X, Y, epsilon=DEFAULT_EPSILON, layout="rows", dropout_masks=None
+):
     """Return the centered-difference gradient of every parameter.
 
     Each entry is ``(J(theta + eps e_i) - J(theta - eps e_i)) / (2 eps)``,
@@ -279,6 +286,9 @@ def numerical_gradient(net, params, X, Y, epsilon=DEFAULT_EPSILON, layout="rows"
         CORRECT) and 5e-7 at 1e-6 (one ACCEPTABLE).
     layout : {"rows", "columns"}, default "rows"
         Whether samples are rows or columns of ``X`` and ``Y``.
+    dropout_masks : sequence of array_like, optional
+        Your own 0/1 dropout keep-masks, one per hidden layer (see
+        :meth:`MLP.loss`).
 
     Returns
     -------
@@ -298,7 +308,7 @@ def numerical_gradient(net, params, X, Y, epsilon=DEFAULT_EPSILON, layout="rows"
     True
     """
     epsilon = check_epsilon(epsilon)
-    work, bias_shapes = net.workspace(params, X, Y, layout)
+    work, bias_shapes = net.workspace(params, X, Y, layout, dropout_masks)
     differences = Differences(work, epsilon)
     values, _, _ = differences.compute()
     flat = np.empty_like(work.theta)

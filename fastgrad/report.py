@@ -197,7 +197,8 @@ class CheckReport:
         INCONCLUSIVE when nothing failed but something was not compared.
     reasons : list of str
         Why the verdict is INCONCLUSIVE (empty otherwise, unless a failure
-        outranks it): an interrupted check, tensors with no entry compared.
+        outranks it): a loss value that does not match the network (first),
+        an interrupted check, tensors with no entry compared.
     tensors : dict
         ``{"W1": TensorReport, ...}`` in network order (built on first use).
     numerical : dict
@@ -209,6 +210,16 @@ class CheckReport:
     mode, epsilon, batch, loss, thresholds, partial, seconds, hints
         How the check was made; ``partial`` is true when it was interrupted;
         ``hints`` lists every hint, network-wide ones included.
+
+    Parameters
+    ----------
+    reasons : sequence of str, optional
+        Why the check is not established, found before it ran (a loss value
+        that does not match the network); they come first in :attr:`reasons`
+        and make the verdict at least INCONCLUSIVE.
+    hints : sequence of str, optional
+        Network-wide findings made outside the comparison (a transposed
+        weight layout, a dropout mask left out), listed after the tensors' hints.
     """
 
     def __init__(
@@ -230,6 +241,8 @@ class CheckReport:
         seconds=None,
         directions=None,
         details=None,
+        reasons=(),
+        hints=(),
     ):
         self.net = net
         self.mode = mode
@@ -261,7 +274,8 @@ class CheckReport:
         self._differences = differences
         self._verdicts = [Verdict(level) for level in levels]
         verdict = max(int(levels.max()), int(thresholds.classify(self.difference)))
-        self.reasons = self._inconclusive_reasons(compared)
+        self.reasons = [*reasons, *self._inconclusive_reasons(compared)]
+        self._extra_hints = list(hints)
         if self.reasons:
             verdict = max(verdict, int(Verdict.INCONCLUSIVE))
         self.verdict = Verdict(verdict)
@@ -343,7 +357,7 @@ class CheckReport:
                 errors = np.concatenate([[d.error for d in directions if not d.kink], errors])
             out[name] = TensorReport(
                 name=name,
-                shape=self.net.packing.shapes[name],
+                shape=self.net.packing.user_shape(name),
                 checked=int(counts[t]),
                 difference=float(self._differences[t]),
                 verdict=self._verdicts[t],
@@ -374,6 +388,7 @@ class CheckReport:
         hints = [f"{', '.join(names)}: {hint}" for hint, names in grouped.items()]
         if where and where not in grouped:
             hints.append(where)
+        hints.extend(h for h in self._extra_hints if h not in hints)
         return hints
 
     def _worst_of(self, name, part, index):
@@ -389,7 +404,9 @@ class CheckReport:
         error = abs(a - n) / scale if scale > 0.0 else 0.0
         return Entry(
             tensor=name,
-            index=tuple(int(i) for i in np.unravel_index(flat, shape)),
+            index=self.net.packing.user_index(
+                name, tuple(int(i) for i in np.unravel_index(flat, shape))
+            ),
             analytic=a,
             numerical=n,
             error=error,
@@ -399,15 +416,17 @@ class CheckReport:
     # --- views -------------------------------------------------------------------------
 
     def tensor_arrays(self, name):
-        """Return ``(analytic, numerical, checked, kinks, param)`` arrays of one tensor."""
-        part = self.net.packing.slice(name)
-        shape = self.net.packing.shapes[name]
-        return (
-            self._analytic[part].reshape(shape),
-            self._numerical[part].reshape(shape),
-            self._checked[part].reshape(shape),
-            self._kink_counts[part].reshape(shape),
-            self._theta[part].reshape(shape),
+        """Return ``(analytic, numerical, checked, kinks, param)`` arrays of one tensor.
+
+        Weights come in the user's layout (transposed views for ``weights="in_out"``).
+        """
+        packing = self.net.packing
+        part = packing.slice(name)
+        shape = packing.shapes[name]
+        flip = packing.user_shape(name) != shape
+        arrays = (self._analytic, self._numerical, self._checked, self._kink_counts, self._theta)
+        return tuple(
+            a[part].reshape(shape).T if flip else a[part].reshape(shape) for a in arrays
         )
 
     @property
@@ -475,6 +494,9 @@ class CheckReport:
                 "loss": self.net.loss_name,
                 "l2": self.net.l2,
                 "dropout": list(self.net.dropout),
+                "reduction": self.net.reduction,
+                "weights": self.net.weights,
+                "objective": self.net.formula(),
                 "n_params": self.net.n_params,
             },
             "mode": self.mode,
@@ -513,3 +535,8 @@ class CheckReport:
         from ._format import format_report
 
         return format_report(self)
+
+    def _repr_html_(self):
+        from ._html import report_html
+
+        return report_html(self)

@@ -123,10 +123,10 @@ def test_not_a_dict():
         ("W1", (3, 4), "(4, 3) (n_out, n_in) for layer 1 from 3 to 4 units"),
         ("W2", (2, 4, 1), "(2, 4) (n_out, n_in) for layer 2 from 4 to 2 units"),
         ("W1", (12,), "(4, 3)"),
-        ("b1", (1, 4), "(4,) or (4, 1)"),
-        ("b2", (3,), "(2,) or (2, 1)"),
-        ("b2", (2, 2), "(2,) or (2, 1)"),
-        ("b1", (), "(4,) or (4, 1)"),
+        ("b1", (4, 4), "(4,), (4, 1) or (1, 4)"),
+        ("b2", (3,), "(2,), (2, 1) or (1, 2)"),
+        ("b2", (2, 2), "(2,), (2, 1) or (1, 2)"),
+        ("b1", (), "(4,), (4, 1) or (1, 4)"),
     ],
 )
 def test_wrong_shape_names_tensor_and_expected_shape(params, name, shape, expected):

@@ -8,6 +8,7 @@ import numba
 import numpy as np
 
 from ._directional import directional_comparison
+from ._matching import dropout_hint, layout_hint, loss_mismatch, user_loss
 from .numerical import DEFAULT_EPSILON, Differences, check_epsilon
 from .report import CheckReport
 from .thresholds import Thresholds
@@ -91,6 +92,9 @@ def check(
     layout="rows",
     progress=None,
     threads=None,
+    loss=None,
+    dropout_masks=None,
+    weights=None,
 ):
     """Check a gradient of a network against centered differences.
 
@@ -126,6 +130,20 @@ def check(
         Called as ``progress(done, total)`` while a long check runs.
     threads : int, optional
         Number of threads for the kernels (restored afterwards).
+    loss : float, optional
+        Your own ``J`` at ``theta`` (from your forward pass). When it is not
+        the described network's ``J`` to rounding (relative 1e-5), the
+        gradients are not compared: the report is INCONCLUSIVE, its first
+        reason says so and the next names the nearby description (hidden
+        activations, output/loss and ``reduction``, weight or data layout,
+        L2) whose ``J`` matches, if one does.
+    dropout_masks : sequence of array_like, optional
+        Your own 0/1 dropout keep-masks, one per hidden layer, shaped like
+        that layer's activations in ``layout``; kept units are scaled by the
+        network's ``1 / (1 - p)`` (see :meth:`MLP.loss`).
+    weights : {"out_in", "in_out"}, optional
+        Read the weights as stored ``(n_out, n_in)`` or ``(n_in, n_out)``;
+        by default as the network says (``MLP(..., weights=...)``).
 
     Returns
     -------
@@ -159,15 +177,25 @@ def check(
         )
     epsilon = check_epsilon(epsilon)
     thresholds = Thresholds.coerce(thresholds)
-    work, bias_shapes = net.workspace(params, X, Y, layout)
+    if weights is not None and weights != net.weights:
+        net = net.replace(weights=weights)
+    work, bias_shapes = net.workspace(params, X, Y, layout, dropout_masks)
     analytic = analytic_vector(net, work, grads)
     details = {"threads": numba.get_num_threads() if threads is None else int(threads)}
+    reasons = []
+    if loss is not None:
+        reasons = loss_mismatch(
+            net, params, X, Y, layout, dropout_masks, user_loss(loss), work.loss()
+        )
     with threads_limited(threads):
-        if mode == "directional":
+        if reasons:
+            nothing = np.empty(0, dtype=np.int64)
+            found = _entry_vectors(work.theta.size, nothing, np.empty(0), nothing)
+        elif mode == "directional":
             found = _directional_check(work, analytic, epsilon, k, seed, thresholds, details)
         else:
             found = _entry_check(work, epsilon, mode, k, seed, progress, details)
-    return CheckReport(
+    report = CheckReport(
         net=net,
         theta=work.theta,
         analytic=analytic,
@@ -179,8 +207,26 @@ def check(
         bias_shapes=bias_shapes,
         seconds=time.perf_counter() - started,
         details=details,
+        reasons=reasons,
         **found,
     )
+    if grads is not None and report.verdict.failed:
+        _reading_hints(report, work, analytic, (params, X, Y, grads, layout, dropout_masks))
+    return report
+
+
+def _reading_hints(report, work, analytic, given):
+    """Try the readings of the user's gradients that explain a whole failure exactly."""
+    net = report.net
+    params, X, Y, grads, layout, dropout_masks = given
+    weights = [t for t in report.tensors.values() if t.name.startswith("W")]
+    if all(t.verdict.failed for t in weights):
+        hint = layout_hint(net, params, X, Y, grads, layout, dropout_masks)
+        if hint:
+            report.add_hint(hint)
+    hint = dropout_hint(work, analytic)
+    if hint:
+        report.add_hint(hint)
 
 
 def _entry_vectors(size, entries, values, entry_kinks):

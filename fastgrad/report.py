@@ -376,6 +376,11 @@ class CheckReport:
                 report.hint = self._where
         return out
 
+    def add_hint(self, hint):
+        """Add a network-wide finding made outside the comparison to :attr:`hints`."""
+        self._extra_hints.append(str(hint))
+        self.__dict__.pop("hints", None)
+
     @functools.cached_property
     def hints(self):
         """Every hint, ``"W2: ..."``, tensors sharing a hint grouped, network-wide last."""

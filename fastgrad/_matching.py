@@ -1,0 +1,208 @@
+"""Is the described network the user's? Their loss value and gradients say.
+
+Before any gradient is compared, the user's own ``J`` at ``theta`` (when they
+pass it) is compared with the described network's. When the two differ beyond
+rounding, the gradients would be checked against the wrong function, so the
+check is not made; instead the nearby descriptions (each hidden activation,
+each output/loss pair and convention, the weight layout, L2 on or off, the
+data layout) are evaluated, and the one whose ``J`` matches is named.
+
+After a check whose weight tensors all fail, :func:`layout_hint` and
+:func:`dropout_hint` try two readings of the user's gradients that are exact
+and cheap to test: weights stored transposed, and a backward pass that leaves
+out the dropout mask.
+"""
+
+import itertools
+import numbers
+
+import numpy as np
+
+from ._conventions import REDUCTIONS
+from .thresholds import relative_difference
+
+LOSS_RTOL = 1e-5
+"""Relative distance under which two loss values are the same ``J``.
+
+A float32 forward pass agrees with float64 to about 1e-6; a mis-stated network
+differs by far more (a wrong activation, a factor from a convention)."""
+
+MAX_COMBINATIONS = 400
+"""Per-layer hidden activation combinations tried at most."""
+
+MATCH = 1e-6
+"""Relative difference under which a reading of the user's gradients explains them."""
+
+
+def user_loss(value):
+    """Return the user's loss value as a float, or raise ``TypeError``/``ValueError``."""
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.reshape(())[()]
+    if hasattr(value, "item") and not isinstance(value, (numbers.Real, np.generic)):
+        value = value.item()  # a 0-d tensor of another library
+    if not isinstance(value, (numbers.Real, np.generic)) or isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"loss must be a real number (your J at theta); got {type(value).__name__}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"loss must be finite; got {value}")
+    return value
+
+
+def same_loss(a, b):
+    """Return whether two values of ``J`` agree to rounding (:data:`LOSS_RTOL`)."""
+    return abs(a - b) <= LOSS_RTOL * max(abs(a), abs(b)) + 1e-300
+
+
+def _describe(changes):
+    return ", ".join(f"{key}={value!r}" for key, value in changes.items())
+
+
+def _candidates(net, layout):
+    """Yield ``(changes, net_changes, layout)`` for descriptions near ``net``, likeliest first."""
+    options = net.options()
+    hidden = list(net.hidden)
+    names = ["identity", "relu", "leaky_relu", "tanh", "sigmoid", "elu", "softplus"]
+    for reduction in REDUCTIONS:
+        if reduction != net.reduction:
+            yield {"reduction": reduction}, layout
+    if hidden:
+        for name in names:
+            if [name] * len(hidden) != hidden:
+                yield {"hidden": [name] * len(hidden)}, layout
+        for layer, name in itertools.product(range(len(hidden)), names):
+            changed = hidden[:layer] + [name] + hidden[layer + 1 :]
+            if name != hidden[layer] and len(set(changed)) > 1:
+                yield {"hidden": changed}, layout
+    pairs = (("softmax", "cross_entropy"), ("sigmoid", "binary_cross_entropy"), ("identity", "mse"))
+    for (output, loss), reduction in itertools.product(pairs, REDUCTIONS):
+        if output != net.output:
+            yield {"output": output, "loss": loss, "reduction": reduction}, layout
+    other = "in_out" if options["weights"] == "out_in" else "out_in"
+    yield {"weights": other}, layout
+    if net.l2:
+        yield {"l2": 0.0}, layout
+    other_layout = "columns" if layout == "rows" else "rows"
+    yield {}, other_layout
+    yield {"weights": other}, other_layout
+    if len(hidden) > 1 and len(names) ** len(hidden) <= MAX_COMBINATIONS:
+        seen = {tuple(hidden)}
+        for combo in itertools.product(names, repeat=len(hidden)):
+            if combo not in seen and len(set(combo)) > 1:
+                yield {"hidden": list(combo)}, layout
+
+
+def _try(net, changes, params, X, Y, layout, dropout_masks):
+    try:
+        candidate = net.replace(**changes)
+        return candidate.loss(params, X, Y, layout, dropout_masks)
+    except (ValueError, TypeError):
+        return None
+
+
+def loss_mismatch(net, params, X, Y, layout, dropout_masks, loss_user, loss_net):
+    """Return the reasons to give when the user's ``J`` is not the network's, or ``[]``.
+
+    Parameters
+    ----------
+    net : MLP
+    params, X, Y, layout, dropout_masks
+        As given to :func:`fastgrad.check`.
+    loss_user : float
+        The user's ``J`` at ``theta``.
+    loss_net : float
+        The described network's ``J`` at ``theta``.
+
+    Returns
+    -------
+    list of str
+        Empty when the two agree; else a first line saying that the gradients
+        were not compared, and one naming the description whose ``J`` matches,
+        if one of the nearby ones does.
+    """
+    if same_loss(loss_user, loss_net):
+        return []
+    reasons = [
+        f"your loss {loss_user:.10g} is not the described network's J = {loss_net:.10g} "
+        f"({net.formula()}): the gradients were not compared, they would be checked "
+        "against another function"
+    ]
+    for changes, candidate_layout in _candidates(net, layout):
+        value = _try(net, changes, params, X, Y, candidate_layout, dropout_masks)
+        if value is not None and same_loss(loss_user, value):
+            if candidate_layout != layout:
+                changes = {**changes, "layout": candidate_layout}
+            reasons.append(
+                f"your loss matches {_describe(changes)} (J = {value:.10g}): describe the "
+                "network that way and check again"
+            )
+            return reasons
+    reasons.append(
+        "no nearby description matches it (each hidden activation, output/loss pair and "
+        "reduction, weight layout, L2 on or off, data layout were tried)"
+    )
+    return reasons
+
+
+def _agrees(a, b):
+    return relative_difference(a, b) < MATCH
+
+
+def layout_hint(net, params, X, Y, grads, layout, dropout_masks):
+    """Say so when reading the weights transposed makes the user's gradients right.
+
+    Returns
+    -------
+    str or None
+    """
+    other = "in_out" if net.weights == "out_in" else "out_in"
+    try:
+        flipped = net.replace(weights=other)
+        theirs = flipped.gradients(params, X, Y, layout, dropout_masks)
+        _, _ = flipped.packing.pack(grads, prefix="d", what="grads")
+    except (ValueError, TypeError):
+        return None
+    for key, value in theirs.items():
+        if not _agrees(np.asarray(grads[key], dtype=float).reshape(value.shape), value):
+            return None
+    looks = "(n_in, n_out), the X @ W convention" if other == "in_out" else "(n_out, n_in)"
+    return (
+        f"your weights look {looks}: with them read that way your gradients are right; "
+        f"pass W.T and dW.T, or MLP(..., weights={other!r})"
+    )
+
+
+def dropout_hint(work, grads_flat):
+    """Say so when the user's gradient is the backward pass without a dropout mask.
+
+    Tries, for all hidden layers with dropout together and for each alone,
+    the backward pass with the mask replaced by ones (mask and scaling both
+    left out) and by ``1 / (1 - p)`` (mask left out, scaling kept).
+
+    Returns
+    -------
+    str or None
+    """
+    net = work.net
+    layers = [u for u, rate in enumerate(net.dropout, start=1) if rate]
+    if not layers:
+        return None
+    saved = work.masks.copy()
+    choices = [layers] + ([[u] for u in layers] if len(layers) > 1 else [])
+    try:
+        for chosen in choices:
+            for scaled in (False, True):
+                work.masks[:] = saved
+                for u in chosen:
+                    fill = 1.0 / (1.0 - net.dropout[u - 1]) if scaled else 1.0
+                    work.block(work.masks, u)[:] = fill
+                if _agrees(grads_flat, work.gradient()):
+                    where = ", ".join(str(u) for u in chosen)
+                    also = "" if scaled else " (and its 1/(1-p) scaling)"
+                    return (
+                        f"your gradient is the backward pass without the dropout mask of hidden "
+                        f"layer(s) {where}: multiply dA by the same mask D as the forward "
+                        f"pass{also}"
+                    )
+    finally:
+        work.masks[:] = saved
+    return None

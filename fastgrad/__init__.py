@@ -11,6 +11,7 @@ from ._packing import PrecisionWarning
 from .check import check
 from .diagnostics import DiagnosisResult, diagnose
 from .generic import FunctionReport, check_function
+from .interop import from_torch, torch_gradients
 from .mlp import MLP
 from .numerical import numerical_gradient
 from .report import CheckReport, Direction, Entry, TensorReport
@@ -33,9 +34,11 @@ __all__ = [
     "check_function",
     "classify",
     "diagnose",
+    "from_torch",
     "init",
     "numerical_gradient",
     "relative_difference",
     "testing",
+    "torch_gradients",
     "__version__",
 ]

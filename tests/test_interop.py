@@ -1,0 +1,154 @@
+"""from_torch and torch_gradients against torch's own forward pass and autograd."""
+
+import numpy as np
+import pytest
+
+import fastgrad as fg
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+
+ACTIVATIONS = [nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.ELU, nn.Softplus, nn.Identity]
+LOSSES = [nn.CrossEntropyLoss, nn.BCEWithLogitsLoss, nn.MSELoss]
+
+
+def model_and_batch(activation, loss_class, reduction, seed=0, sizes=(4, 6, 5, 3), batch=7):
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    layers = []
+    for u in range(1, len(sizes)):
+        layers.append(nn.Linear(sizes[u - 1], sizes[u]))
+        if u < len(sizes) - 1:
+            layers.append(activation())
+    model = nn.Sequential(*layers).double()
+    X = torch.randn(batch, sizes[0], dtype=torch.float64, generator=generator)
+    if loss_class is nn.CrossEntropyLoss:
+        Y = torch.randint(0, sizes[-1], (batch,), generator=generator)
+    elif loss_class is nn.BCEWithLogitsLoss:
+        Y = torch.rand(batch, sizes[-1], dtype=torch.float64, generator=generator)
+    else:
+        Y = torch.randn(batch, sizes[-1], dtype=torch.float64, generator=generator)
+    return model, loss_class(reduction=reduction), X, Y
+
+
+def autograd(model, loss_fn, X, Y):
+    model.zero_grad()
+    value = loss_fn(model(X), Y)
+    value.backward()
+    return value.item()
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("loss_class", LOSSES)
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_autograd_gradients_check_correct(activation, loss_class, reduction):
+    model, loss_fn, X, Y = model_and_batch(activation, loss_class, reduction)
+    value = autograd(model, loss_fn, X, Y)
+    net, params = fg.from_torch(model, loss_fn)
+    grads = fg.torch_gradients(model)
+    report = fg.check(net, params, X.numpy(), Y.numpy(), grads, loss=value)
+    assert report.verdict in (fg.Verdict.CORRECT, fg.Verdict.ACCEPTABLE), str(report)
+    assert report.checked == net.n_params
+    assert net.loss(params, X.numpy(), Y.numpy()) == pytest.approx(value, rel=1e-14, abs=1e-15)
+
+
+@pytest.mark.parametrize("loss_class", LOSSES)
+def test_corrupted_entry_is_caught_at_its_index(loss_class):
+    model, loss_fn, X, Y = model_and_batch(nn.Tanh, loss_class, "mean", seed=3)
+    autograd(model, loss_fn, X, Y)
+    net, params = fg.from_torch(model, loss_fn)
+    grads = fg.torch_gradients(model)
+    grads["dW2"][3, 1] += 0.05 * np.abs(grads["dW2"]).max()
+    report = fg.check(net, params, X.numpy(), Y.numpy(), grads)
+    assert report.verdict == fg.Verdict.WRONG
+    worst = report.worst(1)[0]
+    assert (worst.tensor, worst.index) == ("W2", (3, 1))
+    assert [name for name, t in report.tensors.items() if t.verdict.failed] == ["W2"]
+
+
+def test_from_torch_copies_float64_parameters_in_nn_linear_layout():
+    model = nn.Sequential(nn.Linear(3, 5), nn.ReLU(), nn.Linear(5, 2))
+    net, params = fg.from_torch(model, nn.MSELoss())
+    assert net.sizes == (3, 5, 2) and net.hidden == ("relu",)
+    assert (net.output, net.loss_name, net.reduction) == ("identity", "mse", "mean")
+    assert params["W1"].dtype == np.float64 and params["W1"].shape == (5, 3)
+    assert np.array_equal(params["W1"], model[0].weight.detach().double().numpy())
+    params["W1"][0, 0] = 123.0
+    assert model[0].weight[0, 0].item() != 123.0
+
+
+def test_default_loss_is_cross_entropy_mean():
+    net, _ = fg.from_torch(nn.Sequential(nn.Linear(2, 3)))
+    assert (net.output, net.loss_name, net.reduction) == ("softmax", "cross_entropy", "mean")
+
+
+def test_consecutive_linears_have_identity_between():
+    net, _ = fg.from_torch(
+        nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    )
+    assert net.hidden == ("identity", "tanh")
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        (lambda: nn.Sequential(nn.Linear(2, 3), nn.GELU(), nn.Linear(3, 2)), r"model\[1\] is GELU"),
+        (
+            lambda: nn.Sequential(nn.Linear(2, 3, bias=False)),
+            r"model\[0\] is a Linear without bias",
+        ),
+        (
+            lambda: nn.Sequential(nn.Linear(2, 3), nn.LeakyReLU(0.2), nn.Linear(3, 2)),
+            r"LeakyReLU\(negative_slope=0.2\)",
+        ),
+        (lambda: nn.Sequential(nn.Linear(2, 3), nn.ELU(alpha=0.5), nn.Linear(3, 2)), "alpha"),
+        (lambda: nn.Sequential(nn.Linear(2, 3), nn.Softmax(dim=1)), "ends with Softmax"),
+        (lambda: nn.Sequential(nn.Linear(2, 3), nn.Sigmoid()), "ends with Sigmoid"),
+        (lambda: nn.Sequential(nn.Tanh(), nn.Linear(2, 3)), "comes before the first Linear"),
+        (
+            lambda: nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.ReLU(), nn.Linear(3, 2)),
+            "follows another activation",
+        ),
+    ],
+)
+def test_unsupported_modules_are_named(model, message):
+    with pytest.raises(ValueError, match=message):
+        fg.from_torch(model())
+
+
+@pytest.mark.parametrize(
+    ("loss_fn", "message"),
+    [
+        (lambda: nn.NLLLoss(), "NLLLoss, which fastgrad cannot express"),
+        (lambda: nn.MSELoss(reduction="none"), "reduction='none'"),
+        (lambda: nn.CrossEntropyLoss(label_smoothing=0.1), "label_smoothing"),
+        (lambda: nn.CrossEntropyLoss(weight=torch.ones(2)), "weight"),
+        (lambda: nn.BCEWithLogitsLoss(pos_weight=torch.ones(2)), "pos_weight"),
+    ],
+)
+def test_unsupported_loss_options_are_named(loss_fn, message):
+    with pytest.raises(ValueError, match=message):
+        fg.from_torch(nn.Sequential(nn.Linear(2, 2)), loss_fn())
+
+
+def test_not_a_sequential_is_a_type_error():
+    with pytest.raises(TypeError, match="nn.Sequential"):
+        fg.from_torch(nn.Linear(2, 2))
+
+
+def test_gradients_before_backward_are_refused():
+    with pytest.raises(ValueError, match=r"W1 .* has no .grad"):
+        fg.torch_gradients(nn.Sequential(nn.Linear(2, 2)))
+
+
+def test_float32_model_checks_with_a_precision_warning_and_matching_loss():
+    model, loss_fn, X, Y = model_and_batch(nn.Tanh, nn.CrossEntropyLoss, "mean", seed=1)
+    model = model.float()
+    X = X.float()
+    value = autograd(model, loss_fn, X, Y)
+    net, params = fg.from_torch(model, loss_fn)
+    grads = fg.torch_gradients(model)
+    with pytest.warns(fg.PrecisionWarning):
+        report = fg.check(net, params, X.numpy(), Y.numpy(), grads, loss=value)
+    assert not report.reasons
+    assert report.verdict in (fg.Verdict.ACCEPTABLE, fg.Verdict.SUSPICIOUS, fg.Verdict.CORRECT)

@@ -31,15 +31,18 @@ LOSS = {"identity": "mse", "sigmoid": "binary_cross_entropy", "softmax": "cross_
 def random_params(sizes, rng, bias_shape="flat"):
     """Weights ``N(0, 1/n_in)`` and biases ``N(0, 0.25)`` for a network of ``sizes``.
 
-    ``bias_shape`` is ``"flat"`` (n,), ``"column"`` (n, 1) or ``"mixed"``
-    (chosen per layer).
+    ``bias_shape`` is ``"flat"`` (n,), ``"column"`` (n, 1), ``"row"`` (1, n)
+    or ``"mixed"`` (chosen per layer among the three).
     """
     params = {}
     for layer in range(1, len(sizes)):
         n_in, n_out = sizes[layer - 1], sizes[layer]
         params[f"W{layer}"] = rng.normal(size=(n_out, n_in)) / np.sqrt(n_in)
-        column = bias_shape == "column" or (bias_shape == "mixed" and rng.random() < 0.5)
-        params[f"b{layer}"] = 0.5 * rng.normal(size=(n_out, 1) if column else (n_out,))
+        kind = bias_shape
+        if bias_shape == "mixed":
+            kind = ("flat", "column", "row")[int(rng.integers(3))]
+        shape = {"flat": (n_out,), "column": (n_out, 1), "row": (1, n_out)}[kind]
+        params[f"b{layer}"] = 0.5 * rng.normal(size=shape)
     return params
 
 
@@ -183,7 +186,7 @@ def cases(draw, hidden=None, target=None, min_depth=1):
         dropout=dropout,
         dropout_seed=draw(st.integers(0, 2**16)),
         layout=draw(st.sampled_from(["rows", "columns"])),
-        bias_shape=draw(st.sampled_from(["flat", "column", "mixed"])),
+        bias_shape=draw(st.sampled_from(["flat", "column", "row", "mixed"])),
         batch=draw(st.integers(1, 9)),
         seed=draw(st.integers(0, 2**32 - 1)),
     )

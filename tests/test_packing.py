@@ -30,7 +30,7 @@ def test_layout_of_theta():
 
 @given(
     sizes=st.lists(st.integers(1, 6), min_size=2, max_size=5),
-    bias_shape=st.sampled_from(["flat", "column", "mixed"]),
+    bias_shape=st.sampled_from(["flat", "column", "row", "mixed"]),
     seed=st.integers(0, 2**16),
 )
 def test_round_trip(sizes, bias_shape, seed):
@@ -47,6 +47,25 @@ def test_round_trip(sizes, bias_shape, seed):
     for name in packing.names:
         assert back[name].shape == params[name].shape
         np.testing.assert_array_equal(back[name], params[name])
+
+
+@given(
+    sizes=st.lists(st.integers(1, 6), min_size=2, max_size=4),
+    bias_shape=st.sampled_from(["flat", "column", "row", "mixed"]),
+    seed=st.integers(0, 2**16),
+)
+def test_in_out_weights_round_trip_transposed(sizes, bias_shape, seed):
+    params = random_params(sizes, np.random.default_rng(seed), bias_shape)
+    flipped = {k: v.T if k.startswith("W") else v for k, v in params.items()}
+    packing = Packing(sizes, weights="in_out")
+    theta, bias_shapes = packing.pack(flipped)
+    np.testing.assert_array_equal(theta, Packing(sizes).pack(params)[0])
+    back = packing.unpack(theta, bias_shapes)
+    for name, value in flipped.items():
+        assert back[name].shape == value.shape
+        np.testing.assert_array_equal(back[name], value)
+    assert packing.user_shape("W1") == (sizes[0], sizes[1])
+    assert packing.user_index("W1", (1, 0)) == (0, 1)
 
 
 def test_unpack_gives_views(params):

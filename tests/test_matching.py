@@ -1,0 +1,148 @@
+"""The user's loss value checked first; readings of their gradients that explain a failure."""
+
+import numpy as np
+import pytest
+from networks import random_params, random_targets
+
+import fastgrad as fg
+
+
+def batch(sizes, output, seed=0, m=6):
+    rng = np.random.default_rng(seed)
+    params = random_params(sizes, rng)
+    X = rng.normal(size=(m, sizes[0]))
+    Y = random_targets(output, m, sizes[-1], rng)
+    return params, X, Y
+
+
+def test_matching_loss_checks_as_usual():
+    net = fg.MLP([3, 5, 4, 3], hidden=["tanh", "relu"])
+    params, X, Y = batch(net.sizes, "softmax")
+    report = fg.check(net, params, X, Y, loss=net.loss(params, X, Y) * (1 + 1e-7))
+    assert report.verdict == fg.Verdict.CORRECT and not report.reasons
+
+
+def test_mis_stated_hidden_activation_is_found():
+    truth = fg.MLP([3, 5, 4, 3], hidden=["tanh", "relu"])
+    params, X, Y = batch(truth.sizes, "softmax", seed=1)
+    grads = truth.gradients(params, X, Y)
+    stated = truth.replace(hidden="relu")
+    report = fg.check(stated, params, X, Y, grads, loss=truth.loss(params, X, Y))
+    assert report.verdict == fg.Verdict.INCONCLUSIVE
+    assert report.checked == 0
+    assert report.reasons[0].startswith("your loss ")
+    assert "the gradients were not compared" in report.reasons[0]
+    assert report.reasons[1].startswith("your loss matches hidden=['tanh', 'relu']")
+    assert str(report).splitlines()[4].startswith("NOT COMPARED: your loss")
+
+
+def test_mis_stated_convention_is_found():
+    truth = fg.MLP([3, 4, 4], hidden="tanh", output="identity", reduction="mean")
+    params, X, Y = batch(truth.sizes, "identity", seed=2)
+    report = fg.check(
+        truth.replace(reduction="course"), params, X, Y, loss=truth.loss(params, X, Y)
+    )
+    assert report.verdict == fg.Verdict.INCONCLUSIVE
+    assert "your loss matches reduction='mean'" in report.reasons[1]
+
+
+def test_mis_stated_output_and_loss_are_found():
+    truth = fg.MLP([3, 4, 3], hidden="tanh", output="sigmoid", reduction="mean")
+    params, X, Y = batch(truth.sizes, "sigmoid", seed=3)
+    report = fg.check(fg.MLP([3, 4, 3], hidden="tanh"), params, X, Y, loss=truth.loss(params, X, Y))
+    assert "output='sigmoid', loss='binary_cross_entropy', reduction='mean'" in report.reasons[1]
+
+
+def test_transposed_weights_are_found_from_the_loss():
+    truth = fg.MLP([4, 4, 4], hidden="tanh", weights="in_out")
+    params, X, Y = batch(truth.sizes, "softmax", seed=4)
+    report = fg.check(truth.replace(weights="out_in"), params, X, Y, loss=truth.loss(params, X, Y))
+    assert "your loss matches weights='in_out'" in report.reasons[1]
+
+
+def test_forgotten_l2_is_found():
+    truth = fg.MLP([3, 4, 2], hidden="tanh")
+    params, X, Y = batch(truth.sizes, "softmax", seed=5)
+    report = fg.check(truth.replace(l2=0.5), params, X, Y, loss=truth.loss(params, X, Y))
+    assert "your loss matches l2=0.0" in report.reasons[1]
+
+
+def test_no_match_says_so():
+    net = fg.MLP([3, 4, 2], hidden="tanh")
+    params, X, Y = batch(net.sizes, "softmax", seed=6)
+    report = fg.check(net, params, X, Y, loss=123.0)
+    assert report.verdict == fg.Verdict.INCONCLUSIVE
+    assert report.reasons[1].startswith("no nearby description matches")
+    assert report.to_dict()["reasons"][0].startswith("your loss 123")
+
+
+def test_a_wrong_gradient_with_a_wrong_description_is_not_called_wrong():
+    truth = fg.MLP([3, 5, 3], hidden="tanh")
+    params, X, Y = batch(truth.sizes, "softmax", seed=7)
+    grads = {k: 2 * v for k, v in truth.gradients(params, X, Y).items()}
+    report = fg.check(
+        truth.replace(hidden="relu"), params, X, Y, grads, loss=truth.loss(params, X, Y)
+    )
+    assert report.verdict == fg.Verdict.INCONCLUSIVE
+
+
+@pytest.mark.parametrize(
+    ("value", "error"), [("1.0", TypeError), (np.nan, ValueError), (True, TypeError)]
+)
+def test_bad_loss_values_are_refused(value, error):
+    net = fg.MLP([2, 3, 2])
+    params, X, Y = batch(net.sizes, "softmax")
+    with pytest.raises(error, match="loss"):
+        fg.check(net, params, X, Y, loss=value)
+
+
+def test_loss_as_a_zero_d_array_is_accepted():
+    net = fg.MLP([2, 3, 2])
+    params, X, Y = batch(net.sizes, "softmax")
+    report = fg.check(net, params, X, Y, loss=np.array(net.loss(params, X, Y)))
+    assert report.verdict.passed
+
+
+def test_square_network_with_x_at_w_weights_gets_the_layout_hint():
+    truth = fg.MLP([4, 4, 4], hidden="tanh", weights="in_out")
+    params, X, Y = batch(truth.sizes, "softmax", seed=8)
+    grads = truth.gradients(params, X, Y)
+    net = truth.replace(weights="out_in")
+    report = fg.check(net, params, X, Y, grads)
+    assert report.verdict == fg.Verdict.WRONG
+    assert any("your weights look (n_in, n_out)" in hint for hint in report.hints)
+    assert fg.check(net, params, X, Y, grads, weights="in_out").verdict == fg.Verdict.CORRECT
+    transposed = {k: v.T if k.startswith("W") else v for k, v in params.items()}
+    grads_t = {k: v.T if k.startswith("dW") else v for k, v in grads.items()}
+    assert fg.check(net, transposed, X, Y, grads_t).verdict == fg.Verdict.CORRECT
+
+
+def test_a_plain_wrong_gradient_gets_no_layout_hint():
+    net = fg.MLP([4, 4, 4], hidden="tanh")
+    params, X, Y = batch(net.sizes, "softmax", seed=9)
+    grads = {k: -v for k, v in net.gradients(params, X, Y).items()}
+    report = fg.check(net, params, X, Y, grads)
+    assert not any("your weights look" in hint for hint in report.hints)
+
+
+def test_non_square_x_at_w_weights_are_named_in_the_shape_error():
+    net = fg.MLP([3, 5, 2])
+    params, X, Y = batch(net.sizes, "softmax")
+    flipped = {k: v.T if k.startswith("W") else v for k, v in params.items()}
+    with pytest.raises(ValueError, match=r"your weights look \(n_in, n_out\).*weights='in_out'"):
+        fg.check(net, flipped, X, Y)
+    report = fg.check(net, flipped, X, Y, weights="in_out")
+    assert report.verdict.passed
+    assert report.tensors["W1"].shape == (3, 5)
+    assert report.numerical["dW1"].shape == (3, 5)
+
+
+def test_in_out_entries_are_indexed_as_the_user_stores_them():
+    net = fg.MLP([3, 5, 2], hidden="tanh", weights="in_out")
+    params, X, Y = batch([3, 5, 2], "softmax")
+    params = {k: v.T.copy() if k.startswith("W") else v for k, v in params.items()}
+    grads = net.gradients(params, X, Y)
+    grads["dW1"] = grads["dW1"].copy()
+    grads["dW1"][2, 4] += 1.0
+    worst = fg.check(net, params, X, Y, grads).worst(1)[0]
+    assert (worst.tensor, worst.index) == ("W1", (2, 4))

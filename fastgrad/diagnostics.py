@@ -388,3 +388,8 @@ class DiagnosisResult:
         from ._plot import format_diagnosis
 
         return format_diagnosis(self)
+
+    def _repr_html_(self):
+        from ._html import diagnosis_html
+
+        return diagnosis_html(self)

@@ -20,6 +20,7 @@ import numpy as np
 
 from . import _terminal
 from . import init as initializers
+from ._conventions import REDUCTIONS, WEIGHT_LAYOUTS
 from .check import DEFAULT_SAMPLES, MODES, check
 from .diagnostics import diagnose, random_batch
 from .mlp import MLP, OUTPUT_LOSSES
@@ -133,12 +134,24 @@ def build_parser():
         metavar="FILE.npz",
         help=(
             "your network: arrays W1, b1, ... (sizes come from their shapes), optionally dW1, db1, "
-            "... (the gradient to check; default fastgrad's backprop) and X, Y (default a seeded "
-            "batch of --batch samples)"
+            "... (the gradient to check; default fastgrad's backprop), X, Y (default a seeded "
+            "batch of --batch samples) and J (your loss: checked first against the network)"
         ),
     )
     _network_options(cmd, batch=64)
     cmd.add_argument("--l2", type=float, default=0.0, help="L2 penalty lambda (default 0)")
+    cmd.add_argument(
+        "--reduction",
+        choices=REDUCTIONS,
+        default="course",
+        help="loss convention: course (default), mean or sum over all elements (torch's)",
+    )
+    cmd.add_argument(
+        "--weights",
+        choices=WEIGHT_LAYOUTS,
+        default="out_in",
+        help="weights in --params stored (n_out, n_in) (default) or (n_in, n_out)",
+    )
     cmd.add_argument(
         "--dropout",
         type=_comma_list(float, "rates"),
@@ -233,11 +246,11 @@ def _load_npz(path):
 def _from_params(args):
     """Return ``(net, params, grads, X, Y)`` from ``--params``."""
     arrays = _load_npz(args.params)
-    unknown = sorted(k for k in arrays if not re.fullmatch(r"d?[Wb][1-9][0-9]*|X|Y", k))
+    unknown = sorted(k for k in arrays if not re.fullmatch(r"d?[Wb][1-9][0-9]*|X|Y|J|loss", k))
     if unknown:
         raise ValueError(
             f"{args.params}: unexpected array(s) {', '.join(unknown)}; expected "
-            "W1, b1, ... with optional dW1, db1, ..., X, Y"
+            "W1, b1, ... with optional dW1, db1, ..., X, Y, J (your loss)"
         )
     n_layers = sum(1 for k in arrays if re.fullmatch(r"W[0-9]+", k))
     sizes = []
@@ -245,13 +258,16 @@ def _from_params(args):
         weight = arrays.get(f"W{u}")
         if weight is None:
             raise ValueError(f"{args.params} has no W{u}: weights must be numbered W1, W2, ...")
+        if args.weights == "in_out":
+            weight = weight.T
         if weight.ndim != 2:
             raise ValueError(f"W{u} must be a 2-D (n_out, n_in) array; got shape {weight.shape}")
         sizes = sizes or [weight.shape[1]]
         if weight.shape[1] != sizes[-1]:
+            shown = weight.T.shape if args.weights == "in_out" else weight.shape
             raise ValueError(
-                f"W{u} has shape {weight.shape}; expected ({weight.shape[0]}, "
-                f"{sizes[-1]}): layer {u - 1} has {sizes[-1]} units"
+                f"W{u} has shape {shown}; expected ({weight.shape[0]}, "
+                f"{sizes[-1]}): layer {u - 1} has {sizes[-1]} units" + _other_layout(args, arrays)
             )
         sizes.append(weight.shape[0])
     if not sizes:
@@ -268,7 +284,24 @@ def _from_params(args):
         X_new, Y_new = random_batch(net, batch, args.seed)
         X_new, Y_new = (X_new.T, Y_new.T) if columns else (X_new, Y_new)
         X, Y = (X_new if X is None else X), (Y_new if Y is None else Y)
-    return net, params, grads, X, Y
+    if "J" in arrays and "loss" in arrays:
+        raise ValueError(f"{args.params} holds both J and loss: give your loss once")
+    loss = arrays.get("J", arrays.get("loss"))
+    return net, params, grads, X, Y, loss
+
+
+def _other_layout(args, arrays):
+    """Say so when the weights chain up in the other layout, (n_out, n_in) or (n_in, n_out)."""
+    names = sorted((k for k in arrays if re.fullmatch(r"W[0-9]+", k)), key=lambda k: int(k[1:]))
+    weights = [arrays[k] for k in names]
+    if any(w.ndim != 2 for w in weights):
+        return ""
+    shapes = [w.shape if args.weights == "in_out" else w.T.shape for w in weights]
+    if all(after[1] == before[0] for before, after in zip(shapes, shapes[1:], strict=False)):
+        other = "out_in" if args.weights == "in_out" else "in_out"
+        looks = "(n_out, n_in)" if other == "out_in" else "(n_in, n_out)"
+        return f"; your weights look {looks}: pass --weights {other}"
+    return ""
 
 
 def _network(args, sizes):
@@ -279,6 +312,8 @@ def _network(args, sizes):
         loss=args.loss,
         l2=args.l2,
         dropout=None if args.dropout is None else _hidden(args.dropout),
+        reduction=args.reduction,
+        weights=args.weights,
     )
 
 
@@ -294,7 +329,7 @@ def run_check(args):
     if args.params:
         if args.init:
             raise ValueError("--init does not apply to --params: the weights come from the file")
-        net, params, grads, X, Y = _from_params(args)
+        net, params, grads, X, Y, loss = _from_params(args)
     else:
         net = _network(args, args.sizes or [784, 128, 64, 10])
         specs = _init_specs(args.init or "he_normal")
@@ -303,13 +338,14 @@ def run_check(args):
         [(name, options)] = specs
         params = net.init(name, seed=args.seed, **options)
         X, Y = random_batch(net, args.batch, args.seed)
-        grads = None
+        grads = loss = None
     options = {
         "mode": args.mode,
         "k": args.k,
         "seed": args.seed,
         "threads": args.threads,
         "layout": args.layout,
+        "loss": loss,
     }
     if args.thresholds is not None:
         options["thresholds"] = Thresholds.coerce(args.thresholds)

@@ -456,3 +456,44 @@ def test_importing_fastgrad_stays_light():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "[]"
+
+
+# --- your loss, conventions, weight layout ----------------------------------------------
+
+
+def test_params_with_a_matching_loss_check_as_usual(capsys, saved):
+    tmp_path, arrays = saved
+    net = fg.MLP([6, 5, 4, 3], hidden="tanh")
+    params = {k: v for k, v in arrays.items() if k[0] in "Wb"}
+    arrays["J"] = np.float64(net.loss(params, arrays["X"], arrays["Y"]))
+    np.savez(tmp_path / "net.npz", **arrays)
+    code, _, _ = run(capsys, "check", "--params", str(tmp_path / "net.npz"), "--hidden", "tanh")
+    assert code == 0
+
+
+def test_params_with_a_loss_of_another_network_exit_3_naming_it(capsys, saved):
+    tmp_path, arrays = saved
+    net = fg.MLP([6, 5, 4, 3], hidden="tanh")
+    params = {k: v for k, v in arrays.items() if k[0] in "Wb"}
+    arrays["loss"] = np.float64(net.loss(params, arrays["X"], arrays["Y"]))
+    np.savez(tmp_path / "net.npz", **arrays)
+    code, out, _ = run(capsys, "check", "--params", str(tmp_path / "net.npz"))  # relu stated
+    assert code == 3
+    assert "your loss matches hidden=['tanh', 'tanh']" in out
+
+
+def test_reduction_and_in_out_weights_from_the_command_line(capsys, tmp_path):
+    net = fg.MLP([4, 6, 2], hidden="tanh", output="identity", reduction="mean", weights="in_out")
+    params = net.init("xavier_normal", seed=2)
+    rng = np.random.default_rng(3)
+    X, Y = rng.normal(size=(9, 4)), rng.normal(size=(9, 2))
+    arrays = {**params, **net.gradients(params, X, Y), "X": X, "Y": Y}
+    arrays["J"] = np.float64(net.loss(params, X, Y))
+    np.savez(tmp_path / "net.npz", **arrays)
+    argv = ["check", "--params", str(tmp_path / "net.npz"), "--hidden", "tanh"]
+    argv += ["--output", "identity", "--reduction", "mean", "--weights", "in_out"]
+    code, out, _ = run(capsys, *argv)
+    assert code == 0, out
+    assert "objective J = (1/(m k)) sum_b sum_k (z_bk - y_bk)^2" in out
+    code, out, err = run(capsys, *argv[:-2])
+    assert code == 2 and "your weights look (n_in, n_out)" in err

@@ -7,6 +7,7 @@ import numba
 import numpy as np
 from numba.core.registry import CPUDispatcher
 
+from ._hints import FIT, factor_hint, fitted_factor
 from ._packing import as_float64, require_finite
 from .kernels.generic import centered_differences_of
 from .numerical import check_epsilon
@@ -34,6 +35,9 @@ class FunctionReport:
         ``f(theta)``.
     epsilon : float
     thresholds : Thresholds
+    hint : str or None
+        When the verdict fails and ``analytic = c x numerical`` for a constant
+        ``c``, the factor and what it suggests.
     """
 
     def __init__(self, analytic, numerical, value, epsilon, thresholds):
@@ -47,6 +51,12 @@ class FunctionReport:
         self.difference = relative_difference(analytic, numerical)
         max_error = float(self.errors.max()) if self.errors.size else 0.0
         self.verdict = max(thresholds.classify(self.difference), thresholds.classify(max_error))
+        self.hint = None
+        if self.verdict.failed:
+            a, n = analytic.ravel(), numerical.ravel()
+            c = fitted_factor(a, n) if np.any(a) else None
+            if c is not None and abs(c - 1.0) >= FIT:
+                self.hint = factor_hint(c)
 
     def worst(self, k=10):
         """Return the ``k`` entries with the largest errors, worst first."""
@@ -72,6 +82,7 @@ class FunctionReport:
             "size": int(self.analytic.size),
             "max_error": float(self.errors.max()) if self.errors.size else 0.0,
             "worst": [e.to_dict() for e in self.worst(10)],
+            "hint": self.hint,
         }
 
     def to_json(self, **kwargs):
@@ -89,6 +100,8 @@ class FunctionReport:
         if self.verdict.failed:
             lines.append("worst entries:")
             lines.extend(f"  {entry}" for entry in self.worst(5))
+        if self.hint:
+            lines.append(f"hint: {self.hint}")
         return "\n".join(lines)
 
 

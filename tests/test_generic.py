@@ -74,3 +74,24 @@ def test_theta_is_not_modified(theta):
     fg.check_function(compiled_rosenbrock, theta, rosenbrock_gradient(theta))
     fg.check_function(rosenbrock, theta, rosenbrock_gradient(theta))
     np.testing.assert_array_equal(theta, copy)
+
+
+def test_softmax_cost_divided_by_the_wrong_count_gets_the_factor_hint():
+    rng = np.random.default_rng(0)
+    Z0, labels = rng.normal(size=(4, 3)), np.array([0, 2, 1, 1])
+
+    def cost(z):
+        z = z.reshape(4, 3)
+        shifted = z - z.max(axis=1, keepdims=True)
+        log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        return -log_p[np.arange(4), labels].sum() / 4
+
+    p = np.exp(Z0 - Z0.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    p[np.arange(4), labels] -= 1.0
+    wrong = p / 16  # divided by m twice
+    report = fg.check_function(cost, Z0.ravel(), wrong.ravel())
+    assert report.verdict == fg.Verdict.WRONG
+    assert report.hint.startswith("analytic = 0.25 x numerical")
+    assert "hint: analytic = 0.25 x numerical" in str(report)
+    assert fg.check_function(cost, Z0.ravel(), (p / 4).ravel()).hint is None

@@ -119,6 +119,7 @@ def print_report(report):
 
     console = Console(highlight=False)
     console.print(Text(f"fastgrad check of {report.net!r}", style="bold"))
+    console.print(Text(f"objective {report.net.formula()}"))
     console.print(
         Text(
             f"mode {report.mode}: {report.checked:,} of {report.net.n_params:,} entries "

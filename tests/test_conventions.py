@@ -3,7 +3,10 @@
 import naive
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from networks import OUTPUTS, random_params, random_targets
+from strategies import cases
 
 import fastgrad as fg
 from fastgrad._conventions import REDUCTIONS
@@ -20,9 +23,10 @@ def elementwise(output, logits, Y):
     return naive.per_sample_loss(output, logits, Y)
 
 
-def reference_loss(sizes, hidden, output, reduction, l2, params, X, Y):
+def reference_loss(sizes, hidden, output, reduction, l2, params, X, Y, masks=None):
     """J of a convention, written from its definition."""
-    masks = [np.ones((X.shape[0], n)) for n in sizes[1:-1]]
+    if masks is None:
+        masks = [np.ones((X.shape[0], n)) for n in sizes[1:-1]]
     Z, _ = naive.forward(sizes, hidden, params, X, masks)
     m = X.shape[0]
     if reduction == "course":
@@ -175,3 +179,45 @@ def test_bad_reduction_and_weights_are_refused():
         fg.MLP([2, 2], reduction="average")
     with pytest.raises(ValueError, match="weights must be 'out_in'"):
         fg.MLP([2, 2], weights="rows")
+
+
+# the factor from the course's data term to each convention's, from the definitions:
+# mse course (1/m) sum 1/2 (z-y)^2, mean (1/(mk)) sum (z-y)^2, sum: sum (z-y)^2
+FACTORS = {
+    ("identity", "mean"): lambda m, k: 2.0 / k,
+    ("identity", "sum"): lambda m, k: 2.0 * m,
+    ("sigmoid", "mean"): lambda m, k: 1.0 / k,
+    ("sigmoid", "sum"): lambda m, k: float(m),
+    ("softmax", "mean"): lambda m, k: 1.0,
+    ("softmax", "sum"): lambda m, k: float(m),
+}
+
+
+@given(case=cases(), reduction=st.sampled_from(REDUCTIONS))
+def test_random_networks_in_every_convention_match_their_definition(case, reduction):
+    net = case.net.replace(reduction=reduction)
+    args = (case.params, case.X_given, case.Y_given, case.layout)
+    expected = reference_loss(
+        case.sizes,
+        case.hidden,
+        case.output,
+        reduction,
+        case.l2,
+        case.params,
+        case.X,
+        case.Y,
+        case.masks,
+    )
+    assert net.loss(*args) == pytest.approx(expected, rel=1e-12, abs=1e-13)
+    m, k = case.X.shape[0], case.sizes[-1]
+    factor = FACTORS.get((case.output, reduction), lambda m, k: 1.0)(m, k)
+    data = naive.gradients(
+        case.sizes, case.hidden, case.output, 0.0, case.params, case.X, case.Y, case.masks
+    )
+    ours = net.gradients(*args)
+    for key, value in data.items():
+        wanted = factor * value
+        if key.startswith("dW"):
+            wanted = wanted + case.l2 / m * case.params[key[1:]]
+        scale = np.abs(wanted).max() + 1e-300
+        assert np.abs(ours[key] - wanted).max() <= 1e-12 * max(scale, 1e-3), key

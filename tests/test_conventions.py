@@ -3,7 +3,7 @@
 import naive
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from networks import OUTPUTS, random_params, random_targets
 from strategies import cases
@@ -193,8 +193,12 @@ FACTORS = {
 }
 
 
-@given(case=cases(), reduction=st.sampled_from(REDUCTIONS))
-def test_random_networks_in_every_convention_match_their_definition(case, reduction):
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("target", ["mse", "bce", "ce_soft", "ce_labels"])
+@settings(max_examples=8)
+@given(data=st.data())
+def test_random_networks_in_every_convention_match_their_definition(target, reduction, data):
+    case = data.draw(cases(target=target))
     net = case.net.replace(reduction=reduction)
     args = (case.params, case.X_given, case.Y_given, case.layout)
     expected = reference_loss(

@@ -146,3 +146,10 @@ def test_in_out_entries_are_indexed_as_the_user_stores_them():
     grads["dW1"][2, 4] += 1.0
     worst = fg.check(net, params, X, Y, grads).worst(1)[0]
     assert (worst.tensor, worst.index) == ("W1", (2, 4))
+
+
+def test_two_mis_stated_activations_are_found_on_a_small_network():
+    truth = fg.MLP([3, 5, 4, 3], hidden=["sigmoid", "elu"])
+    params, X, Y = batch(truth.sizes, "softmax", seed=10)
+    report = fg.check(truth.replace(hidden="relu"), params, X, Y, loss=truth.loss(params, X, Y))
+    assert "your loss matches hidden=['sigmoid', 'elu']" in report.reasons[1]

@@ -85,12 +85,8 @@ def format_report(report):
         lines.append("hints:")
         lines.extend(f"  {hint}" for hint in report.hints)
         lines.append("")
-    kinks = sum(t.kinks for t in report.tensors.values())
-    if kinks:
-        lines.append(
-            f"{kinks:,} entries crossed a relu kink at +/-epsilon and are left out of the "
-            "verdict (report.kinks lists them)"
-        )
+    if report.kink_summary:
+        lines.append(report.kink_summary)
     if report.reasons:
         lines.append("not established:")
         lines.extend(f"  {reason}" for reason in report.reasons)

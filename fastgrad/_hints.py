@@ -11,7 +11,7 @@ wrong, the error enters where the backward pass crosses that hidden layer.
 import numpy as np
 
 from ._conventions import convention_factor_hint
-from .thresholds import Verdict, entry_errors, relative_difference
+from .thresholds import Verdict, relative_difference
 
 FIT = 1e-3
 """Relative residual under which a pattern is taken to explain the error."""
@@ -113,8 +113,8 @@ def _lines(name, errors, checked, thresholds):
 
 def tensor_hint(report, name):
     """Return the likely mistake behind tensor ``name``'s failure, or ``None``."""
-    analytic, numerical, checked, kinks, param = report.tensor_arrays(name)
-    use = checked & (kinks == 0)
+    use, analytic, numerical, errors = report.compared(name)
+    param = report.tensor_arrays(name)[4]
     if not use.any():
         return None
     a, n = analytic[use], numerical[use]
@@ -125,8 +125,7 @@ def tensor_hint(report, name):
             "the numerical gradient is zero (the loss does not depend on this tensor here) "
             "but the analytic gradient is not"
         )
-    errors = np.zeros(analytic.shape)
-    errors[use] = entry_errors(a, n, report.floor)
+    errors = np.where(use, errors, 0.0)
     full = bool(use.all())
     for hint in (
         _few_entries(name, analytic, numerical, use, errors, 3, report.thresholds),

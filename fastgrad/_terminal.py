@@ -135,7 +135,6 @@ def print_report(report):
             )
         )
     rows = table_rows(report)
-    kinks = sum(t.kinks for t in report.tensors.values())
     wide = console.width >= 120
     heads = ["tensor", "shape", "difference", "verdict", "C/A/S/W", "worst entry"]
     heads += ["hint"] if wide else []
@@ -172,13 +171,8 @@ def print_report(report):
     for hint in report.hints:
         if hint not in shown:
             console.print(Text(f"hint {hint}"))
-    if kinks:
-        console.print(
-            Text(
-                f"{kinks:,} entries crossed a relu kink at +/-epsilon and are left "
-                "out of the verdict"
-            )
-        )
+    if report.kink_summary:
+        console.print(Text(report.kink_summary))
     for reason in report.reasons:
         console.print(Text(f"not established: {reason}", style="magenta"))
     overall = Text(f"overall: difference {report.difference:.3e} -> ")

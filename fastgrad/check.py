@@ -8,6 +8,7 @@ import numba
 import numpy as np
 
 from ._directional import directional_comparison
+from ._magnitude import gradient_magnitude
 from ._matching import dropout_hint, layout_hint, loss_mismatch, user_loss
 from .numerical import DEFAULT_EPSILON, Differences, check_epsilon
 from .report import CheckReport
@@ -208,6 +209,7 @@ def check(
         seconds=time.perf_counter() - started,
         details=details,
         reasons=reasons,
+        magnitude=gradient_magnitude(work),
         **found,
     )
     if grads is not None and report.verdict.failed:
@@ -229,15 +231,29 @@ def _reading_hints(report, work, analytic, given):
         report.add_hint(hint)
 
 
-def _entry_vectors(size, entries, values, entry_kinks):
-    """Spread per-entry results over full-length ``numerical``, ``checked``, ``kinks``."""
+def _entry_vectors(size, entries, values, entry_kinks, differences=None, done=None):
+    """Spread per-entry results over full-length ``numerical``, ``checked``, ``kinks``.
+
+    When the kernel gave kink intervals (``differences.kink_lo`` and
+    ``kink_hi``, ``unverifiable``), they are spread too, and its per-path
+    counts go to ``paths``.
+    """
     numerical = np.full(size, np.nan)
     checked = np.zeros(size, dtype=bool)
     kinks = np.zeros(size, dtype=np.int64)
     numerical[entries] = values
     checked[entries] = True
     kinks[entries] = entry_kinks
-    return {"numerical": numerical, "checked": checked, "kinks": kinks}
+    found = {"numerical": numerical, "checked": checked, "kinks": kinks}
+    lo = getattr(differences, "kink_lo", None)
+    if lo is not None:
+        found["kink_lo"] = np.full(size, np.nan)
+        found["kink_hi"] = np.full(size, np.nan)
+        found["unverifiable"] = np.zeros(size, dtype=bool)
+        found["kink_lo"][entries] = lo[:done]
+        found["kink_hi"][entries] = differences.kink_hi[:done]
+        found["unverifiable"][entries] = differences.unverifiable[:done]
+    return found
 
 
 def _entry_check(work, epsilon, mode, k, seed, progress, details):
@@ -260,9 +276,16 @@ def _entry_check(work, epsilon, mode, k, seed, progress, details):
         n_chunks = min(8, differences.n_tasks)
     values, entry_kinks, done = differences.compute(progress, n_chunks=n_chunks, interruptible=True)
     found = _entry_vectors(
-        work.theta.size, differences.entries[:done], values[:done], entry_kinks[:done]
+        work.theta.size,
+        differences.entries[:done],
+        values[:done],
+        entry_kinks[:done],
+        differences,
+        done,
     )
     found["partial"] = done < differences.entries.size
+    if getattr(differences, "paths", None) is not None:
+        details["paths"] = dict(differences.paths)
     return found
 
 

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._hints import network_hint, tensor_hint
+from ._magnitude import comparison_floor, vanishes
 from .kernels.compare import compare
-from .thresholds import Verdict, difference_from_squares, error_floor, squared_norms
+from .thresholds import Verdict, squared_norms
 
 
 def _median(values):
@@ -32,9 +33,17 @@ class Entry:
     analytic, numerical : float
         The two gradients at that position.
     error : float
-        ``|a - n| / max(|a| + |n|, floor)``.
+        ``|a - n| / max(|a| + |n|, floor)``; for a kink entry, ``n`` is the
+        point of its interval nearest to ``a``. NaN when the entry was not
+        compared.
     kink : bool
         Whether an evaluation of the centered difference crossed a kink.
+    interval : tuple of float or None
+        For a kink entry, ``(low, high)``: the values a correct gradient may
+        take with any convention for the slope at the kink.
+    unverifiable : bool
+        Whether the entry crossed kinks in more than one layer at once, so
+        that the interval need not hold backprop's convention (not compared).
     """
 
     tensor: str
@@ -43,6 +52,8 @@ class Entry:
     numerical: float
     error: float
     kink: bool = False
+    interval: tuple | None = None
+    unverifiable: bool = False
 
     @property
     def label(self):
@@ -50,21 +61,26 @@ class Entry:
         return f"{self.tensor}[{', '.join(str(i) for i in self.index)}]"
 
     def __str__(self):
-        return (
-            f"{self.label}: analytic {self.analytic:.6g}, numerical {self.numerical:.6g} "
-            f"(error {self.error:.2e})"
-        )
+        numerical = f"numerical {self.numerical:.6g}"
+        if self.interval is not None:
+            numerical += f" in [{self.interval[0]:.6g}, {self.interval[1]:.6g}]"
+        error = "not compared" if np.isnan(self.error) else f"error {self.error:.2e}"
+        return f"{self.label}: analytic {self.analytic:.6g}, {numerical} ({error})"
 
     def to_dict(self):
-        """Return a JSON-ready dict."""
-        return {
+        """Return a JSON-ready dict (``error`` is None when not compared)."""
+        out = {
             "tensor": self.tensor,
             "index": list(self.index),
             "analytic": self.analytic,
             "numerical": self.numerical,
-            "error": self.error,
+            "error": None if np.isnan(self.error) else self.error,
             "kink": self.kink,
         }
+        if self.interval is not None:
+            out["interval"] = list(self.interval)
+            out["unverifiable"] = self.unverifiable
+        return out
 
 
 @dataclass(frozen=True)
@@ -98,15 +114,18 @@ class TensorReport:
     checked : int
         Entries (or, in directional mode, directions) compared.
     difference : float
-        ``||a - n|| / (||a|| + ||n||)`` over the compared entries, kinks left out.
+        ``||a - n|| / max(||a|| + ||n||, floor sqrt(compared))`` over the
+        compared entries.
     verdict : Verdict
-        The worse of the verdicts of ``difference`` and of ``max_error``.
+        The worse of the verdicts of ``difference`` and of ``max_error``;
+        INCONCLUSIVE when it would pass but some entry could not be compared.
     max_error, median_error : float
-        Largest and median entry error, kinks left out.
+        Largest and median entry error of the compared entries.
     bands : dict
         ``{Verdict: count}``: how many entry errors fall in each band.
     kinks : int
-        Entries whose centered difference crossed a kink (left out of the verdict).
+        Entries whose centered difference crossed a kink (judged by their
+        interval when there is one, else set aside).
     worst : Entry or None
         The entry with the largest error.
     hint : str or None
@@ -191,14 +210,22 @@ class CheckReport:
     ----------
     difference : float
         Relative difference of the whole gradient vector (the course's
-        formula), over the compared entries, kinks left out.
+        formula) over the compared entries, its denominator floored at
+        ``floor sqrt(compared)``.
     verdict : Verdict
         The worst verdict of any tensor (see :class:`~fastgrad.Verdict`):
         INCONCLUSIVE when nothing failed but something was not compared.
     reasons : list of str
         Why the verdict is INCONCLUSIVE (empty otherwise, unless a failure
         outranks it): a loss value that does not match the network (first),
-        an interrupted check, tensors with no entry compared.
+        an interrupted check, tensors with no entry compared, unverifiable
+        kink entries, a gradient that vanishes at this point.
+    floor : float
+        Floor of the entry errors' denominator, ``2.2e-9 scale`` (see
+        :mod:`fastgrad._magnitude`), where ``scale`` is the largest sum of
+        absolute terms of a gradient entry.
+    vanishing : bool
+        Whether the whole gradient is at rounding level here (INCONCLUSIVE).
     tensors : dict
         ``{"W1": TensorReport, ...}`` in network order (built on first use).
     numerical : dict
@@ -206,7 +233,8 @@ class CheckReport:
     analytic : dict
         ``{"dW1": array, ...}`` the gradient that was checked.
     kinks : list of Entry
-        Entries whose centered difference crossed a relu or leaky relu kink.
+        Entries whose centered difference crossed a relu or leaky relu kink,
+        with their interval when the kernel gave one.
     mode, epsilon, batch, loss, thresholds, partial, seconds, hints
         How the check was made; ``partial`` is true when it was interrupted;
         ``hints`` lists every hint, network-wide ones included.
@@ -243,6 +271,10 @@ class CheckReport:
         details=None,
         reasons=(),
         hints=(),
+        magnitude=None,
+        kink_lo=None,
+        kink_hi=None,
+        unverifiable=None,
     ):
         self.net = net
         self.mode = mode
@@ -259,18 +291,21 @@ class CheckReport:
         self._checked = checked
         self._kink_counts = kinks
         self._bias_shapes = bias_shapes or {}
-        self.floor = error_floor(loss, epsilon)
-        self._used = checked & (kinks == 0)
         self._directions = directions or {}
+        self._judge_kinks(kink_lo, kink_hi, unverifiable)
+        self._set_floor(magnitude)
         self._stats = self._tensor_stats()
         squares, max_errors, counts = self._stats
-        self.difference = difference_from_squares(squares.sum(axis=0))
-        scale = np.sqrt(squares[:, 1]) + np.sqrt(squares[:, 2])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            differences = np.where(scale > 0, np.sqrt(squares[:, 0]) / scale, 0.0)
-        levels = np.maximum(thresholds.levels(differences), thresholds.levels(max_errors))
         compared = self._compared_counts()
-        levels[compared == 0] = Verdict.INCONCLUSIVE
+        self.difference = self._difference(squares.sum(axis=0), int(compared.sum()))
+        differences = np.array(
+            [self._difference(row, int(c)) for row, c in zip(squares, compared, strict=True)]
+        )
+        levels = np.maximum(thresholds.levels(differences), thresholds.levels(max_errors))
+        open_tensors = (compared == 0) | (self._unverifiable_counts() > 0)
+        if self.vanishing:
+            open_tensors[:] = True
+        levels[open_tensors & (levels < Verdict.SUSPICIOUS)] = Verdict.INCONCLUSIVE
         self._differences = differences
         self._verdicts = [Verdict(level) for level in levels]
         verdict = max(int(levels.max()), int(thresholds.classify(self.difference)))
@@ -280,8 +315,75 @@ class CheckReport:
             verdict = max(verdict, int(Verdict.INCONCLUSIVE))
         self.verdict = Verdict(verdict)
 
+    def _judge_kinks(self, kink_lo, kink_hi, unverifiable):
+        """Decide which computed entries are compared, and against what.
+
+        An entry whose evaluations crossed a kink is compared with the nearest
+        point of its interval ``[kink_lo, kink_hi]`` (any convention for the
+        slope at the kink lies in it), so its error is the analytic value's
+        distance from the interval. Without interval information, or where
+        the interval does not bound backprop's convention (``unverifiable``),
+        it is set aside: not compared, and its tensor cannot pass.
+        """
+        kinked = self._checked & (self._kink_counts > 0)
+        self._judged = self._numerical
+        self._kink_lo = self._kink_hi = None
+        if kink_lo is None:
+            self._open = kinked
+        else:
+            self._kink_lo = np.asarray(kink_lo, dtype=np.float64)
+            self._kink_hi = np.asarray(kink_hi, dtype=np.float64)
+            open_ = np.zeros_like(kinked) if unverifiable is None else np.asarray(unverifiable)
+            self._open = kinked & open_.astype(bool)
+            bounded = kinked & ~self._open
+            self._judged = self._numerical.copy()
+            self._judged[bounded] = np.clip(
+                self._analytic[bounded], self._kink_lo[bounded], self._kink_hi[bounded]
+            )
+        self._unverified = kinked & self._open if kink_lo is not None else np.zeros_like(kinked)
+        self._used = self._checked & ~self._open
+
+    def _set_floor(self, magnitude):
+        """Set the entry-error floor from the size of the gradient's terms.
+
+        The floor scales with the largest entry of ``magnitude`` (see
+        :mod:`fastgrad._magnitude`), or without it with the largest
+        numerical entry, so it vanishes neither with ``J`` nor with a
+        tensor's gradient. When every compared ``|a| + |n|`` is at rounding
+        level of the terms, the gradient vanishes here and nothing can be
+        established.
+        """
+        used = self._used
+        numerical = np.abs(self._judged[used])
+        largest = float(np.max(np.abs(self._analytic[used]) + numerical, initial=0.0))
+        scale = float(np.max(numerical, initial=0.0))
+        for directions in self._directions.values():
+            for d in directions:
+                if not d.kink:
+                    largest = max(largest, abs(d.analytic) + abs(d.numerical))
+                    scale = max(scale, abs(d.numerical))
+        self.vanishing = False
+        if magnitude is not None:
+            terms = float(np.max(magnitude, initial=0.0))
+            self.vanishing = bool(used.any() or self._directions) and vanishes(largest, terms)
+            scale = max(scale, terms)
+        self.scale = scale
+        self.floor = comparison_floor(scale)
+
+    def _difference(self, squares, count):
+        """Return ``||a - n|| / max(||a|| + ||n||, floor sqrt(count))``."""
+        gap, a2, n2 = squares
+        scale = max(np.sqrt(a2) + np.sqrt(n2), self.floor * np.sqrt(count))
+        return float(np.sqrt(gap) / scale) if scale > 0.0 else 0.0
+
+    def _unverifiable_counts(self):
+        packing = self.net.packing
+        return np.array(
+            [np.count_nonzero(self._unverified[packing.slice(n)]) for n in packing.names]
+        )
+
     def _compared_counts(self):
-        """Per tensor, the entries and directions that count in its verdict (kinks do not)."""
+        """Per tensor, the entries and directions that count in its verdict."""
         packing = self.net.packing
         out = np.empty(len(packing.names), dtype=np.int64)
         for t, name in enumerate(packing.names):
@@ -291,18 +393,32 @@ class CheckReport:
         return out
 
     def _inconclusive_reasons(self, counts):
-        """Say why the check cannot pass: what was not compared."""
+        """Say why the check cannot pass: what was not compared, or could not be."""
         reasons = []
         if self.partial:
             reasons.append(
                 f"the check was interrupted: {self.checked:,} of the requested entries were "
                 "computed; the rest were not compared"
             )
-        names = [n for n, c in zip(self.net.packing.names, counts, strict=True) if c == 0]
+        if self.vanishing:
+            reasons.append(
+                "the gradient vanishes at this point (its largest entry is at rounding level "
+                "of the terms it sums); check at another (e.g. at initialization)"
+            )
+        packing = self.net.packing
+        names = [n for n, c in zip(packing.names, counts, strict=True) if c == 0]
         if names:
-            kinked = [n for n in names if np.any(self._kink_counts[self.net.packing.slice(n)])]
+            kinked = [n for n in names if np.any(self._kink_counts[packing.slice(n)])]
             reached = "no entry compared" if not kinked else "no entry compared (kinks only)"
             reasons.append(f"{', '.join(names)}: {reached}")
+        unverified = self._unverifiable_counts()
+        for name, count in zip(packing.names, unverified, strict=True):
+            if count and name not in names:
+                reasons.append(
+                    f"{name}: {count:,} entries crossed kinks in more than one layer at once, "
+                    "where backprop's convention need not lie between the one-sided "
+                    "differences; they are not compared"
+                )
         return reasons
 
     def _tensor_stats(self):
@@ -323,9 +439,9 @@ class CheckReport:
         counts = np.empty(n_tensors, dtype=np.int64)
         compare(
             self._analytic,
-            self._numerical,
+            self._judged,
             self._checked,
-            self._kink_counts,
+            self._open.astype(np.int64),
             starts,
             self.floor,
             self._errors,
@@ -403,19 +519,23 @@ class CheckReport:
         return self._entry(name, self.net.packing.shapes[name], part, flat)
 
     def _entry(self, name, shape, part, flat):
-        a = float(self._analytic[part][flat])
-        n = float(self._numerical[part][flat])
-        scale = max(abs(a) + abs(n), self.floor)
-        error = abs(a - n) / scale if scale > 0.0 else 0.0
+        """Return entry ``flat`` of tensor ``name``, with the error the compare kernel wrote."""
+        at = part.start + flat
+        kink = bool(self._kink_counts[at] > 0)
+        interval = None
+        if kink and self._kink_lo is not None:
+            interval = (float(self._kink_lo[at]), float(self._kink_hi[at]))
         return Entry(
             tensor=name,
             index=self.net.packing.user_index(
                 name, tuple(int(i) for i in np.unravel_index(flat, shape))
             ),
-            analytic=a,
-            numerical=n,
-            error=error,
-            kink=bool(self._kink_counts[part][flat] > 0),
+            analytic=float(self._analytic[at]),
+            numerical=float(self._numerical[at]),
+            error=float(self._errors[at]),
+            kink=kink,
+            interval=interval,
+            unverifiable=bool(self._unverified[at]),
         )
 
     # --- views -------------------------------------------------------------------------
@@ -434,6 +554,31 @@ class CheckReport:
             a[part].reshape(shape).T if flip else a[part].reshape(shape) for a in arrays
         )
 
+    def compared(self, name=None):
+        """Return what the verdict was read from, as arrays in a tensor's user shape.
+
+        Parameters
+        ----------
+        name : str, optional
+            A tensor (``"W1"``); the whole flat gradient when omitted.
+
+        Returns
+        -------
+        used : bool ndarray
+            Entries compared (computed and not set aside).
+        analytic, judged, errors : ndarray
+            The analytic gradient; the value it was compared with (the
+            numerical gradient, or for a kink entry the nearest point of its
+            interval); the entry errors (NaN where not compared).
+        """
+        arrays = (self._used, self._analytic, self._judged, self._errors)
+        if name is None:
+            return arrays
+        packing = self.net.packing
+        part, shape = packing.slice(name), packing.shapes[name]
+        flip = packing.user_shape(name) != shape  # weights="in_out": the user's layout
+        return tuple(a[part].reshape(shape).T if flip else a[part].reshape(shape) for a in arrays)
+
     @property
     def numerical(self):
         """``{"dW1": ..., ...}``: the numerical gradient, NaN where not computed."""
@@ -446,13 +591,38 @@ class CheckReport:
 
     @property
     def kinks(self):
-        """Entries whose centered difference crossed a kink, in network order."""
+        """Entries whose centered difference crossed a kink, in network order.
+
+        Each carries its interval when the kernel gave one: such entries are
+        judged by the analytic value's distance from it and count in the
+        verdict; the others are set aside (error NaN) and keep their tensor
+        from passing.
+        """
         out = []
         for name in self.net.packing.names:
             part = self.net.packing.slice(name)
             for flat in np.flatnonzero(self._checked[part] & (self._kink_counts[part] > 0)):
                 out.append(self._entry(name, self.net.packing.shapes[name], part, int(flat)))
         return out
+
+    @property
+    def kink_summary(self):
+        """One sentence on the entries that crossed a kink, or ``None`` when none did."""
+        kinked = self._checked & (self._kink_counts > 0)
+        total = int(np.count_nonzero(kinked))
+        if total == 0:
+            return None
+        left_out = int(np.count_nonzero(kinked & self._open))
+        if left_out == total:
+            how = "are left out of the verdict (no interval to judge them by)"
+        elif left_out == 0:
+            how = "are judged by the analytic value's distance from their interval"
+        else:
+            how = (
+                f"are judged by their interval, {left_out:,} of them left out (kinks in more "
+                "than one layer at once)"
+            )
+        return f"{total:,} entries crossed a kink at +/-epsilon and {how} (report.kinks lists them)"
 
     @property
     def checked(self):
@@ -462,8 +632,8 @@ class CheckReport:
     def worst(self, k=10):
         """Return the ``k`` compared entries with the largest errors, worst first.
 
-        Entries whose centered difference crossed a kink are left out (see
-        :attr:`kinks`).
+        Entries set aside (kinks without an interval, unverifiable ones) are
+        left out (see :attr:`kinks`); kink entries judged by their interval are in.
         """
         if not isinstance(k, (int, np.integer)) or k < 0:
             raise ValueError(f"k must be a non-negative integer; got {k!r}")

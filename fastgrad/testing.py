@@ -13,8 +13,8 @@ SHOWN = 5
 
 def _message(report):
     thr = report.thresholds
-    use = report._used
-    errors = report._errors[use]
+    use, analytic, judged, errors = report.compared()
+    errors = errors[use]
     bad = errors >= thr.acceptable
     compared = int(use.sum())
     lines = [
@@ -31,7 +31,7 @@ def _message(report):
     if bad.sum() > len(mismatched):
         lines.append(f" ... and {int(bad.sum()) - len(mismatched):,} more")
     if bad.any():
-        gap = np.abs(report._analytic[use] - report._numerical[use])[bad]
+        gap = np.abs(analytic[use] - judged[use])[bad]
         worst = report.worst(1)[0]
         lines.append(f"Max absolute difference among mismatched: {gap.max():.6g}")
         lines.append(f"Max relative error: {worst.error:.6g} at {worst.label}")
@@ -50,8 +50,13 @@ def _message(report):
         lines.append("")
         lines.append("Not established:")
         lines.extend(f" {reason}" for reason in report.reasons)
-    if report.kinks:
-        lines.append(f"({len(report.kinks)} entries crossed a kink and were left out)")
+    kinks = report.kinks
+    if kinks:
+        left_out = sum(1 for entry in kinks if np.isnan(entry.error))
+        lines.append(
+            f"({len(kinks)} entries crossed a kink: {len(kinks) - left_out} judged by their "
+            f"interval, {left_out} left out)"
+        )
     return "\n".join(lines)
 
 

@@ -1,0 +1,134 @@
+"""How precisely a gradient can be known at a point: the floor of the comparison.
+
+An entry of the gradient is a sum of per-sample terms (products of
+activations, weights, activation derivatives and the loss's residual).
+Rounding errs in proportion to the size of those terms, not of their sum, so
+where they cancel (an exact fit, a saturated softmax, an optimum) the exact
+gradient is at rounding level and relative error reads noise as failure.
+:func:`gradient_magnitude` returns, for every entry, the sum of the absolute
+values of its terms: the gradient a backward pass would give if nothing
+cancelled, with the residual ``y_hat - y`` replaced by ``|y_hat| + |y|``.
+:func:`comparison_floor` turns its largest value into the floor of the entry
+errors (Higham, *Accuracy and Stability of Numerical Algorithms*, ch. 3: a
+sum's rounding error is bounded by ``n u`` times the sum of its absolute
+terms).
+"""
+
+import numpy as np
+
+from .kernels.activations import (
+    ELU,
+    IDENTITY,
+    LEAKY_RELU,
+    LEAKY_SLOPE,
+    RELU,
+    SIGMOID,
+    SOFTPLUS,
+    TANH,
+)
+from .thresholds import ROUNDING
+
+ROUNDING_GROWTH = 1e3
+"""How many unit roundoffs of the terms' size a correct gradient may be off by.
+
+A backward pass or a carried difference sums over the batch and the widths of
+the layers; the worst-case bound ``n u`` grows with them, the usual error
+(``sqrt(n) u``) much more slowly. 1e3 covers batches and widths in the
+thousands with room to spare.
+"""
+
+
+def _derivative(code, z):
+    """Return ``|phi'(z)|`` of an activation, elementwise (numpy, not a kernel)."""
+    if code == IDENTITY:
+        return np.ones_like(z)
+    if code == RELU:
+        return (z >= 0).astype(np.float64)
+    if code == LEAKY_RELU:
+        return np.where(z > 0, 1.0, LEAKY_SLOPE)
+    if code == TANH:
+        return 1.0 - np.tanh(z) ** 2
+    if code in (SIGMOID, SOFTPLUS):
+        s = 0.5 * (1.0 + np.tanh(0.5 * z))
+        return s * (1.0 - s) if code == SIGMOID else s
+    if code == ELU:
+        return np.where(z > 0, 1.0, np.exp(np.minimum(z, 0.0)))
+    raise ValueError(f"unknown activation code {code!r}")
+
+
+def gradient_magnitude(work):
+    """Return each gradient entry's sum of absolute per-sample terms, flat like ``theta``.
+
+    Parameters
+    ----------
+    work : Workspace
+        The network, parameters and batch after the forward pass.
+
+    Returns
+    -------
+    ndarray
+        ``(n_params,)``, nonnegative, in gradient units: ``(1/m) sum_b
+        |delta_b| |a_b|`` with every weight, derivative and the output residual
+        taken in absolute value, plus ``(l2/m) |W|``. It bounds ``|grad|``
+        and sets the scale of its rounding error.
+    """
+    packing = work.net.packing
+    n_layers = len(work.sizes) - 1
+    batch = work.batch
+    out = np.empty(packing.size)
+    targets = np.abs(work.targets)
+    if work.net.output == "softmax":  # p sum(y) - y: soft targets need not sum to 1
+        delta = work.outputs() * targets.sum(axis=1, keepdims=True) + targets
+    else:
+        delta = np.abs(work.outputs()) + targets
+    for u in range(n_layers, 0, -1):
+        a_in = np.abs(work.block(work.acts, u - 1))
+        w_part = packing.slice(f"W{u}")
+        weight = work.theta[w_part].reshape(packing.shapes[f"W{u}"])
+        out[w_part] = (delta.T @ a_in).ravel() / batch
+        if work.l2:
+            out[w_part] += work.l2 / batch * np.abs(weight).ravel()
+        out[packing.slice(f"b{u}")] = delta.sum(axis=0) / batch
+        if u > 1:
+            spread = _derivative(int(work.codes[u - 1]), work.block(work.pre, u - 1))
+            delta = (delta @ np.abs(weight)) * spread * np.abs(work.block(work.masks, u - 1))
+    return out
+
+
+FLOOR_RATIO = ROUNDING_GROWTH * ROUNDING / 1e-4
+"""Floor of the entry errors' denominator per unit of the gradient's scale (2.2e-9).
+
+A correct entry may be off by ``ROUNDING_GROWTH u scale``; dividing by the
+default ACCEPTABLE level (1e-4) makes rounding alone read at most ACCEPTABLE,
+while an entry ``1e-5`` of ``scale`` with a factor-2 mistake still reads WRONG
+(its error is 1/3). It does not follow user thresholds: stricter levels
+are a request to see more, not to excuse more.
+"""
+
+
+def comparison_floor(scale):
+    """Return the floor of the entry errors' denominator for a gradient of size ``scale``.
+
+    Parameters
+    ----------
+    scale : float
+        The largest entry of :func:`gradient_magnitude` (or, without it, the
+        largest numerical entry), in gradient units.
+
+    Returns
+    -------
+    float
+        ``FLOOR_RATIO * scale``: entry errors are ``|a - n| / max(|a| + |n|,
+        floor)``.
+    """
+    return FLOOR_RATIO * float(scale)
+
+
+def vanishes(largest, scale):
+    """Whether a gradient whose largest ``|a| + |n|`` is ``largest`` is rounding noise.
+
+    True when ``largest`` is within :data:`ROUNDING_GROWTH` unit roundoffs of
+    the terms' size ``scale``: the exact gradient is then indistinguishable
+    from zero and no comparison can establish anything.
+    """
+    return largest <= ROUNDING_GROWTH * ROUNDING * scale

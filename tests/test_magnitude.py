@@ -1,0 +1,54 @@
+"""The size of a gradient's terms, the comparison floor and the vanishing test."""
+
+import naive
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from strategies import build_case, cases
+
+import fastgrad as fg
+from fastgrad._magnitude import ROUNDING_GROWTH, comparison_floor, gradient_magnitude, vanishes
+from fastgrad.thresholds import ROUNDING
+
+
+def magnitude_of(case):
+    work, _ = case.net.workspace(case.params, case.X_given, case.Y_given, case.layout)
+    return case.net.packing.unpack(gradient_magnitude(work), prefix="d")
+
+
+@settings(max_examples=60, deadline=None)
+@given(cases())
+def test_magnitude_bounds_the_gradient(case):
+    exact = naive.gradients(*case.naive_args)
+    bound = magnitude_of(case)
+    for key, value in exact.items():
+        assert np.all(np.abs(value).ravel() <= bound[key].ravel() * (1 + 1e-12) + 1e-300), key
+
+
+def test_magnitude_is_the_gradient_when_no_term_cancels():
+    # every weight, input and output nonnegative, targets nonpositive, identity
+    # units: each term of each entry has the same sign, so |grad| is the sum of |terms|
+    case = build_case([3, 4, 2], "identity", "mse", batch=5, seed=1)
+    rng = np.random.default_rng(1)
+    params = {k: np.abs(v) for k, v in case.params.items()}
+    X = rng.random((5, 3))
+    Y = -rng.random((5, 2))
+    net = case.net
+    exact = naive.gradients(case.sizes, case.hidden, "identity", 0.0, params, X, Y, case.masks)
+    work, _ = net.workspace(params, X, Y)
+    bound = net.packing.unpack(gradient_magnitude(work), prefix="d")
+    for key in exact:
+        np.testing.assert_allclose(bound[key], np.abs(exact[key]), rtol=1e-13)
+
+
+def test_floor_and_vanishing_levels():
+    thresholds = fg.Thresholds()
+    floor = comparison_floor(1.0)
+    assert floor == pytest.approx(ROUNDING_GROWTH * ROUNDING / 1e-4)
+    # a rounding-level discrepancy reads at most ACCEPTABLE against the floor
+    assert ROUNDING_GROWTH * ROUNDING / floor < thresholds.acceptable * 1.0001
+    # a factor-2 mistake in an entry 1e-5 of the scale still reads WRONG
+    a = 1e-5
+    assert thresholds.classify(abs(2 * a - a) / max(3 * a, floor)) is fg.Verdict.WRONG
+    assert vanishes(1e-14, 1.0) and not vanishes(1e-11, 1.0)
+    assert vanishes(0.0, 0.0)

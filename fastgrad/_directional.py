@@ -5,19 +5,20 @@ direction ``v`` that moves one tensor) with the centered difference
 ``(J(theta + eps v) - J(theta - eps v)) / (2 eps)``. It costs two evaluations
 per direction instead of two per entry. When a direction disagrees, the
 tensor is cut in halves, each half is checked along a random direction of its
-own, and the halves that disagree are cut again, down to a few entries that
-are then differenced one by one. When errors are everywhere (a scaled
-tensor, say), bisection stops early and a stratified sample of entries is
-differenced instead, so that the report can still say what the mistake
-looks like.
+restriction of the disagreeing direction, and the halves that carry its gap
+are cut again, down to a few entries that are then differenced one by one.
+When errors are everywhere (a scaled tensor, say), bisection stops early and
+a stratified sample of entries is differenced instead, so that the report
+can still say what the mistake looks like.
 """
 
 import numpy as np
 
+from ._magnitude import FLOOR_RATIO
 from .kernels.directional import directional_differences
 from .numerical import Differences
 from .report import Direction
-from .thresholds import Verdict, entry_errors, error_floor
+from .thresholds import Verdict, entry_errors
 
 LEAF = 8
 """Regions this small are differenced entry by entry."""
@@ -82,48 +83,81 @@ class _Directions:
         return numerical, kinks.sum(axis=0) > 0
 
 
-def _random_directions(rng, k, size, support=None):
-    vectors = np.zeros((k, size))
-    if support is None:
-        vectors[:] = rng.normal(size=(k, size))
-    else:
-        vectors[:, support] = rng.normal(size=(k, support.size))
+def _random_directions(rng, k, size):
+    vectors = rng.normal(size=(k, size))
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors / np.where(norms == 0.0, 1.0, norms)
 
 
-def _localize(directions, name, a_tensor, rng, thresholds, floor):
-    """Return flat indices of tensor ``name`` that hold the disagreement."""
-    size = a_tensor.size
-    regions = [np.arange(size)]
+def _localize(directions, name, a_tensor, direction, thresholds, floor_of):
+    """Return flat indices of tensor ``name`` that hold the disagreement along ``direction``.
+
+    Each region is cut in halves, and each half checked along ``direction``
+    restricted to it. The halves' gaps ``v_h . a - (v_h . grad J)`` add up to
+    their region's, so the entries that make the disagreement are always in
+    a half whose gap is above the noise, or, when both halves are below it,
+    in the one with the larger gap: the trail is never lost. Regions of at
+    most :data:`LEAF` entries are returned to be differenced one by one;
+    more than :data:`MAX_REGIONS` disagreeing regions at one level mean the
+    errors are spread out, and ``None`` is returned.
+    """
+    regions = [np.arange(a_tensor.size)]
     leaves = []
     while regions:
-        halves = []
+        pairs = []
         for region in regions:
             if region.size <= LEAF:
                 leaves.append(region)
             else:
                 middle = region.size // 2
-                halves.extend((region[:middle], region[middle:]))
-        if not halves:
+                pairs.append((region[:middle], region[middle:]))
+        if not pairs:
             break
-        vectors = np.stack([_random_directions(rng, 1, size, half)[0] for half in halves])
+        halves = [half for pair in pairs for half in pair]
+        vectors = np.zeros((len(halves), a_tensor.size))
+        for row, half in zip(vectors, halves, strict=True):
+            row[half] = direction[half]
         numerical, _ = directions.compare(name, vectors)
-        errors = entry_errors(vectors @ a_tensor, numerical, floor)
-        regions = [
-            half
-            for half, e in zip(halves, errors, strict=True)
-            if thresholds.classify(e) >= Verdict.SUSPICIOUS
-        ]
+        along = vectors @ a_tensor
+        gaps = np.abs(along - numerical)
+        noise = np.maximum(
+            thresholds.correct * (np.abs(along) + np.abs(numerical)), floor_of(vectors)
+        )
+        regions = []
+        for p, pair in enumerate(pairs):
+            first, second = 2 * p, 2 * p + 1
+            kept = [pair[i] for i, h in enumerate((first, second)) if gaps[h] > noise[h]]
+            if not kept:
+                kept = [pair[0] if gaps[first] >= gaps[second] else pair[1]]
+            regions.extend(kept)
         if len(regions) > MAX_REGIONS:
-            count = min(size, SPREAD_SAMPLE)
-            edges = np.linspace(0, size, count + 1).astype(np.int64)
-            return np.unique(edges[:-1] + (rng.random(count) * np.diff(edges)).astype(np.int64))
+            return None
     return np.concatenate(leaves) if leaves else np.zeros(0, dtype=np.int64)
 
 
-def directional_comparison(work, analytic, epsilon, k, rng, thresholds):
+def _spread_sample(size, rng):
+    """Return a stratified sample of entries of a tensor whose errors are spread out."""
+    count = min(size, SPREAD_SAMPLE)
+    edges = np.linspace(0, size, count + 1).astype(np.int64)
+    return np.unique(edges[:-1] + (rng.random(count) * np.diff(edges)).astype(np.int64))
+
+
+def directional_comparison(work, analytic, epsilon, k, rng, thresholds, magnitude):
     """Compare ``k`` random directions per tensor; localize disagreements.
+
+    Parameters
+    ----------
+    work : Workspace
+    analytic : ndarray
+        The flat gradient to check.
+    epsilon : float
+    k : int
+        Directions per tensor.
+    rng : numpy.random.Generator
+    thresholds : Thresholds
+    magnitude : ndarray
+        :func:`fastgrad._magnitude.gradient_magnitude` of ``work``: along a
+        direction ``v`` the rounding floor is ``FLOOR_RATIO |v| . magnitude``.
 
     Returns
     -------
@@ -135,28 +169,36 @@ def directional_comparison(work, analytic, epsilon, k, rng, thresholds):
         Their numerical gradient and kink counts.
     """
     packing = work.net.packing
-    floor = error_floor(work.loss(), epsilon)
     runner = _Directions(work, epsilon)
     results = {}
     suspects = []
     for name in packing.names:
         part = packing.slice(name)
         a_tensor = analytic[part]
+        terms = magnitude[part]
+
+        def floor_of(vectors, terms=terms):
+            return FLOOR_RATIO * (np.abs(vectors) @ terms)
+
         vectors = _random_directions(rng, k, a_tensor.size)
         numerical, kinked = runner.compare(name, vectors)
         along = vectors @ a_tensor
-        errors = entry_errors(along, numerical, floor)
+        errors = entry_errors(along, numerical, floor_of(vectors))
         results[name] = [
             Direction(analytic=float(a), numerical=float(n), error=float(e), kink=bool(c))
             for a, n, e, c in zip(along, numerical, errors, kinked, strict=True)
         ]
-        failing = any(
-            thresholds.classify(e) >= Verdict.SUSPICIOUS
-            for e, c in zip(errors, kinked, strict=True)
-            if not c
-        )
+        failing = [
+            d
+            for d in range(k)
+            if not kinked[d] and thresholds.classify(errors[d]) >= Verdict.SUSPICIOUS
+        ]
         if failing:
-            suspects.append(part.start + _localize(runner, name, a_tensor, rng, thresholds, floor))
+            worst = max(failing, key=lambda d: errors[d])
+            found = _localize(runner, name, a_tensor, vectors[worst], thresholds, floor_of)
+            if found is None:
+                found = _spread_sample(a_tensor.size, rng)
+            suspects.append(part.start + found)
     entries = np.concatenate(suspects) if suspects else np.zeros(0, dtype=np.int64)
     if entries.size == 0:
         return results, entries, np.zeros(0), np.zeros(0, dtype=np.int64)

@@ -22,6 +22,12 @@ def _shape(shape):
     return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
+def _checked(t):
+    if t.directions is None:
+        return f"{t.checked:,}"
+    return f"{t.directions_checked} dir + {t.entries_checked:,}"
+
+
 def table_rows(report):
     """Return the per-tensor table as rows of strings, header first."""
     rows = [list(COLUMNS)]
@@ -30,7 +36,7 @@ def table_rows(report):
             [
                 t.name,
                 _shape(t.shape),
-                f"{t.checked:,}",
+                _checked(t),
                 f"{t.difference:.2e}" if t.checked else "-",
                 t.verdict.name,
                 f"{t.max_error:.2e}" if t.checked else "-",
@@ -61,8 +67,8 @@ def format_report(report):
     lines = [
         f"fastgrad check of {report.net!r}",
         f"objective {report.net.formula()}",
-        f"mode {report.mode} ({what.get(report.mode, report.mode)}): {report.checked:,} of "
-        f"{report.net.n_params:,} entries computed, epsilon {report.epsilon:g}, batch "
+        f"mode {report.mode} ({what.get(report.mode, report.mode)}): {report.coverage}, "
+        f"epsilon {report.epsilon:g}, batch "
         f"{report.batch}, loss {report.loss:.6g}"
         + (f", {report.seconds:.3g} s" if report.seconds is not None else ""),
         f"verdicts: CORRECT < {thr.correct:g} <= ACCEPTABLE < {thr.acceptable:g} <= "

@@ -17,10 +17,16 @@ FIT = 1e-3
 """Relative residual under which a pattern is taken to explain the error."""
 
 
-def _few_entries(name, a, n, checked, errors, limit, thresholds):
+def _few_entries(name, a, n, checked, errors, limit, thresholds, population):
+    """Name up to ``limit`` wrong entries when they are under a tenth of ``population``.
+
+    ``population`` is how many entries are known to agree or not: those
+    compared, or in directional mode the whole tensor (bisection showed the
+    rest agree).
+    """
     bad = checked & (errors >= thresholds.acceptable)
     count = int(bad.sum())
-    if 0 < count <= 3 and count < 0.1 * checked.sum():
+    if 0 < count <= limit and count < 0.1 * population:
         where = [f"{name}[{', '.join(str(int(i)) for i in idx)}]" for idx in np.argwhere(bad)]
         noun = "entry is" if count == 1 else "entries are"
         ratio = a[bad] / np.where(n[bad] == 0, np.nan, n[bad])
@@ -115,6 +121,12 @@ def tensor_hint(report, name):
     """Return the likely mistake behind tensor ``name``'s failure, or ``None``."""
     use, analytic, numerical, errors = report.compared(name)
     param = report.tensor_arrays(name)[4]
+    directional = report.mode == "directional"
+    if directional and not np.any(use & (errors >= report.thresholds.acceptable)):
+        return (
+            "location unknown: random directions disagree but no entry differenced one by one "
+            "does; check this tensor with mode='full'"
+        )
     if not use.any():
         return None
     a, n = analytic[use], numerical[use]
@@ -127,12 +139,13 @@ def tensor_hint(report, name):
         )
     errors = np.where(use, errors, 0.0)
     full = bool(use.all())
+    population = analytic.size if directional else int(use.sum())
     for hint in (
-        _few_entries(name, analytic, numerical, use, errors, 3, report.thresholds),
+        _few_entries(name, analytic, numerical, use, errors, 3, report.thresholds, population),
         _l2(report, name, a, n, param[use]),
         _factor(a, n, report.batch, report.net),
         _transposed(analytic, numerical) if full else None,
-        _lines(name, errors, use, report.thresholds),
+        None if directional else _lines(name, errors, use, report.thresholds),
     ):
         if hint:
             return hint

@@ -122,9 +122,8 @@ def print_report(report):
     console.print(Text(f"objective {report.net.formula()}"))
     console.print(
         Text(
-            f"mode {report.mode}: {report.checked:,} of {report.net.n_params:,} entries "
-            f"computed, epsilon {report.epsilon:g}, batch {report.batch}, loss "
-            f"{report.loss:.6g}, {report.seconds:.3g} s"
+            f"mode {report.mode}: {report.coverage}, epsilon {report.epsilon:g}, "
+            f"batch {report.batch}, loss {report.loss:.6g}, {report.seconds:.3g} s"
         )
     )
     if report.partial:

@@ -188,12 +188,15 @@ def check(
         reasons = loss_mismatch(
             net, params, X, Y, layout, dropout_masks, user_loss(loss), work.loss()
         )
+    magnitude = gradient_magnitude(work)
     with threads_limited(threads):
         if reasons:
             nothing = np.empty(0, dtype=np.int64)
             found = _entry_vectors(work.theta.size, nothing, np.empty(0), nothing)
         elif mode == "directional":
-            found = _directional_check(work, analytic, epsilon, k, seed, thresholds, details)
+            found = _directional_check(
+                work, analytic, epsilon, k, seed, thresholds, details, magnitude
+            )
         else:
             found = _entry_check(work, epsilon, mode, k, seed, progress, details)
     report = CheckReport(
@@ -209,7 +212,7 @@ def check(
         seconds=time.perf_counter() - started,
         details=details,
         reasons=reasons,
-        magnitude=gradient_magnitude(work),
+        magnitude=magnitude,
         **found,
     )
     if grads is not None and report.verdict.failed:
@@ -289,11 +292,11 @@ def _entry_check(work, epsilon, mode, k, seed, progress, details):
     return found
 
 
-def _directional_check(work, analytic, epsilon, k, seed, thresholds, details):
+def _directional_check(work, analytic, epsilon, k, seed, thresholds, details, magnitude):
     """Directional mode: random directions per tensor, bisection where they disagree."""
     k = _count("k", k, DEFAULT_DIRECTIONS)
     directions, entries, values, entry_kinks = directional_comparison(
-        work, analytic, epsilon, k, np.random.default_rng(seed), thresholds
+        work, analytic, epsilon, k, np.random.default_rng(seed), thresholds, magnitude
     )
     details["directions"] = k
     found = _entry_vectors(work.theta.size, entries, values, entry_kinks)

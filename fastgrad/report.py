@@ -112,7 +112,10 @@ class TensorReport:
     shape : tuple
         Shape of the parameter.
     checked : int
-        Entries (or, in directional mode, directions) compared.
+        Entries computed plus, in directional mode, directions compared.
+    entries_checked, directions_checked : int
+        The two parts of ``checked``: entries whose centered difference was
+        computed (in directional mode, those localized), and directions.
     difference : float
         ``||a - n|| / max(||a|| + ||n||, floor sqrt(compared))`` over the
         compared entries.
@@ -151,6 +154,8 @@ class TensorReport:
         self.name = name
         self.shape = shape
         self.checked = checked
+        self.directions_checked = 0 if directions is None else len(directions)
+        self.entries_checked = checked - self.directions_checked
         self.difference = difference
         self.verdict = verdict
         self.max_error = float(errors.max()) if errors.size else 0.0
@@ -189,6 +194,8 @@ class TensorReport:
             "name": self.name,
             "shape": list(self.shape),
             "checked": self.checked,
+            "entries_checked": self.entries_checked,
+            "directions_checked": self.directions_checked,
             "difference": self.difference,
             "verdict": self.verdict.name,
             "max_error": self.max_error,
@@ -456,7 +463,7 @@ class CheckReport:
             kept = [d for d in directions if not d.kink]
             squares[t] += squared_norms([d.analytic for d in kept], [d.numerical for d in kept])
             max_errors[t] = max([max_errors[t], *(d.error for d in kept)])
-            counts[t] = len(directions)
+            counts[t] += len(directions)
         return squares, max_errors, counts
 
     @functools.cached_property
@@ -623,6 +630,20 @@ class CheckReport:
                 "than one layer at once)"
             )
         return f"{total:,} entries crossed a kink at +/-epsilon and {how} (report.kinks lists them)"
+
+    @property
+    def coverage(self):
+        """What was computed, in words: ``"8 of 17,098 entries computed"``.
+
+        In directional mode, directions and localized entries are said apart.
+        """
+        entries = f"{self.checked:,} of {self.net.n_params:,} entries"
+        if self.mode != "directional":
+            return f"{entries} computed"
+        per_tensor = self.details.get("directions")
+        directions = sum(len(d) for d in self._directions.values())
+        said = f"{per_tensor} directions per tensor" if per_tensor else f"{directions:,} directions"
+        return f"{said} compared, {entries} localized"
 
     @property
     def checked(self):

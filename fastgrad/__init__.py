@@ -15,6 +15,7 @@ from .interop import from_torch, torch_gradients
 from .mlp import MLP
 from .numerical import numerical_gradient
 from .report import CheckReport, Direction, Entry, TensorReport
+from .taylor import TaylorResult, taylor_test
 from .thresholds import Thresholds, Verdict, classify, relative_difference
 
 __version__ = "0.1.0"
@@ -27,6 +28,7 @@ __all__ = [
     "Entry",
     "FunctionReport",
     "PrecisionWarning",
+    "TaylorResult",
     "TensorReport",
     "Thresholds",
     "Verdict",
@@ -38,6 +40,7 @@ __all__ = [
     "init",
     "numerical_gradient",
     "relative_difference",
+    "taylor_test",
     "testing",
     "torch_gradients",
     "__version__",

@@ -95,3 +95,69 @@ def test_softmax_cost_divided_by_the_wrong_count_gets_the_factor_hint():
     assert report.hint.startswith("analytic = 0.25 x numerical")
     assert "hint: analytic = 0.25 x numerical" in str(report)
     assert fg.check_function(cost, Z0.ravel(), (p / 4).ravel()).hint is None
+
+
+# --- noise-aware comparison -----------------------------------------------------------
+
+
+def normalized_energy(theta):
+    """Sum of squares of the standardized entries: always ``theta.size``, gradient 0."""
+    z = (theta - theta.mean()) / theta.std()
+    return float(np.sum(z**2))
+
+
+def test_a_vanishing_gradient_is_inconclusive_not_wrong(theta):
+    report = fg.check_function(normalized_energy, theta, np.zeros_like(theta))
+    assert report.verdict is fg.Verdict.INCONCLUSIVE, str(report)
+    assert "the gradient vanishes at this point" in report.reasons[0]
+    assert np.abs(report.numerical).max() < 1e-8  # noise, which used to read WRONG
+    # a real gradient claimed where there is none is still caught
+    wrong = np.zeros_like(theta)
+    wrong[1, 2] = 0.5
+    report = fg.check_function(normalized_energy, theta, wrong)
+    assert report.verdict is fg.Verdict.WRONG
+    assert report.hint == "only 1 entry is wrong, the rest agree: theta[1, 2]"
+
+
+def float32_square_sum(theta):
+    return float(np.sum(theta.astype(np.float32) ** 2))
+
+
+@pytest.mark.parametrize(
+    "f", [float32_square_sum, lambda t: np.float32(np.sum(t.astype(np.float32) ** 2))]
+)
+def test_float32_function_is_detected_and_never_fails_a_right_gradient(f):
+    for seed in range(20):
+        theta = np.random.default_rng(seed).normal(size=8)
+        with pytest.warns(fg.PrecisionWarning, match=r"less than float64.*use epsilon ~ "):
+            report = fg.check_function(f, theta, 2 * theta)
+        assert not report.verdict.failed, str(report)
+        assert report.noise >= np.finfo(np.float32).eps and report.step > 1e-3
+        wrong = 2 * theta
+        wrong[seed % 8] *= -1
+        with pytest.warns(fg.PrecisionWarning):
+            caught = fg.check_function(f, theta, wrong, epsilon=report.step)
+        assert caught.verdict is fg.Verdict.WRONG, str(caught)
+
+
+def test_float64_function_raises_no_warning_and_estimates_its_error(theta):
+    report = fg.check_function(rosenbrock, theta, rosenbrock_gradient(theta))
+    assert report.noise < 1e-12 and report.step is None
+    gap = np.abs(report.numerical - rosenbrock_gradient(theta))
+    assert np.all(gap <= 4 * report.estimates + 1e-12)
+
+
+def test_scalar_theta():
+    for point in (0.7, np.float64(0.7), np.array(0.7)):
+        report = fg.check_function(np.sin, point, np.cos(0.7))
+        assert report.verdict is fg.Verdict.CORRECT and report.numerical.shape == ()
+    report = fg.check_function(np.sin, 0.7, -np.cos(0.7))
+    assert report.verdict is fg.Verdict.WRONG
+    assert report.hint == "sign flipped: analytic = -numerical"
+    assert "theta" in str(report) and report.worst(1)[0].index == ()
+
+
+def test_hints_name_a_factor(theta):
+    report = fg.check_function(rosenbrock, theta, 2 * rosenbrock_gradient(theta))
+    assert report.hint.startswith("analytic = 2.00 x numerical")
+    assert "hint: " in str(report) and report.to_dict()["hint"] == report.hint

@@ -8,6 +8,7 @@
 
 from . import init, testing
 from ._packing import PrecisionWarning
+from ._step import StepWarning
 from .check import check
 from .diagnostics import DiagnosisResult, diagnose
 from .generic import FunctionReport, check_function
@@ -28,6 +29,7 @@ __all__ = [
     "Entry",
     "FunctionReport",
     "PrecisionWarning",
+    "StepWarning",
     "TaylorResult",
     "TensorReport",
     "Thresholds",

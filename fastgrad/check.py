@@ -3,6 +3,7 @@
 import contextlib
 import numbers
 import time
+import warnings
 
 import numba
 import numpy as np
@@ -10,6 +11,7 @@ import numpy as np
 from ._directional import directional_comparison
 from ._magnitude import gradient_magnitude
 from ._matching import dropout_hint, layout_hint, loss_mismatch, user_loss
+from ._step import StepWarning, step_advice
 from .numerical import DEFAULT_EPSILON, Differences, check_epsilon
 from .report import CheckReport
 from .thresholds import Thresholds
@@ -153,6 +155,13 @@ def check(
         kinks. Pressing Ctrl-C during a long full or sampled check returns the
         report of the part that was done, marked ``partial``.
 
+    Warns
+    -----
+    StepWarning
+        When ``epsilon`` is so large that the truncation error or the number
+        of kink crossings makes the verdict weak; it names the step to use
+        (also in ``report.details["step"]``).
+
     Examples
     --------
     >>> import numpy as np
@@ -199,6 +208,11 @@ def check(
             )
         else:
             found = _entry_check(work, epsilon, mode, k, seed, progress, details)
+    advice = step_advice(work, epsilon, thresholds, found["kinks"], found["checked"])
+    for sentence in advice:
+        warnings.warn(sentence, StepWarning, stacklevel=2)
+    if advice:
+        details["step"] = advice
     report = CheckReport(
         net=net,
         theta=work.theta,

@@ -497,3 +497,26 @@ def test_reduction_and_in_out_weights_from_the_command_line(capsys, tmp_path):
     assert "objective J = (1/(m k)) sum_b sum_k (z_bk - y_bk)^2" in out
     code, out, err = run(capsys, *argv[:-2])
     assert code == 2 and "your weights look (n_in, n_out)" in err
+
+
+@pytest.mark.parametrize("form", ["text", "--json", "--quiet"])
+def test_exit_3_where_the_gradient_vanishes(capsys, tmp_path, form):
+    net = fg.MLP([3, 5, 2], hidden="tanh", output="identity", loss="mse")
+    params = net.init("xavier_normal", seed=0)
+    X = np.random.default_rng(0).normal(size=(8, 3))
+    Y = net.predict(params, X)  # an exact fit: the gradient is rounding noise
+    np.savez(tmp_path / "fit.npz", **params, **net.gradients(params, X, Y), X=X, Y=Y)
+    argv = ["check", "--params", str(tmp_path / "fit.npz"), "--hidden", "tanh"]
+    argv += ["--output", "identity", "--loss", "mse"]
+    code, out, _ = run(capsys, *argv, *([] if form == "text" else [form]))
+    assert code == cli.INCONCLUSIVE == 3
+    if form == "--json":
+        data = json.loads(out)
+        assert data["verdict"] == "INCONCLUSIVE"
+        assert any("the gradient vanishes at this point" in r for r in data["reasons"])
+        assert not any(t["verdict"] in ("SUSPICIOUS", "WRONG") for t in data["tensors"])
+    elif form == "--quiet":
+        assert out.startswith("INCONCLUSIVE: difference ")
+    else:
+        assert "the gradient vanishes at this point" in out
+        assert out.rstrip().endswith("-> INCONCLUSIVE")

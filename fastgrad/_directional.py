@@ -44,10 +44,11 @@ class _Directions:
         ``vectors`` is ``(k, size)``: directions in the flat space of tensor ``name``.
         """
         work = self.work
-        layer = int(name[1:])
+        packing = work.net.packing
+        layer = packing.layer(name)
         n_out, n_in = int(work.sizes[layer]), int(work.sizes[layer - 1])
         k = vectors.shape[0]
-        if name.startswith("W"):
+        if not packing.is_bias(name):
             weight_dirs = np.ascontiguousarray(vectors.reshape(k, n_out, n_in))
             bias_dirs = np.zeros((k, n_out))
         else:
@@ -77,8 +78,8 @@ class _Directions:
         numerical = out.sum(axis=0) / (2.0 * self.epsilon * work.batch)
         if work.scale != 1.0:
             numerical *= work.scale
-        if name.startswith("W") and work.l2:
-            param = work.theta[work.net.packing.slice(name)]
+        if not packing.is_bias(name) and work.l2:
+            param = work.theta[packing.slice(name)]
             numerical += work.l2 / work.batch * (vectors @ param)
         return numerical, kinks.sum(axis=0) > 0
 

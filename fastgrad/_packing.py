@@ -94,6 +94,7 @@ class Packing:
         self.shapes = {}
         self.offsets = {}
         self._slices = {}
+        self._layers = {}
         offset = 0
         for layer in range(1, len(self.sizes)):
             n_in, n_out = self.sizes[layer - 1], self.sizes[layer]
@@ -102,8 +103,10 @@ class Packing:
                 self.shapes[name] = shape
                 self.offsets[name] = offset
                 self._slices[name] = slice(offset, offset + int(np.prod(shape)))
+                self._layers[name] = layer
                 offset += int(np.prod(shape))
         self.size = offset
+        self._starts = np.array([self.offsets[name] for name in self.names], dtype=np.int64)
 
     def slice(self, name):
         """Return the slice of ``theta`` that holds tensor ``name``."""
@@ -118,13 +121,43 @@ class Packing:
         """Return a position in ``theta``'s layout of ``name`` as the user indexes it."""
         return tuple(index[::-1]) if self.transposed and name.startswith("W") else tuple(index)
 
+    def layer(self, name):
+        """Return the layer (1 for ``W1`` and ``b1``) that tensor ``name`` belongs to."""
+        return self._layers[name]
+
+    def is_bias(self, name):
+        """Whether tensor ``name`` is a bias (else a weight)."""
+        return name == f"b{self.layer(name)}"
+
+    def tensor_at(self, flat):
+        """Return the name of the tensor that holds flat index ``flat`` of ``theta``."""
+        if not 0 <= flat < self.size:
+            raise IndexError(f"flat index {flat} is outside 0..{self.size - 1}")
+        return self.names[int(np.searchsorted(self._starts, flat, side="right")) - 1]
+
+    def positions(self, entries):
+        """Return ``(layer, unit, column)`` of flat indices ``entries``, as int64 arrays.
+
+        ``unit`` is the output unit (row of ``W``, entry of ``b``); ``column``
+        the input, ``sizes[layer - 1]`` for a bias.
+        """
+        entries = np.asarray(entries, dtype=np.int64)
+        tensor = np.searchsorted(self._starts, entries, side="right") - 1
+        layers = np.array([self._layers[name] for name in self.names], dtype=np.int64)[tensor]
+        bias = np.array([self.is_bias(name) for name in self.names])[tensor]
+        local = entries - self._starts[tensor]
+        n_in = np.asarray(self.sizes, dtype=np.int64)[layers - 1]
+        unit = np.where(bias, local, local // n_in)
+        column = np.where(bias, n_in, local % n_in)
+        return layers, unit, column
+
     def expected(self, name):
         """Describe the shape expected for ``name``, for error messages."""
         shape = self.shapes[name]
         if name.startswith("W"):
             order = "(n_in, n_out)" if self.transposed else "(n_out, n_in)"
             return (
-                f"{self.user_shape(name)} {order} for layer {name[1:]} from {shape[1]} to "
+                f"{self.user_shape(name)} {order} for layer {self.layer(name)} from {shape[1]} to "
                 f"{shape[0]} units"
             )
         return f"({shape[0]},), ({shape[0]}, 1) or (1, {shape[0]})"

@@ -52,14 +52,15 @@ def step_advice(work, epsilon, thresholds, kinks, checked):
     Returns
     -------
     list of str
-        Empty when the step is fine.
+        Empty when the step is fine, and always at or below the default step
+        (smaller steps gain nothing there, whatever the thresholds).
     """
     advice = []
     reach = largest_input(work)
     move = epsilon * reach
     truncation = move * move / 6.0
     allowed = TRUNCATION_SHARE * thresholds.correct
-    if truncation > allowed:
+    if epsilon > DEFAULT_EPSILON and truncation > allowed:
         safe = math.sqrt(6.0 * allowed) / reach
         advice.append(
             f"epsilon {epsilon:g} moves pre-activations by up to {move:.2g}: the centered "

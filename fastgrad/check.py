@@ -11,6 +11,7 @@ import numpy as np
 from ._directional import directional_comparison
 from ._magnitude import gradient_magnitude
 from ._matching import dropout_hint, layout_hint, loss_mismatch, user_loss
+from ._progress import reports_progress
 from ._step import StepWarning, step_advice
 from .numerical import DEFAULT_EPSILON, Differences, check_epsilon
 from .report import CheckReport
@@ -21,9 +22,6 @@ __all__ = ["check"]
 MODES = ("full", "sample", "directional")
 DEFAULT_SAMPLES = 32
 DEFAULT_DIRECTIONS = 4
-PROGRESS_WORK = 4_000_000
-"""Entry-samples above which the work is split into chunks when progress is reported."""
-
 INTERRUPT_WORK = 50_000_000
 """Entry-samples above which the work is split into chunks so that Ctrl-C stops it."""
 
@@ -287,7 +285,7 @@ def _entry_check(work, epsilon, mode, k, seed, progress, details):
     differences = Differences(work, epsilon, entries)
     work_size = differences.entries.size * work.batch
     n_chunks = 1
-    if progress is not None and work_size > PROGRESS_WORK:
+    if progress is not None and reports_progress(differences.entries.size, work.batch):
         n_chunks = min(100, differences.n_tasks)
     elif work_size > INTERRUPT_WORK:
         n_chunks = min(8, differences.n_tasks)

@@ -21,6 +21,7 @@ import numpy as np
 from . import _terminal
 from . import init as initializers
 from ._conventions import REDUCTIONS, WEIGHT_LAYOUTS
+from ._progress import reports_progress
 from .check import DEFAULT_SAMPLES, MODES, check
 from .diagnostics import diagnose, random_batch
 from .mlp import MLP, OUTPUT_LOSSES
@@ -28,8 +29,6 @@ from .thresholds import Thresholds
 
 INTERRUPTED = 130
 INCONCLUSIVE = 3
-LONG_CHECK = 5e7
-"""Entry-sample evaluations (entries x batch) above which a check shows a progress bar."""
 
 
 def _comma_list(kind, what):
@@ -355,7 +354,7 @@ def run_check(args):
     if args.mode == "sample":
         entries = min(net.n_params, len(net.param_names) * (args.k or DEFAULT_SAMPLES))
     # a progress callback makes check() split the kernel into ~100 calls: only worth it when long
-    long = entries * np.shape(X)[0 if args.layout == "rows" else 1] > LONG_CHECK
+    long = reports_progress(entries, np.shape(X)[0 if args.layout == "rows" else 1])
     show_bar = long and not (args.quiet or args.json) and sys.stderr.isatty()
     with _terminal.progress_bar(show_bar) as bar:
         report = check(net, params, X, Y, grads, progress=bar, **options)

@@ -663,19 +663,12 @@ class CheckReport:
         order = np.argsort(-errors, kind="stable")[:k]
         out = []
         for flat in index[order]:
-            name = self._tensor_of(int(flat))
+            name = self.net.packing.tensor_at(int(flat))
             part = self.net.packing.slice(name)
             out.append(
                 self._entry(name, self.net.packing.shapes[name], part, int(flat) - part.start)
             )
         return out
-
-    def _tensor_of(self, flat):
-        for name in self.net.packing.names:
-            part = self.net.packing.slice(name)
-            if part.start <= flat < part.stop:
-                return name
-        raise IndexError(flat)
 
     # --- output ------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import fastgrad as fg
-from fastgrad import _terminal, cli
+from fastgrad import _progress, _terminal, cli
 
 SMALL = ["--sizes", "6,5,4,3", "--hidden", "tanh", "--batch", "16"]
 
@@ -293,13 +293,13 @@ def test_no_bar_when_stderr_is_not_a_terminal_or_the_check_is_short(capsys, monk
         yield None
 
     monkeypatch.setattr(_terminal, "progress_bar", spy)
-    monkeypatch.setattr(cli, "LONG_CHECK", 0)
+    monkeypatch.setattr(_progress, "PROGRESS_WORK", 0)
     run(capsys, "check", *SMALL)
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     run(capsys, "check", *SMALL, "--quiet")
     run(capsys, "check", *SMALL, "--json")
     run(capsys, "check", *SMALL)
-    monkeypatch.setattr(cli, "LONG_CHECK", 1e12)
+    monkeypatch.setattr(_progress, "PROGRESS_WORK", 1e12)
     run(capsys, "check", *SMALL)
     assert seen == [False, False, False, True, False]
 

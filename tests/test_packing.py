@@ -5,7 +5,7 @@ import re
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import random_params
 
@@ -222,3 +222,27 @@ def test_require_finite():
     message = r"A contains 3 non-finite value\(s\) \(NaN or Inf\); the first is at index 1$"
     with pytest.raises(ValueError, match=message):
         require_finite("A", np.array([0.0, np.inf, np.nan, 1.0, -np.inf]))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(1, 5), min_size=2, max_size=5))
+def test_positions_layers_and_tensors_agree_with_the_unpacked_dict(sizes):
+    packing = Packing(sizes)
+    # tag every entry with its (layer, unit, column) through the dict view
+    theta = np.arange(packing.size)
+    views = packing.unpack(theta)
+    expected = {}
+    for name, view in views.items():
+        layer = int(name[1:])
+        assert packing.layer(name) == layer and packing.is_bias(name) == (name[0] == "b")
+        for index in np.ndindex(view.shape):
+            column = index[1] if len(index) == 2 else sizes[layer - 1]
+            expected[int(view[index])] = (name, layer, index[0], column)
+    entries = np.random.default_rng(len(sizes)).permutation(packing.size)
+    layers, units, columns = packing.positions(entries)
+    for flat, layer, unit, column in zip(entries, layers, units, columns, strict=True):
+        name, *where = expected[int(flat)]
+        assert packing.tensor_at(int(flat)) == name
+        assert [layer, unit, column] == where
+    with pytest.raises(IndexError):
+        packing.tensor_at(packing.size)

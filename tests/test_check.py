@@ -1,5 +1,7 @@
 """fastgrad.check: verdicts on correct gradients, and seeded bugs caught, localized, explained."""
 
+import importlib
+
 import naive
 import numba
 import numpy as np
@@ -367,7 +369,41 @@ def test_a_blank_row_at_zero_biases_is_never_a_pass_for_a_wrong_bias_gradient():
     grads = net.gradients(params, X, y)
     grads["db1"] = grads["db1"] * 32
     grads["db2"] = grads["db2"] * -1
-    report = fg.check(net, params, X, y, grads)
-    assert not report.verdict.passed
+    for mode in ("full", "sample", "directional"):
+        report = fg.check(net, params, X, y, grads, mode=mode)
+        assert not report.verdict.passed, mode
     with pytest.raises(AssertionError, match="INCONCLUSIVE|WRONG"):
         fg.testing.assert_gradients_close(net, params, X, y, grads)
+
+
+def test_check_forwards_kink_intervals_and_path_counts_from_the_kernel(monkeypatch):
+    # the finite-difference wrapper may carry per-entry intervals and per-path counts;
+    # check() spreads them over the flat vector (in the wrapper's entry order) for the report
+    checking = importlib.import_module("fastgrad.check")  # the module, not the function
+
+    class WithIntervals(checking.Differences):
+        def compute(self, *args, **kwargs):
+            values, kinks, done = super().compute(*args, **kwargs)
+            kinks = kinks.copy()
+            kinks[::7] = 1
+            self.kink_lo = values - 1e-3
+            self.kink_hi = values + 1e-3
+            self.unverifiable = np.zeros(values.size, dtype=bool)
+            self.unverifiable[::14] = True
+            self.paths = {"series": int(done), "line": 0, "direct": 0}
+            return values, kinks, done
+
+    monkeypatch.setattr(checking, "Differences", WithIntervals)
+    net, params, X, Y = case([5, 4, 3], "tanh", "softmax", batch=4, seed=1)
+    report = fg.check(net, params, X, Y, mode="sample", k=3)
+    assert report.details["paths"]["series"] == report.checked
+    kinks = report.kinks
+    assert kinks and all(e.interval is not None for e in kinks)
+    for e in kinks:
+        assert e.interval[0] == pytest.approx(e.numerical - 1e-3)
+        assert e.interval[1] == pytest.approx(e.numerical + 1e-3)
+    judged = [e for e in kinks if not e.unverifiable]
+    assert judged and all(e.error == 0.0 for e in judged)  # inside their interval
+    assert any(e.unverifiable for e in kinks)
+    assert report.verdict is fg.Verdict.INCONCLUSIVE
+    assert any("more than one layer at once" in r for r in report.reasons)

@@ -9,7 +9,7 @@ import numba
 import numpy as np
 
 from ._directional import directional_comparison
-from ._magnitude import gradient_magnitude
+from ._magnitude import gradient_magnitude, gradient_scale
 from ._matching import dropout_hint, layout_hint, loss_mismatch, user_loss
 from ._progress import reports_progress
 from ._step import StepWarning, step_advice
@@ -195,15 +195,12 @@ def check(
         reasons = loss_mismatch(
             net, params, X, Y, layout, dropout_masks, user_loss(loss), work.loss()
         )
-    magnitude = gradient_magnitude(work)
     with threads_limited(threads):
         if reasons:
             nothing = np.empty(0, dtype=np.int64)
             found = _entry_vectors(work.theta.size, nothing, np.empty(0), nothing)
         elif mode == "directional":
-            found = _directional_check(
-                work, analytic, epsilon, k, seed, thresholds, details, magnitude
-            )
+            found = _directional_check(work, analytic, epsilon, k, seed, thresholds, details)
         else:
             found = _entry_check(work, epsilon, mode, k, seed, progress, details)
     advice = step_advice(work, epsilon, thresholds, found["kinks"], found["checked"])
@@ -224,7 +221,7 @@ def check(
         seconds=time.perf_counter() - started,
         details=details,
         reasons=reasons,
-        magnitude=magnitude,
+        scale=gradient_scale(work),
         **found,
     )
     if grads is not None and report.verdict.failed:
@@ -304,9 +301,10 @@ def _entry_check(work, epsilon, mode, k, seed, progress, details):
     return found
 
 
-def _directional_check(work, analytic, epsilon, k, seed, thresholds, details, magnitude):
+def _directional_check(work, analytic, epsilon, k, seed, thresholds, details):
     """Directional mode: random directions per tensor, bisection where they disagree."""
     k = _count("k", k, DEFAULT_DIRECTIONS)
+    magnitude = gradient_magnitude(work)
     directions, entries, values, entry_kinks = directional_comparison(
         work, analytic, epsilon, k, np.random.default_rng(seed), thresholds, magnitude
     )

@@ -2,6 +2,7 @@
 
 import functools
 import json
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -227,10 +228,11 @@ class CheckReport:
         outranks it): a loss value that does not match the network (first),
         an interrupted check, tensors with no entry compared, unverifiable
         kink entries, a gradient that vanishes at this point.
-    floor : float
+    floor, scale : float
         Floor of the entry errors' denominator, ``2.2e-9 scale`` (see
         :mod:`fastgrad._magnitude`), where ``scale`` is the largest sum of
-        absolute terms of a gradient entry.
+        absolute terms of a gradient entry (at least the largest numerical
+        entry).
     vanishing : bool
         Whether the whole gradient is at rounding level here (INCONCLUSIVE).
     tensors : dict
@@ -278,7 +280,7 @@ class CheckReport:
         details=None,
         reasons=(),
         hints=(),
-        magnitude=None,
+        scale=None,
         kink_lo=None,
         kink_hi=None,
         unverifiable=None,
@@ -300,7 +302,7 @@ class CheckReport:
         self._bias_shapes = bias_shapes or {}
         self._directions = directions or {}
         self._judge_kinks(kink_lo, kink_hi, unverifiable)
-        self._set_floor(magnitude)
+        self._set_floor(scale)
         self._stats = self._tensor_stats()
         squares, max_errors, counts = self._stats
         compared = self._compared_counts()
@@ -350,12 +352,12 @@ class CheckReport:
         self._unverified = kinked & self._open if kink_lo is not None else np.zeros_like(kinked)
         self._used = self._checked & ~self._open
 
-    def _set_floor(self, magnitude):
+    def _set_floor(self, terms):
         """Set the entry-error floor from the size of the gradient's terms.
 
-        The floor scales with the largest entry of ``magnitude`` (see
-        :mod:`fastgrad._magnitude`), or without it with the largest
-        numerical entry, so it vanishes neither with ``J`` nor with a
+        The floor scales with ``terms``, the largest sum of absolute terms of
+        a gradient entry (:func:`fastgrad._magnitude.gradient_scale`), or
+        without it with the largest numerical entry, so it vanishes neither with ``J`` nor with a
         tensor's gradient. When every compared ``|a| + |n|`` is at rounding
         level of the terms, the gradient vanishes here and nothing can be
         established.
@@ -370,8 +372,8 @@ class CheckReport:
                     largest = max(largest, abs(d.analytic) + abs(d.numerical))
                     scale = max(scale, abs(d.numerical))
         self.vanishing = False
-        if magnitude is not None:
-            terms = float(np.max(magnitude, initial=0.0))
+        if terms is not None:
+            terms = float(terms)
             self.vanishing = bool(used.any() or self._directions) and vanishes(largest, terms)
             scale = max(scale, terms)
         self.scale = scale
@@ -379,9 +381,9 @@ class CheckReport:
 
     def _difference(self, squares, count):
         """Return ``||a - n|| / max(||a|| + ||n||, floor sqrt(count))``."""
-        gap, a2, n2 = squares
-        scale = max(np.sqrt(a2) + np.sqrt(n2), self.floor * np.sqrt(count))
-        return float(np.sqrt(gap) / scale) if scale > 0.0 else 0.0
+        gap, a2, n2 = (float(x) for x in squares)
+        scale = max(math.sqrt(a2) + math.sqrt(n2), self.floor * math.sqrt(count))
+        return math.sqrt(gap) / scale if scale > 0.0 else 0.0
 
     def _unverifiable_counts(self):
         packing = self.net.packing

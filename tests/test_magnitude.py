@@ -7,7 +7,13 @@ from hypothesis import given, settings
 from strategies import build_case, cases
 
 import fastgrad as fg
-from fastgrad._magnitude import ROUNDING_GROWTH, comparison_floor, gradient_magnitude, vanishes
+from fastgrad._magnitude import (
+    ROUNDING_GROWTH,
+    comparison_floor,
+    gradient_magnitude,
+    gradient_scale,
+    vanishes,
+)
 from fastgrad.thresholds import ROUNDING
 
 
@@ -18,11 +24,16 @@ def magnitude_of(case):
 
 @settings(max_examples=60, deadline=None)
 @given(cases())
-def test_magnitude_bounds_the_gradient(case):
+def test_magnitude_bounds_the_gradient_and_scale_bounds_the_magnitude(case):
     exact = naive.gradients(*case.naive_args)
     bound = magnitude_of(case)
     for key, value in exact.items():
         assert np.all(np.abs(value).ravel() <= bound[key].ravel() * (1 + 1e-12) + 1e-300), key
+    work, _ = case.net.workspace(case.params, case.X_given, case.Y_given, case.layout)
+    largest = max(b.max() for b in bound.values())
+    assert largest <= gradient_scale(work) * (1 + 1e-12)
+    # the bound is loose only by the spread of the inputs over a layer's width
+    assert gradient_scale(work) <= largest * max(case.sizes) + 1e-300
 
 
 def test_magnitude_is_the_gradient_when_no_term_cancels():

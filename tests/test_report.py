@@ -10,7 +10,7 @@ from networks import case
 from strategies import cases
 
 import fastgrad as fg
-from fastgrad._magnitude import comparison_floor, gradient_magnitude
+from fastgrad._magnitude import comparison_floor, gradient_scale
 from fastgrad.thresholds import entry_errors
 
 
@@ -27,7 +27,7 @@ def test_summaries_follow_from_the_arrays(broken):
     net, params, X, Y, grads, report = broken
     numerical = fg.numerical_gradient(net, params, X, Y)
     work, _ = net.workspace(params, X, Y)
-    scale = max(gradient_magnitude(work).max(), max(np.abs(n).max() for n in numerical.values()))
+    scale = max(gradient_scale(work), max(np.abs(n).max() for n in numerical.values()))
     floor = comparison_floor(scale)
     assert report.floor == pytest.approx(floor, rel=1e-15)
     all_a = np.concatenate([grads[k].ravel() for k in numerical])
@@ -305,7 +305,7 @@ def kinked_report(analytic_shift=0.0, unverifiable=False, intervals=True, width=
         epsilon=1e-7,
         thresholds=fg.Thresholds(),
         mode="full",
-        magnitude=gradient_magnitude(work),
+        scale=gradient_scale(work),
         **extra,
     )
     return report, (lo[picked[0]], hi[picked[0]]), analytic[picked[0]]

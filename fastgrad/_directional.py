@@ -179,7 +179,7 @@ def directional_comparison(work, analytic, epsilon, k, rng, thresholds, magnitud
         terms = magnitude[part]
 
         def floor_of(vectors, terms=terms):
-            return FLOOR_RATIO * (np.abs(vectors) @ terms)
+            return FLOOR_RATIO * np.einsum("kn,n->k", np.abs(vectors), terms)
 
         vectors = _random_directions(rng, k, a_tensor.size)
         numerical, kinked = runner.compare(name, vectors)

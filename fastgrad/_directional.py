@@ -29,6 +29,10 @@ MAX_REGIONS = 8
 SPREAD_SAMPLE = 64
 """Entries differenced when errors are spread over a tensor."""
 
+WHOLE_TENSOR_WORK = 4_000_000
+"""Entry-samples up to which a tensor whose localized entries all agree is
+differenced whole, so that its disagreement is found if any entry holds it."""
+
 
 class _Directions:
     """Runs the directional kernel for one layer of a workspace."""
@@ -172,7 +176,7 @@ def directional_comparison(work, analytic, epsilon, k, rng, thresholds, magnitud
     packing = work.net.packing
     runner = _Directions(work, epsilon)
     results = {}
-    suspects = []
+    suspects = {}
     for name in packing.names:
         part = packing.slice(name)
         a_tensor = analytic[part]
@@ -199,10 +203,40 @@ def directional_comparison(work, analytic, epsilon, k, rng, thresholds, magnitud
             found = _localize(runner, name, a_tensor, vectors[worst], thresholds, floor_of)
             if found is None:
                 found = _spread_sample(a_tensor.size, rng)
-            suspects.append(part.start + found)
-    entries = np.concatenate(suspects) if suspects else np.zeros(0, dtype=np.int64)
-    if entries.size == 0:
-        return results, entries, np.zeros(0), np.zeros(0, dtype=np.int64)
+            suspects[name] = part.start + found
+    if not suspects:
+        return results, np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0, dtype=np.int64)
+    entries, values, kinks = _difference(work, epsilon, np.concatenate(list(suspects.values())))
+    lost = _trail_lost(work, analytic, suspects, entries, values, magnitude, thresholds)
+    if lost:
+        whole = [np.arange(packing.slice(n).start, packing.slice(n).stop) for n in lost]
+        entries, values, kinks = _difference(work, epsilon, np.concatenate([entries, *whole]))
+    return results, entries, values, kinks
+
+
+def _difference(work, epsilon, entries):
     differences = Differences(work, epsilon, entries)
     values, kinks, _ = differences.compute()
-    return results, differences.entries, values, kinks
+    return differences.entries, values, kinks
+
+
+def _trail_lost(work, analytic, suspects, entries, values, magnitude, thresholds):
+    """Return the tensors whose localized entries all agree, small enough to difference whole.
+
+    Bisection along the disagreeing direction always ends somewhere, but a
+    disagreement spread thinly over many entries can leave no single one
+    above the ACCEPTABLE level; such a tensor is then differenced entry by
+    entry when that costs at most :data:`WHOLE_TENSOR_WORK` entry-samples.
+    """
+    packing = work.net.packing
+    floor = FLOOR_RATIO * float(np.max(magnitude, initial=0.0))
+    errors = entry_errors(analytic[entries], values, floor)
+    lost = []
+    for name in suspects:
+        part = packing.slice(name)
+        mine = (entries >= part.start) & (entries < part.stop)
+        if np.any(errors[mine] >= thresholds.acceptable):
+            continue
+        if (part.stop - part.start) * work.batch <= WHOLE_TENSOR_WORK:
+            lost.append(name)
+    return lost

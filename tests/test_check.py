@@ -407,3 +407,21 @@ def test_check_forwards_kink_intervals_and_path_counts_from_the_kernel(monkeypat
     assert any(e.unverifiable for e in kinks)
     assert report.verdict is fg.Verdict.INCONCLUSIVE
     assert any("more than one layer at once" in r for r in report.reasons)
+
+
+def test_directional_mode_differences_a_tensor_whole_when_the_trail_is_lost(monkeypatch):
+    directional = importlib.import_module("fastgrad._directional")
+    # a bisection that ends on the wrong leaf: the tensor is then differenced whole
+    monkeypatch.setattr(directional, "_localize", lambda *args: np.arange(4))
+    net, params, X, Y = case([60, 40, 5], "relu", "softmax", batch=6, seed=6)
+    grads = user_gradients(net, params, X, Y)
+    grads["dW1"][17, 33] *= 2
+    report = fg.check(net, params, X, Y, grads, mode="directional", k=4)
+    assert report.tensors["W1"].entries_checked == 40 * 60
+    assert report.worst(1)[0].label == "W1[17, 33]"
+    assert report.tensors["W1"].hint.startswith("only 1 entry is wrong, the rest agree")
+    # past the budget the tensor is not differenced, and the hint says so
+    monkeypatch.setattr(directional, "WHOLE_TENSOR_WORK", 0)
+    report = fg.check(net, params, X, Y, grads, mode="directional", k=4)
+    assert report.tensors["W1"].entries_checked == 4
+    assert report.tensors["W1"].hint.startswith("location unknown")

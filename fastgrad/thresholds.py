@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 
 ROUNDING = float(np.finfo(np.float64).eps)
-"""Unit roundoff of float64 (2.2e-16), the scale of the entry-error floor."""
+"""Unit roundoff of float64 (2.2e-16), the scale of the entry-error floor
+(see :mod:`fastgrad._magnitude`)."""
 
 
 class Verdict(enum.IntEnum):
@@ -214,8 +215,3 @@ def entry_errors(analytic, numerical, floor=0.0):
         errors = np.abs(a - n) / scale
     errors[scale == 0.0] = 0.0
     return errors
-
-
-def error_floor(loss, epsilon):
-    """Return the entry-error floor ``u |J| / eps`` of a centered difference."""
-    return ROUNDING * max(abs(float(loss)), 1.0) / float(epsilon)

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import fastgrad as fg
-from fastgrad.thresholds import entry_errors, error_floor
+from fastgrad.thresholds import entry_errors
 
 
 @pytest.mark.parametrize(
@@ -77,7 +77,6 @@ def test_entry_errors_use_the_floor():
     assert errors[1] == pytest.approx(1e-12 / 1e-9)
     assert errors[2] == 0.0
     assert errors[3] == 1.0
-    assert error_floor(2.0, 1e-6) == pytest.approx(np.finfo(float).eps * 2.0 / 1e-6)
 
 
 def test_bands_count_each_level():

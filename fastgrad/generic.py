@@ -93,8 +93,11 @@ class FunctionReport:
         beyond = gap > tolerance
         # within its noise, an entry is established when the noise is small beside the
         # whole gradient (as a network check's floor), and then reads at most ACCEPTABLE
-        resolved = tolerance <= thresholds.acceptable * np.max(size, initial=0.0)
-        used = beyond | resolved
+        finite = np.isfinite(n) & np.isfinite(e)
+        with np.errstate(invalid="ignore"):
+            largest = np.max(size[finite], initial=0.0)
+            resolved = tolerance <= thresholds.acceptable * largest
+            used = (beyond | resolved) & finite
         self.floor = comparison_floor(np.max(np.abs(n), initial=0.0))
         errors = np.full(a.size, np.nan)
         scale = np.maximum(size, self.floor)
@@ -107,7 +110,13 @@ class FunctionReport:
         self.difference = float(np.sqrt(gap2) / denominator) if denominator > 0 else 0.0
         max_error = float(errors[used].max()) if used.any() else 0.0
         verdict = max(thresholds.classify(self.difference), thresholds.classify(max_error))
-        self.reasons = self._reasons(int(a.size - used.sum()), a.size)
+        self.reasons = self._reasons(int(np.count_nonzero(finite & ~used)), a.size)
+        if not finite.all():
+            self.reasons.append(
+                f"{int(np.count_nonzero(~finite)):,} of {a.size:,} entries have a centered "
+                "difference that is not finite (f overflows at theta +/- epsilon e_i); they are "
+                "not compared"
+            )
         if self.reasons and not verdict.failed:
             verdict = Verdict.INCONCLUSIVE
         self.verdict = verdict
@@ -311,11 +320,12 @@ def check_function(f, theta, grad, epsilon=DEFAULT_FUNCTION_EPSILON, *, threshol
     near = function_differences(f, point, epsilon) / (2.0 * epsilon)
     far = function_differences(f, point, 2.0 * epsilon) / (4.0 * epsilon)
     spread = np.abs(far - near) / 3.0
-    noise = _noise(spread, value, epsilon, returned)
+    seen = spread[np.isfinite(spread)]  # an f not finite at some theta +/- eps e_i
+    noise = _noise(seen, value, epsilon, returned)
     step = suggested_step(noise, point) if noise > REDUCED_PRECISION else None
     # the spread of one entry can be small by chance where noise dominates: add the
     # typical spread (3 x its median, the size of the noise of one difference)
-    typical = 3.0 * float(np.median(spread)) if spread.size else 0.0
+    typical = 3.0 * float(np.median(seen)) if seen.size else 0.0
     estimates = spread + typical + (ROUNDING + noise) * abs(value) / epsilon
     if noise > REDUCED_PRECISION:
         warnings.warn(

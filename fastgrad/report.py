@@ -350,6 +350,9 @@ class CheckReport:
                 self._analytic[bounded], self._kink_lo[bounded], self._kink_hi[bounded]
             )
         self._unverified = kinked & self._open if kink_lo is not None else np.zeros_like(kinked)
+        # J itself overflowed at theta +/- eps e_i: that difference says nothing
+        self._not_finite = self._checked & ~np.isfinite(self._numerical)
+        self._open = self._open | self._not_finite
         self._used = self._checked & ~self._open
 
     def _set_floor(self, terms):
@@ -386,10 +389,10 @@ class CheckReport:
         return math.sqrt(gap) / scale if scale > 0.0 else 0.0
 
     def _unverifiable_counts(self):
+        """Per tensor, computed entries that could not be compared (and block a pass)."""
         packing = self.net.packing
-        return np.array(
-            [np.count_nonzero(self._unverified[packing.slice(n)]) for n in packing.names]
-        )
+        blocked = self._unverified | self._not_finite
+        return np.array([np.count_nonzero(blocked[packing.slice(n)]) for n in packing.names])
 
     def _compared_counts(self):
         """Per tensor, the entries and directions that count in its verdict."""
@@ -420,13 +423,20 @@ class CheckReport:
             kinked = [n for n in names if np.any(self._kink_counts[packing.slice(n)])]
             reached = "no entry compared" if not kinked else "no entry compared (kinks only)"
             reasons.append(f"{', '.join(names)}: {reached}")
-        unverified = self._unverifiable_counts()
-        for name, count in zip(packing.names, unverified, strict=True):
+        for name in packing.names:
+            part = packing.slice(name)
+            count = int(np.count_nonzero(self._unverified[part]))
             if count and name not in names:
                 reasons.append(
                     f"{name}: {count:,} entries crossed kinks in more than one layer at once, "
                     "where backprop's convention need not lie between the one-sided "
                     "differences; they are not compared"
+                )
+            count = int(np.count_nonzero(self._not_finite[part]))
+            if count:
+                reasons.append(
+                    f"{name}: {count:,} entries have a centered difference that is not finite "
+                    "(J overflows at theta +/- epsilon e_i); they are not compared"
                 )
         return reasons
 

@@ -161,3 +161,18 @@ def test_hints_name_a_factor(theta):
     report = fg.check_function(rosenbrock, theta, 2 * rosenbrock_gradient(theta))
     assert report.hint.startswith("analytic = 2.00 x numerical")
     assert "hint: " in str(report) and report.to_dict()["hint"] == report.hint
+
+
+def test_overflowing_evaluations_are_inconclusive_not_wrong():
+    def f(theta):
+        with np.errstate(invalid="ignore"):  # sqrt of a negative number is NaN
+            return float(np.sqrt(theta[0]) + np.sum(theta[1:] ** 2))
+
+    theta = np.array([1e-6, 0.5, -1.0])  # theta_0 - eps < 0: f(theta - eps e_0) is NaN
+    grad = np.array([0.5 / np.sqrt(theta[0]), 1.0, -2.0])
+    report = fg.check_function(f, theta, grad)
+    assert report.verdict is fg.Verdict.INCONCLUSIVE, str(report)
+    assert any("not finite" in r for r in report.reasons)
+    assert np.isnan(report.errors[0]) and report.errors[1] < 1e-7
+    grad[2] = 2.0
+    assert fg.check_function(f, theta, grad).verdict is fg.Verdict.WRONG

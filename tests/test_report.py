@@ -351,3 +351,47 @@ def test_kinks_without_intervals_are_set_aside_as_before():
     assert b1.verdict is fg.Verdict.CORRECT  # the shifted entry was not compared
     assert all(np.isnan(e.error) and e.interval is None for e in report.kinks)
     assert "no interval to judge them by" in str(report)
+
+
+def test_entries_whose_difference_is_not_finite_are_inconclusive_not_wrong():
+    net, params, X, Y = case([4, 3, 2], "tanh", "softmax", batch=3, seed=5)
+    work, _ = net.workspace(params, X, Y)
+    analytic = work.gradient()
+    numerical = analytic.copy()
+    numerical[[1, 13]] = [np.inf, np.nan]  # W1[0, 1], and b1[1] (W1 has 12 entries)
+    report = fg.CheckReport(
+        net=net,
+        theta=work.theta,
+        analytic=analytic,
+        numerical=numerical,
+        checked=np.ones(numerical.size, dtype=bool),
+        kinks=np.zeros(numerical.size, dtype=np.int64),
+        loss=work.loss(),
+        batch=work.batch,
+        epsilon=1e-7,
+        thresholds=fg.Thresholds(),
+        mode="full",
+        scale=gradient_scale(work),
+    )
+    assert report.verdict is fg.Verdict.INCONCLUSIVE
+    assert report.tensors["W1"].verdict is fg.Verdict.INCONCLUSIVE
+    assert report.tensors["W2"].verdict is fg.Verdict.CORRECT
+    assert sum("not finite" in r for r in report.reasons) == 2
+    assert np.isfinite(report.difference) and report.difference < 1e-12
+    # a wrong entry elsewhere still fails the check
+    analytic[-1] += 1.0
+    report = fg.CheckReport(
+        net=net,
+        theta=work.theta,
+        analytic=analytic,
+        numerical=numerical,
+        checked=np.ones(numerical.size, dtype=bool),
+        kinks=np.zeros(numerical.size, dtype=np.int64),
+        loss=work.loss(),
+        batch=work.batch,
+        epsilon=1e-7,
+        thresholds=fg.Thresholds(),
+        mode="full",
+        scale=gradient_scale(work),
+    )
+    assert report.verdict is fg.Verdict.WRONG

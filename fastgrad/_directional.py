@@ -172,6 +172,9 @@ def directional_comparison(work, analytic, epsilon, k, rng, thresholds, magnitud
         Flat indices of the entries differenced one by one (localized).
     values, kinks : ndarray
         Their numerical gradient and kink counts.
+    differences : Differences or None
+        The run that differenced them (it may carry kink intervals), or
+        ``None`` when no entry was.
     """
     packing = work.net.packing
     runner = _Directions(work, epsilon)
@@ -205,19 +208,22 @@ def directional_comparison(work, analytic, epsilon, k, rng, thresholds, magnitud
                 found = _spread_sample(a_tensor.size, rng)
             suspects[name] = part.start + found
     if not suspects:
-        return results, np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0, dtype=np.int64)
-    entries, values, kinks = _difference(work, epsilon, np.concatenate(list(suspects.values())))
-    lost = _trail_lost(work, analytic, suspects, entries, values, magnitude, thresholds)
+        nothing = np.zeros(0, dtype=np.int64)
+        return results, nothing, np.zeros(0), nothing, None
+    differences, values, kinks = _difference(work, epsilon, np.concatenate(list(suspects.values())))
+    lost = _trail_lost(work, analytic, suspects, differences.entries, values, magnitude, thresholds)
     if lost:
         whole = [np.arange(packing.slice(n).start, packing.slice(n).stop) for n in lost]
-        entries, values, kinks = _difference(work, epsilon, np.concatenate([entries, *whole]))
-    return results, entries, values, kinks
+        differences, values, kinks = _difference(
+            work, epsilon, np.concatenate([differences.entries, *whole])
+        )
+    return results, differences.entries, values, kinks, differences
 
 
 def _difference(work, epsilon, entries):
     differences = Differences(work, epsilon, entries)
     values, kinks, _ = differences.compute()
-    return differences.entries, values, kinks
+    return differences, values, kinks
 
 
 def _trail_lost(work, analytic, suspects, entries, values, magnitude, thresholds):

@@ -305,10 +305,12 @@ def _directional_check(work, analytic, epsilon, k, seed, thresholds, details):
     """Directional mode: random directions per tensor, bisection where they disagree."""
     k = _count("k", k, DEFAULT_DIRECTIONS)
     magnitude = gradient_magnitude(work)
-    directions, entries, values, entry_kinks = directional_comparison(
+    directions, entries, values, entry_kinks, differences = directional_comparison(
         work, analytic, epsilon, k, np.random.default_rng(seed), thresholds, magnitude
     )
     details["directions"] = k
-    found = _entry_vectors(work.theta.size, entries, values, entry_kinks)
+    found = _entry_vectors(work.theta.size, entries, values, entry_kinks, differences, entries.size)
     found["directions"] = directions
+    if getattr(differences, "paths", None) is not None:
+        details["paths"] = dict(differences.paths)
     return found

@@ -394,6 +394,9 @@ def test_check_forwards_kink_intervals_and_path_counts_from_the_kernel(monkeypat
             return values, kinks, done
 
     monkeypatch.setattr(checking, "Differences", WithIntervals)
+    monkeypatch.setattr(
+        importlib.import_module("fastgrad._directional"), "Differences", WithIntervals
+    )
     net, params, X, Y = case([5, 4, 3], "tanh", "softmax", batch=4, seed=1)
     report = fg.check(net, params, X, Y, mode="sample", k=3)
     assert report.details["paths"]["series"] == report.checked
@@ -407,6 +410,12 @@ def test_check_forwards_kink_intervals_and_path_counts_from_the_kernel(monkeypat
     assert any(e.unverifiable for e in kinks)
     assert report.verdict is fg.Verdict.INCONCLUSIVE
     assert any("more than one layer at once" in r for r in report.reasons)
+    # the entries a directional check localizes carry theirs too
+    grads = net.gradients(params, X, Y)
+    grads["dW1"][1, 2] *= 3
+    report = fg.check(net, params, X, Y, grads, mode="directional")
+    assert report.details["paths"]["series"] == report.checked > 0
+    assert all(e.interval is not None for e in report.kinks)
 
 
 def test_directional_mode_differences_a_tensor_whole_when_the_trail_is_lost(monkeypatch):

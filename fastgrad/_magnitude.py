@@ -68,6 +68,7 @@ def _backward_terms(work):
         delta = work.outputs() * targets.sum(axis=1, keepdims=True) + targets
     else:
         delta = np.abs(work.outputs()) + targets
+    delta *= abs(work.scale)  # the network's convention for the data term (sum, mean)
     for u in range(len(work.sizes) - 1, 0, -1):
         weight = work.theta[packing.slice(f"W{u}")].reshape(packing.shapes[f"W{u}"])
         yield u, delta, weight

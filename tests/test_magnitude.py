@@ -63,3 +63,22 @@ def test_floor_and_vanishing_levels():
     assert thresholds.classify(abs(2 * a - a) / max(3 * a, floor)) is fg.Verdict.WRONG
     assert vanishes(1e-14, 1.0) and not vanishes(1e-11, 1.0)
     assert vanishes(0.0, 0.0)
+
+
+@pytest.mark.parametrize("reduction", ["course", "mean", "sum"])
+@pytest.mark.parametrize("output", ["identity", "sigmoid", "softmax"])
+def test_magnitude_follows_the_networks_convention(reduction, output):
+    case = build_case([3, 4, 2], "tanh", "mse", batch=6, seed=4, l2=0.3)
+    net = fg.MLP([3, 4, 2], hidden="tanh", output=output, reduction=reduction, l2=0.3)
+    rng = np.random.default_rng(4)
+    Y = rng.integers(0, 2, 6) if output == "softmax" else rng.random((6, 2))
+    grads = net.gradients(case.params, case.X, Y)
+    work, _ = net.workspace(case.params, case.X, Y)
+    bound = net.packing.unpack(gradient_magnitude(work), prefix="d")
+    for key, value in grads.items():
+        assert np.all(np.abs(value) <= bound[key] * (1 + 1e-12)), key
+    # the data term's factor scales the terms: the sum convention is m (or m k) times the course's
+    course = fg.MLP([3, 4, 2], hidden="tanh", output=output, l2=0.0)
+    plain = gradient_magnitude(course.workspace(case.params, case.X, Y)[0])
+    scaled = gradient_magnitude(net.replace(l2=0.0).workspace(case.params, case.X, Y)[0])
+    np.testing.assert_allclose(scaled, plain * net.data_scale(6), rtol=1e-14)

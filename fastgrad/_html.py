@@ -59,8 +59,8 @@ def report_html(report):
     header = (
         f"<p><b>fastgrad check</b> of <code>{_e(repr(report.net))}</code><br>"
         f"<code>{_e(report.net.formula())}</code><br>"
-        f"mode {_e(report.mode)}: {report.checked:,} of {report.net.n_params:,} entries "
-        f"computed, epsilon {report.epsilon:g}, batch {report.batch}, loss {report.loss:.6g}</p>"
+        f"mode {_e(report.mode)}: {_e(report.coverage)}, epsilon {report.epsilon:g}, "
+        f"batch {report.batch}, loss {report.loss:.6g}</p>"
     )
     parts = [header]
     if report.reasons:
@@ -79,6 +79,8 @@ def report_html(report):
             )
         parts.append("<p><b>worst entries</b></p>" + _table(worst))
     parts.append(_list("hints:", report.hints))
+    if report.kink_summary:
+        parts.append(f"<p>{_e(report.kink_summary)}</p>")
     parts.append(
         f"<p>overall: difference {report.difference:.3e} &rarr; {verdict_html(report.verdict)}</p>"
     )

@@ -228,6 +228,7 @@ def test_directional_counts_directions_and_entries_apart():
     text = str(report)
     assert "2 directions per tensor compared" in text and "entries localized" in text
     assert "2 dir + " in text
+    assert "2 directions per tensor compared" in report._repr_html_()
     data = report.to_dict()["tensors"][0]
     assert (data["directions_checked"], data["entries_checked"]) == (2, w1.entries_checked)
 

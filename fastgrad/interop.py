@@ -42,9 +42,22 @@ def _activation(module, where):
     kind = type(module).__name__
     name = _ACTIVATIONS.get(kind)
     if name is None:
+        dropout = (
+            " (for dropout: MLP(..., dropout=p) and your forward pass's masks, "
+            "fg.check(..., dropout_masks=[D1, ...]))"
+            if "Dropout" in kind
+            else ""
+        )
         raise ValueError(
             f"{where} is {kind}, which fastgrad cannot express; supported: Linear and "
-            f"{', '.join(_ACTIVATIONS)}"
+            f"{', '.join(_ACTIVATIONS)}{dropout}"
+        )
+    # torch's Softplus is x itself above its threshold; at 20 that differs by exp(-20)
+    if kind == "Softplus" and float(module.threshold) < 20.0:
+        raise ValueError(
+            f"{where} is Softplus(threshold={module.threshold!r}), which returns x itself "
+            "above the threshold; fastgrad's softplus never does, and agrees with torch's "
+            "to exp(-threshold) only for threshold >= 20 (the default)"
         )
     fixed = {
         "LeakyReLU": ("negative_slope", 0.01),
@@ -73,6 +86,11 @@ def _layers(model):
     for index, module in enumerate(model):
         where = f"model[{index}]"
         if isinstance(module, torch.nn.Linear):
+            if linears and module.in_features != linears[-1].out_features:
+                raise ValueError(
+                    f"{where} takes {module.in_features} inputs, but the Linear before it "
+                    f"gives {linears[-1].out_features}"
+                )
             if module.bias is None:
                 raise ValueError(
                     f"{where} is a Linear without bias; fastgrad's layers all have one "
@@ -92,12 +110,13 @@ def _layers(model):
                 )
             if not linears:
                 raise ValueError(f"{where} ({type(module).__name__}) comes before the first Linear")
+            name = _activation(module, where)
             if pending is not None:
                 raise ValueError(
                     f"{where} ({type(module).__name__}) follows another activation; "
                     "fastgrad applies one per layer"
                 )
-            pending = _activation(module, where)
+            pending = name
     if not linears:
         raise ValueError("model holds no Linear layer")
     return linears, hidden
@@ -122,6 +141,12 @@ def _loss(loss_fn):
         raise ValueError(f"{kind} with a weight tensor is not expressible in fastgrad")
     if getattr(loss_fn, "pos_weight", None) is not None:
         raise ValueError(f"{kind} with pos_weight is not expressible in fastgrad")
+    if kind == "CrossEntropyLoss" and loss_fn.ignore_index != -100:
+        raise ValueError(
+            f"CrossEntropyLoss(ignore_index={loss_fn.ignore_index}) is not expressible in "
+            "fastgrad, whose J counts every sample; leave the ignored samples out of the batch "
+            "and use the default ignore_index=-100"
+        )
     if kind == "CrossEntropyLoss" and float(loss_fn.label_smoothing) != 0.0:
         raise ValueError(
             f"CrossEntropyLoss(label_smoothing={loss_fn.label_smoothing}) is not expressible "
@@ -144,12 +169,15 @@ def from_torch(model, loss_fn=None):
     model : torch.nn.Sequential
         ``Linear`` layers (with bias) separated by at most one activation
         each: ``ReLU``, ``LeakyReLU`` (slope 0.01), ``Tanh``, ``Sigmoid``,
-        ``ELU`` (alpha 1), ``Softplus`` (beta 1), ``Identity``; a Linear
+        ``ELU`` (alpha 1), ``Softplus`` (beta 1, threshold at least the
+        default 20), ``Identity``; a Linear
         followed directly by a Linear has the identity between them. The
         last module is a ``Linear``: the loss module takes its logits.
     loss_fn : torch.nn.Module, optional
         ``CrossEntropyLoss``, ``BCEWithLogitsLoss`` or ``MSELoss``, each with
-        ``reduction="mean"`` or ``"sum"``. By default ``CrossEntropyLoss()``.
+        ``reduction="mean"`` or ``"sum"``, without class weights,
+        ``pos_weight``, label smoothing or an ``ignore_index`` other than the
+        default. By default ``CrossEntropyLoss()``.
 
     Returns
     -------
@@ -163,7 +191,8 @@ def from_torch(model, loss_fn=None):
     TypeError
         ``model`` is not an ``nn.Sequential``.
     ValueError
-        A module or loss option fastgrad cannot express, named.
+        A module or loss option fastgrad cannot express, or a Linear whose
+        inputs are not the previous Linear's outputs, named.
     ImportError
         torch is not installed.
 

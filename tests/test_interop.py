@@ -109,6 +109,18 @@ def test_consecutive_linears_have_identity_between():
             lambda: nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.ReLU(), nn.Linear(3, 2)),
             "follows another activation",
         ),
+        (
+            lambda: nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Dropout(0.5), nn.Linear(3, 2)),
+            r"model\[2\] is Dropout, which fastgrad cannot express.*dropout_masks",
+        ),
+        (
+            lambda: nn.Sequential(nn.Linear(2, 3), nn.Softplus(threshold=5), nn.Linear(3, 2)),
+            r"Softplus\(threshold=5\)",
+        ),
+        (
+            lambda: nn.Sequential(nn.Linear(2, 3), nn.Linear(4, 2)),
+            r"model\[1\] takes 4 inputs.*gives 3",
+        ),
     ],
 )
 def test_unsupported_modules_are_named(model, message):
@@ -124,6 +136,7 @@ def test_unsupported_modules_are_named(model, message):
         (lambda: nn.CrossEntropyLoss(label_smoothing=0.1), "label_smoothing"),
         (lambda: nn.CrossEntropyLoss(weight=torch.ones(2)), "weight"),
         (lambda: nn.BCEWithLogitsLoss(pos_weight=torch.ones(2)), "pos_weight"),
+        (lambda: nn.CrossEntropyLoss(ignore_index=0), "ignore_index=0"),
     ],
 )
 def test_unsupported_loss_options_are_named(loss_fn, message):
@@ -152,3 +165,9 @@ def test_float32_model_checks_with_a_precision_warning_and_matching_loss():
         report = fg.check(net, params, X.numpy(), Y.numpy(), grads, loss=value)
     assert not report.reasons
     assert report.verdict in (fg.Verdict.ACCEPTABLE, fg.Verdict.SUSPICIOUS, fg.Verdict.CORRECT)
+
+
+def test_softplus_beyond_its_default_threshold_is_accepted():
+    model = nn.Sequential(nn.Linear(2, 3), nn.Softplus(threshold=30), nn.Linear(3, 2))
+    net, _ = fg.from_torch(model)
+    assert net.hidden == ("softplus",)

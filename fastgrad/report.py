@@ -492,7 +492,7 @@ class CheckReport:
                 errors = np.concatenate([[d.error for d in directions if not d.kink], errors])
             out[name] = TensorReport(
                 name=name,
-                shape=self.net.packing.user_shape(name),
+                shape=self._bias_shapes.get(name, self.net.packing.user_shape(name)),
                 checked=int(counts[t]),
                 difference=float(self._differences[t]),
                 verdict=self._verdicts[t],
@@ -544,6 +544,8 @@ class CheckReport:
         interval = None
         if kink and self._kink_lo is not None:
             interval = (float(self._kink_lo[at]), float(self._kink_hi[at]))
+        # a bias is indexed in the shape it was given in: (n,), (n, 1) or (1, n)
+        shape = self._bias_shapes.get(name, shape)
         return Entry(
             tensor=name,
             index=self.net.packing.user_index(

@@ -108,6 +108,22 @@ def test_bias_shapes_follow_the_parameters():
     assert report.numerical["db1"].shape == (3, 1) and report.numerical["db2"].shape == (2,)
 
 
+@pytest.mark.parametrize("as_given", [lambda b: b.reshape(1, -1), lambda b: b.reshape(-1, 1)])
+def test_bias_entries_are_indexed_in_the_shape_given(as_given):
+    net, params, X, Y = case([4, 3, 2], "tanh", "softmax", batch=3, seed=2)
+    params = dict(params, b1=as_given(params["b1"]))
+    grads = net.gradients(params, X, Y)
+    grads["db1"] = grads["db1"].copy()
+    where = np.unravel_index(2, grads["db1"].shape)
+    grads["db1"][where] += 0.5
+    report = fg.check(net, params, X, Y, grads)
+    b1 = report.tensors["b1"]
+    assert b1.shape == params["b1"].shape
+    assert b1.worst.index == where == report.worst(1)[0].index
+    assert report.analytic["db1"][b1.worst.index] == b1.worst.analytic
+    assert f"b1[{where[0]}, {where[1]}]" in str(report)
+
+
 def test_verdict_is_the_worst_tensor(broken):
     *_, report = broken
     assert report.verdict == max(t.verdict for t in report.tensors.values())

@@ -4,8 +4,8 @@ Before any gradient is compared, the user's own ``J`` at ``theta`` (when they
 pass it) is compared with the described network's. When the two differ beyond
 rounding, the gradients would be checked against the wrong function, so the
 check is not made; instead the nearby descriptions (each hidden activation,
-each output/loss pair and convention, the weight layout, L2 on or off, the
-data layout) are evaluated, and the one whose ``J`` matches is named.
+each output/loss pair and convention, the weight layout, L2 on or off,
+dropout off, the data layout) are evaluated, and the one whose ``J`` matches is named.
 
 After a check whose weight tensors all fail, :func:`layout_hint` and
 :func:`dropout_hint` try two readings of the user's gradients that are exact
@@ -82,6 +82,8 @@ def _candidates(net, layout, batch):
     yield {"weights": other}, layout
     if net.l2:
         yield {"l2": 0.0}, layout
+    if any(net.dropout):
+        yield {"dropout": None}, layout
     other_layout = "columns" if layout == "rows" else "rows"
     yield {}, other_layout
     yield {"weights": other}, other_layout
@@ -140,9 +142,16 @@ def loss_mismatch(net, params, X, Y, layout, dropout_masks, loss_user, loss_net)
                 "network that way and check again"
             )
             return reasons
+    masks = ""
+    if any(net.dropout) and dropout_masks is None:
+        masks = (
+            "; the network drops units with masks drawn from dropout_seed, not your forward "
+            "pass's: pass yours, dropout_masks=[D1, ...]"
+        )
     reasons.append(
         "no nearby description matches it (each hidden activation alone and for all layers, "
-        "output/loss pair and reduction, weight layout, L2 off, data layout were tried)"
+        "output/loss pair and reduction, weight layout, L2 off, dropout off, data layout were "
+        f"tried){masks}"
     )
     return reasons
 

@@ -137,7 +137,8 @@ def check(
         gradients are not compared: the report is INCONCLUSIVE, its first
         reason says so and the next names the nearby description (hidden
         activations, output/loss and ``reduction``, weight or data layout,
-        L2) whose ``J`` matches, if one does.
+        L2, dropout off) whose ``J`` matches, if one does; with the network's
+        dropout and no ``dropout_masks``, it says to pass yours.
     dropout_masks : sequence of array_like, optional
         Your own 0/1 dropout keep-masks, one per hidden layer, shaped like
         that layer's activations in ``layout``; kept units are scaled by the

@@ -76,6 +76,25 @@ def test_no_match_says_so():
     assert report.to_dict()["reasons"][0].startswith("your loss 123")
 
 
+def test_loss_with_own_dropout_masks_not_passed_says_to_pass_them():
+    net = fg.MLP([3, 6, 5, 2], hidden="tanh", dropout=[0.5, 0.0])
+    params, X, Y = batch(net.sizes, "softmax", seed=7)
+    own = [np.random.default_rng(8).random((6, 6)) >= 0.5, None]
+    report = fg.check(net, params, X, Y, loss=net.loss(params, X, Y, dropout_masks=own))
+    assert report.verdict == fg.Verdict.INCONCLUSIVE
+    assert report.reasons[1].startswith("no nearby description matches")
+    assert "dropout_masks=" in report.reasons[1]
+    report = fg.check(net, params, X, Y, loss=net.loss(params, X, Y), dropout_masks=own)
+    assert "dropout_masks=" not in report.reasons[1]
+
+
+def test_loss_without_dropout_is_found():
+    net = fg.MLP([3, 6, 2], hidden="tanh", dropout=0.3)
+    params, X, Y = batch(net.sizes, "softmax", seed=9)
+    report = fg.check(net, params, X, Y, loss=net.replace(dropout=None).loss(params, X, Y))
+    assert "your loss matches dropout=None" in report.reasons[1]
+
+
 def test_a_wrong_gradient_with_a_wrong_description_is_not_called_wrong():
     truth = fg.MLP([3, 5, 3], hidden="tanh")
     params, X, Y = batch(truth.sizes, "softmax", seed=7)

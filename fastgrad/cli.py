@@ -275,6 +275,12 @@ def _from_params(args):
     params = {k: v for k, v in arrays.items() if re.fullmatch(r"[Wb][0-9]+", k)}
     grads = {k: v for k, v in arrays.items() if k.startswith("d")} or None
     X, Y = arrays.get("X"), arrays.get("Y")
+    missing = [name for name, array in (("X", X), ("Y", Y)) if array is None]
+    if missing and ("J" in arrays or "loss" in arrays):
+        raise ValueError(
+            f"{args.params} holds your loss without {' and '.join(missing)}: add the batch "
+            "it was computed on, or a drawn batch would be checked against it"
+        )
     if X is None or Y is None:
         columns = args.layout == "columns"
         known = X if X is not None else Y

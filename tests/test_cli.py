@@ -482,6 +482,19 @@ def test_params_with_a_loss_of_another_network_exit_3_naming_it(capsys, saved):
     assert "your loss matches hidden=['tanh', 'tanh']" in out
 
 
+@pytest.mark.parametrize("left_out", ["X", "Y"])
+def test_params_with_a_loss_but_not_its_batch_exit_2(capsys, saved, left_out):
+    tmp_path, arrays = saved
+    net = fg.MLP([6, 5, 4, 3], hidden="tanh")
+    params = {k: v for k, v in arrays.items() if k[0] in "Wb"}
+    arrays["J"] = np.float64(net.loss(params, arrays["X"], arrays["Y"]))
+    del arrays[left_out]
+    np.savez(tmp_path / "net.npz", **arrays)
+    code, out, err = run(capsys, "check", "--params", str(tmp_path / "net.npz"), "--hidden", "tanh")
+    assert code == 2 and out == ""
+    assert err.startswith("fastgrad: error: ") and f"without {left_out}" in err
+
+
 def test_reduction_and_in_out_weights_from_the_command_line(capsys, tmp_path):
     net = fg.MLP([4, 6, 2], hidden="tanh", output="identity", reduction="mean", weights="in_out")
     params = net.init("xavier_normal", seed=2)

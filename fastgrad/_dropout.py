@@ -1,9 +1,11 @@
 """The user's own dropout keep-masks, validated and turned into multipliers."""
 
+import warnings
+
 import numpy as np
 
 from ._data import check_layout
-from ._packing import as_float64, require_finite
+from ._packing import PrecisionWarning, as_float64, require_finite
 
 
 def keep_multipliers(net, masks, batch, layout):
@@ -56,7 +58,10 @@ def keep_multipliers(net, masks, batch, layout):
                 )
             out.append(np.ones((batch, width)))
             continue
-        array = as_float64(name, mask)
+        with warnings.catch_warnings():
+            # 0 and 1 are exact in any precision, and anything else is refused below
+            warnings.simplefilter("ignore", PrecisionWarning)
+            array = as_float64(name, mask)
         wanted = (batch, width) if layout == "rows" else (width, batch)
         if array.shape != wanted:
             raise ValueError(

@@ -40,7 +40,15 @@ def user_loss(value):
     if isinstance(value, np.ndarray) and value.size == 1:
         value = value.reshape(())[()]
     if hasattr(value, "item") and not isinstance(value, (numbers.Real, np.generic)):
-        value = value.item()  # a 0-d tensor of another library
+        size = np.size(value) if isinstance(value, np.ndarray) else None
+        if size is None and callable(getattr(value, "numel", None)):
+            size = int(value.numel())  # a tensor of another library
+        if size is not None and size != 1:
+            raise ValueError(
+                f"loss must be one number (your J at theta); got {type(value).__name__} "
+                f"of {size} values (a loss with reduction='none'?)"
+            )
+        value = value.item()
     if not isinstance(value, (numbers.Real, np.generic)) or isinstance(value, (bool, np.bool_)):
         raise TypeError(f"loss must be a real number (your J at theta); got {type(value).__name__}")
     value = float(value)

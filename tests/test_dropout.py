@@ -1,5 +1,7 @@
 """The user's own dropout keep-masks: a course-style numpy backprop checked as written."""
 
+import warnings
+
 import naive
 import numpy as np
 import pytest
@@ -106,6 +108,15 @@ def test_bad_masks_are_named(change, error, message):
     net = fg.MLP(sizes, hidden="relu", dropout=1 - KEEP)
     with pytest.raises(error, match=message):
         net.loss(params, X, Y, "columns", change(masks))
+
+
+def test_float32_and_torch_style_masks_need_no_precision_warning():
+    sizes, params, X, Y, masks = course_network(seed=6)
+    net = fg.MLP(sizes, hidden="relu", dropout=1 - KEEP)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value = net.loss(params, X, Y, "columns", [m.astype(np.float32) for m in masks])
+    assert value == net.loss(params, X, Y, "columns", masks)
 
 
 def test_a_mask_that_drops_where_p_is_zero_is_refused():

@@ -171,3 +171,10 @@ def test_softplus_beyond_its_default_threshold_is_accepted():
     model = nn.Sequential(nn.Linear(2, 3), nn.Softplus(threshold=30), nn.Linear(3, 2))
     net, _ = fg.from_torch(model)
     assert net.hidden == ("softplus",)
+
+
+def test_a_loss_tensor_of_several_values_is_a_value_error_naming_loss():
+    model, loss_fn, X, Y = model_and_batch(nn.Tanh, nn.MSELoss, "none")
+    net, params = fg.from_torch(model, nn.MSELoss())
+    with pytest.raises(ValueError, match=r"loss must be one number .* 21 values"):
+        fg.check(net, params, X.numpy(), Y.numpy(), loss=loss_fn(model(X), Y))

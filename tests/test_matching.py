@@ -106,7 +106,8 @@ def test_a_wrong_gradient_with_a_wrong_description_is_not_called_wrong():
 
 
 @pytest.mark.parametrize(
-    ("value", "error"), [("1.0", TypeError), (np.nan, ValueError), (True, TypeError)]
+    ("value", "error"),
+    [("1.0", TypeError), (np.nan, ValueError), (True, TypeError), (np.ones(2), ValueError)],
 )
 def test_bad_loss_values_are_refused(value, error):
     net = fg.MLP([2, 3, 2])

@@ -96,5 +96,12 @@ def format_report(report):
     if report.reasons:
         lines.append("not established:")
         lines.extend(f"  {reason}" for reason in report.reasons)
-    lines.append(f"overall: difference {report.difference:.3e} -> {report.verdict.name}")
+    lines.append(f"overall: {overall_difference(report)} -> {report.verdict.name}")
     return "\n".join(lines)
+
+
+def overall_difference(report):
+    """Return ``"difference 1.234e-15"``, or ``"nothing compared"`` when no tensor was."""
+    if all(t.checked == 0 for t in report.tensors.values()):
+        return "nothing compared"
+    return f"difference {report.difference:.3e}"

@@ -4,7 +4,7 @@ import base64
 import html
 import io
 
-from ._format import table_rows
+from ._format import overall_difference, table_rows
 from .thresholds import Verdict
 
 COLORS = {
@@ -82,7 +82,7 @@ def report_html(report):
     if report.kink_summary:
         parts.append(f"<p>{_e(report.kink_summary)}</p>")
     parts.append(
-        f"<p>overall: difference {report.difference:.3e} &rarr; {verdict_html(report.verdict)}</p>"
+        f"<p>overall: {overall_difference(report)} &rarr; {verdict_html(report.verdict)}</p>"
     )
     return "<div>" + "".join(parts) + "</div>"
 

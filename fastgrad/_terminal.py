@@ -7,6 +7,7 @@ plain text report and no bar.
 import contextlib
 import time
 
+from ._format import overall_difference
 from .thresholds import Verdict
 
 SHOW_AFTER = 0.5
@@ -174,7 +175,7 @@ def print_report(report):
         console.print(Text(report.kink_summary))
     for reason in report.reasons:
         console.print(Text(f"not established: {reason}", style="magenta"))
-    overall = Text(f"overall: difference {report.difference:.3e} -> ")
+    overall = Text(f"overall: {overall_difference(report)} -> ")
     overall.append(report.verdict.name, style=STYLES[report.verdict])
     if report.partial:
         overall.append(" (partial)", style="bold yellow")

@@ -21,6 +21,7 @@ import numpy as np
 from . import _terminal
 from . import init as initializers
 from ._conventions import REDUCTIONS, WEIGHT_LAYOUTS
+from ._format import overall_difference
 from ._progress import reports_progress
 from .check import DEFAULT_SAMPLES, MODES, check
 from .diagnostics import diagnose, random_batch
@@ -368,7 +369,7 @@ def run_check(args):
         print(report.to_json(indent=2))
     elif args.quiet:
         print(
-            f"{report.verdict.name}: difference {report.difference:.3e}"
+            f"{report.verdict.name}: {overall_difference(report)}"
             + (" (partial: interrupted)" if report.partial else "")
         )
     elif not (sys.stdout.isatty() and _terminal.print_report(report)):

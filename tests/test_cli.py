@@ -480,6 +480,9 @@ def test_params_with_a_loss_of_another_network_exit_3_naming_it(capsys, saved):
     code, out, _ = run(capsys, "check", "--params", str(tmp_path / "net.npz"))  # relu stated
     assert code == 3
     assert "your loss matches hidden=['tanh', 'tanh']" in out
+    assert out.splitlines()[-1] == "overall: nothing compared -> INCONCLUSIVE"
+    code, out, _ = run(capsys, "check", "--params", str(tmp_path / "net.npz"), "--quiet")
+    assert (code, out) == (3, "INCONCLUSIVE: nothing compared\n")
 
 
 @pytest.mark.parametrize("left_out", ["X", "Y"])

@@ -88,6 +88,15 @@ def test_loss_with_own_dropout_masks_not_passed_says_to_pass_them():
     assert "dropout_masks=" not in report.reasons[1]
 
 
+def test_nothing_compared_is_not_shown_as_a_zero_difference():
+    net = fg.MLP([3, 4, 2], hidden="tanh")
+    params, X, Y = batch(net.sizes, "softmax", seed=6)
+    report = fg.check(net, params, X, Y, loss=123.0)
+    assert str(report).splitlines()[-1] == "overall: nothing compared -> INCONCLUSIVE"
+    assert "difference 0.000e+00" not in report._repr_html_()
+    assert "overall: nothing compared" in report._repr_html_()
+
+
 def test_loss_without_dropout_is_found():
     net = fg.MLP([3, 6, 2], hidden="tanh", dropout=0.3)
     params, X, Y = batch(net.sizes, "softmax", seed=9)

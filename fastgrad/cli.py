@@ -258,10 +258,11 @@ def _from_params(args):
         weight = arrays.get(f"W{u}")
         if weight is None:
             raise ValueError(f"{args.params} has no W{u}: weights must be numbered W1, W2, ...")
+        if weight.ndim != 2:
+            order = "(n_in, n_out)" if args.weights == "in_out" else "(n_out, n_in)"
+            raise ValueError(f"W{u} must be a 2-D {order} array; got shape {weight.shape}")
         if args.weights == "in_out":
             weight = weight.T
-        if weight.ndim != 2:
-            raise ValueError(f"W{u} must be a 2-D (n_out, n_in) array; got shape {weight.shape}")
         sizes = sizes or [weight.shape[1]]
         if weight.shape[1] != sizes[-1]:
             shown = weight.T.shape if args.weights == "in_out" else weight.shape

@@ -498,6 +498,14 @@ def test_params_with_a_loss_but_not_its_batch_exit_2(capsys, saved, left_out):
     assert err.startswith("fastgrad: error: ") and f"without {left_out}" in err
 
 
+def test_a_one_d_weight_is_named_in_the_layout_asked_for(capsys, saved):
+    tmp_path, arrays = saved
+    np.savez(tmp_path / "bad.npz", **{**arrays, "W1": np.zeros(5)})
+    argv = ["check", "--params", str(tmp_path / "bad.npz"), "--hidden", "tanh"]
+    code, _, err = run(capsys, *argv, "--weights", "in_out")
+    assert code == 2 and "W1 must be a 2-D (n_in, n_out) array; got shape (5,)" in err
+
+
 def test_reduction_and_in_out_weights_from_the_command_line(capsys, tmp_path):
     net = fg.MLP([4, 6, 2], hidden="tanh", output="identity", reduction="mean", weights="in_out")
     params = net.init("xavier_normal", seed=2)

@@ -154,7 +154,7 @@ def loss_mismatch(net, params, X, Y, layout, dropout_masks, loss_user, loss_net)
     if any(net.dropout) and dropout_masks is None:
         masks = (
             "; the network drops units with masks drawn from dropout_seed, not your forward "
-            "pass's: pass yours, dropout_masks=[D1, ...]"
+            "pass's: pass yours, dropout_masks=[D1, ...] (arrays D1, D2, ... in --params)"
         )
     reasons.append(
         "no nearby description matches it (each hidden activation alone and for all layers, "

@@ -135,7 +135,8 @@ def build_parser():
         help=(
             "your network: arrays W1, b1, ... (sizes come from their shapes), optionally dW1, db1, "
             "... (the gradient to check; default fastgrad's backprop), X, Y (default a seeded "
-            "batch of --batch samples) and J (your loss: checked first against the network)"
+            "batch of --batch samples), J (your loss: checked first against the network) and "
+            "D1, D2, ... (your 0/1 dropout masks, one per hidden layer with --dropout)"
         ),
     )
     _network_options(cmd, batch=64)
@@ -244,13 +245,15 @@ def _load_npz(path):
 
 
 def _from_params(args):
-    """Return ``(net, params, grads, X, Y)`` from ``--params``."""
+    """Return ``(net, params, grads, X, Y, loss, dropout_masks)`` from ``--params``."""
     arrays = _load_npz(args.params)
-    unknown = sorted(k for k in arrays if not re.fullmatch(r"d?[Wb][1-9][0-9]*|X|Y|J|loss", k))
+    known = r"d?[Wb][1-9][0-9]*|D[1-9][0-9]*|X|Y|J|loss"
+    unknown = sorted(k for k in arrays if not re.fullmatch(known, k))
     if unknown:
         raise ValueError(
             f"{args.params}: unexpected array(s) {', '.join(unknown)}; expected "
-            "W1, b1, ... with optional dW1, db1, ..., X, Y, J (your loss)"
+            "W1, b1, ... with optional dW1, db1, ..., X, Y, J (your loss), D1, D2, ... "
+            "(your dropout masks)"
         )
     n_layers = sum(1 for k in arrays if re.fullmatch(r"W[0-9]+", k))
     sizes = []
@@ -275,6 +278,7 @@ def _from_params(args):
         raise ValueError(f"{args.params} holds no weights W1, W2, ...")
     net = _network(args, sizes)
     params = {k: v for k, v in arrays.items() if re.fullmatch(r"[Wb][0-9]+", k)}
+    masks = _dropout_masks(args, arrays, len(sizes) - 2)
     grads = {k: v for k, v in arrays.items() if k.startswith("d")} or None
     X, Y = arrays.get("X"), arrays.get("Y")
     missing = [name for name, array in (("X", X), ("Y", Y)) if array is None]
@@ -294,7 +298,21 @@ def _from_params(args):
     if "J" in arrays and "loss" in arrays:
         raise ValueError(f"{args.params} holds both J and loss: give your loss once")
     loss = arrays.get("J", arrays.get("loss"))
-    return net, params, grads, X, Y, loss
+    return net, params, grads, X, Y, loss, masks
+
+
+def _dropout_masks(args, arrays, n_hidden):
+    """Return the user's 0/1 dropout masks ``D1, D2, ...`` as a list, or ``None`` without any."""
+    given = sorted((k for k in arrays if re.fullmatch(r"D[0-9]+", k)), key=lambda k: int(k[1:]))
+    if not given:
+        return None
+    beyond = [k for k in given if int(k[1:]) > n_hidden]
+    if beyond:
+        raise ValueError(
+            f"{args.params} holds dropout mask(s) {', '.join(beyond)}, but the network has "
+            f"{n_hidden} hidden layer(s)"
+        )
+    return [arrays.get(f"D{u}") for u in range(1, n_hidden + 1)]
 
 
 def _other_layout(args, arrays):
@@ -336,7 +354,7 @@ def run_check(args):
     if args.params:
         if args.init:
             raise ValueError("--init does not apply to --params: the weights come from the file")
-        net, params, grads, X, Y, loss = _from_params(args)
+        net, params, grads, X, Y, loss, masks = _from_params(args)
     else:
         net = _network(args, args.sizes or [784, 128, 64, 10])
         specs = _init_specs(args.init or "he_normal")
@@ -345,7 +363,7 @@ def run_check(args):
         [(name, options)] = specs
         params = net.init(name, seed=args.seed, **options)
         X, Y = random_batch(net, args.batch, args.seed)
-        grads = loss = None
+        grads = loss = masks = None
     options = {
         "mode": args.mode,
         "k": args.k,
@@ -353,6 +371,7 @@ def run_check(args):
         "threads": args.threads,
         "layout": args.layout,
         "loss": loss,
+        "dropout_masks": masks,
     }
     if args.thresholds is not None:
         options["thresholds"] = Thresholds.coerce(args.thresholds)

@@ -506,6 +506,28 @@ def test_a_one_d_weight_is_named_in_the_layout_asked_for(capsys, saved):
     assert code == 2 and "W1 must be a 2-D (n_in, n_out) array; got shape (5,)" in err
 
 
+def test_params_with_dropout_masks_of_the_users_forward_pass(capsys, tmp_path):
+    net = fg.MLP([4, 6, 5, 3], hidden="relu", dropout=[0.25, 0.0])
+    params = net.init("he_normal", seed=4)
+    rng = np.random.default_rng(4)
+    X, Y = rng.normal(size=(4, 8)), rng.integers(0, 3, size=8)
+    D1 = rng.random((6, 8)) >= 0.25
+    grads = net.gradients(params, X, Y, "columns", dropout_masks=[D1, None])
+    J = net.loss(params, X, Y, "columns", dropout_masks=[D1, None])
+    arrays = {**params, **grads, "X": X, "Y": Y, "J": np.float64(J)}
+    np.savez(tmp_path / "net.npz", **arrays, D1=D1)
+    argv = ["check", "--params", str(tmp_path / "net.npz"), "--hidden", "relu"]
+    argv += ["--dropout", "0.25,0", "--layout", "columns"]
+    code, out, _ = run(capsys, *argv)
+    assert code == 0, out
+    np.savez(tmp_path / "net.npz", **arrays)
+    code, out, _ = run(capsys, *argv)
+    assert code == 3 and "arrays D1, D2, ... in --params" in out
+    np.savez(tmp_path / "net.npz", **arrays, D3=D1)
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and "D3" in err and "2 hidden layer(s)" in err
+
+
 def test_reduction_and_in_out_weights_from_the_command_line(capsys, tmp_path):
     net = fg.MLP([4, 6, 2], hidden="tanh", output="identity", reduction="mean", weights="in_out")
     params = net.init("xavier_normal", seed=2)

@@ -85,6 +85,8 @@ def _layers(model):
     linears, hidden, pending = [], [], None
     for index, module in enumerate(model):
         where = f"model[{index}]"
+        if isinstance(module, torch.nn.Identity):
+            continue  # changes nothing, wherever it stands
         if isinstance(module, torch.nn.Linear):
             if linears and module.in_features != linears[-1].out_features:
                 raise ValueError(
@@ -102,7 +104,7 @@ def _layers(model):
             pending = None
         else:
             last = index == len(model) - 1
-            if last and linears and not isinstance(module, torch.nn.Identity):
+            if last and linears:
                 raise ValueError(
                     f"model ends with {type(module).__name__}; end it with the last Linear and "
                     "let the loss module take the logits (CrossEntropyLoss, BCEWithLogitsLoss, "
@@ -170,7 +172,7 @@ def from_torch(model, loss_fn=None):
         ``Linear`` layers (with bias) separated by at most one activation
         each: ``ReLU``, ``LeakyReLU`` (slope 0.01), ``Tanh``, ``Sigmoid``,
         ``ELU`` (alpha 1), ``Softplus`` (beta 1, threshold at least the
-        default 20), ``Identity``; a Linear
+        default 20); ``Identity`` anywhere changes nothing, and a Linear
         followed directly by a Linear has the identity between them. The
         last module is a ``Linear``: the loss module takes its logits.
     loss_fn : torch.nn.Module, optional

@@ -178,3 +178,22 @@ def test_a_loss_tensor_of_several_values_is_a_value_error_naming_loss():
     net, params = fg.from_torch(model, nn.MSELoss())
     with pytest.raises(ValueError, match=r"loss must be one number .* 21 values"):
         fg.check(net, params, X.numpy(), Y.numpy(), loss=loss_fn(model(X), Y))
+
+
+@pytest.mark.parametrize(
+    "modules",
+    [
+        lambda: [nn.Identity(), nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)],
+        lambda: [nn.Linear(3, 4), nn.Identity(), nn.Tanh(), nn.Linear(4, 2)],
+        lambda: [nn.Linear(3, 4), nn.Tanh(), nn.Identity(), nn.Linear(4, 2), nn.Identity()],
+    ],
+)
+def test_identity_modules_anywhere_are_no_ops(modules):
+    torch.manual_seed(5)
+    model = nn.Sequential(*modules()).double()
+    X = torch.randn(6, 3, dtype=torch.float64)
+    Y = torch.randint(0, 2, (6,))
+    value = autograd(model, nn.CrossEntropyLoss(), X, Y)
+    net, params = fg.from_torch(model)
+    assert net.hidden == ("tanh",)
+    assert net.loss(params, X.numpy(), Y.numpy()) == pytest.approx(value, rel=1e-14)

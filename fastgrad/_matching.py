@@ -193,11 +193,14 @@ def layout_hint(net, params, X, Y, grads, layout, dropout_masks):
 
 
 def dropout_hint(work, grads_flat):
-    """Say so when the user's gradient is the backward pass without a dropout mask.
+    """Say so when the user's gradient is the backward pass without a dropout mask or its scaling.
 
     Tries, for all hidden layers with dropout together and for each alone,
-    the backward pass with the mask replaced by ones (mask and scaling both
-    left out) and by ``1 / (1 - p)`` (mask left out, scaling kept).
+    the backward pass with the multiplier ``D / (1 - p)`` replaced by ones
+    (mask and scaling both left out), by ``1 / (1 - p)`` (mask left out,
+    scaling kept) and by ``D`` (mask kept, scaling left out). The first and
+    the last agree wherever no dropped unit has a nonzero derivative; the hint
+    then names both.
 
     Returns
     -------
@@ -211,19 +214,41 @@ def dropout_hint(work, grads_flat):
     choices = [layers] + ([[u] for u in layers] if len(layers) > 1 else [])
     try:
         for chosen in choices:
-            for scaled in (False, True):
+            matched = set()
+            for reading in ("ones", "scaled", "unscaled"):
                 work.masks[:] = saved
                 for u in chosen:
-                    fill = 1.0 / (1.0 - net.dropout[u - 1]) if scaled else 1.0
-                    work.block(work.masks, u)[:] = fill
+                    keep = 1.0 - net.dropout[u - 1]
+                    block = work.block(work.masks, u)
+                    if reading == "unscaled":
+                        block *= keep
+                    else:
+                        block[:] = 1.0 if reading == "ones" else 1.0 / keep
                 if _agrees(grads_flat, work.gradient()):
-                    where = ", ".join(str(u) for u in chosen)
-                    also = "" if scaled else " (and its 1/(1-p) scaling)"
-                    return (
-                        f"your gradient is the backward pass without the dropout mask of hidden "
-                        f"layer(s) {where}: multiply dA by the same mask D as the forward "
-                        f"pass{also}"
-                    )
+                    matched.add(reading)
+            if matched:
+                return _dropout_text(matched, ", ".join(str(u) for u in chosen))
     finally:
         work.masks[:] = saved
     return None
+
+
+def _dropout_text(matched, where):
+    if matched == {"unscaled"}:
+        return (
+            f"your gradient is the backward pass with the dropout mask D of hidden layer(s) "
+            f"{where} but without its 1/(1-p) scaling: multiply dA by D/(1-p), as in the "
+            "forward pass"
+        )
+    if "ones" in matched and "unscaled" in matched:
+        return (
+            f"your gradient is the backward pass without the dropout mask of hidden layer(s) "
+            f"{where} and its 1/(1-p) scaling, or with the mask D but without its 1/(1-p) "
+            "scaling (on this batch the two agree): multiply dA by the same D/(1-p) as the "
+            "forward pass"
+        )
+    also = "" if "scaled" in matched else " (and its 1/(1-p) scaling)"
+    return (
+        f"your gradient is the backward pass without the dropout mask of hidden layer(s) "
+        f"{where}: multiply dA by the same mask D as the forward pass{also}"
+    )

@@ -25,8 +25,9 @@ def course_network(seed=0, sizes=(4, 6, 5, 3), m=8):
     return list(sizes), params, X, Y, masks
 
 
-def course_forward_backward(sizes, params, X, Y, masks, forget=()):
-    """Inverted dropout as the course writes it; backprop drops the masks of layers ``forget``."""
+def course_forward_backward(sizes, params, X, Y, masks, forget=(), unscaled=()):
+    """Inverted dropout as the course writes it; backprop drops the masks of layers ``forget``
+    and the ``1/(1-p)`` scaling of layers ``unscaled``."""
     L = len(sizes) - 1
     m = X.shape[1]
     A, Z = [X], []
@@ -44,7 +45,9 @@ def course_forward_backward(sizes, params, X, Y, masks, forget=()):
         grads[f"db{u}"] = dZ.sum(axis=1, keepdims=True)
         if u > 1:
             dA = params[f"W{u}"].T @ dZ
-            if u - 1 not in forget:
+            if u - 1 in unscaled:
+                dA = dA * masks[u - 2]
+            elif u - 1 not in forget:
                 dA = dA * masks[u - 2] / KEEP
             dZ = dA * (Z[u - 2] > 0)
     return J, grads
@@ -69,6 +72,19 @@ def test_backprop_that_forgets_a_mask_is_wrong_with_the_mask_hint(forget):
     assert report.verdict == fg.Verdict.WRONG
     expected = f"without the dropout mask of hidden layer(s) {forget[0]}"
     assert any(expected in hint for hint in report.hints), report.hints
+
+
+@pytest.mark.parametrize("unscaled", [(1,), (2,)])
+def test_backprop_that_forgets_the_scaling_is_wrong_with_the_scaling_hint(unscaled):
+    sizes, params, X, Y, masks = course_network(seed=2)
+    J, grads = course_forward_backward(sizes, params, X, Y, masks, unscaled=unscaled)
+    net = fg.MLP(sizes, hidden="relu", dropout=1 - KEEP)
+    report = fg.check(net, params, X, Y, grads, layout="columns", dropout_masks=masks, loss=J)
+    assert report.verdict == fg.Verdict.WRONG
+    layer = unscaled[0]
+    expected = f"the dropout mask D of hidden layer(s) {layer} but without its 1/(1-p) scaling"
+    assert any(expected in hint for hint in report.hints), report.hints
+    assert not any("without the dropout mask" in hint for hint in report.hints), report.hints
 
 
 def test_masks_in_loss_gradients_and_numerical_gradient_match_naive():

@@ -282,10 +282,15 @@ def _from_params(args):
     grads = {k: v for k, v in arrays.items() if k.startswith("d")} or None
     X, Y = arrays.get("X"), arrays.get("Y")
     missing = [name for name, array in (("X", X), ("Y", Y)) if array is None]
-    if missing and ("J" in arrays or "loss" in arrays):
+    yours = [
+        what
+        for what, held in (("loss", "J" in arrays or "loss" in arrays), ("gradients", grads))
+        if held
+    ]
+    if missing and yours:
         raise ValueError(
-            f"{args.params} holds your loss without {' and '.join(missing)}: add the batch "
-            "it was computed on, or a drawn batch would be checked against it"
+            f"{args.params} holds your {' and '.join(yours)} without {' and '.join(missing)}: "
+            "add the batch they were computed on, or a drawn batch would be checked against them"
         )
     if X is None or Y is None:
         columns = args.layout == "columns"

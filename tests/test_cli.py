@@ -498,6 +498,15 @@ def test_params_with_a_loss_but_not_its_batch_exit_2(capsys, saved, left_out):
     assert err.startswith("fastgrad: error: ") and f"without {left_out}" in err
 
 
+def test_params_with_gradients_but_not_their_batch_exit_2(capsys, saved):
+    tmp_path, arrays = saved
+    del arrays["Y"]
+    np.savez(tmp_path / "net.npz", **arrays)
+    code, out, err = run(capsys, "check", "--params", str(tmp_path / "net.npz"), "--hidden", "tanh")
+    assert code == 2 and out == ""
+    assert "your gradients without Y" in err
+
+
 def test_a_one_d_weight_is_named_in_the_layout_asked_for(capsys, saved):
     tmp_path, arrays = saved
     np.savez(tmp_path / "bad.npz", **{**arrays, "W1": np.zeros(5)})

@@ -41,8 +41,7 @@ def _table(rows, verdict_column=None, verdicts=()):
         body.append(f"<tr>{''.join(cells)}</tr>")
     rows_html = "".join(body)
     return (
-        f'<table style="{STYLE}"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{rows_html}</tbody></table>"
+        f'<table style="{STYLE}"><thead><tr>{head}</tr></thead><tbody>{rows_html}</tbody></table>'
     )
 
 

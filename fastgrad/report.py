@@ -571,9 +571,7 @@ class CheckReport:
         shape = packing.shapes[name]
         flip = packing.user_shape(name) != shape
         arrays = (self._analytic, self._numerical, self._checked, self._kink_counts, self._theta)
-        return tuple(
-            a[part].reshape(shape).T if flip else a[part].reshape(shape) for a in arrays
-        )
+        return tuple(a[part].reshape(shape).T if flip else a[part].reshape(shape) for a in arrays)
 
     def compared(self, name=None):
         """Return what the verdict was read from, as arrays in a tensor's user shape.

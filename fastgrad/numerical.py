@@ -17,7 +17,7 @@ from .kernels import finite_diff, tables
 from .kernels.series import DEGREE
 
 SERIAL_WORK = 20_000
-"""Entry-samples under which the kernel runs on the calling thread."""
+"""Entry-samples of a whole run under which the kernel runs on the calling thread."""
 
 DEFAULT_EPSILON = 1e-7
 """Default step, the course's; see :func:`numerical_gradient` for why it suits fastgrad."""
@@ -101,6 +101,21 @@ def sampled_layout(work, entries):
     )
 
 
+def split_tasks(costs, n_ranges):
+    """Split tasks of estimated ``costs`` into at most ``n_ranges`` contiguous ranges of like cost.
+
+    Returns
+    -------
+    list of (int, int)
+        ``(t_start, t_stop)`` pairs covering ``0:costs.size`` in order.
+    """
+    n_ranges = max(1, min(int(n_ranges), costs.size))
+    cumulative = np.cumsum(costs)
+    bounds = np.searchsorted(cumulative, np.linspace(0, cumulative[-1], n_ranges + 1)[1:-1])
+    edges = np.unique(np.r_[0, bounds, costs.size])
+    return list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
+
+
 class Differences:
     """Centered differences of chosen parameter entries of a network on a batch.
 
@@ -130,9 +145,16 @@ class Differences:
             self.entry_input,
             self.is_weight,
         ) = layout
-        self._prepare()
+        # one compiled variant for the whole run, chosen by its size alone: the serial and
+        # the parallel kernels are separate compilations that fast-math may round differently,
+        # so the choice must not depend on threads or on how the tasks are split
+        self.parallel = self.entries.size * work.batch >= SERIAL_WORK
+        self.prepared = False
 
-    def _prepare(self):
+    def prepare(self):
+        """Build the kernel's tables (done by the first :meth:`run`; a no-op after)."""
+        if self.prepared:
+            return
         work = self.work
         self.wt = np.empty_like(work.theta)
         tables.transpose_weights(work.theta, work.w_off, work.sizes, self.wt)
@@ -150,11 +172,21 @@ class Differences:
             tables.bernoulli_table(work.logits, self.bernoulli)
         else:
             self.bernoulli = np.zeros((1, 1, DEGREE + 1))
+        self.prepared = True
 
     @property
     def n_tasks(self):
         """Number of (layer, unit) tasks."""
         return self.task_layer.size
+
+    def task_costs(self):
+        """Return the estimated work of each task, in entry-samples weighted by the later layers."""
+        work = self.work
+        cost = np.diff(self.entry_ptr) * work.batch
+        for u in range(1, len(work.sizes)):
+            suffix = int(np.sum(work.sizes[u:-1] * work.sizes[u + 1 :])) + int(work.sizes[-1])
+            cost = np.where(self.task_layer == u, cost * (1 + suffix / 64.0), cost)
+        return cost
 
     def chunks(self, n_chunks):
         """Split the tasks into at most ``n_chunks`` ranges of similar work.
@@ -163,24 +195,19 @@ class Differences:
         work for progress reports does not leave threads idle.
         """
         n_chunks = max(1, min(n_chunks, self.n_tasks // (4 * numba.get_num_threads())))
-        work = self.work
-        cost = np.diff(self.entry_ptr) * work.batch
-        for u in range(1, len(work.sizes)):
-            suffix = int(np.sum(work.sizes[u:-1] * work.sizes[u + 1 :])) + int(work.sizes[-1])
-            cost = np.where(self.task_layer == u, cost * (1 + suffix / 64.0), cost)
-        bounds = np.searchsorted(np.cumsum(cost), np.linspace(0, cost.sum(), n_chunks + 1)[1:-1])
-        edges = np.unique(np.r_[0, bounds, self.n_tasks])
-        return list(zip(edges[:-1], edges[1:], strict=True))
+        return split_tasks(self.task_costs(), n_chunks)
 
     def run(self, t_start, t_stop, diff, kinks):
         """Run tasks ``t_start:t_stop``, writing their entries of ``diff`` and ``kinks``.
 
-        Work smaller than :data:`SERIAL_WORK` entry-samples runs on the
-        calling thread: starting the parallel threads would cost more.
+        A run smaller than :data:`SERIAL_WORK` entry-samples in all runs on
+        the calling thread: starting the parallel threads would cost more.
+        Otherwise every range runs in the parallel kernel, even on one thread,
+        so that the results are the same whatever the threads and the ranges.
         """
+        self.prepare()
         w = self.work
-        lanes = min(numba.get_num_threads(), int(t_stop - t_start))
-        size = int(self.entry_ptr[t_stop] - self.entry_ptr[t_start]) * w.batch
+        lanes = max(1, min(numba.get_num_threads(), int(t_stop - t_start)))
         tasks = (self.task_layer, self.task_unit, self.entry_ptr, self.entry_input)
         net = (
             w.theta,
@@ -199,7 +226,7 @@ class Differences:
             self.nonzero_ptr,
             self.nonzero_index,
         )
-        if lanes <= 1 or size < SERIAL_WORK:
+        if not self.parallel:
             finite_diff.centered_differences_serial(
                 tasks, int(t_start), int(t_stop), net, w.loss_code, self.epsilon, diff, kinks
             )
@@ -258,7 +285,7 @@ class Differences:
 
 
 def numerical_gradient(
-    net, params, X, Y, epsilon=DEFAULT_EPSILON, layout="rows", dropout_masks=None
+    net, params, X, Y, epsilon=DEFAULT_EPSILON, layout="rows", dropout_masks=None, client=None
 ):
     """Return the centered-difference gradient of every parameter.
 
@@ -289,6 +316,10 @@ def numerical_gradient(
     dropout_masks : sequence of array_like, optional
         Your own 0/1 dropout keep-masks, one per hidden layer (see
         :meth:`MLP.loss`).
+    client : dask.distributed.Client, optional
+        Run the parameter loop on this Dask cluster's workers (needs
+        ``fastgrad[dask]``; see :mod:`fastgrad.distributed`); the result is
+        the local one to the bit.
 
     Returns
     -------
@@ -308,9 +339,16 @@ def numerical_gradient(
     True
     """
     epsilon = check_epsilon(epsilon)
+    if client is not None:
+        from .distributed import check_client, compute
+
+        check_client(client)
     work, bias_shapes = net.workspace(params, X, Y, layout, dropout_masks)
-    differences = Differences(work, epsilon)
-    values, _, _ = differences.compute()
+    if client is None:
+        differences = Differences(work, epsilon)
+        values, _, _ = differences.compute()
+    else:
+        differences, values, _, _, _ = compute(client, work, epsilon)
     flat = np.empty_like(work.theta)
     flat[differences.entries] = values
     return net.packing.unpack(flat, bias_shapes, prefix="d")

@@ -96,6 +96,7 @@ def check(
     loss=None,
     dropout_masks=None,
     weights=None,
+    client=None,
 ):
     """Check a gradient of a network against centered differences.
 
@@ -146,6 +147,13 @@ def check(
     weights : {"out_in", "in_out"}, optional
         Read the weights as stored ``(n_out, n_in)`` or ``(n_in, n_out)``;
         by default as the network says (``MLP(..., weights=...)``).
+    client : dask.distributed.Client, optional
+        Run the parameter loop of a full or sampled check on this Dask
+        cluster's workers (needs ``fastgrad[dask]``; see
+        :mod:`fastgrad.distributed`). The report is the local one to the bit;
+        progress is reported as ranges of tasks finish. A directional check
+        runs locally. Each worker uses as many threads as it has, so
+        ``threads`` does not apply.
 
     Returns
     -------
@@ -186,6 +194,12 @@ def check(
         )
     epsilon = check_epsilon(epsilon)
     thresholds = Thresholds.coerce(thresholds)
+    if client is not None:
+        from .distributed import check_client
+
+        check_client(client)
+        if threads is not None:
+            raise ValueError("threads applies to a local check; a client's workers use their own")
     if weights is not None and weights != net.weights:
         net = net.replace(weights=weights)
     work, bias_shapes = net.workspace(params, X, Y, layout, dropout_masks)
@@ -203,7 +217,7 @@ def check(
         elif mode == "directional":
             found = _directional_check(work, analytic, epsilon, k, seed, thresholds, details)
         else:
-            found = _entry_check(work, epsilon, mode, k, seed, progress, details)
+            found = _entry_check(work, epsilon, mode, k, seed, progress, details, client)
     advice = step_advice(work, epsilon, thresholds, found["kinks"], found["checked"])
     for sentence in advice:
         warnings.warn(sentence, StepWarning, stacklevel=2)
@@ -269,17 +283,33 @@ def _entry_vectors(size, entries, values, entry_kinks, differences=None, done=No
     return found
 
 
-def _entry_check(work, epsilon, mode, k, seed, progress, details):
+def _entry_check(work, epsilon, mode, k, seed, progress, details, client=None):
     """Full and sample modes: centered differences of every or of sampled entries.
 
     The kernel runs in chunks when progress is reported or the work is long
     enough to be worth interrupting; Ctrl-C keeps the chunks already done.
+    With a Dask ``client`` it runs on the cluster's workers instead.
     """
     entries = None
     if mode == "sample":
         k = _count("k", k, DEFAULT_SAMPLES)
         entries = sample_entries(work.net.packing, k, np.random.default_rng(seed))
         details["samples_per_tensor"] = k
+    if client is not None:
+        from . import distributed
+
+        differences, values, entry_kinks, computed, info = distributed.compute(
+            client, work, epsilon, entries, progress, interruptible=True
+        )
+        details.update(info)
+        found = _entry_vectors(
+            work.theta.size,
+            differences.entries[computed],
+            values[computed],
+            entry_kinks[computed],
+        )
+        found["partial"] = not computed.all()
+        return found
     differences = Differences(work, epsilon, entries)
     work_size = differences.entries.size * work.batch
     n_chunks = 1

@@ -1,0 +1,255 @@
+"""Centered differences on a Dask cluster (``fastgrad[dask]``).
+
+The parameter loop of a full or sampled check is a list of independent
+(layer, unit) tasks (:class:`fastgrad.numerical.Differences`). Here it runs
+on the workers of a ``dask.distributed.Client``, the way STUMPY's ``stumped``
+spreads its matrix profile:
+
+1. the network after its forward pass (parameters, batch, activations) is
+   scattered once to every worker;
+2. the tasks are cut into contiguous ranges of similar estimated cost, each
+   a few seconds of one worker's work, and submitted largest first;
+3. each worker builds the kernel's tables once, then runs its ranges in the
+   same compiled kernel as a local check, on as many numba threads as it
+   has Dask threads, one range at a time;
+4. the results are written back at their own entries as ranges finish.
+
+Each entry is summed over the batch in sample order inside its own task, so
+where a task runs, and with how many threads, does not change a bit of the
+result: the report is the local one. A lost worker's ranges are run again
+by Dask (results are only read from finished futures, so nothing is counted
+twice).
+
+Nothing here imports dask until a client is used.
+"""
+
+import math
+import threading
+import uuid
+
+import numba
+import numpy as np
+
+from .check import threads_limited
+from .numerical import Differences, split_tasks
+
+INSTALL_HINT = 'pip install "fastgrad[dask]"'
+
+RANGE_WORK = 2e8
+"""Estimated cost (:meth:`Differences.task_costs`) of one range per worker thread.
+
+About two seconds of one core's work on the exact paths (tanh, sigmoid), less on
+the series paths: long enough that Dask's few milliseconds per task do not
+count, short enough that progress moves and a lost worker costs little.
+"""
+
+RANGES_PER_THREAD = 4
+"""Ranges per worker thread at least (when there are enough tasks), for balance."""
+
+_KERNEL_LOCK = threading.Lock()
+"""One kernel call at a time in a worker process: it already uses all the worker's threads."""
+
+
+def import_distributed():
+    """Return the ``distributed`` module, or raise an ImportError naming the extra to install."""
+    try:
+        import distributed
+    except ImportError as exc:
+        raise ImportError(
+            f"running on a Dask cluster needs dask.distributed: {INSTALL_HINT}"
+        ) from exc
+    return distributed
+
+
+def check_client(client):
+    """Return the ``distributed`` module; raise unless ``client`` is a Dask ``Client``."""
+    distributed = import_distributed()
+    if not isinstance(client, distributed.Client):
+        raise TypeError(f"client must be a dask.distributed.Client; got {type(client).__name__}")
+    return distributed
+
+
+class Shipment:
+    """What is scattered to the workers: a workspace, a step and the entries to difference.
+
+    On a worker it becomes a :class:`Differences`, whose tables are built by
+    the first range that runs there and kept for the next ones. Only the
+    inputs travel, never the tables: a worker that receives the shipment
+    from another builds its own.
+    """
+
+    def __init__(self, work, epsilon, entries):
+        self.work = work
+        self.epsilon = epsilon
+        self.entries = entries
+        self._differences = None
+
+    def __getstate__(self):
+        return {"work": self.work, "epsilon": self.epsilon, "entries": self.entries}
+
+    def __setstate__(self, state):
+        self.__init__(state["work"], state["epsilon"], state["entries"])
+
+    @property
+    def differences(self):
+        """The :class:`Differences` of this shipment, built on first use."""
+        if self._differences is None:
+            self._differences = Differences(self.work, self.epsilon, self.entries)
+        return self._differences
+
+
+def task_range(differences, t_start, t_stop):
+    """Return a :class:`Differences` over tasks ``t_start:t_stop`` alone, entries counted from 0.
+
+    It shares the tables of ``differences``; each task's arithmetic is the
+    same, only the indices of its entries in the output arrays shift.
+    """
+    part = object.__new__(Differences)
+    part.__dict__.update(differences.__dict__)
+    e_start = int(differences.entry_ptr[t_start])
+    e_stop = int(differences.entry_ptr[t_stop])
+    part.task_layer = differences.task_layer[t_start:t_stop]
+    part.task_unit = differences.task_unit[t_start:t_stop]
+    part.entry_ptr = differences.entry_ptr[t_start : t_stop + 1] - e_start
+    part.entry_input = differences.entry_input[e_start:e_stop]
+    part.entries = differences.entries[e_start:e_stop]
+    part.is_weight = differences.is_weight[e_start:e_stop]
+    return part
+
+
+def worker_threads():
+    """Return the number of threads of the Dask worker running the current task."""
+    from distributed import get_worker
+
+    worker = get_worker()
+    state = getattr(worker, "state", worker)
+    return int(state.nthreads)
+
+
+def run_range(shipment, t_start, t_stop):
+    """Run tasks ``t_start:t_stop`` on a worker; return their ``(diff, kinks)`` arrays.
+
+    This is the function each Dask task calls. It uses as many numba threads
+    as the worker has threads and restores the count afterwards.
+    """
+    threads = min(worker_threads(), numba.config.NUMBA_NUM_THREADS)
+    with _KERNEL_LOCK, threads_limited(threads):
+        differences = shipment.differences
+        differences.prepare()
+        part = task_range(differences, t_start, t_stop)
+        diff = np.zeros(part.entries.size)
+        kinks = np.zeros(part.entries.size, dtype=np.int64)
+        part.run(0, t_stop - t_start, diff, kinks)
+    return diff, kinks
+
+
+def plan_ranges(costs, worker_threads):
+    """Cut tasks of estimated ``costs`` into ranges for workers with ``worker_threads`` threads.
+
+    Each range is about :data:`RANGE_WORK` per thread of the widest worker,
+    with at least :data:`RANGES_PER_THREAD` ranges per thread of the cluster
+    when there are tasks enough.
+
+    Returns
+    -------
+    list of (int, int)
+        Contiguous ``(t_start, t_stop)`` ranges covering every task, largest
+        estimated cost first.
+    """
+    total_threads = sum(worker_threads)
+    widest = max(worker_threads)
+    total = float(np.sum(costs))
+    n_ranges = max(RANGES_PER_THREAD * total_threads, math.ceil(total / (RANGE_WORK * widest)))
+    ranges = split_tasks(costs, n_ranges)
+    cumulative = np.r_[0.0, np.cumsum(costs)]
+    weight = [cumulative[stop] - cumulative[start] for start, stop in ranges]
+    order = sorted(range(len(ranges)), key=lambda r: (-weight[r], ranges[r][0]))
+    return [ranges[r] for r in order]
+
+
+def compute(client, work, epsilon, entries=None, progress=None, interruptible=False):
+    """Run the centered differences of a check on the workers of ``client``.
+
+    Parameters
+    ----------
+    client : dask.distributed.Client
+        A client connected to the cluster.
+    work : Workspace
+        The network, parameters and batch after the forward pass.
+    epsilon : float
+        Step.
+    entries : ndarray of int, optional
+        Flat indices of the entries to difference; all when omitted.
+    progress : callable, optional
+        Called as ``progress(done, total)`` in entries each time a range finishes.
+    interruptible : bool
+        Turn ``KeyboardInterrupt`` into a partial result: the outstanding
+        ranges are cancelled and the finished ones kept.
+
+    Returns
+    -------
+    differences : Differences
+        The layout of the entries (``differences.entries`` orders the values).
+    values : ndarray
+        The gradient entries, in the order of ``differences.entries``.
+    kinks : ndarray of int
+        Kink crossings per entry.
+    computed : ndarray of bool
+        Which entries were computed (all unless interrupted).
+    info : dict
+        ``workers``, ``threads`` (their sum) and ``ranges``.
+
+    Raises
+    ------
+    ImportError
+        When dask.distributed is not installed.
+    TypeError
+        When ``client`` is not a ``dask.distributed.Client``.
+    ValueError
+        When the cluster has no workers.
+    """
+    distributed = check_client(client)
+    differences = Differences(work, epsilon, entries)
+    threads = client.nthreads()
+    if not threads:
+        raise ValueError("client: the Dask cluster has no workers")
+    ranges = plan_ranges(differences.task_costs(), list(threads.values()))
+    total = differences.entries.size
+    diff = np.zeros(total)
+    kinks = np.zeros(total, dtype=np.int64)
+    computed = np.zeros(total, dtype=bool)
+    token = uuid.uuid4().hex
+    shipment = client.scatter(Shipment(work, epsilon, entries), broadcast=True, hash=False)
+    pending = {}
+    for rank, (t_start, t_stop) in enumerate(ranges):
+        future = client.submit(
+            run_range,
+            shipment,
+            t_start,
+            t_stop,
+            key=f"fastgrad-range-{token}-{t_start}",
+            priority=len(ranges) - rank,
+            pure=False,
+        )
+        pending[future] = (t_start, t_stop)
+    done = 0
+    try:
+        for future in distributed.as_completed(list(pending)):
+            t_start, t_stop = pending.pop(future)
+            part_diff, part_kinks = future.result()
+            e_start, e_stop = differences.entry_ptr[t_start], differences.entry_ptr[t_stop]
+            diff[e_start:e_stop] = part_diff
+            kinks[e_start:e_stop] = part_kinks
+            computed[e_start:e_stop] = True
+            done += int(e_stop - e_start)
+            if progress is not None:
+                progress(done, total)
+    except KeyboardInterrupt:
+        if not interruptible:
+            raise
+    finally:
+        if pending:
+            client.cancel(list(pending))
+        client.cancel([shipment])
+    info = {"workers": len(threads), "threads": int(sum(threads.values())), "ranges": len(ranges)}
+    return differences, differences.finish(diff), kinks, computed, info

@@ -7,8 +7,8 @@ spreads its matrix profile:
 
 1. the network after its forward pass (parameters, batch, activations) is
    scattered once to every worker;
-2. the tasks are cut into contiguous ranges of similar estimated cost, each
-   a few seconds of one worker's work, and submitted largest first;
+2. the tasks are cut into contiguous ranges of similar estimated cost, eight
+   per worker thread, and submitted largest first;
 3. each worker builds the kernel's tables once, then runs its ranges in the
    same compiled kernel as a local check, on as many numba threads as it
    has Dask threads, one range at a time;
@@ -23,7 +23,8 @@ twice).
 Nothing here imports dask until a client is used.
 """
 
-import math
+import contextlib
+import logging
 import threading
 import uuid
 
@@ -35,16 +36,15 @@ from .numerical import Differences, split_tasks
 
 INSTALL_HINT = 'pip install "fastgrad[dask]"'
 
-RANGE_WORK = 2e8
-"""Estimated cost (:meth:`Differences.task_costs`) of one range per worker thread.
+RANGES_PER_THREAD = 8
+"""Ranges per worker thread of the cluster (fewer when there are fewer tasks).
 
-About two seconds of one core's work on the exact paths (tanh, sigmoid), less on
-the series paths: long enough that Dask's few milliseconds per task do not
-count, short enough that progress moves and a lost worker costs little.
+A check worth a cluster lasts minutes, so a range lasts seconds and Dask's
+few milliseconds per task do not count; eight per thread let the threads that
+finish early take over the ranges of the others (the cost estimate that
+splits them is rough), keep the progress moving and bound what a lost worker
+costs.
 """
-
-RANGES_PER_THREAD = 4
-"""Ranges per worker thread at least (when there are enough tasks), for balance."""
 
 _KERNEL_LOCK = threading.Lock()
 """One kernel call at a time in a worker process: it already uses all the worker's threads."""
@@ -69,6 +69,57 @@ def check_client(client):
     return distributed
 
 
+@contextlib.contextmanager
+def connect(scheduler=None, workers=None, timeout=10):
+    """Yield a client of a running scheduler, or of a LocalCluster started for the block.
+
+    Parameters
+    ----------
+    scheduler : str, optional
+        Address of a running scheduler, ``tcp://host:8786``.
+    workers : int, optional
+        Without ``scheduler``: start a ``LocalCluster`` of this many
+        single-threaded worker processes, closed when the block ends.
+    timeout : float, default 10
+        Seconds to wait for the scheduler.
+
+    Raises
+    ------
+    ImportError
+        When dask.distributed is not installed.
+    ValueError
+        When the scheduler cannot be reached.
+    """
+    distributed = import_distributed()
+    logger = logging.getLogger("distributed")
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # the command's output is the report, not Dask's log
+    cluster = None
+    try:
+        if scheduler is not None:
+            try:
+                client = distributed.Client(scheduler, timeout=timeout)
+            except OSError as exc:
+                raise ValueError(f"cannot reach the Dask scheduler {scheduler}: {exc}") from None
+        else:
+            cluster = distributed.LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=":0",
+                silence_logs=logging.ERROR,
+            )
+            client = distributed.Client(cluster)
+        try:
+            yield client
+        finally:
+            client.close()
+    finally:
+        if cluster is not None:
+            cluster.close()
+        logger.setLevel(level)
+
+
 class Shipment:
     """What is scattered to the workers: a workspace, a step and the entries to difference.
 
@@ -88,7 +139,16 @@ class Shipment:
         return {"work": self.work, "epsilon": self.epsilon, "entries": self.entries}
 
     def __setstate__(self, state):
-        self.__init__(state["work"], state["epsilon"], state["entries"])
+        work = state["work"]
+        for name, value in vars(work).items():
+            # an array received over the network may sit in a read-only or unaligned buffer;
+            # numba compiles another specialization of the kernel for those, which need
+            # not round like the local one (and takes a minute to compile)
+            if isinstance(value, np.ndarray) and not (
+                value.flags.aligned and value.flags.writeable
+            ):
+                setattr(work, name, np.require(value, requirements=["A", "W"]))
+        self.__init__(work, state["epsilon"], state["entries"])
 
     @property
     def differences(self):
@@ -111,6 +171,9 @@ def task_range(differences, t_start, t_stop):
     part.task_layer = differences.task_layer[t_start:t_stop]
     part.task_unit = differences.task_unit[t_start:t_stop]
     part.entry_ptr = differences.entry_ptr[t_start : t_stop + 1] - e_start
+    # read-only like the full layout's arrays: numba types read-only arrays apart, and the
+    # kernel must be the very specialization a local check runs
+    part.entry_ptr.flags.writeable = differences.entry_ptr.flags.writeable
     part.entry_input = differences.entry_input[e_start:e_stop]
     part.entries = differences.entries[e_start:e_stop]
     part.is_weight = differences.is_weight[e_start:e_stop]
@@ -143,24 +206,17 @@ def run_range(shipment, t_start, t_stop):
     return diff, kinks
 
 
-def plan_ranges(costs, worker_threads):
-    """Cut tasks of estimated ``costs`` into ranges for workers with ``worker_threads`` threads.
-
-    Each range is about :data:`RANGE_WORK` per thread of the widest worker,
-    with at least :data:`RANGES_PER_THREAD` ranges per thread of the cluster
-    when there are tasks enough.
+def plan_ranges(costs, threads):
+    """Cut tasks of estimated ``costs`` into ranges for a cluster of ``threads`` threads in all.
 
     Returns
     -------
     list of (int, int)
-        Contiguous ``(t_start, t_stop)`` ranges covering every task, largest
-        estimated cost first.
+        :data:`RANGES_PER_THREAD` per thread (at most one per task)
+        contiguous ``(t_start, t_stop)`` ranges of similar estimated cost
+        covering every task, largest first.
     """
-    total_threads = sum(worker_threads)
-    widest = max(worker_threads)
-    total = float(np.sum(costs))
-    n_ranges = max(RANGES_PER_THREAD * total_threads, math.ceil(total / (RANGE_WORK * widest)))
-    ranges = split_tasks(costs, n_ranges)
+    ranges = split_tasks(costs, RANGES_PER_THREAD * threads)
     cumulative = np.r_[0.0, np.cumsum(costs)]
     weight = [cumulative[stop] - cumulative[start] for start, stop in ranges]
     order = sorted(range(len(ranges)), key=lambda r: (-weight[r], ranges[r][0]))
@@ -213,7 +269,7 @@ def compute(client, work, epsilon, entries=None, progress=None, interruptible=Fa
     threads = client.nthreads()
     if not threads:
         raise ValueError("client: the Dask cluster has no workers")
-    ranges = plan_ranges(differences.task_costs(), list(threads.values()))
+    ranges = plan_ranges(differences.task_costs(), sum(threads.values()))
     total = differences.entries.size
     diff = np.zeros(total)
     kinks = np.zeros(total, dtype=np.int64)

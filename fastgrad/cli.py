@@ -9,6 +9,7 @@ Ctrl-C comes before any report.
 """
 
 import argparse
+import contextlib
 import inspect
 import json
 import os
@@ -181,6 +182,17 @@ def build_parser():
         help="upper bounds of CORRECT,ACCEPTABLE,SUSPICIOUS (default 1e-7,1e-4,1e-2)",
     )
     cmd.add_argument("--threads", type=int, help="threads of the kernels")
+    cluster = cmd.add_mutually_exclusive_group()
+    cluster.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on the workers of a running Dask scheduler, tcp://HOST:8786 (fastgrad[dask])",
+    )
+    cluster.add_argument(
+        "--workers",
+        type=_positive,
+        help="run on a local Dask cluster of N single-threaded worker processes (fastgrad[dask])",
+    )
     cmd.add_argument("--quiet", action="store_true", help="print only the verdict line")
     cmd.set_defaults(run=run_check)
 
@@ -354,6 +366,22 @@ def exit_status(verdict):
     return 1 if verdict.failed else INCONCLUSIVE
 
 
+def _cluster(args):
+    """Return a context yielding the Dask client of ``--scheduler``/``--workers``, or None."""
+    if args.scheduler is None and args.workers is None:
+        return contextlib.nullcontext()
+    if args.threads is not None:
+        raise ValueError("--threads applies to a local check; Dask workers use their own threads")
+    from . import distributed
+
+    try:
+        distributed.import_distributed()
+    except ImportError as exc:
+        option = "--scheduler" if args.scheduler is not None else "--workers"
+        raise ValueError(f"{option}: {exc}") from None
+    return distributed.connect(scheduler=args.scheduler, workers=args.workers)
+
+
 def run_check(args):
     """Run ``fastgrad check``; return the exit status."""
     if args.params:
@@ -388,8 +416,8 @@ def run_check(args):
     # a progress callback makes check() split the kernel into ~100 calls: only worth it when long
     long = reports_progress(entries, np.shape(X)[0 if args.layout == "rows" else 1])
     show_bar = long and not (args.quiet or args.json) and sys.stderr.isatty()
-    with _terminal.progress_bar(show_bar) as bar:
-        report = check(net, params, X, Y, grads, progress=bar, **options)
+    with _cluster(args) as client, _terminal.progress_bar(show_bar) as bar:
+        report = check(net, params, X, Y, grads, progress=bar, client=client, **options)
     if args.json:
         print(report.to_json(indent=2))
     elif args.quiet:

@@ -1,0 +1,260 @@
+"""fastgrad.distributed: the check on a Dask cluster is the local check, to the bit."""
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numba
+import numpy as np
+import pytest
+from networks import HIDDEN, OUTPUTS, case
+
+import fastgrad as fg
+from fastgrad import cli, numerical
+from fastgrad.kernels import finite_diff
+
+distributed = pytest.importorskip("distributed")
+dist = pytest.importorskip("fastgrad.distributed")
+
+BATCH = 8
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A LocalCluster of 2 single-threaded worker processes, shared by the module."""
+    logger = logging.getLogger("distributed")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=":0",
+        silence_logs=logging.ERROR,
+    )
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+    logger.setLevel(level)
+
+
+def same_reports(ours, local):
+    """Assert two reports say the same thing, numbers to the bit (timings and details aside)."""
+    for key, value in local.numerical.items():
+        np.testing.assert_array_equal(ours.numerical[key], value, err_msg=key)
+    mine, theirs = ours.to_dict(), local.to_dict()
+    for report in (mine, theirs):
+        report.pop("seconds")
+        report.pop("details")
+    assert mine == theirs
+
+
+@pytest.mark.parametrize("output", OUTPUTS)
+@pytest.mark.parametrize("hidden", HIDDEN)
+def test_full_check_equals_the_local_one_for_every_activation_and_loss(client, hidden, output):
+    seed = 10 * HIDDEN.index(hidden) + OUTPUTS.index(output)
+    net, params, X, Y = case(
+        [7, 6, 5, 4], hidden, output, batch=BATCH, seed=seed, l2=0.1, dropout=0.2
+    )
+    grads = net.gradients(params, X, Y)
+    grads["dW2"] = grads["dW2"] * 1.5  # something to find, so the hints are compared too
+    ours = fg.check(net, params, X, Y, grads, client=client)
+    same_reports(ours, fg.check(net, params, X, Y, grads))
+    assert ours.details["workers"] == 2 and ours.details["threads"] == 2
+    assert ours.details["ranges"] > 1
+
+
+def test_parallel_kernel_run_equals_local_for_any_threads_and_ranges(client, monkeypatch):
+    # 1,955 entries x batch 16 is past SERIAL_WORK: the run takes the parallel kernel,
+    # locally on 1 or all threads and on the workers with one lane each
+    net, params, X, Y = case([40, 30, 20, 5], "tanh", "softmax", batch=16, seed=3)
+    work, _ = net.workspace(params, X, Y)
+    assert numerical.Differences(work, 1e-7).parallel
+    local = {t: fg.check(net, params, X, Y, threads=t) for t in {1, numba.config.NUMBA_NUM_THREADS}}
+    reports = []
+    for per_thread in (1, 4, 50):
+        monkeypatch.setattr(dist, "RANGES_PER_THREAD", per_thread)
+        reports.append(fg.check(net, params, X, Y, client=client))
+    assert len({r.details["ranges"] for r in reports}) == 3
+    for report in reports + list(local.values()):
+        same_reports(report, local[1])
+
+
+def test_workers_run_the_kernel_compiled_for_a_local_check(client):
+    # arrays that arrive over the network can be unaligned or read-only; numba would
+    # compile another specialization for them, which need not round like the local one
+    net, params, X, Y = case([40, 30, 20, 5], "relu", "softmax", batch=16, seed=4)
+    fg.check(net, params, X, Y, threads=1)
+    fg.check(net, params, X, Y, client=client)
+
+    def signatures():
+        return [str(s) for s in finite_diff.centered_differences.signatures]
+
+    local = set(signatures())
+    for address, theirs in client.run(signatures).items():
+        assert theirs and set(theirs) <= local, address
+
+
+def test_sample_mode_equals_the_local_one(client):
+    net, params, X, Y = case([9, 8, 6, 3], "sigmoid", "sigmoid", batch=5, seed=6, l2=0.3)
+    ours = fg.check(net, params, X, Y, mode="sample", k=5, seed=2, client=client)
+    same_reports(ours, fg.check(net, params, X, Y, mode="sample", k=5, seed=2))
+    assert ours.checked < net.n_params
+
+
+def test_directional_mode_runs_locally(client):
+    net, params, X, Y = case([6, 5, 3], "tanh", "softmax", batch=4, seed=1)
+    ours = fg.check(net, params, X, Y, mode="directional", client=client)
+    same_reports(ours, fg.check(net, params, X, Y, mode="directional"))
+    assert "workers" not in ours.details
+
+
+def test_numerical_gradient_equals_the_local_one(client):
+    net, params, X, Y = case([5, 7, 4], "elu", "identity", batch=6, seed=9, l2=0.5)
+    ours = fg.numerical_gradient(net, params, X, Y, client=client)
+    local = fg.numerical_gradient(net, params, X, Y)
+    assert ours.keys() == local.keys()
+    for key, value in local.items():
+        np.testing.assert_array_equal(ours[key], value, err_msg=key)
+
+
+def test_progress_counts_every_entry_once_as_ranges_finish(client):
+    net, params, X, Y = case([12, 10, 8, 4], "relu", "softmax", batch=6, seed=2)
+    seen = []
+    report = fg.check(net, params, X, Y, client=client, progress=lambda d, t: seen.append((d, t)))
+    assert len(seen) == report.details["ranges"] > 1
+    assert [d for d, _ in seen] == sorted({d for d, _ in seen})  # strictly increasing
+    assert {t for _, t in seen} == {net.n_params} and seen[-1][0] == net.n_params
+
+
+def test_ctrl_c_cancels_the_rest_and_returns_a_partial_report(client):
+    net, params, X, Y = case([12, 10, 8, 4], "tanh", "softmax", batch=6, seed=5)
+    calls = []
+
+    def interrupt(done, total):
+        calls.append(done)
+        raise KeyboardInterrupt
+
+    report = fg.check(net, params, X, Y, client=client, progress=interrupt)
+    assert len(calls) == 1
+    assert report.partial and report.verdict == fg.Verdict.INCONCLUSIVE
+    assert report.checked == calls[0] < net.n_params
+    local = fg.check(net, params, X, Y)
+    for key, value in local.numerical.items():
+        ours = report.numerical[key]
+        done = ~np.isnan(ours)
+        np.testing.assert_array_equal(ours[done], value[done], err_msg=key)
+    # nothing of the check is left on the cluster
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(
+        "fastgrad-range" in str(key) for keys in client.processing().values() for key in keys
+    ):
+        time.sleep(0.05)
+    assert not any(
+        "fastgrad-range" in str(key) for keys in client.processing().values() for key in keys
+    )
+
+
+@pytest.mark.slow
+def test_a_killed_worker_loses_and_duplicates_nothing(client):
+    # about 0.2 s of kernel work per range: the kill lands while ranges run and wait
+    net, params, X, Y = case([200, 160, 120, 10], "tanh", "softmax", batch=24, seed=8)
+    local = fg.check(net, params, X, Y)
+    pids = client.run(os.getpid)
+    killed = []
+    seen = []
+
+    def kill_a_busy_worker(done, total):
+        seen.append(done)
+        if killed:
+            return
+        for address, keys in client.processing().items():
+            if any("fastgrad-range" in str(key) for key in keys):
+                os.kill(pids[address], signal.SIGKILL)
+                killed.append(address)
+                return
+
+    try:
+        report = fg.check(net, params, X, Y, client=client, progress=kill_a_busy_worker)
+    finally:
+        client.wait_for_workers(2, timeout=60)
+    assert killed, "no worker was busy when the first range finished"
+    assert killed[0] not in client.nthreads()  # the nanny started a new worker
+    assert len(seen) == report.details["ranges"] and seen[-1] == net.n_params
+    same_reports(report, local)
+
+
+def test_threads_and_client_do_not_mix(client):
+    net, params, X, Y = case([4, 3, 2], "tanh", "softmax", batch=3)
+    with pytest.raises(ValueError, match="threads"):
+        fg.check(net, params, X, Y, client=client, threads=1)
+
+
+def test_a_client_must_be_a_dask_client():
+    net, params, X, Y = case([4, 3, 2], "tanh", "softmax", batch=3)
+    with pytest.raises(TypeError, match="client must be a dask.distributed.Client"):
+        fg.check(net, params, X, Y, client="tcp://127.0.0.1:8786")
+    with pytest.raises(TypeError, match="client"):
+        fg.numerical_gradient(net, params, X, Y, client=object())
+
+
+def test_without_dask_the_error_names_the_extra(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed fails
+    net, params, X, Y = case([4, 3, 2], "tanh", "softmax", batch=3)
+    with pytest.raises(ImportError, match=r'pip install "fastgrad\[dask\]"'):
+        fg.check(net, params, X, Y, client=object())
+    with pytest.raises(ImportError, match=r"fastgrad\[dask\]"):
+        fg.numerical_gradient(net, params, X, Y, client=object())
+    assert cli.main(["check", "--sizes", "4,3,2", "--workers", "2"]) == 2
+    assert "fastgrad[dask]" in capsys.readouterr().err
+
+
+def test_importing_fastgrad_imports_no_dask():
+    probe = (
+        "import sys, fastgrad, fastgrad.cli, fastgrad.distributed; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def cli_json(capsys, *argv):
+    status = cli.main(["check", "--sizes", "10,8,6,3", "--batch", "5", "--json", *argv])
+    return status, json.loads(capsys.readouterr().out)
+
+
+def test_cli_scheduler_runs_the_check_on_the_cluster(client, capsys):
+    status, ours = cli_json(capsys, "--scheduler", client.scheduler.address)
+    local_status, local = cli_json(capsys)
+    assert status == local_status == 0
+    assert ours["details"]["workers"] == 2
+    for report in (ours, local):
+        report.pop("seconds")
+        report.pop("details")
+    assert ours == local
+
+
+@pytest.mark.slow
+def test_cli_workers_starts_a_local_cluster(capsys):
+    status, ours = cli_json(capsys, "--workers", "2", "--hidden", "tanh")
+    assert status == 0
+    assert ours["details"]["workers"] == 2 and ours["details"]["threads"] == 2
+    assert ours["verdict"] == "CORRECT"
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--workers", "2", "--threads", "1"], "--threads applies to a local check"),
+        (["--workers", "0"], "expected a positive integer"),
+        (["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "not allowed with"),
+    ],
+)
+def test_cli_refuses_bad_cluster_options(capsys, argv, message):
+    assert cli.main(["check", "--sizes", "4,3,2", *argv]) == 2
+    assert message in capsys.readouterr().err

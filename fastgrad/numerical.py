@@ -111,7 +111,9 @@ def split_tasks(costs, n_ranges):
     """
     n_ranges = max(1, min(int(n_ranges), costs.size))
     cumulative = np.cumsum(costs)
-    bounds = np.searchsorted(cumulative, np.linspace(0, cumulative[-1], n_ranges + 1)[1:-1])
+    targets = np.linspace(0, cumulative[-1], n_ranges + 1)[1:-1]
+    # a range ends after the task whose cumulative cost reaches its target, ties included
+    bounds = np.searchsorted(cumulative, targets, side="right")
     edges = np.unique(np.r_[0, bounds, costs.size])
     return list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
 

@@ -189,6 +189,36 @@ def test_a_killed_worker_loses_and_duplicates_nothing(client):
     same_reports(report, local)
 
 
+@pytest.mark.parametrize("threads", [1, 2, 5, 64])
+def test_ranges_cover_every_task_once_largest_first(threads):
+    wanted = min(97, dist.RANGES_PER_THREAD * threads)
+    assert len(dist.plan_ranges(np.ones(97), threads)) == wanted
+    # uneven costs: a task costlier than a range's share takes its neighbours' share too
+    costs = np.random.default_rng(threads).gamma(0.5, size=97)
+    ranges = dist.plan_ranges(costs, threads)
+    assert len(ranges) <= wanted
+    edges = [edge for pair in sorted(ranges) for edge in pair]
+    assert edges[0] == 0 and edges[-1] == 97 and edges[1:-1:2] == edges[2::2]
+    weights = [costs[start:stop].sum() for start, stop in ranges]
+    assert weights == sorted(weights, reverse=True)
+
+
+def test_a_range_runs_like_the_same_tasks_of_the_whole_run():
+    net, params, X, Y = case([9, 7, 5, 3], "softplus", "softmax", batch=5, seed=3)
+    work, _ = net.workspace(params, X, Y)
+    differences = numerical.Differences(work, 1e-7)
+    whole = np.zeros(differences.entries.size)
+    kinks = np.zeros(differences.entries.size, dtype=np.int64)
+    differences.run(0, differences.n_tasks, whole, kinks)
+    for t_start, t_stop in [(0, 1), (3, 11), (10, differences.n_tasks)]:
+        part = dist.task_range(differences, t_start, t_stop)
+        values = np.full(part.entries.size, np.nan)
+        part.run(0, part.n_tasks, values, np.zeros(part.entries.size, dtype=np.int64))
+        e_start, e_stop = differences.entry_ptr[t_start], differences.entry_ptr[t_stop]
+        np.testing.assert_array_equal(values, whole[e_start:e_stop])
+        np.testing.assert_array_equal(part.entries, differences.entries[e_start:e_stop])
+
+
 def test_threads_and_client_do_not_mix(client):
     net, params, X, Y = case([4, 3, 2], "tanh", "softmax", batch=3)
     with pytest.raises(ValueError, match="threads"):

@@ -100,6 +100,32 @@ def test_workers_run_the_kernel_compiled_for_a_local_check(client):
         assert theirs and set(theirs) <= local, address
 
 
+def test_a_range_runs_on_the_worker_threads_and_restores_numba_threads(client):
+    net, params, X, Y = case([6, 5, 3], "tanh", "softmax", batch=4, seed=2)
+    work, _ = net.workspace(params, X, Y)
+    shipment = dist.Shipment(work, 1e-7, None)
+
+    def threads_inside(shipment):
+        seen = []
+        original = numerical.Differences.run
+
+        def spy(self, *args):
+            seen.append(numba.get_num_threads())
+            return original(self, *args)
+
+        numerical.Differences.run = spy
+        try:
+            dist.run_range(shipment, 0, 2)
+        finally:
+            numerical.Differences.run = original
+        return seen, numba.get_num_threads()
+
+    before = client.run(numba.get_num_threads)
+    seen, after = client.submit(threads_inside, shipment, pure=False).result()
+    assert seen == [1]  # the worker's one thread, not numba's default of every core
+    assert after in before.values()
+
+
 def test_sample_mode_equals_the_local_one(client):
     net, params, X, Y = case([9, 8, 6, 3], "sigmoid", "sigmoid", batch=5, seed=6, l2=0.3)
     ours = fg.check(net, params, X, Y, mode="sample", k=5, seed=2, client=client)

@@ -69,6 +69,29 @@ def test_full_check_equals_the_local_one_for_every_activation_and_loss(client, h
     assert ours.details["ranges"] > 1
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_conventions_masks_and_layouts_travel_to_the_workers(client, reduction):
+    rng = np.random.default_rng(12)
+    net = fg.MLP(
+        [6, 5, 4, 3],
+        hidden="tanh",
+        output="sigmoid",
+        reduction=reduction,
+        l2=0.2,
+        dropout=0.5,
+        weights="in_out",
+    )
+    params = net.init("xavier_normal", seed=3)
+    X, Y = rng.normal(size=(6, 7)), rng.random((3, 7))
+    masks = [rng.random((5, 7)) < 0.5, rng.random((4, 7)) < 0.5]
+    options = dict(layout="columns", dropout_masks=masks)
+    ours = fg.check(net, params, X, Y, client=client, **options)
+    same_reports(ours, fg.check(net, params, X, Y, **options))
+    numerical = fg.numerical_gradient(net, params, X, Y, client=client, **options)
+    for key, value in fg.numerical_gradient(net, params, X, Y, **options).items():
+        np.testing.assert_array_equal(numerical[key], value, err_msg=key)
+
+
 def test_parallel_kernel_run_equals_local_for_any_threads_and_ranges(client, monkeypatch):
     # 1,955 entries x batch 16 is past SERIAL_WORK: the run takes the parallel kernel,
     # locally on 1 or all threads and on the workers with one lane each

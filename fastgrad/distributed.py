@@ -275,21 +275,22 @@ def compute(client, work, epsilon, entries=None, progress=None, interruptible=Fa
     kinks = np.zeros(total, dtype=np.int64)
     computed = np.zeros(total, dtype=bool)
     token = uuid.uuid4().hex
-    shipment = client.scatter(Shipment(work, epsilon, entries), broadcast=True, hash=False)
+    shipment = None
     pending = {}
-    for rank, (t_start, t_stop) in enumerate(ranges):
-        future = client.submit(
-            run_range,
-            shipment,
-            t_start,
-            t_stop,
-            key=f"fastgrad-range-{token}-{t_start}",
-            priority=len(ranges) - rank,
-            pure=False,
-        )
-        pending[future] = (t_start, t_stop)
     done = 0
-    try:
+    try:  # Ctrl-C while scattering or submitting also returns what is done: nothing
+        shipment = client.scatter(Shipment(work, epsilon, entries), broadcast=True, hash=False)
+        for rank, (t_start, t_stop) in enumerate(ranges):
+            future = client.submit(
+                run_range,
+                shipment,
+                t_start,
+                t_stop,
+                key=f"fastgrad-range-{token}-{t_start}",
+                priority=len(ranges) - rank,
+                pure=False,
+            )
+            pending[future] = (t_start, t_stop)
         for future in distributed.as_completed(list(pending)):
             t_start, t_stop = pending.pop(future)
             part_diff, part_kinks = future.result()
@@ -306,6 +307,7 @@ def compute(client, work, epsilon, entries=None, progress=None, interruptible=Fa
     finally:
         if pending:
             client.cancel(list(pending))
-        client.cancel([shipment])
+        if shipment is not None:
+            client.cancel([shipment])
     info = {"workers": len(threads), "threads": int(sum(threads.values())), "ranges": len(ranges)}
     return differences, differences.finish(diff), kinks, computed, info

@@ -209,6 +209,19 @@ def test_ctrl_c_cancels_the_rest_and_returns_a_partial_report(client):
     )
 
 
+def test_ctrl_c_before_any_range_finishes_returns_an_empty_partial_report(client, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(client, "submit", interrupted)
+    net, params, X, Y = case([5, 4, 3], "relu", "softmax", batch=4, seed=1)
+    report = fg.check(net, params, X, Y, client=client)
+    assert report.partial and report.checked == 0
+    assert report.verdict == fg.Verdict.INCONCLUSIVE
+    with pytest.raises(KeyboardInterrupt):  # without a report to return, it propagates
+        fg.numerical_gradient(net, params, X, Y, client=client)
+
+
 @pytest.mark.slow
 def test_a_killed_worker_loses_and_duplicates_nothing(client):
     # about 0.2 s of kernel work per range: the kill lands while ranges run and wait

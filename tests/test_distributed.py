@@ -149,6 +149,43 @@ def test_a_range_runs_on_the_worker_threads_and_restores_numba_threads(client):
     assert after in before.values()
 
 
+def test_a_worker_of_several_threads_runs_one_range_at_a_time_on_all_of_them():
+    # an in-process worker of 2 threads: Dask runs 2 ranges at once, the kernel one at a time
+    cluster = distributed.LocalCluster(
+        n_workers=1,
+        threads_per_worker=2,
+        processes=False,
+        dashboard_address=":0",
+        silence_logs=logging.ERROR,
+    )
+    net, params, X, Y = case([40, 30, 20, 5], "sigmoid", "softmax", batch=16, seed=5)
+    seen, running, most = [], [], []
+    original = numerical.Differences.run
+
+    def spy(self, *args):
+        seen.append(numba.get_num_threads())
+        running.append(1)
+        most.append(len(running))
+        try:
+            return original(self, *args)
+        finally:
+            running.pop()
+
+    try:
+        with distributed.Client(cluster) as threaded:
+            numerical.Differences.run = spy
+            try:
+                ours = fg.check(net, params, X, Y, client=threaded)
+            finally:
+                numerical.Differences.run = original
+    finally:
+        cluster.close()
+    assert ours.details["threads"] == 2 and ours.details["ranges"] == 16
+    assert set(seen) == {min(2, numba.config.NUMBA_NUM_THREADS)} and len(seen) == 16
+    assert max(most) == 1
+    same_reports(ours, fg.check(net, params, X, Y))
+
+
 def test_sample_mode_equals_the_local_one(client):
     net, params, X, Y = case([9, 8, 6, 3], "sigmoid", "sigmoid", batch=5, seed=6, l2=0.3)
     ours = fg.check(net, params, X, Y, mode="sample", k=5, seed=2, client=client)

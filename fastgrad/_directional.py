@@ -40,7 +40,7 @@ class _Directions:
     def __init__(self, work, epsilon):
         self.work = work
         self.epsilon = epsilon
-        self.prob = work.outputs()
+        self.head = work.head()
 
     def compare(self, name, vectors):
         """Return ``(numerical, kinked)`` directional derivatives for unit ``vectors``.
@@ -65,16 +65,8 @@ class _Directions:
             weight_dirs,
             bias_dirs,
             self.epsilon,
-            work.theta,
-            work.w_off,
-            work.sizes,
-            work.codes,
-            work.masks,
-            work.node_off,
-            work.acts,
-            work.pre,
-            self.prob,
-            work.targets,
+            work.network,
+            self.head,
             work.loss_code,
             out,
             kinks,

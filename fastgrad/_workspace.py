@@ -8,7 +8,10 @@ loss, the backward pass, the checker and the diagnostics all read.
 import numba
 import numpy as np
 
-from .kernels import dense
+from .kernels import dense, tables
+from .kernels.line_series import DEGREE
+from .kernels.losses import BINARY_CROSS_ENTROPY
+from .kernels.structures import Head, Network
 
 PARALLEL_WORK = 2_000_000
 """Multiply-adds of a pass under which it runs on the calling thread."""
@@ -32,6 +35,12 @@ class Workspace:
     masks : list of ndarray, optional
         The multipliers (0 or ``1 / (1 - p)``) of each hidden layer, ``(batch,
         n_l)``, in place of the network's own masks.
+
+    Attributes
+    ----------
+    network : Network
+        The flat arrays as the kernels take them
+        (:class:`~fastgrad.kernels.structures.Network`), built here only.
     """
 
     def __init__(self, net, theta, inputs, targets, dropout=True, masks=None):
@@ -63,25 +72,30 @@ class Workspace:
         if dropout and masks is not None:
             for u, mask in enumerate(masks, start=1):
                 self.block(self.masks, u)[:] = mask
-        arrays = self.pass_arrays()
         lanes = self._lanes()
         if lanes > 1:
-            dense.forward_parallel(*arrays, lanes)
+            dense.forward_parallel(self.network, lanes)
         else:
-            dense.forward(*arrays)
+            dense.forward(self.network)
 
-    def pass_arrays(self):
-        """Return the arguments the dense passes share: parameters, codes, masks, buffers."""
-        return (
-            self.theta,
-            self.w_off,
-            self.b_off,
-            self.sizes,
-            self.codes,
-            self.masks,
-            self.node_off,
-            self.acts,
-            self.pre,
+    @property
+    def network(self):
+        """The flat arrays as the kernels take them, built from the attributes each time.
+
+        A :class:`~fastgrad.kernels.structures.Network`; built here only, and
+        on demand so that it always holds the arrays the attributes hold (a
+        copy made by unpickling replaces them).
+        """
+        return Network(
+            theta=self.theta,
+            w_off=self.w_off,
+            b_off=self.b_off,
+            sizes=self.sizes,
+            codes=self.codes,
+            masks=self.masks,
+            node_off=self.node_off,
+            acts=self.acts,
+            pre=self.pre,
         )
 
     def _lanes(self):
@@ -105,6 +119,20 @@ class Workspace:
         out = np.empty((self.batch, self.sizes[-1]))
         dense.output_batch(self.pre, self.node_off, self.sizes, self.loss_code, out)
         return out
+
+    def head(self):
+        """Return the loss side of the batch as the kernels take it.
+
+        A :class:`~fastgrad.kernels.structures.Head`: output probabilities,
+        targets and, for binary cross-entropy, the Bernoulli cumulants of
+        every output (a placeholder of zeros for the other losses).
+        """
+        if self.loss_code == BINARY_CROSS_ENTROPY:
+            bernoulli = np.zeros((self.batch, self.sizes[-1], DEGREE + 1))
+            tables.bernoulli_table(self.logits, bernoulli)
+        else:
+            bernoulli = np.zeros((1, 1, DEGREE + 1))
+        return Head(prob=self.outputs(), targets=self.targets, bernoulli=bernoulli)
 
     def sample_losses(self):
         """Return each sample's loss, without the L2 term."""
@@ -137,7 +165,7 @@ class Workspace:
         """
         grad = np.empty_like(self.theta)
         l2 = self.l2 if self.scale == 1.0 else 0.0
-        arrays = (*self.pass_arrays(), self.targets, self.loss_code, l2, grad)
+        arrays = (self.network, self.targets, self.loss_code, l2, grad)
         lanes = self._lanes()
         if lanes > 1:
             dense.backward_parallel(*arrays, lanes)

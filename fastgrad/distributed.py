@@ -32,6 +32,7 @@ import numba
 import numpy as np
 
 from .check import threads_limited
+from .kernels.structures import Results
 from .numerical import Differences, split_tasks
 
 INSTALL_HINT = 'pip install "fastgrad[dask]"'
@@ -129,14 +130,20 @@ class Shipment:
     from another builds its own.
     """
 
-    def __init__(self, work, epsilon, entries):
+    def __init__(self, work, epsilon, entries, method="exact"):
         self.work = work
         self.epsilon = epsilon
         self.entries = entries
+        self.method = method
         self._differences = None
 
     def __getstate__(self):
-        return {"work": self.work, "epsilon": self.epsilon, "entries": self.entries}
+        return {
+            "work": self.work,
+            "epsilon": self.epsilon,
+            "entries": self.entries,
+            "method": self.method,
+        }
 
     def __setstate__(self, state):
         work = state["work"]
@@ -148,13 +155,13 @@ class Shipment:
                 value.flags.aligned and value.flags.writeable
             ):
                 setattr(work, name, np.require(value, requirements=["A", "W"]))
-        self.__init__(work, state["epsilon"], state["entries"])
+        self.__init__(work, state["epsilon"], state["entries"], state["method"])
 
     @property
     def differences(self):
         """The :class:`Differences` of this shipment, built on first use."""
         if self._differences is None:
-            self._differences = Differences(self.work, self.epsilon, self.entries)
+            self._differences = Differences(self.work, self.epsilon, self.entries, self.method)
         return self._differences
 
 
@@ -190,7 +197,7 @@ def worker_threads():
 
 
 def run_range(shipment, t_start, t_stop):
-    """Run tasks ``t_start:t_stop`` on a worker; return their ``(diff, kinks)`` arrays.
+    """Run tasks ``t_start:t_stop`` on a worker; return their :class:`Results` as a tuple.
 
     This is the function each Dask task calls. It uses as many numba threads
     as the worker has threads and restores the count afterwards.
@@ -200,10 +207,9 @@ def run_range(shipment, t_start, t_stop):
         differences = shipment.differences
         differences.prepare()
         part = task_range(differences, t_start, t_stop)
-        diff = np.zeros(part.entries.size)
-        kinks = np.zeros(part.entries.size, dtype=np.int64)
-        part.run(0, t_stop - t_start, diff, kinks)
-    return diff, kinks
+        out = part.new_results()
+        part.run(0, t_stop - t_start, out)
+    return tuple(out)
 
 
 def plan_ranges(costs, threads):
@@ -223,7 +229,9 @@ def plan_ranges(costs, threads):
     return [ranges[r] for r in order]
 
 
-def compute(client, work, epsilon, entries=None, progress=None, interruptible=False):
+def compute(
+    client, work, epsilon, entries=None, progress=None, interruptible=False, method="exact"
+):
     """Run the centered differences of a check on the workers of ``client``.
 
     Parameters
@@ -241,6 +249,8 @@ def compute(client, work, epsilon, entries=None, progress=None, interruptible=Fa
     interruptible : bool
         Turn ``KeyboardInterrupt`` into a partial result: the outstanding
         ranges are cancelled and the finished ones kept.
+    method : {"exact", "direct"}, default "exact"
+        The kernel's method (see :class:`Differences`).
 
     Returns
     -------
@@ -265,21 +275,22 @@ def compute(client, work, epsilon, entries=None, progress=None, interruptible=Fa
         When the cluster has no workers.
     """
     distributed = check_client(client)
-    differences = Differences(work, epsilon, entries)
+    differences = Differences(work, epsilon, entries, method)
     threads = client.nthreads()
     if not threads:
         raise ValueError("client: the Dask cluster has no workers")
     ranges = plan_ranges(differences.task_costs(), sum(threads.values()))
     total = differences.entries.size
-    diff = np.zeros(total)
-    kinks = np.zeros(total, dtype=np.int64)
+    out = differences.new_results()
     computed = np.zeros(total, dtype=bool)
     token = uuid.uuid4().hex
     shipment = None
     pending = {}
     done = 0
     try:  # Ctrl-C while scattering or submitting also returns what is done: nothing
-        shipment = client.scatter(Shipment(work, epsilon, entries), broadcast=True, hash=False)
+        shipment = client.scatter(
+            Shipment(work, epsilon, entries, method), broadcast=True, hash=False
+        )
         for rank, (t_start, t_stop) in enumerate(ranges):
             future = client.submit(
                 run_range,
@@ -293,10 +304,11 @@ def compute(client, work, epsilon, entries=None, progress=None, interruptible=Fa
             pending[future] = (t_start, t_stop)
         for future in distributed.as_completed(list(pending)):
             t_start, t_stop = pending.pop(future)
-            part_diff, part_kinks = future.result()
+            part = Results(*future.result())
             e_start, e_stop = differences.entry_ptr[t_start], differences.entry_ptr[t_stop]
-            diff[e_start:e_stop] = part_diff
-            kinks[e_start:e_stop] = part_kinks
+            for name in ("diff", "kinks", "kink_width", "unverifiable"):
+                getattr(out, name)[e_start:e_stop] = getattr(part, name)
+            out.paths[t_start:t_stop] = part.paths
             computed[e_start:e_stop] = True
             done += int(e_stop - e_start)
             if progress is not None:
@@ -310,4 +322,4 @@ def compute(client, work, epsilon, entries=None, progress=None, interruptible=Fa
         if shipment is not None:
             client.cancel([shipment])
     info = {"workers": len(threads), "threads": int(sum(threads.values())), "ranges": len(ranges)}
-    return differences, differences.finish(diff), kinks, computed, info
+    return differences, differences.summarize(out), out.kinks, computed, info

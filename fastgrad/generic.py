@@ -11,7 +11,7 @@ from numba.core.registry import CPUDispatcher
 from ._hints import FIT, factor_hint, fitted_factor
 from ._magnitude import comparison_floor
 from ._packing import PrecisionWarning, as_float64, require_finite
-from .kernels.generic import centered_differences_of
+from .kernels.user_function import centered_differences_of
 from .numerical import check_epsilon
 from .report import Entry
 from .thresholds import ROUNDING, Thresholds, Verdict, squared_norms

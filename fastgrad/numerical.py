@@ -14,10 +14,32 @@ import numpy as np
 
 from ._packing import Packing
 from .kernels import finite_diff, tables
-from .kernels.series import DEGREE
+from .kernels.structures import Results, Tables, Tasks
 
 SERIAL_WORK = 20_000
 """Entry-samples of a whole run under which the kernel runs on the calling thread."""
+
+METHODS = {"exact": finite_diff.EXACT, "direct": finite_diff.DIRECT}
+"""Names of the kernel's methods: the fastest exact path, or layer by layer only."""
+
+PATH_NAMES = ("series", "line", "direct")
+"""The kernel's paths, in the order of its per-task counts."""
+
+SUFFIX_SHARE = 1.0 / 64.0
+"""Cost of one later-layer multiply-add per (unit, sample), relative to one entry-sample.
+
+The setup of a (unit, sample) through the later layers is paid once and shared by the
+row's entries; this weight makes tasks of early layers (long suffixes) count for more
+when the work is cut into chunks of similar time. It shapes progress chunks only,
+never results."""
+
+
+def check_method(method):
+    """Return the kernel code of ``method`` ("exact" or "direct"), else raise ValueError."""
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}; got {method!r}")
+    return METHODS[method]
+
 
 DEFAULT_EPSILON = 1e-7
 """Default step, the course's; see :func:`numerical_gradient` for why it suits fastgrad."""
@@ -130,11 +152,35 @@ class Differences:
     entries : array_like of int, optional
         Flat indices into ``theta`` of the entries to difference; all when
         omitted.
+    method : {"exact", "direct"}, default "exact"
+        ``"exact"`` takes the fastest exact path for each (unit, sample);
+        ``"direct"`` carries every evaluation layer by layer, no series.
+
+    Attributes
+    ----------
+    entries : ndarray
+        The flat indices differenced, in the order of the values.
+    kink_lo, kink_hi : ndarray
+        After :meth:`compute`: per entry, the interval spanned by the exact
+        centered differences of the samples that cross no kink plus, for
+        each sample whose evaluation at ``theta +- eps e_i`` crosses one,
+        its two one-sided differences; scaled like the values, so
+        ``kink_lo <= value <= kink_hi`` (equal where nothing crossed).
+    unverifiable : ndarray of bool
+        After :meth:`compute`: entries where some sample met more than one
+        kink in its two evaluations, so that the interval need not hold
+        backprop's value at the kink.
+    paths : dict
+        After :meth:`compute`: ``{"series": n, "line": n, "direct": n}``,
+        entry-samples produced by each path (identical for any thread count;
+        those known to be exactly 0 before any path runs, from a dropped or
+        unmoved unit, count in none).
     """
 
-    def __init__(self, work, epsilon, entries=None):
+    def __init__(self, work, epsilon, entries=None, method="exact"):
         self.work = work
         self.epsilon = float(epsilon)
+        self.method = check_method(method)
         if entries is None:
             layout = full_layout(tuple(int(s) for s in work.sizes))
         else:
@@ -158,22 +204,17 @@ class Differences:
         if self.prepared:
             return
         work = self.work
-        self.wt = np.empty_like(work.theta)
-        tables.transpose_weights(work.theta, work.w_off, work.sizes, self.wt)
-        self.prob = work.outputs()
+        self.head = work.head()
+        wt = np.empty_like(work.theta)
+        tables.transpose_weights(work.theta, work.w_off, work.sizes, wt)
         n_layers = len(work.sizes) - 1
-        self.reach_in = np.empty((n_layers, work.batch))
-        self.nonzero_ptr = np.empty((n_layers, work.batch + 1), dtype=np.int64)
+        reach_in = np.empty((n_layers, work.batch))
+        nonzero_ptr = np.empty((n_layers, work.batch + 1), dtype=np.int64)
         index = np.empty(int(work.node_off[n_layers]), dtype=np.int64)
         used = tables.input_tables(
-            work.acts, work.node_off, work.sizes, self.reach_in, self.nonzero_ptr, index
+            work.acts, work.node_off, work.sizes, reach_in, nonzero_ptr, index
         )
-        self.nonzero_index = index[:used]
-        if work.net.loss_name == "binary_cross_entropy":
-            self.bernoulli = np.zeros((work.batch, work.sizes[-1], DEGREE + 1))
-            tables.bernoulli_table(work.logits, self.bernoulli)
-        else:
-            self.bernoulli = np.zeros((1, 1, DEGREE + 1))
+        self.tables = Tables(wt, reach_in, nonzero_ptr, index[:used])
         self.prepared = True
 
     @property
@@ -187,7 +228,7 @@ class Differences:
         cost = np.diff(self.entry_ptr) * work.batch
         for u in range(1, len(work.sizes)):
             suffix = int(np.sum(work.sizes[u:-1] * work.sizes[u + 1 :])) + int(work.sizes[-1])
-            cost = np.where(self.task_layer == u, cost * (1 + suffix / 64.0), cost)
+            cost = np.where(self.task_layer == u, cost * (1 + suffix * SUFFIX_SHARE), cost)
         return cost
 
     def chunks(self, n_chunks):
@@ -199,43 +240,36 @@ class Differences:
         n_chunks = max(1, min(n_chunks, self.n_tasks // (4 * numba.get_num_threads())))
         return split_tasks(self.task_costs(), n_chunks)
 
-    def run(self, t_start, t_stop, diff, kinks):
-        """Run tasks ``t_start:t_stop``, writing their entries of ``diff`` and ``kinks``.
+    def new_results(self):
+        """Return zeroed :class:`~fastgrad.kernels.structures.Results` for these entries and tasks."""
+        n = self.entries.size
+        return Results(
+            diff=np.zeros(n),
+            kinks=np.zeros(n, dtype=np.int64),
+            kink_width=np.zeros(n),
+            unverifiable=np.zeros(n, dtype=np.bool_),
+            paths=np.zeros((self.n_tasks, len(PATH_NAMES)), dtype=np.int64),
+        )
 
-        A run smaller than :data:`SERIAL_WORK` entry-samples in all runs on
-        the calling thread: starting the parallel threads would cost more.
-        Otherwise every range runs in the parallel kernel, even on one thread,
-        so that the results are the same whatever the threads and the ranges.
+    def run(self, t_start, t_stop, out):
+        """Run tasks ``t_start:t_stop``, writing their entries (and tasks) of ``out``.
+
+        ``out`` is a :class:`~fastgrad.kernels.structures.Results` (see
+        :meth:`new_results`). A run smaller than :data:`SERIAL_WORK`
+        entry-samples in all runs on the calling thread: starting the
+        parallel threads would cost more. Otherwise every range runs in the
+        parallel kernel, even on one thread, so that the results are the same
+        whatever the threads and the ranges.
         """
         self.prepare()
         w = self.work
         lanes = max(1, min(numba.get_num_threads(), int(t_stop - t_start)))
-        tasks = (self.task_layer, self.task_unit, self.entry_ptr, self.entry_input)
-        net = (
-            w.theta,
-            w.w_off,
-            self.wt,
-            w.sizes,
-            w.codes,
-            w.masks,
-            w.node_off,
-            w.acts,
-            w.pre,
-            self.prob,
-            w.targets,
-            self.bernoulli,
-            self.reach_in,
-            self.nonzero_ptr,
-            self.nonzero_index,
-        )
+        tasks = Tasks(self.task_layer, self.task_unit, self.entry_ptr, self.entry_input)
+        args = (w.network, self.head, self.tables, w.loss_code, self.method, self.epsilon, out)
         if not self.parallel:
-            finite_diff.centered_differences_serial(
-                tasks, int(t_start), int(t_stop), net, w.loss_code, self.epsilon, diff, kinks
-            )
+            finite_diff.centered_differences_serial(tasks, int(t_start), int(t_stop), *args)
         else:
-            finite_diff.centered_differences(
-                tasks, int(t_start), int(t_stop), lanes, net, w.loss_code, self.epsilon, diff, kinks
-            )
+            finite_diff.centered_differences(tasks, int(t_start), int(t_stop), lanes, *args)
 
     def finish(self, diff):
         """Turn summed per-sample differences into gradient entries (adds the L2 term).
@@ -254,12 +288,30 @@ class Differences:
             grad[self.is_weight] += work.l2 / work.batch * work.theta[self.entries[self.is_weight]]
         return grad
 
+    def summarize(self, out):
+        """Return the gradient entries of ``out``; set the kink interval and the path counts.
+
+        Sets :attr:`kink_lo`, :attr:`kink_hi`, :attr:`unverifiable` and
+        :attr:`paths` from a filled :class:`~fastgrad.kernels.structures.Results`.
+        """
+        values = self.finish(out.diff)
+        width = out.kink_width / (2.0 * self.epsilon * self.work.batch)
+        if self.work.scale != 1.0:
+            width *= self.work.scale
+        self.kink_lo = values - width
+        self.kink_hi = values + width
+        self.unverifiable = out.unverifiable
+        self.paths = dict(zip(PATH_NAMES, (int(c) for c in out.paths.sum(axis=0)), strict=True))
+        return values
+
     def compute(self, progress=None, n_chunks=1, interruptible=False):
         """Run every task; return ``(gradient entries, kink counts, entries done)``.
 
         Values are in the order of :attr:`entries`; when ``interruptible`` and
         the user presses Ctrl-C, the run stops after the chunk in progress and
-        only the first ``entries done`` values are meaningful.
+        only the first ``entries done`` values are meaningful. Also sets
+        :attr:`kink_lo`, :attr:`kink_hi`, :attr:`unverifiable` and
+        :attr:`paths` (:meth:`summarize`).
 
         Parameters
         ----------
@@ -270,24 +322,31 @@ class Differences:
         interruptible : bool
             Turn ``KeyboardInterrupt`` into a partial result.
         """
-        diff = np.zeros(self.entries.size)
-        kinks = np.zeros(self.entries.size, dtype=np.int64)
+        out = self.new_results()
         done = 0
         ranges = self.chunks(n_chunks) if n_chunks > 1 else [(0, self.n_tasks)]
         try:
             for t_start, t_stop in ranges:
-                self.run(t_start, t_stop, diff, kinks)
+                self.run(t_start, t_stop, out)
                 done = int(self.entry_ptr[t_stop])
                 if progress is not None:
                     progress(done, self.entries.size)
         except KeyboardInterrupt:
             if not interruptible:
                 raise
-        return self.finish(diff), kinks, done
+        return self.summarize(out), out.kinks, done
 
 
 def numerical_gradient(
-    net, params, X, Y, epsilon=DEFAULT_EPSILON, layout="rows", dropout_masks=None, client=None
+    net,
+    params,
+    X,
+    Y,
+    epsilon=DEFAULT_EPSILON,
+    layout="rows",
+    dropout_masks=None,
+    client=None,
+    method="exact",
 ):
     """Return the centered-difference gradient of every parameter.
 
@@ -322,6 +381,12 @@ def numerical_gradient(
         Run the parameter loop on this Dask cluster's workers (needs
         ``fastgrad[dask]``; see :mod:`fastgrad.distributed`); the result is
         the local one to the bit.
+    method : {"exact", "direct"}, default "exact"
+        ``"exact"``: the fastest exact path for each unit and sample (power
+        series where a bound certifies them, docs/algorithm.md).
+        ``"direct"``: every ``J(theta +- eps e_i)`` carried layer by layer as
+        differences from the unperturbed pass, no power series, for a check
+        that relies on no derivative formula. Both agree to rounding.
 
     Returns
     -------
@@ -341,16 +406,17 @@ def numerical_gradient(
     True
     """
     epsilon = check_epsilon(epsilon)
+    check_method(method)
     if client is not None:
         from .distributed import check_client, compute
 
         check_client(client)
     work, bias_shapes = net.workspace(params, X, Y, layout, dropout_masks)
     if client is None:
-        differences = Differences(work, epsilon)
+        differences = Differences(work, epsilon, method=method)
         values, _, _ = differences.compute()
     else:
-        differences, values, _, _, _ = compute(client, work, epsilon)
+        differences, values, _, _, _ = compute(client, work, epsilon, method=method)
     flat = np.empty_like(work.theta)
     flat[differences.entries] = values
     return net.packing.unpack(flat, bias_shapes, prefix="d")

@@ -19,7 +19,8 @@ The network is described by integer arrays, indexed by *node layer*
 ``acts`` holds the activations ``A_u`` (``A_0 = X``, filled by the caller),
 ``pre`` the pre-activations ``Z_u`` for ``u >= 1``, and ``masks`` the fixed
 dropout multipliers of the hidden layers (``0`` or ``1 / (1 - p)``; all ones
-without dropout): ``A_u = phi_u(Z_u) * M_u``.
+without dropout): ``A_u = phi_u(Z_u) * M_u``. The passes take these arrays
+as one :class:`~fastgrad.kernels.structures.Network`.
 """
 
 import numba
@@ -47,16 +48,17 @@ def weight_view(theta, w_off, sizes, u):
 
 
 @jit()
-def _forward_rows(theta, w_off, b_off, sizes, codes, masks, node_off, acts, pre, u, first, last):
+def _forward_rows(net, u, first, last):
     """Compute node layer ``u`` for samples ``first:last``."""
-    weight = weight_view(theta, w_off, sizes, u)
-    bias = theta[b_off[u] : b_off[u] + sizes[u]]
-    a_in = node_block(acts, node_off, sizes, u - 1)
-    z_out = node_block(pre, node_off, sizes, u)
+    sizes = net.sizes
+    weight = weight_view(net.theta, net.w_off, sizes, u)
+    bias = net.theta[net.b_off[u] : net.b_off[u] + sizes[u]]
+    a_in = node_block(net.acts, net.node_off, sizes, u - 1)
+    z_out = node_block(net.pre, net.node_off, sizes, u)
     hidden = u < sizes.shape[0] - 1
-    a_out = node_block(acts, node_off, sizes, u)
-    mask = node_block(masks, node_off, sizes, u)
-    code = codes[u]
+    a_out = node_block(net.acts, net.node_off, sizes, u)
+    mask = node_block(net.masks, net.node_off, sizes, u)
+    code = net.codes[u]
     for b in range(first, last):
         for k in range(sizes[u]):
             total = bias[k]
@@ -68,36 +70,24 @@ def _forward_rows(theta, w_off, b_off, sizes, codes, masks, node_off, acts, pre,
 
 
 @jit()
-def forward(theta, w_off, b_off, sizes, codes, masks, node_off, acts, pre):
-    """Fill ``pre`` with every ``Z_u`` and ``acts`` with every hidden ``A_u``.
+def forward(net):
+    """Fill ``net.pre`` with every ``Z_u`` and ``net.acts`` with every hidden ``A_u``.
 
-    ``acts``' block 0 must hold the input batch.
+    ``net`` is a :class:`~fastgrad.kernels.structures.Network` whose
+    ``acts`` block 0 holds the input batch.
     """
-    batch = (node_off[1] - node_off[0]) // sizes[0]
-    for u in range(1, sizes.shape[0]):
-        _forward_rows(theta, w_off, b_off, sizes, codes, masks, node_off, acts, pre, u, 0, batch)
+    batch = (net.node_off[1] - net.node_off[0]) // net.sizes[0]
+    for u in range(1, net.sizes.shape[0]):
+        _forward_rows(net, u, 0, batch)
 
 
 @jit(parallel=True)
-def forward_parallel(theta, w_off, b_off, sizes, codes, masks, node_off, acts, pre, lanes):
+def forward_parallel(net, lanes):
     """:func:`forward` with the samples of each layer split over ``lanes`` threads."""
-    batch = (node_off[1] - node_off[0]) // sizes[0]
-    for u in range(1, sizes.shape[0]):
+    batch = (net.node_off[1] - net.node_off[0]) // net.sizes[0]
+    for u in range(1, net.sizes.shape[0]):
         for lane in numba.prange(lanes):
-            _forward_rows(
-                theta,
-                w_off,
-                b_off,
-                sizes,
-                codes,
-                masks,
-                node_off,
-                acts,
-                pre,
-                u,
-                lane * batch // lanes,
-                (lane + 1) * batch // lanes,
-            )
+            _forward_rows(net, u, lane * batch // lanes, (lane + 1) * batch // lanes)
 
 
 @jit()
@@ -133,13 +123,14 @@ def _output_delta(pre, node_off, sizes, targets, loss_code, delta):
 
 
 @jit()
-def _weight_rows(theta, w_off, b_off, sizes, acts, node_off, l2, grad, delta, u, first, last):
+def _weight_rows(net, l2, grad, delta, u, first, last):
     """Write rows ``first:last`` of ``dW_u`` and ``db_u`` from ``delta = dJ/dZ_u``."""
+    sizes = net.sizes
     batch = delta.shape[0]
-    weight = weight_view(theta, w_off, sizes, u)
-    d_weight = weight_view(grad, w_off, sizes, u)
-    d_bias = grad[b_off[u] : b_off[u] + sizes[u]]
-    a_in = node_block(acts, node_off, sizes, u - 1)
+    weight = weight_view(net.theta, net.w_off, sizes, u)
+    d_weight = weight_view(grad, net.w_off, sizes, u)
+    d_bias = grad[net.b_off[u] : net.b_off[u] + sizes[u]]
+    a_in = node_block(net.acts, net.node_off, sizes, u - 1)
     decay = l2 / batch
     for k in range(first, last):
         d_bias[k] = 0.0
@@ -153,12 +144,13 @@ def _weight_rows(theta, w_off, b_off, sizes, acts, node_off, l2, grad, delta, u,
 
 
 @jit()
-def _delta_rows(theta, w_off, sizes, codes, masks, node_off, pre, delta, below, u, first, last):
+def _delta_rows(net, delta, below, u, first, last):
     """Write ``dJ/dZ_{u-1}`` of samples ``first:last`` into ``below``."""
-    weight = weight_view(theta, w_off, sizes, u)
-    z_in = node_block(pre, node_off, sizes, u - 1)
-    mask = node_block(masks, node_off, sizes, u - 1)
-    code = codes[u - 1]
+    sizes = net.sizes
+    weight = weight_view(net.theta, net.w_off, sizes, u)
+    z_in = node_block(net.pre, net.node_off, sizes, u - 1)
+    mask = node_block(net.masks, net.node_off, sizes, u - 1)
+    code = net.codes[u - 1]
     n_in = sizes[u - 1]
     for b in range(first, last):
         for j in range(n_in):
@@ -172,78 +164,40 @@ def _delta_rows(theta, w_off, sizes, codes, masks, node_off, pre, delta, below, 
 
 
 @jit()
-def backward(
-    theta, w_off, b_off, sizes, codes, masks, node_off, acts, pre, targets, loss_code, l2, grad
-):
-    """Write the gradient of ``J`` into ``grad`` (laid out like ``theta``).
+def backward(net, targets, loss_code, l2, grad):
+    """Write the gradient of ``J`` into ``grad`` (laid out like ``net.theta``).
 
     ``J = (1/m) sum_b loss_b + l2 / (2m) sum_u ||W_u||^2`` with ``m`` the
-    batch size; ``acts`` and ``pre`` must come from :func:`forward`.
+    batch size; ``net`` must have been through :func:`forward`.
     """
     batch = targets.shape[0]
-    delta = np.empty((batch, np.max(sizes)))
-    below = np.empty((batch, np.max(sizes)))
-    _output_delta(pre, node_off, sizes, targets, loss_code, delta)
-    for u in range(sizes.shape[0] - 1, 0, -1):
-        _weight_rows(theta, w_off, b_off, sizes, acts, node_off, l2, grad, delta, u, 0, sizes[u])
+    delta = np.empty((batch, np.max(net.sizes)))
+    below = np.empty((batch, np.max(net.sizes)))
+    _output_delta(net.pre, net.node_off, net.sizes, targets, loss_code, delta)
+    for u in range(net.sizes.shape[0] - 1, 0, -1):
+        _weight_rows(net, l2, grad, delta, u, 0, net.sizes[u])
         if u > 1:
-            _delta_rows(theta, w_off, sizes, codes, masks, node_off, pre, delta, below, u, 0, batch)
+            _delta_rows(net, delta, below, u, 0, batch)
             delta, below = below, delta
 
 
 @jit(parallel=True)
-def backward_parallel(
-    theta,
-    w_off,
-    b_off,
-    sizes,
-    codes,
-    masks,
-    node_off,
-    acts,
-    pre,
-    targets,
-    loss_code,
-    l2,
-    grad,
-    lanes,
-):
+def backward_parallel(net, targets, loss_code, l2, grad, lanes):
     """:func:`backward` with units (for ``dW``) and samples (for ``dZ``) split over ``lanes``."""
     batch = targets.shape[0]
-    delta = np.empty((batch, np.max(sizes)))
-    below = np.empty((batch, np.max(sizes)))
-    _output_delta(pre, node_off, sizes, targets, loss_code, delta)
-    for u in range(sizes.shape[0] - 1, 0, -1):
+    delta = np.empty((batch, np.max(net.sizes)))
+    below = np.empty((batch, np.max(net.sizes)))
+    _output_delta(net.pre, net.node_off, net.sizes, targets, loss_code, delta)
+    for u in range(net.sizes.shape[0] - 1, 0, -1):
+        n_out = net.sizes[u]
         for lane in numba.prange(lanes):
             _weight_rows(
-                theta,
-                w_off,
-                b_off,
-                sizes,
-                acts,
-                node_off,
-                l2,
-                grad,
-                delta,
-                u,
-                lane * sizes[u] // lanes,
-                (lane + 1) * sizes[u] // lanes,
+                net, l2, grad, delta, u, lane * n_out // lanes, (lane + 1) * n_out // lanes
             )
         if u > 1:
             for lane in numba.prange(lanes):
                 _delta_rows(
-                    theta,
-                    w_off,
-                    sizes,
-                    codes,
-                    masks,
-                    node_off,
-                    pre,
-                    delta,
-                    below,
-                    u,
-                    lane * batch // lanes,
-                    (lane + 1) * batch // lanes,
+                    net, delta, below, u, lane * batch // lanes, (lane + 1) * batch // lanes
                 )
             delta, below = below, delta
 

@@ -9,33 +9,35 @@ iteration, both signs and all directions together.
 """
 
 import numba
-import numpy as np
 
 from ._jit import jit
 from .dense import node_block
 from .propagate import carry_to_loss
+from .structures import carry_scratch, width_of
+
+
+@jit()
+def _sample(b, u, weight_dirs, bias_dirs, epsilon, net, head, loss_code, out, kinks):
+    """Fill row ``b`` of ``out`` and ``kinks`` (one parallel iteration)."""
+    n_dirs = weight_dirs.shape[0]
+    n_in = net.sizes[u - 1]
+    a_in = node_block(net.acts, net.node_off, net.sizes, u - 1)
+    carry = carry_scratch(2 * n_dirs, width_of(net.sizes))
+    for d in range(n_dirs):
+        for p in range(net.sizes[u]):
+            total = bias_dirs[d, p]
+            for j in range(n_in):
+                total += weight_dirs[d, p, j] * a_in[b, j]
+            carry.dz_a[2 * d, p] = epsilon * total
+            carry.dz_a[2 * d + 1, p] = -epsilon * total
+    carry_to_loss(u, b, 2 * n_dirs, net, head, loss_code, carry)
+    for d in range(n_dirs):
+        out[b, d] = carry.f_out[2 * d] - carry.f_out[2 * d + 1]
+        kinks[b, d] = (carry.crossed[2 * d] > 0) + (carry.crossed[2 * d + 1] > 0)
 
 
 @jit(parallel=True)
-def directional_differences(
-    u,
-    weight_dirs,
-    bias_dirs,
-    epsilon,
-    theta,
-    w_off,
-    sizes,
-    codes,
-    masks,
-    node_off,
-    acts,
-    pre,
-    prob,
-    targets,
-    loss_code,
-    out,
-    kinks,
-):
+def directional_differences(u, weight_dirs, bias_dirs, epsilon, net, head, loss_code, out, kinks):
     """Per-sample ``loss_b(theta + eps v_d) - loss_b(theta - eps v_d)`` for each direction.
 
     Parameters
@@ -48,10 +50,10 @@ def directional_differences(
         ``(k, sizes[u])`` bias part of each direction.
     epsilon : float
         Step.
-    theta, w_off, sizes, codes, masks, node_off, acts, pre
-        The network after its forward pass (see :mod:`fastgrad.kernels.dense`).
-    prob, targets : ndarray
-        ``(batch, n_out)`` output probabilities and targets.
+    net : Network
+        The network after its forward pass.
+    head : Head
+        Output probabilities and targets.
     loss_code : int
         Loss code.
     out : ndarray
@@ -59,45 +61,5 @@ def directional_differences(
     kinks : int64 ndarray
         Output, ``(batch, k)``: evaluations (of 2) that crossed a kink.
     """
-    n_dirs = weight_dirs.shape[0]
-    n_out = sizes[u]
-    n_in = sizes[u - 1]
-    width = 1
-    for v in range(sizes.shape[0]):
-        width = max(width, sizes[v])
-    batch = targets.shape[0]
-    a_in = node_block(acts, node_off, sizes, u - 1)
-    for b in numba.prange(batch):
-        dz_a = np.empty((2 * n_dirs, width))
-        dz_b = np.empty((2 * n_dirs, width))
-        f_out = np.empty(2 * n_dirs)
-        crossed = np.empty(2 * n_dirs, dtype=np.bool_)
-        for d in range(n_dirs):
-            for p in range(n_out):
-                total = bias_dirs[d, p]
-                for j in range(n_in):
-                    total += weight_dirs[d, p, j] * a_in[b, j]
-                dz_a[2 * d, p] = epsilon * total
-                dz_a[2 * d + 1, p] = -epsilon * total
-        carry_to_loss(
-            u,
-            b,
-            2 * n_dirs,
-            theta,
-            w_off,
-            sizes,
-            codes,
-            masks,
-            node_off,
-            pre,
-            prob,
-            targets,
-            loss_code,
-            dz_a,
-            dz_b,
-            f_out,
-            crossed,
-        )
-        for d in range(n_dirs):
-            out[b, d] = f_out[2 * d] - f_out[2 * d + 1]
-            kinks[b, d] = crossed[2 * d] + crossed[2 * d + 1]
+    for b in numba.prange(out.shape[0]):
+        _sample(b, u, weight_dirs, bias_dirs, epsilon, net, head, loss_code, out, kinks)

@@ -3,32 +3,23 @@
 For every requested parameter ``theta_i`` it computes, sample by sample,
 ``loss_b(theta + eps e_i) - loss_b(theta - eps e_i)`` exactly (to rounding),
 and sums over the batch. It never runs a full forward pass per parameter:
+the unperturbed pass is computed once, and perturbing ``W_u[i, j]`` moves
+one pre-activation, ``Z_u[b, i]``, by ``g = eps A_{u-1}[b, j]`` (a bias: by
+``eps``). For each (unit, sample) :func:`_unit_sample` picks one of three
+paths (docs/algorithm.md):
 
-1. The unperturbed pass is computed once; the layers before the perturbed
-   one are untouched by the perturbation.
-2. Perturbing ``W_u[i, j]`` by ``eps`` moves one pre-activation,
-   ``Z_u[b, i]``, by ``g = eps * a_{u-1}[b, j]`` (a bias: by ``eps``).
-3. Small steps (the common case): per unit and sample, the loss change as a
-   function of ``g`` is carried as a power series through every later layer
-   (:func:`~fastgrad.kernels.suffix.unit_series`, :mod:`fastgrad.kernels.jets`) and each input ``j``
-   costs an odd polynomial in ``g_j``; zero inputs are skipped. Used only
-   where no unit can reach a kink and every series converges fast.
-4. Otherwise, entry by entry: the activation moves by
-   ``s = M_u[b, i] (phi(z + g) - phi(z))``, computed by the cancellation-free
-   :func:`~fastgrad.kernels.activations.difference` (exactly zero for a
-   unit dead at both signs, which is skipped). When every later hidden layer
-   is piecewise linear and none of its units changes side, the logits move
-   along a line ``z + s v`` and the loss along it is a short series
-   (:mod:`fastgrad.kernels.series`); otherwise the change is carried exactly
-   through the remaining layers as differences of activations
-   (:mod:`fastgrad.kernels.propagate`) and the loss change is formed with
-   ``expm1`` and ``log1p``. That is also where kinks are found: an evaluation
-   in which a relu or leaky relu pre-activation lands on the other side of
-   zero than in the unperturbed pass is counted as a kink crossing.
+1. the series path (:mod:`fastgrad.kernels.unit_series`): the loss change
+   as a power series in ``g``, certified free of kinks and truncation;
+2. the line path (:mod:`fastgrad.kernels.line`): through piecewise-linear
+   layers the logits move along a line, the loss along it is a series;
+3. the direct path (:mod:`fastgrad.kernels.propagate`): every evaluation
+   carried exactly through the remaining layers as differences.
 
-Work is split into tasks, one per (layer, unit) with its list of requested
-inputs; each task writes only its own entries of the outputs and sums over
-the batch in sample order, so results do not depend on the thread count.
+``method=DIRECT`` takes path 3 for everything. Kinks are found on paths 2
+and 3 (path 1 is used only where none can be reached). Work is split into
+tasks, one per (layer, unit) with its list of requested inputs; each task
+writes only its own entries of the outputs and sums over the batch in
+sample order, so results do not depend on the thread count.
 """
 
 import numba
@@ -38,233 +29,192 @@ from ._jit import jit
 from .activations import difference, is_kinked, is_piecewise_linear
 from .dense import node_block
 from .jets import ORDER
-from .propagate import carry_unit_change
-from .series import DEGREE, evaluate, line_coefficients, odd_difference
-from .suffix import SAFETY, line_direction, unit_series
+from .line import line_path
+from .line_series import DEGREE
+from .propagate import COLUMNS, direct_path
+from .structures import Jets, Line, Steps, carry_scratch, width_of
+from .unit_series import series_path, unit_series
 
-COLUMNS = 32
-"""Evaluations carried together through the exact path."""
+EXACT = 0
+"""Method code: the fastest exact path for each (unit, sample)."""
+
+DIRECT = 1
+"""Method code: every evaluation carried layer by layer (path 3 only)."""
+
+SERIES, LINE, DIRECT_PATH = 0, 1, 2
+"""Columns of :attr:`Results.paths <fastgrad.kernels.structures.Results>`."""
 
 
 @jit()
-def _lane(lane, lanes, tasks, t_start, t_stop, net, loss_code, epsilon, diff_out, kinks_out):
-    """Run one lane's share of :func:`centered_differences`.
+def _steps(u, i, b, e0, e1, entry_input, epsilon, net, steps):
+    """Fill ``steps`` with the activation change of unit ``(u, i)`` for each entry.
 
-    The lane takes tasks ``t_start + lane``, ``t_start + lane + lanes``, ...
-    and allocates its scratch once.
+    Returns whether any entry moves the unit at all (a dropped unit, a
+    zero input or a unit dead at both signs does not).
     """
-    task_layer, task_unit, entry_ptr, entry_input = tasks
-    theta, w_off, wt, sizes, codes, masks, node_off, acts, pre, prob, targets = net[:11]
-    bernoulli, reach_in, nonzero_ptr, nonzero_index = net[11:]
-    n_layers = sizes.shape[0] - 1
-    n_out = sizes[n_layers]
-    logits = node_block(pre, node_off, sizes, n_layers)
-    batch = targets.shape[0]
-    width = 1
-    for u in range(n_layers + 1):
-        width = max(width, sizes[u])
-    s_plus = np.empty(width + 1)
-    s_minus = np.empty(width + 1)
-    kink_plus = np.zeros(width + 1, dtype=np.bool_)
-    kink_minus = np.zeros(width + 1, dtype=np.bool_)
-    fallback = np.empty(width + 1, dtype=np.int64)
-    v_a = np.empty(width)
-    v_b = np.empty(width)
-    direction = np.empty(width)
-    coef = np.zeros(DEGREE + 1)
-    mu = np.zeros(DEGREE + 1)
-    kappa = np.zeros(DEGREE + 1)
-    dz_a = np.empty((COLUMNS, width))
-    dz_b = np.empty((COLUMNS, width))
-    s_col = np.empty(COLUMNS)
-    f_out = np.empty(COLUMNS)
-    crossed = np.empty(COLUMNS, dtype=np.bool_)
-    jets = (
-        np.zeros((ORDER + 1, width)),
-        np.zeros((ORDER + 1, width)),
-        np.zeros(ORDER + 1),
-        np.zeros(ORDER + 1),
-        np.zeros(ORDER + 1),
-        np.zeros(ORDER + 1),
-        np.zeros(ORDER + 1),
-        np.zeros(ORDER + 1),
-        np.zeros(ORDER + 1),
-    )
-    series = np.zeros(ORDER + 1)
-    for t in range(t_start + lane, t_stop, lanes):
-        u = task_layer[t]
-        i = task_unit[t]
-        e0 = entry_ptr[t]
-        e1 = entry_ptr[t + 1]
-        n_in = sizes[u - 1]
-        hidden = u < n_layers
-        code = codes[u]
-        kinked = hidden and is_kinked(code)
-        on_line = True
-        for k in range(u + 1, n_layers):
-            if not is_piecewise_linear(codes[k]):
-                on_line = False
-        a_in = node_block(acts, node_off, sizes, u - 1)
-        z_u = node_block(pre, node_off, sizes, u)
-        m_u = node_block(masks, node_off, sizes, u)
+    sizes = net.sizes
+    n_in = sizes[u - 1]
+    hidden = u < sizes.shape[0] - 1
+    code = net.codes[u]
+    kinked = hidden and is_kinked(code)
+    a_in = node_block(net.acts, net.node_off, sizes, u - 1)
+    z = node_block(net.pre, net.node_off, sizes, u)[b, i]
+    m = node_block(net.masks, net.node_off, sizes, u)[b, i] if hidden else 1.0
+    side = z > 0.0
+    moved = False
+    for e in range(e0, e1):
+        j = entry_input[e]
+        g = epsilon if j == n_in else epsilon * a_in[b, j]
+        x = e - e0
+        if hidden:
+            sp = m * difference(code, z, g)
+            sm = m * difference(code, z, -g)
+        else:
+            sp = g
+            sm = -g
+        steps.plus[x] = sp
+        steps.minus[x] = sm
+        steps.kink_plus[x] = kinked and ((z + g > 0.0) != side)
+        steps.kink_minus[x] = kinked and ((z - g > 0.0) != side)
+        moved = moved or sp != 0.0 or sm != 0.0
+    return moved
+
+
+@jit()
+def _unit_sample(task, b, tasks, net, head, tables, loss_code, method, epsilon, scratch, out):
+    """Add sample ``b``'s differences to the entries of ``task``, by the path that fits."""
+    jets, series, steps, line, carry = scratch
+    u = tasks.layer[task]
+    i = tasks.unit[task]
+    e0 = tasks.entry_ptr[task]
+    e1 = tasks.entry_ptr[task + 1]
+    if (
+        u < net.sizes.shape[0] - 1
+        and node_block(net.masks, net.node_off, net.sizes, u)[b, i] == 0.0
+    ):
+        return  # a dropped unit: the loss does not move
+    r = epsilon * tables.reach_in[u - 1, b]
+    if method == EXACT and unit_series(u, i, b, r, net, head, tables.wt, loss_code, jets, series):
+        n_series = series_path(u, b, e0, e1, tasks.entry_input, epsilon, series, net, tables, out)
+        out.paths[task, SERIES] += n_series
+        return
+    if not _steps(u, i, b, e0, e1, tasks.entry_input, epsilon, net, steps):
+        return
+    n_pending = 0
+    if method == EXACT and _on_line(u, net.codes):
+        n_pending, n_line = line_path(
+            u, i, b, e0, e1, steps, net, head, tables, loss_code, line, out
+        )
+        out.paths[task, LINE] += n_line
+    else:
         for e in range(e0, e1):
-            diff_out[e] = 0.0
-            kinks_out[e] = 0
+            x = e - e0
+            if steps.plus[x] != 0.0 or steps.minus[x] != 0.0:
+                steps.pending[n_pending] = e
+                n_pending += 1
+    direct_path(u, i, b, e0, n_pending, steps, net, head, tables, loss_code, carry, out)
+    out.paths[task, DIRECT_PATH] += n_pending
+
+
+@jit()
+def _on_line(u, codes):
+    """Whether every hidden layer after node layer ``u`` is piecewise linear."""
+    for k in range(u + 1, codes.shape[0] - 1):
+        if not is_piecewise_linear(codes[k]):
+            return False
+    return True
+
+
+@jit()
+def _lane(lane, lanes, tasks, t_start, t_stop, net, head, tables, loss_code, method, epsilon, out):
+    """Run tasks ``t_start + lane``, ``t_start + lane + lanes``, ... with scratch allocated once."""
+    width = width_of(net.sizes)
+    scratch = (
+        Jets(
+            np.zeros((ORDER + 1, width)),
+            np.zeros((ORDER + 1, width)),
+            np.zeros(ORDER + 1),
+            np.zeros(ORDER + 1),
+            np.zeros(ORDER + 1),
+            np.zeros(ORDER + 1),
+            np.zeros(ORDER + 1),
+            np.zeros(ORDER + 1),
+            np.zeros(ORDER + 1),
+        ),
+        np.zeros(ORDER + 1),
+        Steps(
+            np.empty(width + 1),
+            np.empty(width + 1),
+            np.zeros(width + 1, dtype=np.bool_),
+            np.zeros(width + 1, dtype=np.bool_),
+            np.empty(width + 1, dtype=np.int64),
+        ),
+        Line(
+            np.empty(width),
+            np.empty(width),
+            np.empty(width),
+            np.zeros(DEGREE + 1),
+            np.zeros(DEGREE + 1),
+            np.zeros(DEGREE + 1),
+        ),
+        carry_scratch(COLUMNS, width),
+    )
+    batch = head.targets.shape[0]
+    for task in range(t_start + lane, t_stop, lanes):
+        for e in range(tasks.entry_ptr[task], tasks.entry_ptr[task + 1]):
+            out.diff[e] = 0.0
+            out.kinks[e] = 0
+            out.kink_width[e] = 0.0
+            out.unverifiable[e] = False
+        out.paths[task, :] = 0
         for b in range(batch):
-            m = m_u[b, i] if hidden else 1.0
-            if m == 0.0:
-                continue
-            if unit_series(u, i, b, epsilon * reach_in[u - 1, b], net, loss_code, jets, series):
-                # loss_b(g) - loss_b(-g) = 2 (G1 g + G3 g^3 + G5 g^5 + G7 g^7)
-                c1 = 2.0 * series[1]
-                c3 = 2.0 * series[3]
-                c5 = 2.0 * series[5]
-                c7 = 2.0 * series[7]
-                if c1 == 0.0 and c3 == 0.0 and c5 == 0.0 and c7 == 0.0:
-                    continue
-                first = nonzero_ptr[u - 1, b]
-                last = nonzero_ptr[u - 1, b + 1]
-                if e1 - e0 == n_in + 1 and 2 * (last - first) < n_in:
-                    # a whole row of a sparse input: zero inputs contribute exactly 0
-                    for t in range(first, last):
-                        j = nonzero_index[t]
-                        g = epsilon * a_in[b, j]
-                        g2 = g * g
-                        diff_out[e0 + j] += g * (c1 + g2 * (c3 + g2 * (c5 + g2 * c7)))
-                    g = epsilon
-                    g2 = g * g
-                    diff_out[e1 - 1] += g * (c1 + g2 * (c3 + g2 * (c5 + g2 * c7)))
-                    continue
-                for e in range(e0, e1):
-                    j = entry_input[e]
-                    g = epsilon if j == n_in else epsilon * a_in[b, j]
-                    g2 = g * g
-                    diff_out[e] += g * (c1 + g2 * (c3 + g2 * (c5 + g2 * c7)))
-                continue
-            z = z_u[b, i]
-            side = z > 0.0
-            moved = False
-            for e in range(e0, e1):
-                j = entry_input[e]
-                g = epsilon if j == n_in else epsilon * a_in[b, j]
-                x = e - e0
-                if hidden:
-                    sp = m * difference(code, z, g)
-                    sm = m * difference(code, z, -g)
-                    kink_plus[x] = kinked and ((z + g > 0.0) != side)
-                    kink_minus[x] = kinked and ((z - g > 0.0) != side)
-                else:
-                    sp = g
-                    sm = -g
-                s_plus[x] = sp
-                s_minus[x] = sm
-                moved = moved or sp != 0.0 or sm != 0.0
-            if not moved:
-                continue
-            n_fallback = 0
-            if on_line:
-                radius = line_direction(u, i, b, net, v_a, v_b, direction)
-                reach = line_coefficients(
-                    loss_code,
-                    logits[b],
-                    prob[b],
-                    targets[b],
-                    direction[:n_out],
-                    bernoulli[b % bernoulli.shape[0]],
-                    mu,
-                    kappa,
-                    coef,
-                )
-                limit = min(radius * SAFETY, reach)
-                for e in range(e0, e1):
-                    x = e - e0
-                    sp = s_plus[x]
-                    sm = s_minus[x]
-                    if sp == 0.0 and sm == 0.0:
-                        continue
-                    if abs(sp) < limit and abs(sm) < limit:
-                        if sm == -sp:
-                            diff_out[e] += odd_difference(coef, sp)
-                        else:
-                            diff_out[e] += evaluate(coef, sp) - evaluate(coef, sm)
-                        kinks_out[e] += kink_plus[x] + kink_minus[x]
-                    else:
-                        fallback[n_fallback] = e
-                        n_fallback += 1
-            else:
-                for e in range(e0, e1):
-                    x = e - e0
-                    if s_plus[x] != 0.0 or s_minus[x] != 0.0:
-                        fallback[n_fallback] = e
-                        n_fallback += 1
-            half = COLUMNS // 2
-            for first in range(0, n_fallback, half):
-                last = min(n_fallback, first + half)
-                for f in range(first, last):
-                    x = fallback[f] - e0
-                    s_col[2 * (f - first)] = s_plus[x]
-                    s_col[2 * (f - first) + 1] = s_minus[x]
-                carry_unit_change(
-                    u, i, b, 2 * (last - first), s_col, net, loss_code, dz_a, dz_b, f_out, crossed
-                )
-                for f in range(first, last):
-                    e = fallback[f]
-                    x = e - e0
-                    c = 2 * (f - first)
-                    diff_out[e] += f_out[c] - f_out[c + 1]
-                    kinks_out[e] += (kink_plus[x] or crossed[c]) + (kink_minus[x] or crossed[c + 1])
+            _unit_sample(
+                task, b, tasks, net, head, tables, loss_code, method, epsilon, scratch, out
+            )
 
 
 @jit(parallel=True)
 def centered_differences(
-    tasks, t_start, t_stop, lanes, net, loss_code, epsilon, diff_out, kinks_out
+    tasks, t_start, t_stop, lanes, net, head, tables, loss_code, method, epsilon, out
 ):
     """Sum over the batch of per-sample centered differences, for tasks ``t_start:t_stop``.
 
     Parameters
     ----------
-    tasks : tuple of int64 arrays
-        ``(task_layer, task_unit, entry_ptr, entry_input)``. Task ``t``
-        perturbs row ``task_unit[t]`` of the weight and bias producing node
-        layer ``task_layer[t]``; it owns entries ``entry_ptr[t]:entry_ptr[t +
-        1]``, and entry ``e`` perturbs input ``entry_input[e]`` of its row
-        (``sizes[u - 1]`` for the bias).
+    tasks : Tasks
+        The entries to difference, grouped by (layer, unit).
     t_start, t_stop : int
         The tasks to run.
     lanes : int
         Tasks are dealt round-robin to this many parallel lanes (the number
         of threads); it does not change the results.
-    net : tuple of arrays
-        ``(theta, w_off, wt, sizes, codes, masks, node_off, acts, pre, prob,
-        targets, bernoulli, reach_in, nonzero_ptr, nonzero_index)``: the
-        network after its forward pass (see :mod:`fastgrad.kernels.dense`);
-        ``wt``, the weights transposed, each at its weight's offset; ``prob``
-        and ``targets``, ``(batch, n_out)`` output probabilities and targets;
-        ``bernoulli``, ``(batch, n_out, DEGREE + 1)`` Bernoulli cumulants for
-        binary cross-entropy; ``reach_in``, ``(n_layers, batch)``, the largest
-        input ``max(1, max_j |A_u[b, j]|)`` of each layer and sample (the
-        bias counts as 1); ``nonzero_index[nonzero_ptr[u, b]:nonzero_ptr[u,
-        b + 1]]``, the ``j`` with ``A_u[b, j] != 0``
-        (:mod:`fastgrad.kernels.tables` builds the last five).
+    net : Network
+        The network after its forward pass.
+    head : Head
+        Output probabilities, targets and Bernoulli cumulants.
+    tables : Tables
+        Transposed weights and input tables.
     loss_code : int
         Loss code.
+    method : int
+        :data:`EXACT` or :data:`DIRECT`.
     epsilon : float
         Step.
-    diff_out : ndarray
-        Output: ``sum_b loss_b(+) - loss_b(-)`` per entry.
-    kinks_out : int64 ndarray
-        Output: number of evaluations per entry that crossed a kink.
+    out : Results
+        Output, written for the entries (and tasks) of ``t_start:t_stop`` only.
     """
     for lane in numba.prange(lanes):
-        _lane(lane, lanes, tasks, t_start, t_stop, net, loss_code, epsilon, diff_out, kinks_out)
+        _lane(
+            lane, lanes, tasks, t_start, t_stop, net, head, tables, loss_code, method, epsilon, out
+        )
 
 
 @jit()
 def centered_differences_serial(
-    tasks, t_start, t_stop, net, loss_code, epsilon, diff_out, kinks_out
+    tasks, t_start, t_stop, net, head, tables, loss_code, method, epsilon, out
 ):
     """Run :func:`centered_differences` on the calling thread.
 
     For work too small to repay starting the parallel threads.
     """
-    _lane(0, 1, tasks, t_start, t_stop, net, loss_code, epsilon, diff_out, kinks_out)
+    _lane(0, 1, tasks, t_start, t_stop, net, head, tables, loss_code, method, epsilon, out)

@@ -1,13 +1,14 @@
-"""Carry changes of pre-activations exactly through the rest of the network.
+"""The direct path: changes of pre-activations carried exactly through the rest of the network.
 
 Given how much the pre-activations of one node layer move for a sample, in
-several columns at once (several perturbations), this computes how much the
-sample's loss moves in each, layer by layer, as differences from the
-unperturbed pass: ``dA = M (phi(Z + dZ) - phi(Z))`` by the cancellation-free
-:func:`~fastgrad.kernels.activations.difference`, ``dZ_next = W dA``, and at
-the logits the loss change from ``expm1``/``log1p``
-(:func:`~fastgrad.kernels.losses.loss_difference`). Along the way it records
-whether a relu or leaky relu pre-activation changed side (a kink crossing).
+several columns at once (one column per evaluation ``theta +- eps e_i``),
+this computes how much the sample's loss moves in each, layer by layer, as
+differences from the unperturbed pass: ``dA = M (phi(Z + dZ) - phi(Z))`` by
+the cancellation-free :func:`~fastgrad.kernels.activations.difference`,
+``dZ_next = W dA``, and at the logits the loss change from ``expm1`` and
+``log1p`` (:func:`~fastgrad.kernels.losses.loss_difference`). Along the way
+it counts the relu and leaky relu units whose pre-activation changed side
+(kink crossings). No derivative formula and no series is involved.
 """
 
 from ._jit import jit
@@ -15,59 +16,45 @@ from .activations import difference, is_kinked
 from .dense import node_block, weight_view
 from .losses import loss_difference
 
+COLUMNS = 32
+"""Evaluations carried together (16 entries, both signs): one pass over each weight serves them."""
+
 
 @jit()
-def carry_to_loss(
-    k0,
-    b,
-    n_cols,
-    theta,
-    w_off,
-    sizes,
-    codes,
-    masks,
-    node_off,
-    pre,
-    prob,
-    targets,
-    loss_code,
-    dz_a,
-    dz_b,
-    f_out,
-    crossed,
-):
-    """Carry ``dz_a[c, :sizes[k0]]``, the change of ``Z_k0[b]`` in column ``c``, to the loss.
+def carry_to_loss(k0, b, n_cols, net, head, loss_code, carry):
+    """Carry ``carry.dz_a[c, :sizes[k0]]``, the change of ``Z_k0[b]`` in column ``c``, to the loss.
 
     Parameters
     ----------
     k0 : int
-        Node layer whose pre-activations ``dz_a`` holds changes of.
+        Node layer whose pre-activations ``carry.dz_a`` holds changes of.
     b : int
         Sample.
     n_cols : int
-        Columns of ``dz_a`` in use.
-    theta, w_off, sizes, codes, masks, node_off, pre
-        The network after its forward pass (see :mod:`fastgrad.kernels.dense`).
-    prob, targets : ndarray
-        ``(batch, n_out)`` output probabilities and targets.
+        Columns of ``carry.dz_a`` in use.
+    net : Network
+        The network after its forward pass.
+    head : Head
+        Output probabilities and targets.
     loss_code : int
         Loss code.
-    dz_a, dz_b : ndarray
-        ``(columns, width)`` scratch; ``dz_a`` holds the input and is overwritten.
-    f_out : ndarray
-        Output: the loss change of each column.
-    crossed : bool ndarray
-        Output: whether a kinked unit changed side in each column.
+    carry : Carry
+        Scratch; ``dz_a`` holds the input and is overwritten. Output:
+        ``f_out[c]``, the loss change of column ``c``, and ``crossed[c]``,
+        how many kinked units changed side in it.
     """
+    sizes = net.sizes
     n_layers = sizes.shape[0] - 1
+    dz_a = carry.dz_a
+    dz_b = carry.dz_b
     for c in range(n_cols):
-        crossed[c] = False
+        carry.crossed[c] = 0
     for k in range(k0, n_layers):
-        z_k = node_block(pre, node_off, sizes, k)[b]
-        m_k = node_block(masks, node_off, sizes, k)[b]
-        code = codes[k]
+        z_k = node_block(net.pre, net.node_off, sizes, k)[b]
+        m_k = node_block(net.masks, net.node_off, sizes, k)[b]
+        code = net.codes[k]
         kinked = is_kinked(code)
-        weight = weight_view(theta, w_off, sizes, k + 1)
+        weight = weight_view(net.theta, net.w_off, sizes, k + 1)
         for c in range(n_cols):
             for q in range(sizes[k]):
                 d = dz_a[c, q]
@@ -77,7 +64,7 @@ def carry_to_loss(
                     continue
                 z = z_k[q]
                 if kinked and ((z + d > 0.0) != (z > 0.0)):
-                    crossed[c] = True
+                    carry.crossed[c] += 1
                 dz_a[c, q] = m * difference(code, z, d)
             for p in range(sizes[k + 1]):
                 total = 0.0
@@ -85,49 +72,69 @@ def carry_to_loss(
                     total += weight[p, q] * dz_a[c, q]
                 dz_b[c, p] = total
         dz_a, dz_b = dz_b, dz_a
-    n_out = sizes[n_layers]
-    logits = node_block(pre, node_off, sizes, n_layers)[b]
+    logits = node_block(net.pre, net.node_off, sizes, n_layers)[b]
     for c in range(n_cols):
-        f_out[c] = loss_difference(loss_code, logits, prob[b], targets[b], dz_a[c, :n_out])
+        carry.f_out[c] = loss_difference(
+            loss_code, logits, head.prob[b], head.targets[b], dz_a[c, : sizes[n_layers]]
+        )
 
 
 @jit()
-def carry_unit_change(u, i, b, n_cols, s_col, net, loss_code, dz_a, dz_b, f_out, crossed):
-    """Carry activation changes ``s_col`` of unit ``(u, i)`` to the loss of sample ``b``.
+def carry_unit_change(u, i, b, n_cols, net, head, wt, loss_code, carry):
+    """Carry activation changes ``carry.steps`` of unit ``(u, i)`` to the loss of sample ``b``.
 
-    Writes the loss change of each column into ``f_out`` and whether any
-    kinked unit changed side into ``crossed``. ``net`` is the network tuple
-    of :func:`~fastgrad.kernels.finite_diff.centered_differences`.
+    ``u == L`` means the logit ``i`` itself moves by ``carry.steps``. ``wt``
+    holds the transposed weights (:class:`~fastgrad.kernels.structures.Tables`).
+    Fills ``carry.f_out`` and ``carry.crossed`` as :func:`carry_to_loss` does.
     """
-    theta, w_off, wt, sizes, codes, masks, node_off, acts, pre, prob, targets = net[:11]
+    sizes = net.sizes
     n_layers = sizes.shape[0] - 1
     if u == n_layers:
         for c in range(n_cols):
-            dz_a[c, : sizes[n_layers]] = 0.0
-            dz_a[c, i] = s_col[c]
+            carry.dz_a[c, : sizes[n_layers]] = 0.0
+            carry.dz_a[c, i] = carry.steps[c]
     else:
         n = sizes[u + 1]
-        start = w_off[u + 1] + i * n
+        start = net.w_off[u + 1] + i * n
         column = wt[start : start + n]
         for c in range(n_cols):
             for q in range(n):
-                dz_a[c, q] = s_col[c] * column[q]
-    carry_to_loss(
-        min(u + 1, n_layers),
-        b,
-        n_cols,
-        theta,
-        w_off,
-        sizes,
-        codes,
-        masks,
-        node_off,
-        pre,
-        prob,
-        targets,
-        loss_code,
-        dz_a,
-        dz_b,
-        f_out,
-        crossed,
-    )
+                carry.dz_a[c, q] = carry.steps[c] * column[q]
+    carry_to_loss(min(u + 1, n_layers), b, n_cols, net, head, loss_code, carry)
+
+
+@jit()
+def direct_path(u, i, b, e0, n_pending, steps, net, head, tables, loss_code, carry, out):
+    """Path 3: add the exact loss changes of the pending entries of unit ``(u, i)``, sample ``b``.
+
+    ``steps.pending[:n_pending]`` lists the entries; ``steps.plus[e - e0]``
+    and ``steps.minus[e - e0]`` are how the unit's activation moves at
+    ``+eps`` and ``-eps`` and ``steps.kink_plus``/``kink_minus`` whether
+    that move crosses the unit's own kink. Adds ``f+ - f-`` to
+    ``out.diff[e]``; for a sample that crosses a kink also the evaluations
+    that crossed to ``out.kinks[e]`` and ``|f+ + f-|`` to
+    ``out.kink_width[e]``, and sets ``out.unverifiable[e]`` when the sample
+    meets more than one kink in its two evaluations.
+    """
+    half = COLUMNS // 2
+    for first in range(0, n_pending, half):
+        last = min(n_pending, first + half)
+        for f in range(first, last):
+            x = steps.pending[f] - e0
+            carry.steps[2 * (f - first)] = steps.plus[x]
+            carry.steps[2 * (f - first) + 1] = steps.minus[x]
+        carry_unit_change(u, i, b, 2 * (last - first), net, head, tables.wt, loss_code, carry)
+        for f in range(first, last):
+            e = steps.pending[f]
+            x = e - e0
+            c = 2 * (f - first)
+            f_plus = carry.f_out[c]
+            f_minus = carry.f_out[c + 1]
+            out.diff[e] += f_plus - f_minus
+            met_plus = steps.kink_plus[x] + carry.crossed[c]
+            met_minus = steps.kink_minus[x] + carry.crossed[c + 1]
+            if met_plus + met_minus > 0:
+                out.kinks[e] += (met_plus > 0) + (met_minus > 0)
+                out.kink_width[e] += abs(f_plus + f_minus)
+                if met_plus + met_minus > 1:
+                    out.unverifiable[e] = True

@@ -5,7 +5,7 @@ import numpy as np
 from ._jit import jit
 from .activations import sigmoid_pair
 from .dense import node_block, weight_view
-from .series import bernoulli_cumulants
+from .line_series import bernoulli_cumulants
 
 
 @jit()

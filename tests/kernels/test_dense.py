@@ -15,6 +15,7 @@ from strategies import HIDDEN, TARGETS, cases, random_params
 
 from fastgrad.kernels import activations, dense
 from fastgrad.kernels import losses as loss_codes
+from fastgrad.kernels.structures import Network
 
 CODES = {name: getattr(activations, name.upper()) for name in HIDDEN}
 LOSS_CODES = {
@@ -59,36 +60,26 @@ class Flat:
     def block(self, buffer, u):
         return buffer[self.node_off[u] : self.node_off[u + 1]].reshape(self.batch, self.sizes[u])
 
-    def forward(self):
-        dense.forward(
-            self.theta,
-            self.w_off,
-            self.b_off,
-            self.sizes,
-            self.codes,
-            self.masks,
-            self.node_off,
-            self.acts,
-            self.pre,
+    @property
+    def network(self):
+        return Network(
+            theta=self.theta,
+            w_off=self.w_off,
+            b_off=self.b_off,
+            sizes=self.sizes,
+            codes=self.codes,
+            masks=self.masks,
+            node_off=self.node_off,
+            acts=self.acts,
+            pre=self.pre,
         )
+
+    def forward(self):
+        dense.forward(self.network)
 
     def backward(self):
         grad = np.full_like(self.theta, np.nan)
-        dense.backward(
-            self.theta,
-            self.w_off,
-            self.b_off,
-            self.sizes,
-            self.codes,
-            self.masks,
-            self.node_off,
-            self.acts,
-            self.pre,
-            self.targets,
-            self.loss_code,
-            self.l2,
-            grad,
-        )
+        dense.backward(self.network, self.targets, self.loss_code, self.l2, grad)
         return grad
 
 
@@ -196,16 +187,16 @@ def test_parallel_passes_equal_the_serial_ones_exactly(hidden):
     work, _ = net.workspace(params, X, y)
     pre = np.zeros_like(work.pre)
     acts = work.acts.copy()
-    arrays = (work.theta, work.w_off, work.b_off, work.sizes, work.codes, work.masks, work.node_off)
+    fresh = work.network._replace(acts=acts, pre=pre)
     for lanes in (2, 3, 5):
         acts[work.node_off[1] :] = 0.0
-        dense.forward_parallel(*arrays, acts, pre, lanes)
+        dense.forward_parallel(fresh, lanes)
         np.testing.assert_array_equal(pre, work.pre)
         np.testing.assert_array_equal(acts, work.acts)
         serial = np.empty_like(work.theta)
         parallel = np.empty_like(work.theta)
         tail = (work.targets, work.loss_code, work.l2)
-        dense.backward(*arrays, work.acts, work.pre, *tail, serial)
-        dense.backward_parallel(*arrays, work.acts, work.pre, *tail, parallel, lanes)
+        dense.backward(work.network, *tail, serial)
+        dense.backward_parallel(work.network, *tail, parallel, lanes)
         np.testing.assert_array_equal(parallel, serial)
     np.testing.assert_array_equal(serial, work.gradient())

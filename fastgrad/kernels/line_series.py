@@ -1,4 +1,4 @@
-"""The loss along a straight line in logit space, as a power series.
+"""The loss along a straight line in logit space, as a power series (the line path's series).
 
 When every layer after a perturbed unit is piecewise linear (identity, relu,
 leaky_relu) and no unit of theirs changes side, the logits move along a
@@ -17,7 +17,7 @@ The per-sample loss along that line is
 The series converge for ``|s| max_k |u_k - c| < pi / 2`` (``c`` the mean of
 ``u`` for cross-entropy, 0 otherwise). Truncated after :data:`DEGREE` terms
 and used only where ``|s| max_k |u_k - c| <= RADIUS``, the neglected tail is
-below ``(2 RADIUS / pi) ** DEGREE ~ 1e-20`` of the leading term: the series
+below ``(2 RADIUS / pi) ** DEGREE ~ 1.7e-20`` of the leading term: the series
 evaluates ``F`` as exactly as ``exp`` and ``log`` would, with a handful of
 multiply-adds instead of one ``exp`` per class.
 """
@@ -28,7 +28,12 @@ from ._jit import jit
 from .losses import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE
 
 DEGREE = 9
+"""Highest power kept. The tail bound ``(2 RADIUS / pi) ** DEGREE`` is 1.7e-20 of the leading
+term, far below rounding (``u = 1.1e-16``); 7 terms would leave 4.2e-16, above it."""
+
 RADIUS = 0.01
+"""Largest ``|s| spread(u)`` at which the series is used. Larger would send more entries down
+the series and fewer to the direct path, but needs more terms for the same tail."""
 
 
 @jit()

@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fastgrad.kernels import activations as act
-from fastgrad.kernels import losses, series
+from fastgrad.kernels import line_series as series
+from fastgrad.kernels import losses
 
 OUTPUTS = {
     "identity": losses.MSE,

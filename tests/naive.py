@@ -161,3 +161,49 @@ def one_hot(labels, n):
     out = np.zeros((len(labels), n))
     out[np.arange(len(labels)), labels] = 1.0
     return out
+
+
+KINKED = ("relu", "leaky_relu")
+
+
+def one_sided(sizes, hidden, output, params, X, Y, masks, epsilon, dtype=np.float64):
+    """Per entry and sample: the loss changes at theta +- eps e_i and the kinks crossed.
+
+    Returns ``(plus, minus, crossed_plus, crossed_minus)``, each ``(n_params,
+    batch)`` in the flat order W1 (row-major), b1, W2, ...: ``plus[i, b] =
+    loss_b(theta + eps e_i) - loss_b(theta)``, ``minus`` the same at ``-eps``,
+    and the number of relu / leaky relu units (kept by dropout) whose
+    pre-activation is on the other side of 0 than at theta.
+    """
+    params = {key: np.asarray(value, dtype=dtype) for key, value in params.items()}
+    X, Y = np.asarray(X, dtype=dtype), np.asarray(Y, dtype=dtype)
+    masks = [np.asarray(mask, dtype=dtype) for mask in masks]
+    epsilon = dtype(epsilon)
+
+    def evaluate(trial):
+        Z, _ = forward(sizes, hidden, trial, X, masks)
+        sides = [
+            (Z[k] > 0) & (masks[k] != 0) if hidden[k] in KINKED else None
+            for k in range(len(sizes) - 2)
+        ]
+        return per_sample_loss(output, Z[-1], Y), sides
+
+    base_loss, base_sides = evaluate(params)
+    rows = {key: [] for key in ("plus", "minus", "crossed_plus", "crossed_minus")}
+    for name in [f"{kind}{k}" for k in range(1, len(sizes)) for kind in ("W", "b")]:
+        base = params[name]
+        for index in np.ndindex(*base.shape):
+            for sign, key in ((1.0, "plus"), (-1.0, "minus")):
+                trial = dict(params)
+                perturbed = base.copy()
+                perturbed[index] += sign * epsilon
+                trial[name] = perturbed
+                values, sides = evaluate(trial)
+                crossed = np.zeros(X.shape[0], dtype=np.int64)
+                for k, side in enumerate(sides):
+                    if side is not None:
+                        kept = masks[k] != 0
+                        crossed += np.sum((side != base_sides[k]) & kept, axis=1)
+                rows[key].append(values - base_loss)
+                rows["crossed_" + key].append(crossed)
+    return tuple(np.array(rows[key]) for key in ("plus", "minus", "crossed_plus", "crossed_minus"))

@@ -8,7 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from networks import HIDDEN, OUTPUTS, case, naive_args
 
-from fastgrad.numerical import Differences
+import fastgrad as fg
+from fastgrad import numerical
+from fastgrad.numerical import DEFAULT_EPSILON, Differences
 
 
 def fast_gradient(net, params, X, Y, epsilon, entries=None):
@@ -93,21 +95,6 @@ def test_sampled_entries_equal_the_same_entries_of_a_full_run():
     part, _, _ = fast_gradient(net, params, X, Y, 1e-6, entries)
     np.testing.assert_array_equal(part[entries], full[entries])
     assert np.isnan(np.delete(part, entries)).all()
-
-
-@pytest.mark.parametrize("hidden", ["relu", "tanh"])
-def test_identical_results_for_any_number_of_threads(hidden):
-    net, params, X, Y = case([30, 20, 12, 4], hidden, "softmax", batch=10, seed=2)
-    before = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        one, kinks_one, _ = fast_gradient(net, params, X, Y, 1e-6)
-        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        many, kinks_many, _ = fast_gradient(net, params, X, Y, 1e-6)
-    finally:
-        numba.set_num_threads(before)
-    np.testing.assert_array_equal(one, many)
-    np.testing.assert_array_equal(kinks_one, kinks_many)
 
 
 def test_chunked_run_equals_single_run():
@@ -266,3 +253,248 @@ def test_sparse_inputs_skip_zeros_exactly():
         assert relative(ours, extended_flat(net, params, X, Y, 1e-7)) < 1e-10
     else:
         assert relative(ours, naive_flat(net, params, X, Y, 1e-5)) < 1e-6
+
+
+# -- paths ----------------------------------------------------------------------------------------
+
+
+def differences(net, params, X, Y, epsilon, method="exact"):
+    work, _ = net.workspace(params, X, Y)
+    diff = Differences(work, epsilon, method=method)
+    values, kinks, _ = diff.compute()
+    return diff, values, kinks
+
+
+@pytest.mark.parametrize("hidden", ["relu", "tanh"])
+def test_the_series_path_carries_most_entries_at_the_default_step(hidden):
+    net, params, X, Y = case([20, 12, 8, 4], hidden, "softmax", batch=8, seed=4)
+    diff, values, _ = differences(net, params, X, Y, DEFAULT_EPSILON)
+    total = sum(diff.paths.values())
+    assert diff.paths["series"] > 0.9 * total, diff.paths
+    if np.finfo(np.longdouble).eps < 1e-18:
+        ref = extended_flat(net, params, X, Y, DEFAULT_EPSILON)
+        assert relative(values, ref[diff.entries]) < 1e-10
+
+
+def test_the_line_path_serves_relu_layers_when_the_logits_move_too_far_for_the_series():
+    net, params, X, Y = case([6, 8, 5, 3], "relu", "softmax", batch=6, seed=2)
+    diff, values, _ = differences(net, params, X, Y, 1e-3)
+    assert diff.paths["line"] > 0.5 * sum(diff.paths.values()), diff.paths
+    ref = naive_flat(net, params, X, Y, 1e-3)
+    assert relative(values, ref[diff.entries]) < 1e-10
+
+
+def test_the_direct_path_serves_smooth_layers_at_large_steps():
+    net, params, X, Y = case([6, 8, 5, 3], "tanh", "softmax", batch=6, seed=2)
+    diff, values, _ = differences(net, params, X, Y, 0.05)
+    assert diff.paths["direct"] > 0.5 * sum(diff.paths.values()), diff.paths
+    ref = naive_flat(net, params, X, Y, 0.05)
+    assert relative(values, ref[diff.entries]) < 1e-11
+
+
+@pytest.mark.parametrize("epsilon", [DEFAULT_EPSILON, 1e-4, 0.05])
+@pytest.mark.parametrize("hidden", [["relu", "tanh"], ["tanh", "leaky_relu"]])
+def test_the_direct_method_takes_no_series_and_agrees_with_the_exact_one(hidden, epsilon):
+    net, params, X, Y = case([5, 6, 4, 3], hidden, "softmax", batch=5, seed=6, l2=0.3)
+    exact, values, kinks = differences(net, params, X, Y, epsilon)
+    direct, direct_values, direct_kinks = differences(net, params, X, Y, epsilon, "direct")
+    assert direct.paths["series"] == direct.paths["line"] == 0 < direct.paths["direct"]
+    assert relative(direct_values, values) < 1e-12
+    np.testing.assert_array_equal(direct_kinks, kinks)
+
+
+def test_an_unknown_method_is_refused():
+    net, params, X, Y = case([3, 2], "relu", "softmax", batch=2)
+    with pytest.raises(ValueError, match="method must be one of"):
+        fg.numerical_gradient(net, params, X, Y, method="series")
+    direct = fg.numerical_gradient(net, params, X, Y, method="direct")
+    exact = fg.numerical_gradient(net, params, X, Y)
+    np.testing.assert_allclose(direct["dW1"], exact["dW1"], rtol=1e-12)
+
+
+# -- kinks ----------------------------------------------------------------------------------------
+
+
+def kink_reference(net, params, X, Y, epsilon):
+    """Kink counts, interval half-widths and unverifiable flags from a loop of full passes."""
+    sizes, hidden, output, _, masks = naive_args(net, X)
+    plus, minus, up, down = naive.one_sided(
+        sizes, hidden, output, params, X, Y, masks, epsilon, dtype=np.longdouble
+    )
+    crossing = (up + down) > 0
+    kinks = (up > 0).sum(axis=1) + (down > 0).sum(axis=1)
+    width = np.where(crossing, np.abs(plus + minus), 0.0).sum(axis=1) / (2 * epsilon * X.shape[0])
+    return kinks, width.astype(np.float64), ((up + down) > 1).any(axis=1)
+
+
+def blank_rows(X, rng, count):
+    X[rng.choice(X.shape[0], size=min(count, X.shape[0]), replace=False)] = 0.0
+    return X
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, 5), min_size=3, max_size=4),
+    hidden=st.sampled_from(["relu", "leaky_relu", "mixed"]),
+    output=st.sampled_from(OUTPUTS),
+    epsilon=st.sampled_from([1e-3, 0.05, 0.4]),
+    blank=st.integers(0, 2),
+    zero_bias=st.booleans(),
+    dropout=st.sampled_from([None, 0.4]),
+    seed=st.integers(0, 10_000),
+)
+def test_kink_flags_intervals_and_unverifiable_entries_match_a_naive_loop(
+    sizes, hidden, output, epsilon, blank, zero_bias, dropout, seed
+):
+    names = ["relu", "tanh", "leaky_relu"] if hidden == "mixed" else [hidden] * 3
+    net, params, X, Y = case(
+        sizes, names[: len(sizes) - 2], output, batch=5, seed=seed, dropout=dropout
+    )
+    X = blank_rows(X, np.random.default_rng(seed), blank)
+    if zero_bias:
+        for name in params:
+            if name.startswith("b"):
+                params[name][:] = 0.0
+    diff, values, kinks = differences(net, params, X, Y, epsilon)
+    ref_kinks, ref_width, ref_unverifiable = kink_reference(net, params, X, Y, epsilon)
+    order = diff.entries
+    np.testing.assert_array_equal(kinks, ref_kinks[order])
+    np.testing.assert_array_equal(diff.unverifiable, ref_unverifiable[order])
+    scale = max(np.abs(values).max(), 1e-300)
+    np.testing.assert_allclose(
+        diff.kink_hi - values, ref_width[order], rtol=1e-9, atol=1e-11 * scale
+    )
+    np.testing.assert_allclose(
+        values - diff.kink_lo, ref_width[order], rtol=1e-9, atol=1e-11 * scale
+    )
+    assert np.all(diff.kink_lo[kinks == 0] == values[kinks == 0])
+    assert np.all(diff.kink_hi[kinks == 0] == values[kinks == 0])
+
+
+@pytest.mark.parametrize("blank_first", [False, True])
+def test_output_layer_entries_are_never_kinks_in_any_sample_order(blank_first):
+    net = fg.MLP([4, 4, 3])
+    params = net.init("he_normal", seed=0)
+    X = np.random.default_rng(0).normal(size=(5, 4)) * 1e3
+    X[-1] = 0.0
+    y = np.array([0, 1, 2, 0, 1])
+    if blank_first:
+        X, y = X[::-1].copy(), y[::-1].copy()
+    work, _ = net.workspace(params, X, y)
+    diff = Differences(work, DEFAULT_EPSILON)
+    _, kinks, _ = diff.compute()
+    counts = net.packing.unpack(kinks[np.argsort(diff.entries)])
+    assert counts["W2"].sum() == 0 and counts["b2"].sum() == 0
+    assert counts["b1"].sum() > 0  # the blank sample sits on every kink of layer 1
+
+
+def test_a_blank_row_at_zero_biases_bounds_every_convention_or_says_it_cannot():
+    net = fg.MLP([20, 16, 8, 4])
+    params = net.init("he_normal", seed=0)
+    X = np.random.default_rng(0).normal(size=(32, 20))
+    X[5] = 0.0
+    y = np.arange(32) % 4
+    work, _ = net.workspace(params, X, y)
+    diff = Differences(work, DEFAULT_EPSILON)
+    values, kinks, _ = diff.compute()
+    order = np.argsort(diff.entries)
+    unpack = net.packing.unpack
+    lo, hi = unpack(diff.kink_lo[order]), unpack(diff.kink_hi[order])
+    unverifiable = unpack(diff.unverifiable[order].astype(float))
+    # b1 moves a unit of layer 1 across its kink and then units of layer 2: unverifiable
+    assert unverifiable["b1"].all()
+    # b2 crosses one kink only: the interval holds backprop's value for relu'(0) = 0 and = 1
+    assert not unverifiable["b2"].any() and (unpack(kinks[order])["b2"] > 0).all()
+    sizes, hidden, output, l2, masks = naive_args(net, X)
+    Y = naive.one_hot(y, 4)
+    left = naive.gradients(sizes, hidden, output, l2, params, X, Y, masks)["db2"]
+    original = naive.activation_derivative
+    try:
+        naive.activation_derivative = lambda name, z: (
+            (z >= 0).astype(float) if name == "relu" else original(name, z)
+        )
+        right = naive.gradients(sizes, hidden, output, l2, params, X, Y, masks)["db2"]
+    finally:
+        naive.activation_derivative = original
+    assert not np.allclose(left, right)
+    # one convention sits on an end of the interval: allow the step's truncation error
+    slack = 1e-8 * np.abs(left).max()
+    for grad in (left, right):
+        assert np.all(lo["b2"] - slack <= grad) and np.all(grad <= hi["b2"] + slack)
+    # a sign flip lands outside
+    assert np.all((-left < lo["b2"] - slack) | (-left > hi["b2"] + slack))
+
+
+# -- dropout and threads -------------------------------------------------------------------------
+
+
+def dropped_smooth_unit_case():
+    """A relu layer followed by a tanh unit that dropout drops in one sample of two."""
+    for seed in range(100):
+        net = fg.MLP(
+            [1, 1, 1, 1],
+            hidden=["relu", "tanh"],
+            output="identity",
+            dropout=[0.0, 0.5],
+            dropout_seed=seed,
+        )
+        if sorted(net.dropout_masks(2)[1][:, 0]) == [0.0, 2.0]:
+            break
+    params = {name: np.ones((1, 1)) if name[0] == "W" else np.zeros(1) for name in net.param_names}
+    params["b1"][:] = 0.5
+    return net, params, np.ones((2, 1)), np.array([[0.0], [100.0]])
+
+
+@pytest.mark.skipif(np.finfo(np.longdouble).eps > 1e-18, reason="needs 80-bit long double")
+@pytest.mark.parametrize("epsilon", [1e-4, DEFAULT_EPSILON])
+def test_a_dropped_smooth_unit_leaves_no_stale_series_coefficients(epsilon):
+    net, params, X, Y = dropped_smooth_unit_case()
+    _, values, _ = differences(net, params, X, Y, 0.3)  # fills the lane's scratch first
+    diff, values, _ = differences(net, params, X, Y, epsilon)
+    assert diff.paths["series"] > 0
+    ref = extended_flat(net, params, X, Y, epsilon)[diff.entries]
+    assert np.abs(values - ref).max() < 1e-10 * np.abs(ref).max()
+
+
+@pytest.mark.parametrize("method", ["exact", "direct"])
+@pytest.mark.parametrize("dropout", [None, 0.3])
+@pytest.mark.parametrize("hidden", [["relu", "tanh"], ["tanh", "relu"]])
+def test_identical_results_for_any_thread_count_with_the_parallel_kernel(
+    hidden, dropout, method, monkeypatch
+):
+    monkeypatch.setattr(numerical, "SERIAL_WORK", 0)  # the parallel kernel even on small work
+    net, params, X, Y = case([20, 30, 30, 5], hidden, "softmax", batch=32, seed=3, dropout=dropout)
+    X = blank_rows(X, np.random.default_rng(0), 2)  # kinks at the blank rows
+    before = numba.get_num_threads()
+    runs = []
+    try:
+        for threads in range(1, numba.config.NUMBA_NUM_THREADS + 1):
+            numba.set_num_threads(threads)
+            for epsilon in (DEFAULT_EPSILON, 1e-3):
+                diff, values, kinks = differences(net, params, X, Y, epsilon, method)
+                runs.append((threads, epsilon, values, kinks, diff))
+    finally:
+        numba.set_num_threads(before)
+    for threads, epsilon, values, kinks, diff in runs:
+        first = next(r for r in runs if r[1] == epsilon)
+        np.testing.assert_array_equal(values, first[2], err_msg=f"{threads} threads")
+        np.testing.assert_array_equal(kinks, first[3])
+        np.testing.assert_array_equal(diff.kink_lo, first[4].kink_lo)
+        np.testing.assert_array_equal(diff.unverifiable, first[4].unverifiable)
+        assert diff.paths == first[4].paths
+
+
+@pytest.mark.parametrize("dropout", [None, 0.3])
+def test_results_do_not_depend_on_the_order_of_the_samples(dropout):
+    net, params, X, Y = case([8, 9, 7, 3], ["relu", "tanh"], "softmax", batch=12, seed=5)
+    net = fg.MLP(net.sizes, hidden=["relu", "tanh"], dropout=dropout)
+    masks = net.dropout_masks(12)
+    X = blank_rows(X, np.random.default_rng(1), 2)
+    order = np.random.default_rng(2).permutation(12)
+    _, values, kinks = differences(net, params, X, Y, 1e-4)
+    # the same samples in another order, with their dropout masks moved along
+    net_moved = fg.MLP(net.sizes, hidden=["relu", "tanh"], dropout=dropout)
+    net_moved.dropout_masks = lambda batch: [mask[order] for mask in masks]
+    _, moved, moved_kinks = differences(net_moved, params, X[order], Y[order], 1e-4)
+    np.testing.assert_allclose(moved, values, rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(moved_kinks, kinks)

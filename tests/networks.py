@@ -44,11 +44,6 @@ def case(
     return net, params, X, Y
 
 
-def hidden_list(net):
-    """The per-hidden-layer activation names, as the naive references take them."""
-    return list(net.hidden)
-
-
 def naive_args(net, X):
     """Arguments the naive references take for a network: sizes, hidden, output, l2, masks."""
     return net.sizes, list(net.hidden), net.output, net.l2, net.dropout_masks(X.shape[0])

@@ -7,7 +7,8 @@ compiler hoists out of the loops that call these functions.
 ``difference(code, z, delta)`` returns ``phi(z + delta) - phi(z)`` computed
 without subtracting two nearly equal numbers wherever an identity allows it
 (``tanh``, ``sigmoid``, ``softplus``, the exponential side of ``elu``, and
-the linear pieces of ``relu`` and ``leaky_relu``). The finite-difference
+the linear pieces of ``relu`` and ``leaky_relu``), for any step: small ones
+and ones that push a saturated unit across to the other saturation alike. The finite-difference
 kernels carry perturbations through the network as such differences, which
 is why their centered differences lose far less to cancellation than the
 textbook ``J(theta + eps) - J(theta - eps)``.
@@ -117,19 +118,73 @@ def difference(code, z, delta):
         td = math.tanh(delta)
         e = math.exp(-2.0 * abs(z))
         sech2 = 4.0 * e / ((1.0 + e) * (1.0 + e))
-        return td * sech2 / (1.0 + math.tanh(z) * td)
+        below = 1.0 + math.tanh(z) * td
+        if below >= 0.5:
+            return td * sech2 / below
+        # a saturated unit pushed across: the denominator cancels; tanh(x) = 2 sigmoid(2x) - 1
+        return 2.0 * sigmoid_difference(2.0 * z, 2.0 * delta)
     if code == SIGMOID:
         # with s = sigmoid(z), c = 1 - s and m = expm1(-d):
         # sigmoid(z + d) - sigmoid(z) = -s c m / (1 + c m)
         s, c = sigmoid_pair(z)
         m = math.expm1(-delta)
-        return -s * c * m / (1.0 + c * m)
+        below = 1.0 + c * m
+        if below >= 0.5:
+            return -s * c * m / below
+        return sigmoid_difference(z, delta)
     if code == ELU:
         if z > 0.0 and w > 0.0:
             return delta
         if z <= 0.0 and w <= 0.0:
-            return math.exp(z) * math.expm1(delta)
+            if delta < 700.0:
+                return math.exp(z) * math.expm1(delta)
+            # expm1 would overflow: exp(w) - exp(z) factored at w instead
+            return -math.exp(w) * math.expm1(-delta)
         return (w if w > 0.0 else math.expm1(w)) - (z if z > 0.0 else math.expm1(z))
     if code == SOFTPLUS:
-        return math.log1p(sigmoid_pair(z)[0] * math.expm1(delta))
+        s, c = sigmoid_pair(z)
+        return softplus_difference(z, delta, s, c)
     return delta
+
+
+@jit()
+def sigmoid_difference(z, delta):
+    """Return ``sigmoid(z + delta) - sigmoid(z)`` for any step, however large.
+
+    ``sigmoid(a) - sigmoid(b) = sigmoid(a) (1 - sigmoid(b)) (1 - exp(b - a))``:
+    a product of factors that are each accurate, taken with ``a`` the larger
+    argument so that ``expm1`` stays in ``(-1, 0)``; it does not cancel where
+    ``-s c m / (1 + c m)`` (``m = expm1(-delta)``) does, when a saturated
+    unit is pushed across (``z = -30``, ``delta = 50``). Forming ``z +
+    delta`` costs a relative ``u |z + delta|``, which only matters next to
+    the small steps that :func:`difference` keeps for the other form.
+    """
+    w = z + delta
+    if delta >= 0.0:
+        return -sigmoid_pair(w)[0] * sigmoid_pair(z)[1] * math.expm1(-delta)
+    return sigmoid_pair(z)[0] * sigmoid_pair(w)[1] * math.expm1(delta)
+
+
+@jit()
+def softplus_difference(z, delta, s, c):
+    """Return ``softplus(z + delta) - softplus(z)``, given ``(s, c) = sigmoid_pair(z)``.
+
+    ``log1p(s expm1(delta))`` is exact to rounding while its argument stays
+    above ``-1/2`` and finite. Below, the argument nears ``-1`` and cancels;
+    there ``log(c + s exp(delta))`` sums two positive terms instead. When
+    ``expm1`` overflows (``delta > 709``) the two values differ by so much
+    that subtracting them directly loses nothing that matters.
+    """
+    x = s * math.expm1(delta)
+    if -0.5 <= x < math.inf:
+        return math.log1p(x)
+    if delta < 0.0:
+        y = c + s * math.exp(delta)
+        if y > 0.0:
+            return math.log(y)
+        return softplus(z + delta) - softplus(z)
+    w = z + delta
+    if z > 0.0:
+        # softplus(x) = x + log1p(exp(-x)) for x > 0
+        return delta + (math.log1p(math.exp(-w)) - math.log1p(math.exp(-z)))
+    return softplus(w) - softplus(z)

@@ -18,7 +18,7 @@ For each pair the derivative of ``l`` with respect to the logits is
 import math
 
 from ._jit import jit
-from .activations import sigmoid_pair, softplus
+from .activations import sigmoid_pair, softplus, softplus_difference
 
 MSE = 0
 BINARY_CROSS_ENTROPY = 1
@@ -94,7 +94,9 @@ def loss_difference(code, z, prob, y, dz):
     ``prob`` is the output function of ``z`` (:func:`output_probabilities`).
     The difference is formed from ``expm1`` and ``log1p`` of the small change
     rather than by subtracting two losses, so it is accurate to rounding
-    relative to itself, not relative to the loss.
+    relative to itself, not relative to the loss; where a large change would
+    make those forms overflow or cancel (a confident logit moved by tens),
+    it switches to a form that is accurate there.
     """
     total = 0.0
     if code == MSE:
@@ -102,13 +104,53 @@ def loss_difference(code, z, prob, y, dz):
             total += dz[k] * (z[k] - y[k] + 0.5 * dz[k])
         return total
     if code == BINARY_CROSS_ENTROPY:
+        # softplus(z) - y z = y softplus(-z) + (1 - y) softplus(z): no term cancels another
         for k in range(z.shape[0]):
-            total += math.log1p(prob[k] * math.expm1(dz[k])) - y[k] * dz[k]
+            s, c = sigmoid_pair(z[k])
+            if y[k] != 0.0:
+                total += y[k] * softplus_difference(-z[k], -dz[k], c, s)
+            if y[k] != 1.0:
+                total += (1.0 - y[k]) * softplus_difference(z[k], dz[k], s, c)
         return total
-    moved = 0.0
+    return _cross_entropy_difference(z, prob, y, dz)
+
+
+@jit()
+def _cross_entropy_difference(z, prob, y, dz):
+    """``W (logsumexp(z + dz) - logsumexp(z)) - y.dz`` with ``W = sum_k y_k``.
+
+    Written as ``W log sum_k p_k exp(dz_k - c)`` with ``c = y.dz / W``, the
+    targets' own mean shift, so that the target's change cancels exactly
+    instead of between two large terms (for one-hot ``y``, ``c`` is the
+    target logit's change). ``log1p`` of ``sum_k p_k expm1(dz_k - c)`` while
+    that sum stays above ``-1/2`` and finite; otherwise a log-sum-exp of
+    ``log p_k + dz_k - c`` with ``log p_k = z_k - logsumexp(z)``.
+    """
+    n_out = z.shape[0]
     weight = 0.0
-    for k in range(z.shape[0]):
-        moved += prob[k] * math.expm1(dz[k])
+    shift = 0.0
+    for k in range(n_out):
         weight += y[k]
-        total -= y[k] * dz[k]
-    return total + weight * math.log1p(moved)
+        shift += y[k] * dz[k]
+    if weight == 0.0:
+        return 0.0
+    shift /= weight
+    moved = 0.0
+    for k in range(n_out):
+        moved += prob[k] * math.expm1(dz[k] - shift)
+    if -0.5 <= moved < math.inf:
+        return weight * math.log1p(moved)
+    top = z[0]
+    for k in range(1, n_out):
+        top = max(top, z[k])
+    norm = 0.0
+    for k in range(n_out):
+        norm += math.exp(z[k] - top)
+    lse = top + math.log(norm)
+    peak = -math.inf
+    for k in range(n_out):
+        peak = max(peak, z[k] - lse + dz[k] - shift)
+    total = 0.0
+    for k in range(n_out):
+        total += math.exp(z[k] - lse + dz[k] - shift - peak)
+    return weight * (peak + math.log(total))

@@ -13,7 +13,7 @@ from ._magnitude import gradient_magnitude, gradient_scale
 from ._matching import dropout_hint, layout_hint, loss_mismatch, user_loss
 from ._progress import reports_progress
 from ._step import StepWarning, step_advice
-from .numerical import DEFAULT_EPSILON, Differences, check_epsilon
+from .numerical import DEFAULT_EPSILON, Differences, check_epsilon, check_method
 from .report import CheckReport
 from .thresholds import Thresholds
 
@@ -97,6 +97,7 @@ def check(
     dropout_masks=None,
     weights=None,
     client=None,
+    method="exact",
 ):
     """Check a gradient of a network against centered differences.
 
@@ -154,6 +155,14 @@ def check(
         progress is reported as ranges of tasks finish. A directional check
         runs locally. Each worker uses as many threads as it has, so
         ``threads`` does not apply.
+    method : {"exact", "direct"}, default "exact"
+        How full and sample modes evaluate each ``J(theta +- eps e_i)``:
+        ``"exact"`` by the fastest exact path (power series where a bound
+        certifies them), ``"direct"`` carried layer by layer as differences,
+        relying on no derivative formula (see :func:`numerical_gradient`).
+        ``report.details["paths"]`` says how many entry-samples each path
+        produced. Directional mode always carries its directions layer by
+        layer.
 
     Returns
     -------
@@ -193,6 +202,7 @@ def check(
             "k applies to mode='sample' (entries) or 'directional' (directions), not to mode='full'"
         )
     epsilon = check_epsilon(epsilon)
+    check_method(method)
     thresholds = Thresholds.coerce(thresholds)
     if client is not None:
         from .distributed import check_client
@@ -217,7 +227,7 @@ def check(
         elif mode == "directional":
             found = _directional_check(work, analytic, epsilon, k, seed, thresholds, details)
         else:
-            found = _entry_check(work, epsilon, mode, k, seed, progress, details, client)
+            found = _entry_check(work, epsilon, mode, k, seed, progress, details, client, method)
     advice = step_advice(work, epsilon, thresholds, found["kinks"], found["checked"])
     for sentence in advice:
         warnings.warn(sentence, StepWarning, stacklevel=2)
@@ -283,7 +293,7 @@ def _entry_vectors(size, entries, values, entry_kinks, differences=None, done=No
     return found
 
 
-def _entry_check(work, epsilon, mode, k, seed, progress, details, client=None):
+def _entry_check(work, epsilon, mode, k, seed, progress, details, client=None, method="exact"):
     """Full and sample modes: centered differences of every or of sampled entries.
 
     The kernel runs in chunks when progress is reported or the work is long
@@ -295,11 +305,12 @@ def _entry_check(work, epsilon, mode, k, seed, progress, details, client=None):
         k = _count("k", k, DEFAULT_SAMPLES)
         entries = sample_entries(work.net.packing, k, np.random.default_rng(seed))
         details["samples_per_tensor"] = k
+    details["method"] = method
     if client is not None:
         from . import distributed
 
         differences, values, entry_kinks, computed, info = distributed.compute(
-            client, work, epsilon, entries, progress, interruptible=True
+            client, work, epsilon, entries, progress, interruptible=True, method=method
         )
         details.update(info)
         found = _entry_vectors(
@@ -310,7 +321,7 @@ def _entry_check(work, epsilon, mode, k, seed, progress, details, client=None):
         )
         found["partial"] = not computed.all()
         return found
-    differences = Differences(work, epsilon, entries)
+    differences = Differences(work, epsilon, entries, method=method)
     work_size = differences.entries.size * work.batch
     n_chunks = 1
     if progress is not None and reports_progress(differences.entries.size, work.batch):

@@ -435,3 +435,28 @@ def test_directional_mode_differences_a_tensor_whole_when_the_trail_is_lost(monk
     report = fg.check(net, params, X, Y, grads, mode="directional", k=4)
     assert report.tensors["W1"].entries_checked == 4
     assert report.tensors["W1"].hint.startswith("location unknown")
+
+
+def test_an_ordinary_check_is_carried_by_the_series_path():
+    net, params, X, Y = case([30, 20, 10], "relu", "softmax", batch=16, seed=3)
+    report = fg.check(net, params, X, Y)
+    paths = report.details["paths"]
+    assert set(paths) == {"series", "line", "direct"}
+    assert paths["series"] > 0.9 * sum(paths.values()), paths
+    assert report.details["method"] == "exact"
+
+
+@pytest.mark.parametrize("mode", ["full", "sample"])
+def test_the_direct_method_uses_no_series_and_reaches_the_same_verdicts(mnist_like, mode):
+    net, params, X, Y, grads = mnist_like
+    grads["dW2"] = grads["dW2"] * 1.5
+    exact = fg.check(net, params, X, Y, grads, mode=mode)
+    direct = fg.check(net, params, X, Y, grads, mode=mode, method="direct")
+    assert direct.details["paths"]["series"] == direct.details["paths"]["line"] == 0
+    assert direct.details["paths"]["direct"] > 0
+    assert {n: t.verdict for n, t in direct.tensors.items()} == {
+        n: t.verdict for n, t in exact.tensors.items()
+    }
+    np.testing.assert_allclose(direct.numerical["dW1"], exact.numerical["dW1"], rtol=1e-10)
+    with pytest.raises(ValueError, match="method must be one of"):
+        fg.check(net, params, X, Y, grads, method="fast")

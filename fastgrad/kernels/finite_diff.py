@@ -5,7 +5,7 @@ For every requested parameter ``theta_i`` it computes, sample by sample,
 and sums over the batch. It never runs a full forward pass per parameter:
 the unperturbed pass is computed once, and perturbing ``W_u[i, j]`` moves
 one pre-activation, ``Z_u[b, i]``, by ``g = eps A_{u-1}[b, j]`` (a bias: by
-``eps``). For each (unit, sample) :func:`_unit_sample` picks one of three
+``eps``). For each (unit, sample) :func:`_task` picks one of three
 paths (docs/algorithm.md):
 
 1. the series path (:mod:`fastgrad.kernels.unit_series`): the loss change
@@ -81,39 +81,60 @@ def _steps(u, i, b, e0, e1, entry_input, epsilon, net, steps):
 
 
 @jit()
-def _unit_sample(task, b, tasks, net, head, tables, loss_code, method, epsilon, scratch, out):
-    """Add sample ``b``'s differences to the entries of ``task``, by the path that fits."""
+def _task(task, tasks, net, head, tables, loss_code, method, epsilon, scratch, out):
+    """Fill the entries of ``task``: each sample's differences, by the path that fits."""
     jets, series, steps, line, carry = scratch
     u = tasks.layer[task]
     i = tasks.unit[task]
     e0 = tasks.entry_ptr[task]
     e1 = tasks.entry_ptr[task + 1]
-    if (
-        u < net.sizes.shape[0] - 1
-        and node_block(net.masks, net.node_off, net.sizes, u)[b, i] == 0.0
-    ):
-        return  # a dropped unit: the loss does not move
-    r = epsilon * tables.reach_in[u - 1, b]
-    if method == EXACT and unit_series(u, i, b, r, net, head, tables.wt, loss_code, jets, series):
-        n_series = series_path(u, b, e0, e1, tasks.entry_input, epsilon, series, net, tables, out)
-        out.paths[task, SERIES] += n_series
-        return
-    if not _steps(u, i, b, e0, e1, tasks.entry_input, epsilon, net, steps):
-        return
-    n_pending = 0
-    if method == EXACT and _on_line(u, net.codes):
-        n_pending, n_line = line_path(
-            u, i, b, e0, e1, steps, net, head, tables, loss_code, line, out
-        )
-        out.paths[task, LINE] += n_line
-    else:
-        for e in range(e0, e1):
-            x = e - e0
-            if steps.plus[x] != 0.0 or steps.minus[x] != 0.0:
-                steps.pending[n_pending] = e
-                n_pending += 1
-    direct_path(u, i, b, e0, n_pending, steps, net, head, tables, loss_code, carry, out)
-    out.paths[task, DIRECT_PATH] += n_pending
+    for e in range(e0, e1):
+        out.diff[e] = 0.0
+        out.kinks[e] = 0
+        out.kink_width[e] = 0.0
+        out.unverifiable[e] = False
+    hidden = u < net.sizes.shape[0] - 1
+    mask = node_block(net.masks, net.node_off, net.sizes, u)
+    a_in = node_block(net.acts, net.node_off, net.sizes, u - 1)
+    nonzero_ptr = tables.nonzero_ptr[u - 1]
+    nonzero = tables.nonzero_index
+    on_line = method == EXACT and _on_line(u, net.codes)
+    reach_in = tables.reach_in[u - 1]
+    wt = tables.wt
+    entry_input = tasks.entry_input
+    diff = out.diff
+    n_series = 0
+    n_lines = 0
+    n_direct = 0
+    for b in range(head.targets.shape[0]):
+        if hidden and mask[b, i] == 0.0:
+            continue  # a dropped unit: the loss does not move
+        r = epsilon * reach_in[b]
+        if method == EXACT and unit_series(u, i, b, r, net, head, wt, loss_code, jets, series):
+            n_series += series_path(
+                b, e0, e1, entry_input, epsilon, series, a_in, nonzero_ptr, nonzero, diff
+            )
+            continue
+        if not _steps(u, i, b, e0, e1, tasks.entry_input, epsilon, net, steps):
+            continue
+        n_pending = 0
+        if on_line:
+            n_pending, n_line = line_path(
+                u, i, b, e0, e1, steps, net, head, tables, loss_code, line, out
+            )
+            n_lines += n_line
+        else:
+            for e in range(e0, e1):
+                x = e - e0
+                if steps.plus[x] != 0.0 or steps.minus[x] != 0.0:
+                    steps.pending[n_pending] = e
+                    n_pending += 1
+        if n_pending > 0:
+            direct_path(u, i, b, e0, n_pending, steps, net, head, tables, loss_code, carry, out)
+            n_direct += n_pending
+    out.paths[task, SERIES] = n_series
+    out.paths[task, LINE] = n_lines
+    out.paths[task, DIRECT_PATH] = n_direct
 
 
 @jit()
@@ -159,18 +180,8 @@ def _lane(lane, lanes, tasks, t_start, t_stop, net, head, tables, loss_code, met
         ),
         carry_scratch(COLUMNS, width),
     )
-    batch = head.targets.shape[0]
     for task in range(t_start + lane, t_stop, lanes):
-        for e in range(tasks.entry_ptr[task], tasks.entry_ptr[task + 1]):
-            out.diff[e] = 0.0
-            out.kinks[e] = 0
-            out.kink_width[e] = 0.0
-            out.unverifiable[e] = False
-        out.paths[task, :] = 0
-        for b in range(batch):
-            _unit_sample(
-                task, b, tasks, net, head, tables, loss_code, method, epsilon, scratch, out
-            )
+        _task(task, tasks, net, head, tables, loss_code, method, epsilon, scratch, out)
 
 
 @jit(parallel=True)

@@ -54,8 +54,9 @@ def unit_series(u, i, b, r, net, head, wt, loss_code, scratch, out):
     its loss side and the transposed weights; ``scratch`` is a
     :class:`~fastgrad.kernels.structures.Jets`.
     """
-    sizes = net.sizes
-    codes = net.codes
+    # fields read once: each read of a structure's field inside the loops costs a reference count
+    theta, w_off, sizes, codes = net.theta, net.w_off, net.sizes, net.codes
+    masks, node_off, pre = net.masks, net.node_off, net.pre
     jet_a = scratch.now
     jet_b = scratch.next
     w, act, y, q = scratch.w, scratch.act, scratch.y, scratch.q
@@ -64,7 +65,7 @@ def unit_series(u, i, b, r, net, head, wt, loss_code, scratch, out):
     for n in range(ORDER + 1):
         w[n] = 0.0
     w[1] = 1.0
-    z = node_block(net.pre, net.node_off, sizes, u)[b, i]
+    z = node_block(pre, node_off, sizes, u)[b, i]
     if u == n_layers:
         if r > JET_REACH and loss_code != MSE:
             return False
@@ -79,7 +80,7 @@ def unit_series(u, i, b, r, net, head, wt, loss_code, scratch, out):
         elif not is_piecewise_linear(code) and r > JET_REACH:
             return False
         activation_jet(code, z, w, act, y, q)
-        m = node_block(net.masks, net.node_off, sizes, u)[b, i]
+        m = node_block(masks, node_off, sizes, u)[b, i]
         degree = 1 if is_piecewise_linear(code) else ORDER
         still = True
         for d in range(1, degree + 1):
@@ -90,13 +91,13 @@ def unit_series(u, i, b, r, net, head, wt, loss_code, scratch, out):
                 out[d] = 0.0
             return True
         n = sizes[u + 1]
-        start = net.w_off[u + 1] + i * n
+        start = w_off[u + 1] + i * n
         for d in range(1, degree + 1):
             for p in range(n):
                 jet_a[d, p] = m * act[d] * wt[start + p]
         for k in range(u + 1, n_layers):
-            z_k = node_block(net.pre, net.node_off, sizes, k)[b]
-            m_k = node_block(net.masks, net.node_off, sizes, k)[b]
+            z_k = node_block(pre, node_off, sizes, k)[b]
+            m_k = node_block(masks, node_off, sizes, k)[b]
             code = codes[k]
             kinked = _breaks_at_zero(code)
             smooth = not is_piecewise_linear(code)
@@ -122,7 +123,7 @@ def unit_series(u, i, b, r, net, head, wt, loss_code, scratch, out):
                         jet_a[d, p] = m_k[p] * act[d]
             if smooth:
                 degree = ORDER
-            weight = weight_view(net.theta, net.w_off, sizes, k + 1)
+            weight = weight_view(theta, w_off, sizes, k + 1)
             for d in range(1, degree + 1):
                 for p in range(sizes[k + 1]):
                     total = 0.0
@@ -139,7 +140,7 @@ def unit_series(u, i, b, r, net, head, wt, loss_code, scratch, out):
     for d in range(degree + 1, ORDER + 1):
         jet_a[d, :n_out] = 0.0
     jet_a[0, :n_out] = 0.0
-    logits = node_block(net.pre, net.node_off, sizes, n_layers)[b]
+    logits = node_block(pre, node_off, sizes, n_layers)[b]
     loss_jet(
         loss_code,
         logits,
@@ -161,14 +162,16 @@ def unit_series(u, i, b, r, net, head, wt, loss_code, scratch, out):
 
 
 @jit()
-def series_path(u, b, e0, e1, entry_input, epsilon, series, net, tables, out):
+def series_path(b, e0, e1, entry_input, epsilon, series, a_in, nonzero_ptr, nonzero_index, diff):
     """Path 1: add ``loss_b(+) - loss_b(-)`` of entries ``e0:e1`` from the unit's series.
 
     ``series`` holds the coefficients ``G_n`` from :func:`unit_series`;
-    entry ``e`` moves the unit by ``g = eps A_{u-1}[b, j]`` (``eps`` for the
-    bias), so its difference is ``G(g) - G(-g) = 2 (G1 g + G3 g^3 + G5 g^5
-    + G7 g^7)``. A whole row of a sparse input visits only the nonzero
-    inputs: the others contribute exactly 0.
+    ``a_in`` is ``A_{u-1}``, and ``nonzero_index[nonzero_ptr[b]:nonzero_ptr[b
+    + 1]]`` lists its nonzero inputs of sample ``b``. Entry ``e`` moves the
+    unit by ``g = eps A_{u-1}[b, j]`` (``eps`` for the bias, ``j = n_in``),
+    so its difference is ``G(g) - G(-g) = 2 (G1 g + G3 g^3 + G5 g^5 + G7
+    g^7)``, added to ``diff[e]``. A whole row of a sparse input visits only
+    the nonzero inputs: the others contribute exactly 0.
 
     Returns
     -------
@@ -181,23 +184,22 @@ def series_path(u, b, e0, e1, entry_input, epsilon, series, net, tables, out):
     c7 = 2.0 * series[7]
     if c1 == 0.0 and c3 == 0.0 and c5 == 0.0 and c7 == 0.0:
         return 0
-    n_in = net.sizes[u - 1]
-    a_in = node_block(net.acts, net.node_off, net.sizes, u - 1)
-    first = tables.nonzero_ptr[u - 1, b]
-    last = tables.nonzero_ptr[u - 1, b + 1]
+    n_in = a_in.shape[1]
+    first = nonzero_ptr[b]
+    last = nonzero_ptr[b + 1]
     if e1 - e0 == n_in + 1 and 2 * (last - first) < n_in:
         for k in range(first, last):
-            j = tables.nonzero_index[k]
+            j = nonzero_index[k]
             g = epsilon * a_in[b, j]
             g2 = g * g
-            out.diff[e0 + j] += g * (c1 + g2 * (c3 + g2 * (c5 + g2 * c7)))
+            diff[e0 + j] += g * (c1 + g2 * (c3 + g2 * (c5 + g2 * c7)))
         g = epsilon
         g2 = g * g
-        out.diff[e1 - 1] += g * (c1 + g2 * (c3 + g2 * (c5 + g2 * c7)))
+        diff[e1 - 1] += g * (c1 + g2 * (c3 + g2 * (c5 + g2 * c7)))
         return last - first + 1
     for e in range(e0, e1):
         j = entry_input[e]
         g = epsilon if j == n_in else epsilon * a_in[b, j]
         g2 = g * g
-        out.diff[e] += g * (c1 + g2 * (c3 + g2 * (c5 + g2 * c7)))
+        diff[e] += g * (c1 + g2 * (c3 + g2 * (c5 + g2 * c7)))
     return e1 - e0

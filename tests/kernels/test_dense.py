@@ -62,17 +62,7 @@ class Flat:
 
     @property
     def network(self):
-        return Network(
-            theta=self.theta,
-            w_off=self.w_off,
-            b_off=self.b_off,
-            sizes=self.sizes,
-            codes=self.codes,
-            masks=self.masks,
-            node_off=self.node_off,
-            acts=self.acts,
-            pre=self.pre,
-        )
+        return Network(**{field: getattr(self, field) for field in Network._fields})
 
     def forward(self):
         dense.forward(self.network)

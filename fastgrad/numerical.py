@@ -241,7 +241,7 @@ class Differences:
         return split_tasks(self.task_costs(), n_chunks)
 
     def new_results(self):
-        """Return zeroed :class:`~fastgrad.kernels.structures.Results` for these entries and tasks."""
+        """Return zeroed :class:`~fastgrad.kernels.structures.Results` for these entries, tasks."""
         n = self.entries.size
         return Results(
             diff=np.zeros(n),

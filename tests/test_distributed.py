@@ -306,15 +306,17 @@ def test_a_range_runs_like_the_same_tasks_of_the_whole_run():
     net, params, X, Y = case([9, 7, 5, 3], "softplus", "softmax", batch=5, seed=3)
     work, _ = net.workspace(params, X, Y)
     differences = numerical.Differences(work, 1e-7)
-    whole = np.zeros(differences.entries.size)
-    kinks = np.zeros(differences.entries.size, dtype=np.int64)
-    differences.run(0, differences.n_tasks, whole, kinks)
+    whole = differences.new_results()
+    differences.run(0, differences.n_tasks, whole)
     for t_start, t_stop in [(0, 1), (3, 11), (10, differences.n_tasks)]:
         part = dist.task_range(differences, t_start, t_stop)
-        values = np.full(part.entries.size, np.nan)
-        part.run(0, part.n_tasks, values, np.zeros(part.entries.size, dtype=np.int64))
+        out = part.new_results()
+        out.diff[:] = np.nan
+        part.run(0, part.n_tasks, out)
         e_start, e_stop = differences.entry_ptr[t_start], differences.entry_ptr[t_stop]
-        np.testing.assert_array_equal(values, whole[e_start:e_stop])
+        for name in ("diff", "kinks", "kink_width", "unverifiable"):
+            np.testing.assert_array_equal(getattr(out, name), getattr(whole, name)[e_start:e_stop])
+        np.testing.assert_array_equal(out.paths, whole.paths[t_start:t_stop])
         np.testing.assert_array_equal(part.entries, differences.entries[e_start:e_stop])
 
 
@@ -387,3 +389,24 @@ def test_cli_workers_starts_a_local_cluster(capsys):
 def test_cli_refuses_bad_cluster_options(capsys, argv, message):
     assert cli.main(["check", "--sizes", "4,3,2", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_kernel_s_method_intervals_and_path_counts_come_back_from_the_workers(client):
+    net, params, X, Y = case([6, 5, 4], "relu", "softmax", batch=6, seed=4)
+    X[2] = 0.0  # a blank row: kinks, intervals
+    for name in ("b1", "b2"):
+        params[name][:] = 0.0
+    work, _ = net.workspace(params, X, Y)
+    for method in ("exact", "direct"):
+        local = numerical.Differences(work, 1e-3, method=method)
+        values, kinks, _ = local.compute()
+        remote, remote_values, remote_kinks, computed, _ = dist.compute(
+            client, work, 1e-3, method=method
+        )
+        assert computed.all()
+        np.testing.assert_array_equal(remote_values, values)
+        np.testing.assert_array_equal(remote_kinks, kinks)
+        np.testing.assert_array_equal(remote.kink_lo, local.kink_lo)
+        np.testing.assert_array_equal(remote.unverifiable, local.unverifiable)
+        assert remote.paths == local.paths
+    assert kinks.sum() > 0 and local.paths["direct"] > 0

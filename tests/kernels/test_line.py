@@ -29,6 +29,7 @@ def test_line_direction_and_radius(hidden):
     net, params, X, Y = case([4, 6, 5, 3], hidden, "softmax", batch=3, seed=4, dropout=0.25)
     work, _ = net.workspace(params, X, Y)
     diff = Differences(work, 1e-6)
+    diff.prepare()
     width = int(work.sizes.max())
     line = Line(*(np.zeros(width) for _ in range(3)), *(np.zeros(10) for _ in range(3)))
     for b in range(3):  # a logit moves along its own axis, with nothing to cross

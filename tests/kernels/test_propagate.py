@@ -68,6 +68,7 @@ def test_carry_unit_change_moves_the_next_layer_by_the_unit_s_outgoing_weights()
     net, params, X, Y = case([4, 6, 5, 3], "relu", "softmax", batch=2, seed=2)
     work, _ = net.workspace(params, X, Y)
     diff = Differences(work, 1e-6)
+    diff.prepare()
     carry = carry_scratch(2, width_of(work.sizes))
     carry.steps[:2] = [0.25, -0.5]
     for u, i in ((1, 3), (2, 0), (3, 1)):

@@ -54,7 +54,7 @@ def unit_series(u, i, b, r, net, head, wt, loss_code, scratch, out):
     its loss side and the transposed weights; ``scratch`` is a
     :class:`~fastgrad.kernels.structures.Jets`.
     """
-    # fields read once: each read of a structure's field inside the loops costs a reference count
+    # the fields read in the loops below, taken out once
     theta, w_off, sizes, codes = net.theta, net.w_off, net.sizes, net.codes
     masks, node_off, pre = net.masks, net.node_off, net.pre
     jet_a = scratch.now

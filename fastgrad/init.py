@@ -75,6 +75,7 @@ True
 import math
 import numbers
 import operator
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -528,236 +529,172 @@ def orthogonal(shape, rng=None, gain=1.0):
     return np.ascontiguousarray(q).reshape(shape) * gain
 
 
-def lecun_normal(shape, rng=None):
-    """LeCun normal: ``N(0, 1 / fan_in)``.
+# --------------------------------------------------- fan-based normal/uniform pairs
+#
+# Each family (LeCun, Xavier, Kaiming) has a normal and a uniform initializer
+# with the same parameters and errors. Their docstrings are one template: a
+# function keeps its one-line summary in its own source, and the family's
+# ``doc_par`` (its options, as numba-stats keeps a distribution's parameters)
+# and the shared sections are appended when the module is imported.
 
-    PyTorch has no LeCun initializer: this is ``kaiming_normal`` with
-    ``nonlinearity="linear"`` (gain 1) and ``mode="fan_in"``. Keras'
-    ``lecun_normal`` draws from a truncated normal instead (see the module
-    documentation).
+_FAN_BASED_DOC = """
+{about}
 
-    Parameters
-    ----------
-    shape : int or tuple of int
-        Shape ``(n_out, n_in, *kernel)`` of the weight.
-    rng : None, int or numpy.random.Generator, optional
-        Source of randomness (see the module documentation).
+Parameters
+----------
+shape : int or tuple of int
+    Shape ``(n_out, n_in, *kernel)`` of the weight.
+rng : None, int or numpy.random.Generator, optional
+    Source of randomness (see the module documentation).
+{doc_par}
+Returns
+-------
+numpy.ndarray
+    float64 array of ``shape``, drawn from {law}.
 
-    Returns
-    -------
-    numpy.ndarray
-        float64 array of ``shape``.
+Raises
+------
+TypeError
+    If {type_error} has the wrong type.
+ValueError
+    If ``shape`` has fewer than two dimensions, or a zero or negative one{value_error}.
 
-    Raises
-    ------
-    TypeError
-        If an argument has the wrong type.
-    ValueError
-        If ``shape`` has fewer than two dimensions, or a zero or negative one.
+See Also
+--------
+{pair} : The same variance, drawn from {other_law}.
 
-    Examples
-    --------
-    >>> lecun_normal((4, 3), rng=0).shape
-    (4, 3)
+Examples
+--------
+{example}
+"""
+
+_LAWS = {
+    "normal": "``N(0, std**2)``",
+    "uniform": "``U(-bound, bound)``, ``bound = sqrt(3) * std``",
+}
+_PAIRS = {"normal": "uniform", "uniform": "normal"}
+
+
+@dataclass(frozen=True)
+class _Family:
+    """What the normal and the uniform initializer of one variance rule share in their docs.
+
+    ``about`` may name ``{dist}``; ``bound_4x3`` is the uniform bound of a
+    ``(4, 3)`` weight at the default options, which the uniform example checks.
     """
+
+    prefix: str
+    about: str
+    doc_par: str
+    type_error: str
+    value_error: str
+    bound_4x3: str
+
+    def documented(self, dist):
+        """Return a decorator that completes an initializer's one-line docstring."""
+
+        def complete(fn):
+            name, pair = f"{self.prefix}_{dist}", f"{self.prefix}_{_PAIRS[dist]}"
+            if fn.__name__ != name or not fn.__doc__:
+                raise AssertionError(f"{fn.__name__} is documented as {name}, with a summary")
+            if dist == "normal":
+                example = f">>> {name}((4, 3), rng=0).shape\n(4, 3)"
+            else:
+                example = f">>> bool(abs({name}((4, 3), rng=0)).max() <= {self.bound_4x3})\nTrue"
+            fn.__doc__ = fn.__doc__.rstrip() + "\n" + _FAN_BASED_DOC.format(
+                about=self.about.format(dist=dist), doc_par=self.doc_par,
+                law=_LAWS[dist], other_law=_LAWS[_PAIRS[dist]], pair=pair,
+                type_error=self.type_error, value_error=self.value_error, example=example)
+            return fn
+
+        return complete
+
+
+_GAIN_DOC = """\
+gain : float, optional
+    Scaling factor, ``>= 0``; see :func:`calculate_gain`.
+"""
+
+_KAIMING_DOC = """\
+a : float, optional
+    Negative slope of the rectifier after this layer (only used with
+    ``"leaky_relu"``).
+mode : {"fan_in", "fan_out"}, optional
+    ``"fan_in"`` preserves the variance of activations in the forward
+    pass, ``"fan_out"`` that of gradients in the backward pass. Case is
+    ignored, as in PyTorch.
+nonlinearity : str, optional
+    Name accepted by :func:`calculate_gain`; meant for ``"relu"`` or
+    ``"leaky_relu"``.
+"""
+
+_LECUN = _Family(
+    prefix="lecun",
+    about="PyTorch has no LeCun initializer: this is ``kaiming_{dist}`` with\n"
+          '``nonlinearity="linear"`` (gain 1) and ``mode="fan_in"``.',
+    doc_par="",
+    type_error="an argument",
+    value_error="",
+    bound_4x3="1.0",
+)
+_XAVIER = _Family(
+    prefix="xavier",
+    about="Glorot & Bengio (2010). Also available as :func:`glorot_{dist}`.",
+    doc_par=_GAIN_DOC,
+    type_error="an argument",
+    value_error=",\n    or ``gain`` is negative or not finite",
+    bound_4x3="(6 / 7) ** 0.5",
+)
+_KAIMING = _Family(
+    prefix="kaiming",
+    about="He et al. (2015). ``gain = calculate_gain(nonlinearity, a)``; the defaults\n"
+          "(leaky ReLU of slope 0, i.e. ReLU) give ``std = sqrt(2 / fan_in)``. Also\n"
+          "available as :func:`he_{dist}`.",
+    doc_par=_KAIMING_DOC,
+    type_error="``shape`` or ``rng``",
+    value_error=",\n    or ``mode``, ``nonlinearity`` or ``a`` is not valid",
+    bound_4x3="2 ** 0.5",
+)
+
+
+@_LECUN.documented("normal")
+def lecun_normal(shape, rng=None):
+    """LeCun normal: ``N(0, std**2)`` with ``std = 1 / sqrt(fan_in)``."""
     shape = _shape(shape)
     return _draw(shape, _generator(rng), _lecun_std(shape), "normal")
 
 
+@_LECUN.documented("uniform")
 def lecun_uniform(shape, rng=None):
-    """LeCun uniform: ``U(-bound, bound)`` with ``bound = sqrt(3 / fan_in)``.
-
-    PyTorch has no LeCun initializer: this is ``kaiming_uniform`` with
-    ``nonlinearity="linear"`` (gain 1) and ``mode="fan_in"``.
-
-    Parameters
-    ----------
-    shape : int or tuple of int
-        Shape ``(n_out, n_in, *kernel)`` of the weight.
-    rng : None, int or numpy.random.Generator, optional
-        Source of randomness (see the module documentation).
-
-    Returns
-    -------
-    numpy.ndarray
-        float64 array of ``shape``.
-
-    Raises
-    ------
-    TypeError
-        If an argument has the wrong type.
-    ValueError
-        If ``shape`` has fewer than two dimensions, or a zero or negative one.
-
-    Examples
-    --------
-    >>> bool(abs(lecun_uniform((4, 3), rng=0)).max() <= 1.0)
-    True
-    """
+    """LeCun uniform: ``U(-bound, bound)`` with ``bound = sqrt(3 / fan_in)``."""
     shape = _shape(shape)
     return _draw(shape, _generator(rng), _lecun_std(shape), "uniform")
 
 
+@_XAVIER.documented("normal")
 def xavier_normal(shape, rng=None, gain=1.0):
-    """Xavier/Glorot normal: ``N(0, std**2)``, ``std = gain * sqrt(2 / (fan_in + fan_out))``.
-
-    Glorot & Bengio (2010). Also available as :func:`glorot_normal`.
-
-    Parameters
-    ----------
-    shape : int or tuple of int
-        Shape ``(n_out, n_in, *kernel)`` of the weight.
-    rng : None, int or numpy.random.Generator, optional
-        Source of randomness (see the module documentation).
-    gain : float, optional
-        Scaling factor, ``>= 0``; see :func:`calculate_gain`.
-
-    Returns
-    -------
-    numpy.ndarray
-        float64 array of ``shape``.
-
-    Raises
-    ------
-    TypeError
-        If an argument has the wrong type.
-    ValueError
-        If ``shape`` has fewer than two dimensions, or a zero or negative one,
-        or ``gain`` is negative or not finite.
-
-    Examples
-    --------
-    >>> xavier_normal((4, 3), rng=0, gain=calculate_gain("tanh")).shape
-    (4, 3)
-    """
+    """Xavier/Glorot normal: ``N(0, std**2)``, ``std = gain * sqrt(2 / (fan_in + fan_out))``."""
     shape = _shape(shape)
     return _draw(shape, _generator(rng), _xavier_std(shape, gain), "normal")
 
 
+@_XAVIER.documented("uniform")
 def xavier_uniform(shape, rng=None, gain=1.0):
-    """Xavier/Glorot uniform: ``U(-bound, bound)``, ``bound = gain * sqrt(6 / (fan_in + fan_out))``.
-
-    Glorot & Bengio (2010). Also available as :func:`glorot_uniform`.
-
-    Parameters
-    ----------
-    shape : int or tuple of int
-        Shape ``(n_out, n_in, *kernel)`` of the weight.
-    rng : None, int or numpy.random.Generator, optional
-        Source of randomness (see the module documentation).
-    gain : float, optional
-        Scaling factor, ``>= 0``; see :func:`calculate_gain`.
-
-    Returns
-    -------
-    numpy.ndarray
-        float64 array of ``shape``.
-
-    Raises
-    ------
-    TypeError
-        If an argument has the wrong type.
-    ValueError
-        If ``shape`` has fewer than two dimensions, or a zero or negative one,
-        or ``gain`` is negative or not finite.
-
-    Examples
-    --------
-    >>> bool(abs(xavier_uniform((4, 3), rng=0)).max() <= (6 / 7) ** 0.5)
-    True
-    """
+    """Xavier/Glorot uniform: ``U(-b, b)`` with ``b = gain * sqrt(6 / (fan_in + fan_out))``."""
     shape = _shape(shape)
     return _draw(shape, _generator(rng), _xavier_std(shape, gain), "uniform")
 
 
+@_KAIMING.documented("normal")
 def kaiming_normal(shape, rng=None, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
-    """Kaiming/He normal: ``N(0, std**2)`` with ``std = gain / sqrt(fan)``.
-
-    He et al. (2015). ``gain = calculate_gain(nonlinearity, a)``; the defaults
-    (leaky ReLU of slope 0, i.e. ReLU) give ``std = sqrt(2 / fan_in)``. Also
-    available as :func:`he_normal`.
-
-    Parameters
-    ----------
-    shape : int or tuple of int
-        Shape ``(n_out, n_in, *kernel)`` of the weight.
-    rng : None, int or numpy.random.Generator, optional
-        Source of randomness (see the module documentation).
-    a : float, optional
-        Negative slope of the rectifier after this layer (only used with
-        ``"leaky_relu"``).
-    mode : {"fan_in", "fan_out"}, optional
-        ``"fan_in"`` preserves the variance of activations in the forward
-        pass, ``"fan_out"`` that of gradients in the backward pass. Case is
-        ignored, as in PyTorch.
-    nonlinearity : str, optional
-        Name accepted by :func:`calculate_gain`; meant for ``"relu"`` or
-        ``"leaky_relu"``.
-
-    Returns
-    -------
-    numpy.ndarray
-        float64 array of ``shape``.
-
-    Raises
-    ------
-    TypeError
-        If ``shape`` or ``rng`` has the wrong type.
-    ValueError
-        If ``shape`` has fewer than two dimensions, or a zero or negative one,
-        or ``mode``, ``nonlinearity`` or ``a`` is not valid.
-
-    Examples
-    --------
-    >>> kaiming_normal((4, 3), rng=0, mode="fan_out", nonlinearity="relu").shape
-    (4, 3)
-    """
+    """Kaiming/He normal: ``N(0, std**2)`` with ``std = gain / sqrt(fan)``."""
     shape = _shape(shape)
     return _draw(shape, _generator(rng), _kaiming_std(shape, a, mode, nonlinearity), "normal")
 
 
+@_KAIMING.documented("uniform")
 def kaiming_uniform(shape, rng=None, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
-    """Kaiming/He uniform: ``U(-bound, bound)`` with ``bound = gain * sqrt(3 / fan)``.
-
-    He et al. (2015). ``gain = calculate_gain(nonlinearity, a)``; the defaults
-    (leaky ReLU of slope 0, i.e. ReLU) give ``bound = sqrt(6 / fan_in)``. Also
-    available as :func:`he_uniform`.
-
-    Parameters
-    ----------
-    shape : int or tuple of int
-        Shape ``(n_out, n_in, *kernel)`` of the weight.
-    rng : None, int or numpy.random.Generator, optional
-        Source of randomness (see the module documentation).
-    a : float, optional
-        Negative slope of the rectifier after this layer (only used with
-        ``"leaky_relu"``).
-    mode : {"fan_in", "fan_out"}, optional
-        ``"fan_in"`` preserves the variance of activations in the forward
-        pass, ``"fan_out"`` that of gradients in the backward pass. Case is
-        ignored, as in PyTorch.
-    nonlinearity : str, optional
-        Name accepted by :func:`calculate_gain`; meant for ``"relu"`` or
-        ``"leaky_relu"``.
-
-    Returns
-    -------
-    numpy.ndarray
-        float64 array of ``shape``.
-
-    Raises
-    ------
-    TypeError
-        If ``shape`` or ``rng`` has the wrong type.
-    ValueError
-        If ``shape`` has fewer than two dimensions, or a zero or negative one,
-        or ``mode``, ``nonlinearity`` or ``a`` is not valid.
-
-    Examples
-    --------
-    >>> bool(abs(kaiming_uniform((4, 3), rng=0)).max() <= 2 ** 0.5)
-    True
-    """
+    """Kaiming/He uniform: ``U(-bound, bound)`` with ``bound = gain * sqrt(3 / fan)``."""
     shape = _shape(shape)
     return _draw(shape, _generator(rng), _kaiming_std(shape, a, mode, nonlinearity), "uniform")
 

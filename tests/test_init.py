@@ -4,7 +4,9 @@ Every expectation is computed here from the published formulas, never taken
 from fastgrad's own output.
 """
 
+import inspect
 import math
+import re
 
 import numpy as np
 import pytest
@@ -35,18 +37,28 @@ FAN_BASED = [
 RANDOM = sorted(ALL_NAMES - {"zeros"})
 
 
-def gain_of(nonlinearity, a=None):
-    """Recommended gains, written out from the table of torch.nn.init."""
-    if nonlinearity in ("linear", "sigmoid") or nonlinearity.startswith("conv"):
-        return 1.0
-    if nonlinearity == "tanh":
-        return 5.0 / 3.0
-    if nonlinearity == "relu":
-        return math.sqrt(2.0)
-    if nonlinearity == "selu":
-        return 0.75
-    slope = 0.01 if a is None else a
-    return math.sqrt(2.0 / (1.0 + slope * slope))
+# torch.nn.init.calculate_gain's documented table: 1 for linear, conv and
+# sigmoid, 5/3 for tanh, sqrt(2) for relu, sqrt(2 / (1 + slope**2)) for
+# leaky_relu (slope 0.01 by default), 3/4 for selu; written out as numbers.
+PUBLISHED_GAINS = [
+    ("linear", None, 1.0),
+    ("conv1d", None, 1.0),
+    ("conv2d", None, 1.0),
+    ("conv3d", None, 1.0),
+    ("conv_transpose1d", None, 1.0),
+    ("conv_transpose2d", None, 1.0),
+    ("conv_transpose3d", None, 1.0),
+    ("sigmoid", None, 1.0),
+    ("tanh", None, 1.6666666666666667),
+    ("relu", None, 1.4142135623730951),
+    ("selu", None, 0.75),
+    ("leaky_relu", None, 1.4141428569978354),  # default slope 0.01
+    ("leaky_relu", 0.0, 1.4142135623730951),
+    ("leaky_relu", 0.2, 1.3867504905630728),
+    ("leaky_relu", -0.2, 1.3867504905630728),
+    ("leaky_relu", 1.0, 1.0),
+]
+GAIN = {(name, param): gain for name, param, gain in PUBLISHED_GAINS}
 
 
 def phi(x):
@@ -100,32 +112,25 @@ def check_normal(x, std):
 # ------------------------------------------------------------------ calculate_gain
 
 
-@pytest.mark.parametrize(
-    "name",
-    ["linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
-     "conv_transpose3d", "sigmoid"],
-)  # fmt: skip
-def test_gain_of_linear_functions_is_one(name):
-    assert init.calculate_gain(name) == 1.0
-    assert init.calculate_gain(name, 0.3) == 1.0  # param is ignored
+@pytest.mark.parametrize(("name", "param", "expected"), PUBLISHED_GAINS)
+def test_published_gains(name, param, expected):
+    assert init.calculate_gain(name, param) == pytest.approx(expected, rel=1e-15)
 
 
 @pytest.mark.parametrize(
     ("name", "param", "expected"),
     [
-        ("tanh", None, 5.0 / 3.0),
-        ("relu", None, math.sqrt(2.0)),
-        ("relu", 0.5, math.sqrt(2.0)),
-        ("selu", None, 3.0 / 4.0),
-        ("leaky_relu", None, math.sqrt(2.0 / (1.0 + 0.01**2))),  # default slope 0.01
-        ("leaky_relu", 0, math.sqrt(2.0)),
-        ("leaky_relu", 0.2, math.sqrt(2.0 / 1.04)),
-        ("leaky_relu", -0.2, math.sqrt(2.0 / 1.04)),
-        ("leaky_relu", 1, 1.0),
-        ("leaky_relu", np.float32(0.5), math.sqrt(2.0 / 1.25)),
+        ("linear", 0.3, 1.0),  # param is ignored except by leaky_relu
+        ("conv_transpose2d", 0.3, 1.0),
+        ("sigmoid", 0.3, 1.0),
+        ("tanh", 0.3, 1.6666666666666667),
+        ("relu", 0.5, 1.4142135623730951),
+        ("selu", 0.5, 0.75),
+        ("leaky_relu", 0, 1.4142135623730951),  # int slope
+        ("leaky_relu", np.float32(0.5), 1.2649110640673518),  # sqrt(2 / 1.25)
     ],
 )
-def test_gain_values(name, param, expected):
+def test_gain_params(name, param, expected):
     assert init.calculate_gain(name, param) == pytest.approx(expected, rel=1e-15)
 
 
@@ -147,32 +152,32 @@ def test_leaky_relu_param_must_be_a_number(param):
 # ------------------------------------------------------------- fan-based variances
 
 
-KAIMING_CASES = [
-    ("leaky_relu", 0.0),  # torch's default: ReLU
-    ("leaky_relu", 0.2),
-    ("leaky_relu", 1.0),
-    ("relu", 0.0),
-    ("tanh", 0.0),
-    ("linear", 0.0),
+KAIMING_CASES = [  # (nonlinearity, a, the published gain)
+    ("leaky_relu", 0.0, GAIN["leaky_relu", 0.0]),  # torch's default: ReLU
+    ("leaky_relu", 0.2, GAIN["leaky_relu", 0.2]),
+    ("leaky_relu", 1.0, GAIN["leaky_relu", 1.0]),
+    ("relu", 0.0, GAIN["relu", None]),
+    ("tanh", 0.0, GAIN["tanh", None]),
+    ("linear", 0.0, GAIN["linear", None]),
 ]
 
 
 @pytest.mark.parametrize("mode", ["fan_in", "fan_out"])
-@pytest.mark.parametrize(("nonlinearity", "a"), KAIMING_CASES)
-def test_kaiming_normal_variance(mode, nonlinearity, a):
+@pytest.mark.parametrize(("nonlinearity", "a", "gain"), KAIMING_CASES)
+def test_kaiming_normal_variance(mode, nonlinearity, a, gain):
     fan = FAN_IN if mode == "fan_in" else FAN_OUT
     x = init.kaiming_normal(SHAPE, rng=1, a=a, mode=mode, nonlinearity=nonlinearity)
     assert x.shape == SHAPE
-    check_normal(x, gain_of(nonlinearity, a) / math.sqrt(fan))
+    check_normal(x, gain / math.sqrt(fan))
 
 
 @pytest.mark.parametrize("mode", ["fan_in", "fan_out"])
-@pytest.mark.parametrize(("nonlinearity", "a"), KAIMING_CASES)
-def test_kaiming_uniform_bound_and_variance(mode, nonlinearity, a):
+@pytest.mark.parametrize(("nonlinearity", "a", "gain"), KAIMING_CASES)
+def test_kaiming_uniform_bound_and_variance(mode, nonlinearity, a, gain):
     fan = FAN_IN if mode == "fan_in" else FAN_OUT
     x = init.kaiming_uniform(SHAPE, rng=2, a=a, mode=mode, nonlinearity=nonlinearity)
     assert x.shape == SHAPE
-    check_uniform(x, gain_of(nonlinearity, a) * math.sqrt(3.0 / fan))
+    check_uniform(x, gain * math.sqrt(3.0 / fan))
 
 
 def test_kaiming_defaults_are_he_for_relu():
@@ -515,3 +520,31 @@ def test_get_unknown_name_lists_valid_names(name):
         init.get(name)
     for valid in ALL_NAMES:
         assert valid in str(info.value)
+
+
+# ------------------------------------------------------------------- docstrings
+
+
+def sections(doc):
+    """``{title: body}`` of a numpydoc docstring (the summary under ``""``)."""
+    parts = re.split(r"^(\w[\w ]*)\n-+\n", doc, flags=re.M)
+    return {"": parts[0], **dict(zip(parts[1::2], parts[2::2], strict=True))}
+
+
+@pytest.mark.parametrize(
+    ("family", "dist"),
+    [(f, d) for f in ("lecun", "xavier", "kaiming") for d in ("normal", "uniform")],
+)
+def test_fan_based_docstrings(family, dist):
+    fn = getattr(init, f"{family}_{dist}")
+    doc = sections(fn.__doc__)
+    assert {"Parameters", "Returns", "Raises", "See Also", "Examples"} <= set(doc)
+    names = [n for line in re.findall(r"^(\w+(?:, \w+)*) :", doc["Parameters"], flags=re.M)
+             for n in line.split(", ")]
+    assert names == list(inspect.signature(fn).parameters)
+    law = "``N(0, std**2)``" if dist == "normal" else "``U(-"
+    assert doc[""].startswith(f"{fn.__doc__.split(':')[0]}: {law}")
+    assert law in doc["Returns"]
+    other = "uniform" if dist == "normal" else "normal"
+    assert doc["See Also"].startswith(f"{family}_{other} :")
+    assert f"{family}_{dist}((4, 3), rng=0)" in doc["Examples"]

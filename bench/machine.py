@@ -28,11 +28,6 @@ def version(module):
         return "not installed"
 
 
-PASSIVE_NOTE = ("OpenMP threads sleep when idle: on a shared 2-core machine, threads that spin "
-                "while waiting (the default) slowed torch 20-80x and fastgrad's small checks "
-                "4-6x whenever another process or library held a core")
-
-
 def quiet_openmp():
     """Set ``OMP_WAIT_POLICY=PASSIVE`` unless set; call it before numba or torch start threads.
 

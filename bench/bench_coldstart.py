@@ -1,15 +1,16 @@
 """Cold start in fresh processes: importing fastgrad, the first check, the first-ever compile.
 
-Each benchmark times whole subprocesses (interpreter start included); the
-figures that matter are measured inside the child and kept in ``extra_info``
-and in the summary printed after the run (see ``coldstart.py``).
+Each benchmark times whole subprocesses (interpreter start included), with no
+warm-up round: every round is a fresh process, and a warm-up is what these
+figures measure. The figures that matter are measured inside the child and
+kept in ``extra_info`` and in the summary printed after the run (see
+``support/coldstart.py``).
 """
 
 import tempfile
 
-import coldstart
 import pytest
-import registry
+from support import coldstart
 
 SECTION = "cold start (fresh processes)"
 
@@ -19,20 +20,20 @@ def _keep(benchmark, out, prefix=""):
         benchmark.extra_info[prefix + key] = value
 
 
-def test_import(benchmark):
+def test_import(benchmark, bench):
     runs = []
     benchmark.group = "cold start"
     benchmark.pedantic(lambda: runs.append(coldstart.run_child()), rounds=3, iterations=1)
     best = min(runs, key=lambda r: r["import_fastgrad"])
     _keep(benchmark, best)
-    registry.note(SECTION, f"import numpy + numba {best['import_numpy_numba']:.3f} s; "
+    bench.note(SECTION, f"import numpy + numba {best['import_numpy_numba']:.3f} s; "
                            f"import fastgrad after them {best['import_fastgrad']:.3f} s; "
                            f"python -c 'import fastgrad' {best['process_wall']:.3f} s wall; "
                            f"{best['compiled_at_import']} signatures compiled at import")
     assert all(r["compiled_at_import"] == 0 for r in runs), "importing fastgrad compiled kernels"
 
 
-def test_first_check_warm_cache(benchmark):
+def test_first_check_warm_cache(benchmark, bench):
     """The first ``fg.check`` on mnist when numba's disk cache holds the kernels."""
     runs = []
     with tempfile.TemporaryDirectory(prefix="fastgrad-numba-cache-") as cache:
@@ -42,13 +43,13 @@ def test_first_check_warm_cache(benchmark):
                            iterations=1)
     best = min(runs, key=lambda r: r["first_check"])
     _keep(benchmark, best)
-    registry.note(SECTION, f"first check, mnist, warm disk cache: {best['first_check']:.3f} s "
+    bench.note(SECTION, f"first check, mnist, warm disk cache: {best['first_check']:.3f} s "
                            f"(second check {best['second_check']:.3f} s in the same process)")
     assert best["verdict"] in ("CORRECT", "ACCEPTABLE")
 
 
 @pytest.mark.slow
-def test_first_ever_compile(benchmark):
+def test_first_ever_compile(benchmark, bench):
     """The first ``fg.check`` on mnist with an empty ``NUMBA_CACHE_DIR``: everything compiles."""
     runs = []
 
@@ -60,6 +61,6 @@ def test_first_ever_compile(benchmark):
     benchmark.pedantic(cold, rounds=1, iterations=1)
     out = runs[0]
     _keep(benchmark, out)
-    registry.note(SECTION, f"first-ever check, mnist, empty cache: {out['first_check']:.2f} s "
+    bench.note(SECTION, f"first-ever check, mnist, empty cache: {out['first_check']:.2f} s "
                            f"(about {out['first_check'] - out['second_check']:.1f} s compiling)")
     assert out["verdict"] in ("CORRECT", "ACCEPTABLE")

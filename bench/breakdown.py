@@ -17,14 +17,12 @@ import os
 import pstats
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import machine  # noqa: E402, I001  (first: sets OMP_WAIT_POLICY before any thread starts)
+from support import machine  # noqa: I001  (first: sets OMP_WAIT_POLICY before any thread starts)
 
 machine.quiet_openmp()
 
-import baselines  # noqa: E402
-from workloads import EPSILON, WORKLOADS  # noqa: E402
+from support import baselines  # noqa: E402
+from support.workloads import EPSILON, WORKLOADS  # noqa: E402
 
 
 def breakdown(name, top=8):

@@ -5,13 +5,20 @@ Usage::
     python bench/table.py [--quick] [--markdown] [--workloads mnist,wide] [--tools numpy,jax]
 
 Every tool runs in this one process, one workload after the other, so the
-ratios compare runs made minutes apart on the same machine. Columns:
+ratios compare runs made minutes apart on the same machine. The peers run on
+the workloads that list them; the 2048-wide workloads run only when named
+(``bench/large.py`` runs them in fresh processes, with their peak memory).
+Columns:
 
 - ``seconds``: fastgrad's ``fg.check`` (best of rounds timed before and
   after the workload's baselines, after a first call that is reported
   apart), or a baseline's time for all ``N`` parameters (measured on a seeded
   subset and scaled where the note says so; the note also names the thread
   setting that was faster).
+- ``backprops``: seconds over one plain numpy forward and backward pass of
+  the same network and batch, timed in the same process (the best of its
+  timings before and after the workload's checks): a figure that compares
+  across machines.
 - ``ratio``: the tool's seconds over fastgrad's full check of the same
   workload (a sampled or directional check of fastgrad is below 1).
 - ``of bound``: the flop bound's time over fastgrad's time. The bound is
@@ -31,24 +38,23 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import machine  # noqa: E402, I001  (first: sets OMP_WAIT_POLICY before any thread starts)
+from support import machine  # noqa: I001  (first: sets OMP_WAIT_POLICY before any thread starts)
 
 machine.quiet_openmp()
 
-import baselines  # noqa: E402
-import summary  # noqa: E402
-from flops import matmul_rate  # noqa: E402
-from measure import TOOLS, measure_workload  # noqa: E402
-from workloads import WORKLOADS  # noqa: E402
+from support import baselines, summary  # noqa: E402
+from support.flops import matmul_rate  # noqa: E402
+from support.measure import TOOLS, measure_workload  # noqa: E402
+from support.workloads import WORKLOADS  # noqa: E402
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller subsets, fewer rounds")
     parser.add_argument("--markdown", action="store_true", help="print markdown")
-    parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated names")
+    default = ",".join(name for name, w in WORKLOADS.items() if not w.large)
+    parser.add_argument("--workloads", default=default,
+                        help="comma-separated names (default: all but the 2048-wide ones)")
     parser.add_argument("--tools", default=",".join(TOOLS), help="comma-separated tools")
     args = parser.parse_args(argv)
     names = [n for n in args.workloads.split(",") if n]

@@ -2,15 +2,18 @@
 
 import math
 
-HEADERS = ("workload", "N", "tool", "seconds", "ratio", "of bound", "first s", "agree", "note")
+HEADERS = ("workload", "N", "tool", "seconds", "backprops", "ratio", "of bound", "first s",
+           "agree", "note")
 
 
 def rows(results, gflops):
     """Return one tuple of strings per :class:`measure.Result`, in :data:`HEADERS` order.
 
-    ``ratio`` is the tool's seconds over fastgrad's full check of the same
-    workload; ``of bound`` is fastgrad's fraction of the flop bound at
-    ``gflops`` (bound time over fastgrad's time).
+    ``backprops`` is the tool's seconds over one numpy forward and backward
+    pass of the same batch, measured in the same process; ``ratio`` is the
+    tool's seconds over fastgrad's full check of the same workload; ``of
+    bound`` is fastgrad's fraction of the flop bound at ``gflops`` (bound time
+    over fastgrad's time).
     """
     full = {r.workload: r.seconds for r in results if r.tool == "fastgrad" and r.mode == "full"}
     out = []
@@ -20,8 +23,9 @@ def rows(results, gflops):
         bound = ""
         if r.tool == "fastgrad" and r.flops and gflops and math.isfinite(r.seconds):
             bound = f"{r.flops / (gflops * 1e9) / r.seconds:.2f}"
-        out.append((r.workload, f"{r.n_params:,}", tool, f"{r.seconds:.4g}", ratio, bound,
-                    "" if r.first is None else f"{r.first:.3g}",
+        backprops = "" if r.backprops is None else f"{r.backprops:.3g}"
+        out.append((r.workload, f"{r.n_params:,}", tool, f"{r.seconds:.4g}", backprops, ratio,
+                    bound, "" if r.first is None else f"{r.first:.3g}",
                     "" if r.agreement is None else f"{r.agreement:.2g}", r.note))
     return out
 

@@ -36,7 +36,10 @@ class Workload:
     ``table.py --quick``. A subset is timed in :data:`BLOCKS` blocks of equal
     size, each a random sample of the parameters, and the fastest block's time
     per parameter is scaled to ``N``: on a shared machine a slow block is one
-    that something else slowed down.
+    that something else slowed down. ``peers`` are the baselines run on it
+    (they cost the same per parameter whatever the activation, so they run on
+    the small workloads only); a ``large`` workload is left out of
+    ``table.py``'s default run and its full checks are marked ``slow``.
     """
 
     name: str
@@ -48,6 +51,8 @@ class Workload:
     subset: dict = field(default_factory=dict)
     quick: dict = field(default_factory=dict)
     modes: tuple = ("full",)
+    peers: tuple = ("numpy", "torch", "jax")
+    large: bool = False
 
     @property
     def n_params(self):
@@ -147,9 +152,15 @@ class Problem:
         return self.net.loss(self.params, self.X, self.Y)
 
 
+DEEP = (256, 256, 256, 256, 256, 10)
+WIDE_2048 = (2048, 2048, 2048, 2048, 10)
+ALL_MODES = ("full", "sample", "directional")
+
 WORKLOADS = {
     "course": Workload("course", (4, 5, 3, 1), 3, output="sigmoid"),
     "small": Workload("small", (64, 32, 16, 10), 16),
+    "small-tanh": Workload("small-tanh", (64, 32, 16, 10), 16, hidden="tanh"),
+    "small-sigmoid": Workload("small-sigmoid", (64, 32, 16, 10), 16, hidden="sigmoid"),
     "medium": Workload("medium", (256, 64, 32, 10), 32,
                        subset={"numpy": 4000, "torch": 4000, "jax": 4096},
                        quick={"numpy": 2000, "torch": 2000, "jax": 2048}),
@@ -159,9 +170,19 @@ WORKLOADS = {
     "mnist-sparse": Workload("mnist-sparse", (784, 128, 64, 10), 64, sparsity=0.8,
                              subset={"numpy": 4000, "torch": 2000, "jax": 1024},
                              quick={"numpy": 1000, "torch": 1000, "jax": 256}),
+    "mnist-tanh": Workload("mnist-tanh", (784, 128, 64, 10), 64, hidden="tanh", peers=()),
+    "mnist-sigmoid": Workload("mnist-sigmoid", (784, 128, 64, 10), 64, hidden="sigmoid",
+                              peers=()),
+    "deep": Workload("deep", DEEP, 32, peers=()),
+    "deep-tanh": Workload("deep-tanh", DEEP, 32, hidden="tanh", peers=()),
+    "deep-sigmoid": Workload("deep-sigmoid", DEEP, 32, hidden="sigmoid", peers=()),
     "wide": Workload("wide", (1024, 1024, 1024, 10), 32,
                      subset={"numpy": 200, "torch": 200, "jax": 32},
                      quick={"numpy": 64, "torch": 64, "jax": 16},
-                     modes=("full", "sample", "directional")),
+                     modes=ALL_MODES),
+    "wide2048": Workload("wide2048", WIDE_2048, 32, modes=ALL_MODES, peers=(), large=True),
+    "wide2048-tanh": Workload("wide2048-tanh", WIDE_2048, 32, hidden="tanh", modes=ALL_MODES,
+                              peers=(), large=True),
 }
-"""All workloads by name, smallest first."""
+"""All workloads by name: ReLU ones smallest first, each followed by its tanh and
+sigmoid twins where it has them; the 2048-wide ones last."""

@@ -115,7 +115,9 @@ def _activation(name, z):
         return np.maximum(z, 0.0)
     if name == "tanh":
         return np.tanh(z)
-    raise ValueError(f"the baselines implement relu and tanh hidden layers, not {name!r}")
+    if name == "sigmoid":
+        return 0.5 * (1.0 + np.tanh(0.5 * z))
+    raise ValueError(f"the baselines implement relu, tanh and sigmoid hidden layers, not {name!r}")
 
 
 def numpy_cost(params, X, Y, n_layers, hidden, output):
@@ -198,7 +200,7 @@ class TorchJacobian:
             Y = torch.tensor(problem.Y, dtype=torch.int64)
         else:
             Y = torch.tensor(problem.Y, dtype=torch.float64).reshape(X.shape[0], -1)
-        act = torch.relu if w.hidden == "relu" else torch.tanh
+        act = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}[w.hidden]
         index = torch.as_tensor(indices)
 
         def cost(inputs):
@@ -260,7 +262,7 @@ class JaxLoop:
         Y = jnp.asarray(problem.Y)
         shapes = [np.shape(problem.params[name]) for name in problem.names]
         m = problem.X.shape[0]
-        act = jax.nn.relu if w.hidden == "relu" else jnp.tanh
+        act = {"relu": jax.nn.relu, "tanh": jnp.tanh, "sigmoid": jax.nn.sigmoid}[w.hidden]
 
         def cost(theta):
             tensors, start = [], 0

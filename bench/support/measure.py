@@ -11,16 +11,33 @@ import math
 import time
 from dataclasses import dataclass
 
-import baselines
 import numpy as np
-from flops import sampled_per_layer, structured_flops
-from workloads import EPSILON
+
+from . import baselines
+from .backprop import backprop_seconds
+from .flops import sampled_per_layer, structured_flops
+from .workloads import EPSILON
 
 TOOLS = ("fastgrad", "numpy", "torch", "jax")
 ROUNDS = 3
 """Rounds per measurement, fewer when a round is long (see :data:`BUDGET`)."""
 FASTGRAD_ROUNDS = 10
 """Rounds of a fastgrad check (within :data:`BUDGET`): as many chances as a baseline's runs."""
+def fastgrad_rounds(workload):
+    """Return the timed rounds of a fastgrad check in the pytest suites.
+
+    :data:`FASTGRAD_ROUNDS` for ReLU networks up to a million parameters
+    (checks of milliseconds), :data:`ROUNDS` for larger ones and for smooth
+    activations past ten thousand parameters (checks of a second or more),
+    one for a ``large`` workload (a minute or more).
+    """
+    if workload.large:
+        return 1
+    if workload.n_params > 1_000_000 or (workload.hidden != "relu" and workload.n_params > 10_000):
+        return ROUNDS
+    return FASTGRAD_ROUNDS
+
+
 BUDGET = 3.0
 """No new round starts once a measurement has taken this many seconds."""
 BASELINE_BUDGET = 30.0
@@ -43,6 +60,8 @@ class Result:
     agreement: float = None
     flops: float = None
     setting: str = ""
+    backprop: float = None
+    """Seconds of one numpy forward and backward pass of the same batch, in the same process."""
 
     @property
     def scaled(self):
@@ -53,6 +72,11 @@ class Result:
     def seconds(self):
         """Seconds for the whole check (scaled when measured on a subset)."""
         return self.measured * self.n_params / self.n_done
+
+    @property
+    def backprops(self):
+        """Seconds as a multiple of one numpy backprop of the same batch (``None`` if not timed)."""
+        return self.seconds / self.backprop if self.backprop else None
 
     @property
     def note(self):
@@ -86,19 +110,27 @@ def fastgrad_flops(workload, mode, report=None):
     return None
 
 
-def measure_fastgrad(problem, mode="full", rounds=FASTGRAD_ROUNDS, threads=None):
+def measure_fastgrad(problem, mode="full", rounds=FASTGRAD_ROUNDS, threads=None, backprop=None,
+                     first_call=True):
     """Time ``fg.check``: the first call apart, then the best of ``rounds``.
 
-    Returns the :class:`Result` and the report of the last call.
+    ``backprop`` is the time of one numpy backprop of the batch (measured here
+    when not given). With ``first_call=False`` (for checks too long to run
+    twice) no call is made before the timed rounds: warm the kernels up on a
+    small network first (:func:`warm_up`). Returns the :class:`Result` and the
+    report of the last call.
     """
     w = problem.workload
-    t = time.perf_counter()
-    baselines.fastgrad_check(problem, EPSILON, mode, threads)
-    first = time.perf_counter() - t
+    first = None
+    if first_call:
+        t = time.perf_counter()
+        baselines.fastgrad_check(problem, EPSILON, mode, threads)
+        first = time.perf_counter() - t
     best, report = best_time(lambda: baselines.fastgrad_check(problem, EPSILON, mode, threads),
                              rounds)
     result = Result(w.name, mode, "fastgrad", w.n_params, w.n_params, best, first=first,
-                    flops=fastgrad_flops(w, mode, report))
+                    flops=fastgrad_flops(w, mode, report),
+                    backprop=backprop_seconds(problem) if backprop is None else backprop)
     return result, report
 
 
@@ -200,7 +232,7 @@ def time_blocks(baseline, blocks, rounds=ROUNDS, budget=BASELINE_BUDGET):
     return tally
 
 
-def baseline_result(baseline, tally, reference):
+def baseline_result(baseline, tally, reference, backprop=None):
     """Return the :class:`Result` of a baseline's tally, with its agreement with fastgrad."""
     problem = baseline.problem
     w = problem.workload
@@ -210,10 +242,10 @@ def baseline_result(baseline, tally, reference):
     setting = tally.best_setting if len(baseline.settings) > 1 else ""
     return Result(w.name, "full", baseline.tool, w.n_params, indices.size,
                   tally.per_param * indices.size, first=baseline.compile_seconds,
-                  agreement=agreement, setting=setting)
+                  agreement=agreement, setting=setting, backprop=backprop)
 
 
-def measure_baseline(tool, problem, reference, quick=False, rounds=ROUNDS):
+def measure_baseline(tool, problem, reference, quick=False, rounds=ROUNDS, backprop=None):
     """Time a baseline on its blocks of the problem and compare it with fastgrad's gradient.
 
     Parameters
@@ -228,30 +260,50 @@ def measure_baseline(tool, problem, reference, quick=False, rounds=ROUNDS):
     baseline = Baseline(tool, problem)
     tally = time_blocks(baseline, problem.blocks(tool, quick), rounds,
                         budget=BASELINE_BUDGET / 3 if quick else BASELINE_BUDGET)
-    return baseline_result(baseline, tally, reference)
+    return baseline_result(baseline, tally, reference, backprop)
 
 
-def measure_workload(workload, tools=TOOLS, quick=False, log=None):
+def warm_up(hidden):
+    """Load fastgrad's kernels for a ``hidden`` activation by checking a small network of it."""
+    from .workloads import WORKLOADS
+
+    name = "small" if hidden == "relu" else f"small-{hidden}"
+    baselines.fastgrad_check(WORKLOADS[name].build(), EPSILON)
+
+
+def measure_workload(workload, tools=TOOLS, quick=False, log=None, modes=None):
     """Return a :class:`Result` per mode of fastgrad and per available baseline.
 
     fastgrad is timed before the baselines and again after them, and the
     better of the two counts: a baseline's blocks are spread over seconds to
     minutes, so fastgrad gets its chances at both ends of that time too.
+    Baselines run only where the workload lists them as ``peers``. A
+    ``large`` workload's checks run once each, after a warm-up on a small
+    network. Every result carries the time of one numpy backprop of the same
+    batch, the best of its measurements before and after the checks.
     """
     problem = workload.build()
     rounds = ROUNDS if quick else FASTGRAD_ROUNDS
+    backprop = backprop_seconds(problem)
+    if workload.large:
+        warm_up(workload.hidden)
     ours, theirs, full = [], [], None
-    for mode in workload.modes:
-        result, report = measure_fastgrad(problem, mode, rounds=rounds)
+    for mode in modes or workload.modes:
+        if workload.large:
+            result, report = measure_fastgrad(problem, mode, rounds=1, backprop=backprop,
+                                              first_call=False)
+        else:
+            result, report = measure_fastgrad(problem, mode, rounds=rounds, backprop=backprop)
         if mode == "full":
             full = report
         if log:
             log(f"{workload.name} fastgrad {mode}: {result.seconds:.3g} s")
         ours.append(result)
     for tool in tools:
-        if tool == "fastgrad" or not baselines.available(tool):
+        if tool not in workload.peers or not baselines.available(tool) or full is None:
             continue
-        result = measure_baseline(tool, problem, full, quick, rounds=2 if quick else ROUNDS)
+        result = measure_baseline(tool, problem, full, quick, rounds=2 if quick else ROUNDS,
+                                  backprop=backprop)
         if log:
             log(f"{workload.name} {tool}: {result.seconds:.3g} s {result.note}")
         theirs.append(result)
@@ -262,4 +314,9 @@ def measure_workload(workload, tools=TOOLS, quick=False, log=None):
             result.measured = min(result.measured, best)
             if log:
                 log(f"{workload.name} fastgrad {result.mode} again: {best:.3g} s")
+    backprop = min(backprop, backprop_seconds(problem))
+    for result in ours + theirs:
+        result.backprop = backprop
+    if log:
+        log(f"{workload.name} numpy backprop: {backprop * 1e3:.3g} ms")
     return ours + theirs

@@ -1,0 +1,49 @@
+"""The 2048-wide networks: full, sampled and directional checks, in seconds, backprops and memory.
+
+Usage::
+
+    python bench/large.py [--workloads wide2048,wide2048-tanh] [--modes sample,directional,full]
+
+Each check runs in a fresh process (``support.scaling.fresh_check``): the
+kernels are loaded with a check of a small network of the same activation,
+then the workload is checked once, and one numpy forward and backward pass of
+the same batch is timed in the same process, so that every time is also given
+in backprops. The peak resident memory of that process is reported with it.
+The tanh full check takes minutes (about 11 on 2 cores).
+"""
+
+import argparse
+import sys
+import time
+
+from support import machine  # noqa: I001  (first: sets OMP_WAIT_POLICY before any thread starts)
+
+machine.quiet_openmp()
+
+from support.scaling import describe_fresh, fresh_check  # noqa: E402
+from support.workloads import ALL_MODES, WORKLOADS  # noqa: E402
+
+LARGE = [name for name, w in WORKLOADS.items() if w.large]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workloads", default=",".join(LARGE), help="comma-separated names")
+    parser.add_argument("--modes", default=",".join(ALL_MODES), help="comma-separated modes")
+    args = parser.parse_args(argv)
+    names = [n for n in args.workloads.split(",") if n]
+    modes = [m for m in args.modes.split(",") if m]
+    unknown = [n for n in names if n not in WORKLOADS] + [m for m in modes if m not in ALL_MODES]
+    if unknown:
+        parser.error(f"unknown workload or mode: {', '.join(unknown)}")
+    print("\n".join(f"{key}: {value}" for key, value in machine.info().items()))
+    started = time.perf_counter()
+    for name in names:
+        for mode in modes:
+            print(describe_fresh(fresh_check(name, mode)), flush=True)
+    print(f"({time.perf_counter() - started:.0f} s in all)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

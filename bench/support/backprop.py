@@ -80,18 +80,26 @@ def numpy_backprop(problem):
 
 
 def backprop_seconds(problem, rounds=BACKPROP_ROUNDS):
-    """Return the best time of :func:`numpy_backprop` over ``rounds`` calls.
+    """Return the best time of :func:`numpy_backprop` over ``rounds`` calls per thread setting.
 
     The first call, untimed, is checked against fastgrad's ``net.gradients``
     (:func:`assert_matches_fastgrad`), so that the unit every figure is
-    divided by is a correct backprop.
+    divided by is a correct backprop. The calls alternate between numpy's
+    BLAS settings of :func:`baselines.thread_settings` (default threads and,
+    with threadpoolctl, one thread): on a loaded machine a product whose BLAS
+    threads wait for each other was measured 100x slower than on one thread.
     """
+    from .baselines import thread_settings
+
     assert_matches_fastgrad(problem)
+    settings = list(thread_settings("numpy").values())
     best = math.inf
     for _ in range(rounds):
-        started = time.perf_counter()
-        numpy_backprop(problem)
-        best = min(best, time.perf_counter() - started)
+        for setting in settings:
+            with setting():
+                started = time.perf_counter()
+                numpy_backprop(problem)
+                best = min(best, time.perf_counter() - started)
     return best
 
 

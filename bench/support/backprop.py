@@ -14,7 +14,12 @@ import time
 import numpy as np
 
 BACKPROP_ROUNDS = 5
-"""Rounds of a backprop timing; the best counts (a shared machine only slows a run down)."""
+"""Fewest rounds of a backprop timing per thread setting; the best counts (a shared
+machine only slows a run down)."""
+BACKPROP_SECONDS = 0.2
+"""Rounds continue (up to :data:`BACKPROP_MAX_ROUNDS`) until this many seconds have passed,
+so that a pass of a fraction of a millisecond gets enough chances to run undisturbed."""
+BACKPROP_MAX_ROUNDS = 200
 
 
 def _forward_activation(name, z):
@@ -80,7 +85,7 @@ def numpy_backprop(problem):
 
 
 def backprop_seconds(problem, rounds=BACKPROP_ROUNDS):
-    """Return the best time of :func:`numpy_backprop` over ``rounds`` calls per thread setting.
+    """Return the best time of :func:`numpy_backprop` over at least ``rounds`` calls per setting.
 
     The first call, untimed, is checked against fastgrad's ``net.gradients``
     (:func:`assert_matches_fastgrad`), so that the unit every figure is
@@ -93,8 +98,10 @@ def backprop_seconds(problem, rounds=BACKPROP_ROUNDS):
 
     assert_matches_fastgrad(problem)
     settings = list(thread_settings("numpy").values())
-    best = math.inf
-    for _ in range(rounds):
+    best, started, done = math.inf, time.perf_counter(), 0
+    while done < rounds or (time.perf_counter() - started < BACKPROP_SECONDS
+                            and done < BACKPROP_MAX_ROUNDS):
+        done += 1
         for setting in settings:
             with setting():
                 started = time.perf_counter()

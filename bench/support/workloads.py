@@ -152,7 +152,7 @@ class Problem:
         return self.net.loss(self.params, self.X, self.Y)
 
 
-DEEP = (256, 256, 256, 256, 256, 10)
+DEEP = (256, 256, 256, 256, 10)
 WIDE_2048 = (2048, 2048, 2048, 2048, 10)
 ALL_MODES = ("full", "sample", "directional")
 

@@ -7,7 +7,6 @@ in ``extra_info`` and in the end-of-run summary.
 
 import distributed_check
 import pytest
-import registry
 
 pytest.importorskip("distributed")
 
@@ -26,14 +25,14 @@ def clients():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("width", [1024])
-def test_speedup_and_overhead(benchmark, clients, width):
+def test_speedup_and_overhead(benchmark, bench, clients, width):
     benchmark.group = "dask: full check"
     figures = benchmark.pedantic(
         distributed_check.speedup, args=(width, 1, clients), rounds=1, iterations=1
     )
     benchmark.extra_info.update(figures)
     seconds = ", ".join(f"{name} {s:.2f} s" for name, s in figures["seconds"].items())
-    registry.note(
+    bench.note(
         SECTION,
         f"{figures['network']}: {seconds}; 2 workers vs 1: "
         f"{figures['speedup_2_vs_1_worker']:.2f}x; vs local threads=2: "
@@ -42,27 +41,27 @@ def test_speedup_and_overhead(benchmark, clients, width):
     assert figures["identical"]
 
 
-def test_scatter(benchmark, clients):
+def test_scatter(benchmark, bench, clients):
     benchmark.group = "dask: scatter"
     rows = benchmark.pedantic(
         distributed_check.scatter_cost, args=(clients[2], (512, 1024)), rounds=1, iterations=1
     )
     benchmark.extra_info["rows"] = rows
     for row in rows:
-        registry.note(
+        bench.note(
             SECTION,
             f"scatter to 2 workers, W={row['width']} ({row['megabytes']:.1f} MB): "
             f"{row['seconds']:.3f} s",
         )
 
 
-def test_task_overhead(benchmark, clients):
+def test_task_overhead(benchmark, bench, clients):
     benchmark.group = "dask: per-task overhead"
     figures = benchmark.pedantic(
         distributed_check.task_overhead, args=(clients[2],), rounds=1, iterations=1
     )
     benchmark.extra_info.update(figures)
-    registry.note(
+    bench.note(
         SECTION,
         f"per range task: {1e3 * figures['per_task_thread_s']:.2f} ms of a worker thread "
         "beyond the kernel",

@@ -16,10 +16,11 @@ EXAMPLES = {
     "fastgrad": 1,
     "fastgrad.check": 11,
     "fastgrad.diagnostics": 4,
-    "fastgrad.generic": 5,
+    "fastgrad.generic": 6,
     "fastgrad.init": 22,
     "fastgrad.mlp": 8,
     "fastgrad.numerical": 8,
+    "fastgrad.taylor": 6,
     "fastgrad.thresholds": 6,
 }
 """The fewest examples each module's docstrings run (examples marked ``+SKIP``

@@ -31,7 +31,7 @@ def test_width(benchmark, bench, h):
     w = scaling.width_workload(h)
     benchmark.group = "scaling: width"
     seconds, report = _best(benchmark, w.build(), 1 if h >= 1024 else 3)
-    assert report.verdict.name in ("CORRECT", "ACCEPTABLE")
+    assert report.verdict.name in baselines.PASSING
     if seconds is None:
         return
     bound = structured_flops(w.sizes, w.batch)
@@ -61,7 +61,7 @@ def test_depth_width(benchmark, bench, hidden, depth, width):
     problem = w.build()
     benchmark.group = f"scaling: depth x width, {hidden}"
     seconds, report = _best(benchmark, problem, 3)
-    assert report.verdict.name in ("CORRECT", "ACCEPTABLE")
+    assert report.verdict.name in baselines.PASSING
     if seconds is None:
         return
     result = Result(w.name, "full", "fastgrad", w.n_params, w.n_params, seconds,
@@ -103,5 +103,5 @@ def test_fresh_process(bench, name, mode):
     out = scaling.fresh_check(name, mode)
     bench.note(MEMORY_SECTION, scaling.describe_fresh(out))
     bench.note(MEMORY_SECTION, "  " + scaling.describe_memory(out))
-    assert out["verdict"] in ("CORRECT", "ACCEPTABLE")
+    assert out["verdict"] in baselines.PASSING
     assert out["peak_after_mb"] >= out["peak_warm_mb"] >= out["peak_start_mb"] > 0

@@ -165,7 +165,7 @@ def test_node_block_and_weight_view():
 
 
 @pytest.mark.parametrize("hidden", ["relu", "tanh"])
-def test_parallel_passes_equal_the_serial_ones_exactly(hidden):
+def test_parallel_passes_agree_for_any_lanes_and_with_the_serial_ones(hidden):
     import fastgrad as fg
 
     rng = np.random.default_rng(5)
@@ -175,18 +175,27 @@ def test_parallel_passes_equal_the_serial_ones_exactly(hidden):
     X = rng.normal(size=(13, 30))
     y = rng.integers(0, 4, 13)
     work, _ = net.workspace(params, X, y)
-    pre = np.zeros_like(work.pre)
-    acts = work.acts.copy()
-    fresh = work.network._replace(acts=acts, pre=pre)
-    for lanes in (2, 3, 5):
+    tail = (work.targets, work.loss_code, work.l2)
+    runs = []
+    for lanes in (1, 2, 3, 5, 13, 16):
+        pre = np.zeros_like(work.pre)
+        acts = work.acts.copy()
         acts[work.node_off[1] :] = 0.0
-        dense.forward_parallel(fresh, lanes)
-        np.testing.assert_array_equal(pre, work.pre)
-        np.testing.assert_array_equal(acts, work.acts)
-        serial = np.empty_like(work.theta)
-        parallel = np.empty_like(work.theta)
-        tail = (work.targets, work.loss_code, work.l2)
-        dense.backward(work.network, *tail, serial)
-        dense.backward_parallel(work.network, *tail, parallel, lanes)
-        np.testing.assert_array_equal(parallel, serial)
+        dense.forward_parallel(work.network._replace(acts=acts, pre=pre), lanes)
+        grad = np.empty_like(work.theta)
+        dense.backward_parallel(work.network, *tail, grad, lanes)
+        runs.append((pre, acts, grad))
+    # one compiled function, whatever the lanes: equal to the last bit
+    for run in runs[1:]:
+        for ours, first in zip(run, runs[0], strict=True):
+            np.testing.assert_array_equal(ours, first)
+    # the serial passes are another compilation of the same loops: fast-math lets LLVM
+    # contract and reassociate them differently (and a cache filled by another process
+    # may hold either), so they agree to a few ulps of each value's terms, not to the bit
+    pre, acts, grad = runs[0]
+    serial = np.empty_like(work.theta)
+    dense.backward(work.network, *tail, serial)
     np.testing.assert_array_equal(serial, work.gradient())
+    for name, ours, theirs in (("Z", pre, work.pre), ("A", acts, work.acts), ("dW", grad, serial)):
+        scale = np.abs(theirs).max()
+        np.testing.assert_allclose(ours, theirs, rtol=1e-14, atol=1e-15 * scale, err_msg=name)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from checkout import in_checkout
 
 import fastgrad as fg
 from fastgrad import _progress, _terminal, cli
@@ -454,7 +455,9 @@ def test_importing_fastgrad_stays_light():
         "import sys, fastgrad; heavy = [m for m in sys.modules if m.split('.')[0] in "
         "('rich', 'matplotlib')]; print(heavy)"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, **in_checkout()
+    )
     assert done.returncode == 0 and done.stdout.strip() == "[]"
 
 

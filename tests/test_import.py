@@ -3,6 +3,17 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
+
+from checkout import ROOT, in_checkout
+
+import fastgrad
+
+
+def test_tests_import_this_checkout():
+    # pytest's pythonpath puts the checkout first, ahead of any installed copy
+    assert Path(fastgrad.__file__).resolve() == ROOT / "fastgrad" / "__init__.py"
+
 
 PROBE = r"""
 import importlib, json, pkgutil, sys
@@ -30,7 +41,9 @@ print(json.dumps({"loaded": loaded_by_import, "before": before, "after": after})
 
 
 def test_import_compiles_nothing():
-    run = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True)
+    run = subprocess.run(
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, check=True, **in_checkout()
+    )
     result = json.loads(run.stdout.strip().splitlines()[-1])
     # import fastgrad alone brings in the kernels the network uses ...
     assert {

@@ -253,6 +253,7 @@ def test_kinks_at_exact_zero_are_reported_and_kept_out_of_the_verdict():
     assert all(e.index[0] == 0 for e in report.kinks)
 
 
+@pytest.mark.threads
 def test_partial_report_when_interrupted():
     net, params, X, Y = case([256, 64, 32, 10], "relu", "softmax", batch=256, seed=0)
     calls = []
@@ -267,6 +268,7 @@ def test_partial_report_when_interrupted():
     assert "PARTIAL" in str(report)
 
 
+@pytest.mark.threads
 def test_threads_option_is_restored():
     net, params, X, Y = case([5, 4, 3], "relu", "softmax", batch=3, seed=0)
     before = numba.get_num_threads()

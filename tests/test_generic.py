@@ -45,6 +45,7 @@ def test_plain_function_correct_and_wrong(theta):
     assert "theta[2, 1]" in str(report)
 
 
+@pytest.mark.threads
 def test_compiled_function_runs_in_the_kernel_and_agrees(theta):
     plain = fg.check_function(rosenbrock, theta, rosenbrock_gradient(theta))
     compiled = fg.check_function(compiled_rosenbrock, theta, rosenbrock_gradient(theta))

@@ -164,6 +164,7 @@ def test_node_block_and_weight_view():
     )
 
 
+@pytest.mark.threads
 @pytest.mark.parametrize("hidden", ["relu", "tanh"])
 def test_parallel_passes_agree_for_any_lanes_and_with_the_serial_ones(hidden):
     import fastgrad as fg

@@ -90,6 +90,7 @@ def test_default_step_matches_naive_loop_to_its_rounding():
     assert relative(ours, naive_flat(net, params, X, Y, 1e-6)) < 1e-8
 
 
+@pytest.mark.threads
 def test_sampled_entries_equal_the_same_entries_of_a_full_run():
     net, params, X, Y = case([8, 6, 5, 3], "relu", "softmax", batch=9, seed=5)
     full, _, _ = fast_gradient(net, params, X, Y, 1e-6)
@@ -116,6 +117,7 @@ def thread_counts():
     return sorted({count for count in (1, 2, most) if count <= most})
 
 
+@pytest.mark.threads
 def test_chunked_run_equals_single_run():
     net, params, X, Y = case([12, 9, 7, 3], "relu", "sigmoid", batch=6, seed=8)
     work, _ = net.workspace(params, X, Y)
@@ -483,6 +485,7 @@ def test_a_dropped_smooth_unit_leaves_no_stale_series_coefficients(epsilon):
     assert np.abs(values - ref).max() < 1e-10 * np.abs(ref).max()
 
 
+@pytest.mark.threads
 @pytest.mark.parametrize("method", ["exact", "direct"])
 @pytest.mark.parametrize("dropout", [None, 0.3])
 @pytest.mark.parametrize("hidden", [["relu", "tanh"], ["tanh", "relu"]])

@@ -6,31 +6,94 @@ option, an unreadable or ill-shaped file); 3 when the check is INCONCLUSIVE
 (among others, a check interrupted with Ctrl-C: the report of the part done is
 printed, marked partial, and exits 1 if that part already failed); 130 when
 Ctrl-C comes before any report.
+
+Bad input is found before any work starts, and only there does an error
+become exit 2 with one line, ``fastgrad: error: ...``; an exception raised
+later is a bug and ends in a traceback (exit 1).
 """
 
 import argparse
 import contextlib
 import inspect
 import json
+import math
 import os
 import re
 import sys
+import warnings
 import zipfile
+from pathlib import Path
 
+import numba
 import numpy as np
 
 from . import _terminal
 from . import init as initializers
 from ._conventions import REDUCTIONS, WEIGHT_LAYOUTS
 from ._format import overall_difference
+from ._matching import user_loss
+from ._packing import PrecisionWarning
 from ._progress import reports_progress
 from .check import DEFAULT_SAMPLES, MODES, check
 from .diagnostics import diagnose, random_batch
-from .mlp import MLP, OUTPUT_LOSSES
+from .mlp import HIDDEN_ACTIVATIONS, MLP, OUTPUT_LOSSES
+from .numerical import check_epsilon
 from .thresholds import Thresholds
 
 INTERRUPTED = 130
 INCONCLUSIVE = 3
+
+
+class UsageError(Exception):
+    """Bad input found before any work: the command prints it in one line and exits 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are :class:`UsageError`, printed in one line."""
+
+    def error(self, message):
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+NUMERIC_OPTIONS = frozenset(
+    {
+        "--batch",
+        "--depth",
+        "--dropout",
+        "--epsilon",
+        "--gain",
+        "--k",
+        "--l2",
+        "--outputs",
+        "--seed",
+        "--sizes",
+        "--std",
+        "--thresholds",
+        "--threads",
+        "--width",
+        "--workers",
+    }
+)
+_NEGATIVE = re.compile(r"-(\d|\.\d|inf|nan)", re.IGNORECASE)
+
+
+def _attach_negative_values(argv):
+    """Write ``--epsilon -1e-7`` as ``--epsilon=-1e-7``.
+
+    argparse takes ``-1e-7`` (unlike ``-1`` or ``-0.5``) for an option of its
+    own and says "expected one argument"; attached, the value reaches the
+    option's parser, whose message names the option.
+    """
+    out, i = [], 0
+    while i < len(argv):
+        token = argv[i]
+        if token in NUMERIC_OPTIONS and i + 1 < len(argv) and _NEGATIVE.match(argv[i + 1]):
+            out.append(f"{token}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(token)
+            i += 1
+    return out
 
 
 def _comma_list(kind, what):
@@ -45,14 +108,62 @@ def _comma_list(kind, what):
     return parse
 
 
-def _positive(text):
+def _integer(minimum):
+    """Parser of an integer of at least ``minimum``."""
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            wanted = {0: "a non-negative integer", 1: "a positive integer"}.get(
+                minimum, f"an integer >= {minimum}"
+            )
+            raise argparse.ArgumentTypeError(f"expected {wanted}; got {text!r}")
+        return value
+
+    return parse
+
+
+_positive = _integer(1)
+
+
+def _threads(text):
+    most = numba.config.NUMBA_NUM_THREADS
     try:
         value = int(text)
     except ValueError:
         value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
+    if not 1 <= value <= most:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer in 1..{most} (NUMBA_NUM_THREADS); got {text!r}"
+        )
     return value
+
+
+def _real(check, wanted):
+    """Parser of a finite number for which ``check(value)`` holds."""
+
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and check(value)):
+            raise argparse.ArgumentTypeError(f"expected {wanted}; got {text!r}")
+        return value
+
+    return parse
+
+
+def _thresholds(text):
+    values = _comma_list(float, "numbers")(text)
+    if len(values) != 3 or not all(math.isfinite(v) and v > 0 for v in values):
+        raise argparse.ArgumentTypeError(
+            f"expected three positive numbers CORRECT,ACCEPTABLE,SUSPICIOUS; got {text!r}"
+        )
+    return values
 
 
 def _init_specs(text, std=None, gain=None):
@@ -83,9 +194,12 @@ def _init_specs(text, std=None, gain=None):
 def _network_options(parser, batch):
     parser.add_argument(
         "--hidden",
-        default="relu",
+        default=["relu"],
         type=_comma_list(str, "activations"),
-        help="hidden activation, or one per hidden layer (default relu)",
+        help=(
+            "hidden activation, or a comma-separated list with one per hidden layer: "
+            f"{', '.join(HIDDEN_ACTIVATIONS)} (default relu)"
+        ),
     )
     parser.add_argument(
         "--output",
@@ -94,18 +208,20 @@ def _network_options(parser, batch):
         help="output function (default softmax)",
     )
     parser.add_argument("--loss", help="loss (default: the output's pair)")
+    # defaults are filled in after parsing, so that a check knows whether they were given
+    parser.add_argument("--batch", type=_positive, help=f"batch size (default {batch})")
+    parser.add_argument("--seed", type=_integer(0), help="seed of weights and data (default 0)")
     parser.add_argument(
-        "--batch", type=_positive, default=batch, help=f"batch size (default {batch})"
+        "--json", action="store_true", help='print JSON only (on bad input: {"error": ...})'
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of weights and data (default 0)")
-    parser.add_argument("--json", action="store_true", help="print JSON only")
+    parser.set_defaults(default_batch=batch)
 
 
 def build_parser():
     """Return the ``argparse`` parser of the command."""
     from . import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fastgrad",
         description=(
             "Check neural-network gradients by exact centered differences, and diagnose "
@@ -135,13 +251,19 @@ def build_parser():
         metavar="FILE.npz",
         help=(
             "your network: arrays W1, b1, ... (sizes come from their shapes), optionally dW1, db1, "
-            "... (the gradient to check; default fastgrad's backprop), X, Y (default a seeded "
-            "batch of --batch samples), J (your loss: checked first against the network) and "
-            "D1, D2, ... (your 0/1 dropout masks, one per hidden layer with --dropout)"
+            "... (the gradient to check; default fastgrad's backprop), X, Y (the batch they "
+            "were computed on; without gradients or loss, or with --batch and --seed given "
+            "with gradients, a seeded batch is drawn), J (your loss: checked first against the "
+            "network) and D1, D2, ... (your 0/1 dropout masks, one per hidden layer with --dropout)"
         ),
     )
     _network_options(cmd, batch=64)
-    cmd.add_argument("--l2", type=float, default=0.0, help="L2 penalty lambda (default 0)")
+    cmd.add_argument(
+        "--l2",
+        type=_real(lambda v: v >= 0, "a non-negative number"),
+        default=0.0,
+        help="L2 penalty lambda (default 0)",
+    )
     cmd.add_argument(
         "--reduction",
         choices=REDUCTIONS,
@@ -173,15 +295,23 @@ def build_parser():
         help="every entry, k sampled entries or k random directions per tensor",
     )
     cmd.add_argument(
-        "--k", type=int, help="entries (sample mode) or directions (directional) per tensor"
+        "--k", type=_positive, help="entries (sample mode) or directions (directional) per tensor"
     )
-    cmd.add_argument("--epsilon", type=float, help="step of the centered differences")
+    cmd.add_argument(
+        "--epsilon",
+        type=_real(lambda v: v > 0, "a positive number"),
+        help="step of the centered differences (default 1e-7)",
+    )
     cmd.add_argument(
         "--thresholds",
-        type=_comma_list(float, "numbers"),
+        type=_thresholds,
         help="upper bounds of CORRECT,ACCEPTABLE,SUSPICIOUS (default 1e-7,1e-4,1e-2)",
     )
-    cmd.add_argument("--threads", type=int, help="threads of the kernels")
+    cmd.add_argument(
+        "--threads",
+        type=_threads,
+        help=f"threads of the kernels, 1..{numba.config.NUMBA_NUM_THREADS} (default all)",
+    )
     cluster = cmd.add_mutually_exclusive_group()
     cluster.add_argument(
         "--scheduler",
@@ -226,9 +356,15 @@ def build_parser():
         help="initializers to compare, NAME[:KEY=VALUE...],... (default he_normal)",
     )
     cmd.add_argument(
-        "--std", type=float, help="std of the initializers that take one (normal, trunc_normal)"
+        "--std",
+        type=_real(lambda v: v >= 0, "a non-negative number"),
+        help="std of the initializers that take one (normal, trunc_normal)",
     )
-    cmd.add_argument("--gain", type=float, help="gain of the initializers that take one")
+    cmd.add_argument(
+        "--gain",
+        type=_real(lambda v: True, "a number"),
+        help="gain of the initializers that take one",
+    )
     cmd.add_argument("--plot", metavar="FILE.png", help="also draw the signals to this image")
     cmd.set_defaults(run=run_diagnose)
     return parser
@@ -254,16 +390,44 @@ def _load_npz(path):
             return {key: data[key] for key in data.files}
         except ValueError as exc:
             raise ValueError(f"cannot read {path} without unpickling: {exc}") from None
+        except (OSError, EOFError, zipfile.BadZipFile) as exc:
+            raise ValueError(f"cannot read {path}: {exc}") from None
+
+
+def _in_float64(path, arrays):
+    """Convert the arrays of less than float64 precision, with one warning for the file."""
+    # dropout masks D1, D2, ... hold 0 and 1, which any float holds exactly
+    low = [
+        k
+        for k, v in arrays.items()
+        if v.dtype.kind == "f" and v.dtype.itemsize < 8 and not re.fullmatch(r"D[0-9]+", k)
+    ]
+    if low:
+        dtypes = sorted({str(arrays[k].dtype) for k in low})
+        eps = max(np.finfo(arrays[k].dtype).eps for k in low)
+        warnings.warn(
+            f"{path}: {', '.join(low)} {'is' if len(low) == 1 else 'are'} "
+            f"{'/'.join(dtypes)}; fastgrad computes in float64. Expect agreement with a float64 "
+            f"computation only to about {eps:.0e} relative.",
+            PrecisionWarning,
+            stacklevel=2,
+        )
+    return {k: (v.astype(np.float64) if k in low else v) for k, v in arrays.items()}
 
 
 def _from_params(args):
-    """Return ``(net, params, grads, X, Y, loss, dropout_masks)`` from ``--params``."""
-    arrays = _load_npz(args.params)
+    """Return ``(net, params, grads, X, Y, loss, dropout_masks, drawn)`` from ``--params``.
+
+    ``drawn`` names the arrays of the batch drawn at random (empty when the
+    file holds ``X`` and ``Y``).
+    """
+    path = args.params
+    arrays = _in_float64(path, _load_npz(path))
     known = r"d?[Wb][1-9][0-9]*|D[1-9][0-9]*|X|Y|J|loss"
     unknown = sorted(k for k in arrays if not re.fullmatch(known, k))
     if unknown:
         raise ValueError(
-            f"{args.params}: unexpected array(s) {', '.join(unknown)}; expected "
+            f"{path}: unexpected array(s) {', '.join(unknown)}; expected "
             "W1, b1, ... with optional dW1, db1, ..., X, Y, J (your loss), D1, D2, ... "
             "(your dropout masks)"
         )
@@ -272,7 +436,7 @@ def _from_params(args):
     for u in range(1, n_layers + 1):
         weight = arrays.get(f"W{u}")
         if weight is None:
-            raise ValueError(f"{args.params} has no W{u}: weights must be numbered W1, W2, ...")
+            raise ValueError(f"{path} has no W{u}: weights must be numbered W1, W2, ...")
         if weight.ndim != 2:
             order = "(n_in, n_out)" if args.weights == "in_out" else "(n_out, n_in)"
             raise ValueError(f"W{u} must be a 2-D {order} array; got shape {weight.shape}")
@@ -287,35 +451,39 @@ def _from_params(args):
             )
         sizes.append(weight.shape[0])
     if not sizes:
-        raise ValueError(f"{args.params} holds no weights W1, W2, ...")
+        raise ValueError(f"{path} holds no weights W1, W2, ...")
     net = _network(args, sizes)
     params = {k: v for k, v in arrays.items() if re.fullmatch(r"[Wb][0-9]+", k)}
     masks = _dropout_masks(args, arrays, len(sizes) - 2)
     grads = {k: v for k, v in arrays.items() if k.startswith("d")} or None
     X, Y = arrays.get("X"), arrays.get("Y")
-    missing = [name for name, array in (("X", X), ("Y", Y)) if array is None]
-    yours = [
-        what
-        for what, held in (("loss", "J" in arrays or "loss" in arrays), ("gradients", grads))
-        if held
-    ]
-    if missing and yours:
+    drawn = [name for name, array in (("X", X), ("Y", Y)) if array is None]
+    has_loss = "J" in arrays or "loss" in arrays
+    yours = " and ".join(w for w, held in (("loss", has_loss), ("gradients", grads)) if held)
+    if drawn and has_loss:
         raise ValueError(
-            f"{args.params} holds your {' and '.join(yours)} without {' and '.join(missing)}: "
-            "add the batch they were computed on, or a drawn batch would be checked against them"
+            f"{path} holds your {yours} without {' and '.join(drawn)}: add the batch they were "
+            "computed on, or a drawn batch would be checked against them"
         )
-    if X is None or Y is None:
+    if drawn and grads is not None and (args.batch is None or args.seed is None):
+        raise ValueError(
+            f"{path} holds your {yours} without {' and '.join(drawn)}: add the batch they were "
+            "computed on, or pass --batch and --seed to check them on a batch drawn at random"
+        )
+    if drawn:
         columns = args.layout == "columns"
         known = X if X is not None else Y
         axis = 1 if columns and known is not None and known.ndim == 2 else 0
-        batch = args.batch if known is None else known.shape[axis]
-        X_new, Y_new = random_batch(net, batch, args.seed)
+        if known is not None and known.ndim == 0:
+            raise ValueError(f"{drawn[0] == 'X' and 'Y' or 'X'} in {path} is a scalar, not a batch")
+        batch = _batch(args) if known is None else known.shape[axis]
+        X_new, Y_new = random_batch(net, batch, _seed(args))
         X_new, Y_new = (X_new.T, Y_new.T) if columns else (X_new, Y_new)
         X, Y = (X_new if X is None else X), (Y_new if Y is None else Y)
     if "J" in arrays and "loss" in arrays:
-        raise ValueError(f"{args.params} holds both J and loss: give your loss once")
+        raise ValueError(f"{path} holds both J and loss: give your loss once")
     loss = arrays.get("J", arrays.get("loss"))
-    return net, params, grads, X, Y, loss, masks
+    return net, params, grads, X, Y, loss, masks, drawn
 
 
 def _dropout_masks(args, arrays, n_hidden):
@@ -346,6 +514,14 @@ def _other_layout(args, arrays):
     return ""
 
 
+def _batch(args):
+    return args.default_batch if args.batch is None else args.batch
+
+
+def _seed(args):
+    return 0 if args.seed is None else args.seed
+
+
 def _network(args, sizes):
     return MLP(
         sizes,
@@ -370,6 +546,15 @@ def _cluster(args):
     """Return a context yielding the Dask client of ``--scheduler``/``--workers``, or None."""
     if args.scheduler is None and args.workers is None:
         return contextlib.nullcontext()
+    from . import distributed
+
+    return distributed.connect(scheduler=args.scheduler, workers=args.workers)
+
+
+def _check_cluster(args):
+    """Refuse what :func:`_cluster` would refuse, before any work."""
+    if args.scheduler is None and args.workers is None:
+        return
     if args.threads is not None:
         raise ValueError("--threads applies to a local check; Dask workers use their own threads")
     from . import distributed
@@ -379,28 +564,34 @@ def _cluster(args):
     except ImportError as exc:
         option = "--scheduler" if args.scheduler is not None else "--workers"
         raise ValueError(f"{option}: {exc}") from None
-    return distributed.connect(scheduler=args.scheduler, workers=args.workers)
 
 
-def run_check(args):
-    """Run ``fastgrad check``; return the exit status."""
+def prepare_check(args):
+    """Validate everything ``fastgrad check`` was given; return the arguments of the check.
+
+    Every ``ValueError``/``TypeError`` raised here is bad input.
+    """
+    _check_cluster(args)
+    drawn = []
     if args.params:
         if args.init:
             raise ValueError("--init does not apply to --params: the weights come from the file")
-        net, params, grads, X, Y, loss, masks = _from_params(args)
+        net, params, grads, X, Y, loss, masks, drawn = _from_params(args)
     else:
         net = _network(args, args.sizes or [784, 128, 64, 10])
         specs = _init_specs(args.init or "he_normal")
         if len(specs) != 1:
             raise ValueError(f"check takes one initializer; got --init {args.init}")
         [(name, options)] = specs
-        params = net.init(name, seed=args.seed, **options)
-        X, Y = random_batch(net, args.batch, args.seed)
+        params = net.init(name, seed=_seed(args), **options)
+        X, Y = random_batch(net, _batch(args), _seed(args))
         grads = loss = masks = None
+    if args.mode == "full" and args.k is not None:
+        raise ValueError("--k applies to --mode sample (entries) or directional (directions)")
     options = {
         "mode": args.mode,
         "k": args.k,
-        "seed": args.seed,
+        "seed": _seed(args),
         "threads": args.threads,
         "layout": args.layout,
         "loss": loss,
@@ -409,7 +600,20 @@ def run_check(args):
     if args.thresholds is not None:
         options["thresholds"] = Thresholds.coerce(args.thresholds)
     if args.epsilon is not None:
-        options["epsilon"] = args.epsilon
+        options["epsilon"] = check_epsilon(args.epsilon)
+    # what check() would refuse, refused here: the shapes and values of every array
+    net.workspace(params, X, Y, args.layout, masks)
+    if grads is not None:
+        net.packing.pack(grads, prefix="d", what="grads")
+    if loss is not None:
+        user_loss(loss)
+    return net, params, grads, X, Y, options, drawn
+
+
+def run_check(args):
+    """Run ``fastgrad check``; return the exit status."""
+    net, params, grads, X, Y, options, drawn = prepare_check(args)
+    args.prepared = True
     entries = net.n_params if args.mode == "full" else 0
     if args.mode == "sample":
         entries = min(net.n_params, len(net.param_names) * (args.k or DEFAULT_SAMPLES))
@@ -418,68 +622,145 @@ def run_check(args):
     show_bar = long and not (args.quiet or args.json) and sys.stderr.isatty()
     with _cluster(args) as client, _terminal.progress_bar(show_bar) as bar:
         report = check(net, params, X, Y, grads, progress=bar, client=client, **options)
+    note = ""
+    if drawn:
+        batch = int(np.shape(X)[0 if args.layout == "rows" else 1])
+        report.details["drawn"] = {"arrays": drawn, "batch": batch, "seed": _seed(args)}
+        note = (
+            f"{' and '.join(drawn)} drawn at random (--batch {batch} --seed {_seed(args)}), "
+            f"not read from {args.params}"
+        )
     if args.json:
         print(report.to_json(indent=2))
     elif args.quiet:
         print(
             f"{report.verdict.name}: {overall_difference(report)}"
             + (" (partial: interrupted)" if report.partial else "")
+            + (f" ({note})" if note else "")
         )
-    elif not (sys.stdout.isatty() and _terminal.print_report(report)):
-        print(report)
+    else:
+        if note:
+            print(f"note: {note}")
+        if not (sys.stdout.isatty() and _terminal.print_report(report)):
+            print(report)
     return exit_status(report.verdict)
 
 
-def run_diagnose(args):
-    """Run ``fastgrad diagnose``; return the exit status."""
+def prepare_diagnose(args):
+    """Validate everything ``fastgrad diagnose`` was given; return ``(sizes, inits)``."""
     if args.depth is not None:
         sizes = [args.width] * (args.depth + 1) + [args.outputs]
     else:
         sizes = args.sizes or [784, 256, 256, 256, 10]
+    MLP(sizes, hidden=_hidden(args.hidden), output=args.output, loss=args.loss)
     inits = _init_specs(args.init, std=args.std, gain=args.gain)
+    for name, options in inits:
+        initializers.get(name)((2, 2), rng=0, **options)  # refuses bad options, cheaply
+    if args.plot:
+        _check_plot_path(args.plot)
+    return sizes, inits
+
+
+def _check_plot_path(path):
+    folder = Path(path).resolve().parent
+    if not folder.is_dir():
+        raise ValueError(f"--plot {path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"--plot {path}: folder {folder} is not writable")
+    suffix = Path(path).suffix.lower().lstrip(".")
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ValueError("--plot needs matplotlib: pip install 'fastgrad[plot]'") from None
+    formats = Figure().canvas.get_supported_filetypes()
+    if suffix not in formats:
+        raise ValueError(
+            f"--plot {path}: cannot draw a .{suffix} file; use one of "
+            f"{', '.join('.' + f for f in sorted(formats))}"
+        )
+
+
+def run_diagnose(args):
+    """Run ``fastgrad diagnose``; return the exit status."""
+    sizes, inits = prepare_diagnose(args)
+    args.prepared = True
     result = diagnose(
         sizes,
         _hidden(args.hidden),
         inits,
         output=args.output,
         loss=args.loss,
-        batch=args.batch,
-        seed=args.seed,
+        batch=_batch(args),
+        seed=_seed(args),
     )
     print(json.dumps(result.to_dict(), indent=2) if args.json else result)
     if args.plot:
         try:
             result.plot(args.plot)
-        except ImportError as exc:
-            print(f"fastgrad: error: {exc}", file=sys.stderr)
+        except OSError as exc:  # the folder vanished or filled up since it was checked
+            print(f"fastgrad: error: --plot {args.plot}: {exc.strerror or exc}", file=sys.stderr)
             return 2
         print(f"plot written to {args.plot}", file=sys.stderr)
     return 0
 
 
+def _show_warnings(caught):
+    """Print each distinct warning once, in one line, without a source line."""
+    seen = set()
+    for item in caught:
+        text = f"fastgrad: warning: {item.message}"
+        if text not in seen:
+            seen.add(text)
+            print(text, file=sys.stderr)
+
+
+def _fail(message, as_json):
+    """Print a one-line error (and ``{"error": ...}`` on stdout for ``--json``); return 2."""
+    print(f"fastgrad: error: {message}", file=sys.stderr)
+    if as_json:
+        print(json.dumps({"error": message}))
+    return 2
+
+
 def main(argv=None):
     """Run the command with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    argv = _attach_negative_values(list(sys.argv[1:] if argv is None else argv))
+    as_json = "--json" in argv
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as exc:
+    except UsageError as exc:
+        return _fail(str(exc), as_json)
+    except SystemExit as exc:  # --help, --version
         return exc.code if isinstance(exc.code, int) else 0
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
-    try:
-        return args.run(args)
-    except (ValueError, TypeError) as exc:
-        print(f"fastgrad: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("fastgrad: interrupted", file=sys.stderr)
-        return INTERRUPTED
-    except BrokenPipeError:
-        # the reader closed the pipe (``| head``): stop quietly
-        with open(os.devnull, "w") as devnull:
-            try:
-                os.dup2(devnull.fileno(), sys.stdout.fileno())
-            except (OSError, ValueError):
-                pass
-        return 1
+    args.prepared = False
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            return args.run(args)
+        except (ValueError, TypeError) as exc:
+            if args.prepared:
+                raise  # past validation: a bug, to be seen with its traceback
+            return _fail(str(exc), as_json)
+        except KeyboardInterrupt:
+            print("fastgrad: interrupted", file=sys.stderr)
+            if as_json:
+                print(json.dumps({"error": "interrupted"}))
+            return INTERRUPTED
+        except BrokenPipeError:
+            # the reader closed the pipe (``| head``): stop quietly
+            with open(os.devnull, "w") as devnull:
+                try:
+                    os.dup2(devnull.fileno(), sys.stdout.fileno())
+                except (OSError, ValueError):
+                    pass
+            return 1
+        finally:
+            _show_warnings(caught)
+
+
+if __name__ == "__main__":  # python -m fastgrad.cli, the checkout's own command
+    sys.exit(main())

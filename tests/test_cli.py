@@ -44,6 +44,7 @@ def saved(tmp_path):
 # --- check ------------------------------------------------------------------------------
 
 
+@pytest.mark.threads
 def test_default_check_is_the_mnist_sized_network(capsys):
     code, out, err = run(capsys, "check")
     assert code == 0
@@ -222,10 +223,11 @@ def test_params_that_are_not_npz_exit_2(capsys, tmp_path, content):
         ["diagnose", "--depth", "3", "--sizes", "4,3"],
     ],
 )
-def test_argparse_errors_exit_2(capsys, argv):
+def test_argparse_errors_exit_2_in_one_line(capsys, argv):
     code, out, err = run(capsys, *argv)
     assert code == 2 and out == ""
-    assert "usage: fastgrad" in err and "error:" in err
+    assert err.startswith("fastgrad: error: ") and err.count("\n") == 1
+    assert f"see 'fastgrad {argv[0]} --help'" in err
 
 
 @pytest.mark.parametrize(
@@ -239,13 +241,173 @@ def test_argparse_errors_exit_2(capsys, argv):
         (["check", "--params", "x.npz", "--init", "he_normal"], "--init does not apply"),
         (["diagnose", "--init", "he_normal,unknown"], "unknown initializer 'unknown'"),
         (["diagnose", "--init", "normal:std"], "not KEY=VALUE"),
-        (["check", "--sizes", "4,3,2", "--thresholds", "1e-7,1e-4"], "three numbers"),
+        (["check", "--sizes", "4,3,2", "--thresholds", "1e-7,1e-4"], "three positive numbers"),
+        (["check", "--sizes", "4,3,2", "--k", "3"], "--k applies to --mode sample"),
+        (["diagnose", "--sizes", "4,3,2", "--init", "normal:std=-1"], "std"),
     ],
 )
 def test_validation_errors_exit_2_in_one_line(capsys, argv, message):
     code, out, err = run(capsys, *argv)
     assert code == 2 and out == ""
     assert err.startswith("fastgrad: error: ") and message in err and err.count("\n") == 1
+
+
+# --- no rough edges: every input error is one line naming what is wrong, exit 2 --------------
+
+
+def without(arrays, *names):
+    return {k: v for k, v in arrays.items() if k not in names}
+
+
+@pytest.mark.parametrize("missing", [("X", "Y"), ("X",), ("Y",)])
+def test_params_with_gradients_but_no_batch_exit_2(capsys, saved, missing):
+    tmp_path, arrays = saved
+    np.savez(tmp_path / "net.npz", **without(arrays, *missing))
+    argv = ["check", "--params", str(tmp_path / "net.npz"), "--hidden", "tanh"]
+    for extra in ([], ["--batch", "16"], ["--seed", "0"]):  # both must be given
+        code, out, err = run(capsys, *argv, *extra)
+        assert code == 2 and out == ""
+        assert err.startswith("fastgrad: error: ") and err.count("\n") == 1
+        assert f"holds your gradients without {' and '.join(missing)}" in err
+        assert "--batch and --seed" in err
+
+
+def test_params_with_gradients_on_an_explicitly_drawn_batch_say_so(capsys, saved):
+    tmp_path, arrays = saved
+    np.savez(tmp_path / "net.npz", **without(arrays, "X", "Y"))
+    argv = ["check", "--params", str(tmp_path / "net.npz"), "--hidden", "tanh"]
+    argv += ["--batch", "16", "--seed", "5"]
+    code, out, _ = run(capsys, *argv)
+    # the gradients were computed on another batch: judged WRONG, and the reader is told why
+    assert code == 1
+    assert out.startswith(
+        f"note: X and Y drawn at random (--batch 16 --seed 5), not read from {tmp_path / 'net.npz'}"
+    )
+    code, out, _ = run(capsys, *argv, "--json")
+    assert json.loads(out)["details"]["drawn"] == {"arrays": ["X", "Y"], "batch": 16, "seed": 5}
+    code, out, _ = run(capsys, *argv, "--quiet")
+    assert out.count("\n") == 1 and "X and Y drawn at random" in out
+
+
+def test_params_without_gradients_say_the_batch_was_drawn(capsys, saved):
+    tmp_path, arrays = saved
+    np.savez(tmp_path / "w.npz", **{k: v for k, v in arrays.items() if k[0] in "WbX"})
+    code, out, _ = run(capsys, "check", "--params", str(tmp_path / "w.npz"), "--hidden", "tanh")
+    assert code == 0
+    assert out.startswith("note: Y drawn at random (--batch 16 --seed 0)")
+
+
+@pytest.mark.parametrize(
+    ("plot", "message"),
+    [
+        ("no/such/folder/x.png", "does not exist"),
+        ("x.nosuchformat", "cannot draw a .nosuchformat file"),
+    ],
+)
+def test_diagnose_plot_to_a_bad_path_exits_2_before_any_work(capsys, tmp_path, plot, message):
+    path = tmp_path / plot
+    code, out, err = run(capsys, "diagnose", "--sizes", "4,3,2", "--plot", str(path))
+    assert code == 2 and out == ""
+    assert err.startswith(f"fastgrad: error: --plot {path}") and message in err
+    assert err.count("\n") == 1 and not path.exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["check", "--epsilon", "-1e-7"], "argument --epsilon: expected a positive number"),
+        (["check", "--epsilon=-1e-7"], "argument --epsilon: expected a positive number"),
+        (["check", "--epsilon", "nan"], "argument --epsilon: expected a positive number"),
+        (["check", "--seed", "-1"], "argument --seed: expected a non-negative integer"),
+        (["check", "--l2", "-0.5"], "argument --l2: expected a non-negative number"),
+        (["check", "--k", "-3", "--mode", "sample"], "argument --k: expected a positive integer"),
+        (["check", "--threads", "0"], "argument --threads: expected an integer in 1.."),
+        (["check", "--thresholds", "-1e-7,1e-4,1e-2"], "argument --thresholds: expected three"),
+        (["diagnose", "--std", "-0.1"], "argument --std: expected a non-negative number"),
+        (["diagnose", "--depth", "-2"], "argument --depth: expected a positive integer"),
+    ],
+)
+def test_bad_numbers_name_the_option(capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert err.startswith("fastgrad: error: ") and message in err and err.count("\n") == 1
+
+
+def test_negative_numbers_pass_where_they_make_sense(capsys):
+    # orthogonal takes any gain; a negative one flips the signs of the weights
+    code, out, _ = run(
+        capsys,
+        "diagnose",
+        "--depth",
+        "2",
+        "--width",
+        "8",
+        "--init",
+        "orthogonal",
+        "--gain",
+        "-1.5",
+        "--batch",
+        "16",
+        "--json",
+    )
+    assert code == 0
+    assert json.loads(out)["runs"][0]["label"] == "orthogonal(gain=-1.5)"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["check", "--epsilon", "-1e-7"],
+        ["check", "--sizes", "4,3,2", "--hidden", "swish"],
+        ["check", "--params", "no-such-file.npz"],
+        ["check", "--nonsense"],
+        ["diagnose", "--plot", "no/such/folder/x.png"],
+    ],
+)
+def test_json_prints_one_object_even_on_bad_input(capsys, argv):
+    code, out, err = run(capsys, *argv, "--json")
+    assert code == 2
+    data = json.loads(out)
+    assert list(data) == ["error"] and err == f"fastgrad: error: {data['error']}\n"
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_low_precision_arrays_warn_once_naming_the_file(capsys, saved, dtype):
+    tmp_path, arrays = saved
+    low = {k: (v.astype(dtype) if k != "Y" else v) for k, v in arrays.items()}
+    np.savez(tmp_path / "low.npz", **low)
+    path = tmp_path / "low.npz"
+    code, out, err = run(capsys, "check", "--params", str(path), "--hidden", "tanh", "--quiet")
+    assert code in (0, 1) and out.count("\n") == 1
+    assert err.count("\n") == 1, err  # one line: no source line, no repeats per array
+    assert err.startswith(f"fastgrad: warning: {path}: W1, b1, ") and f"are {dtype}" in err
+
+
+def test_bugs_are_not_bad_input(capsys, monkeypatch):
+    # a TypeError raised past validation is an internal error: it must surface, not exit 2
+    def broken(*args, **kwargs):
+        raise TypeError("unsupported operand type(s)")
+
+    monkeypatch.setattr(cli, "check", broken)
+    with pytest.raises(TypeError, match="unsupported operand"):
+        cli.main(["check", *SMALL])
+    monkeypatch.setattr(cli, "diagnose", broken)
+    with pytest.raises(TypeError, match="unsupported operand"):
+        cli.main(["diagnose", "--sizes", "4,3,2"])
+
+
+def test_input_type_errors_are_bad_input(capsys, saved):
+    tmp_path, arrays = saved
+    np.savez(tmp_path / "c.npz", **{**arrays, "W1": arrays["W1"] + 0j})
+    code, _, err = run(capsys, "check", "--params", str(tmp_path / "c.npz"), "--hidden", "tanh")
+    assert code == 2 and err.startswith("fastgrad: error: W1 must hold real numbers")
+
+
+def test_hidden_help_lists_the_activations(capsys):
+    code, out, _ = run(capsys, "check", "--help")
+    assert code == 0
+    text = " ".join(out.split())
+    assert all(name in text for name in fg.MLP.__init__.__globals__["HIDDEN_ACTIVATIONS"])
 
 
 def test_no_command_prints_help_and_exits_2(capsys):
@@ -265,6 +427,7 @@ def test_version(capsys):
 LONG = ["--sizes", "200,100,10", "--batch", "256"]  # 21,110 entries x 256 > 4e6: chunked
 
 
+@pytest.mark.threads
 def test_ctrl_c_prints_the_partial_report_and_exits_3_inconclusive(capsys, monkeypatch):
     calls = []
 

@@ -78,6 +78,14 @@ def _count(name, value, default):
     return int(value)
 
 
+def _seed(seed):
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be a non-negative integer; got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
+    return int(seed)
+
+
 def check(
     net,
     params,
@@ -195,7 +203,7 @@ def check(
     'analytic = 6 x numerical, x m = 6: a missing 1/m?'
     """
     started = time.perf_counter()
-    if mode not in MODES:
+    if not isinstance(mode, str) or mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
     if mode == "full" and k is not None:
         raise ValueError(
@@ -214,7 +222,9 @@ def check(
         net = net.replace(weights=weights)
     work, bias_shapes = net.workspace(params, X, Y, layout, dropout_masks)
     analytic = analytic_vector(net, work, grads)
-    details = {"threads": numba.get_num_threads() if threads is None else int(threads)}
+    threads = _count("threads", threads, None)
+    seed = _seed(seed)
+    details = {"threads": numba.get_num_threads() if threads is None else threads}
     reasons = []
     if loss is not None:
         reasons = loss_mismatch(

@@ -47,6 +47,7 @@ a layer is flagged ``"forward vanished"`` when ``Var(Z_l) / Var(Z_1)`` is below
 ``(||dJ/dZ_l|| / ||dJ/dZ_L||)^2``.
 """
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -247,8 +248,18 @@ def _initializers(init):
         isinstance(init, tuple) and len(init) == 2 and isinstance(init[1], dict)
     ):
         init = [init]
+    wanted = "init must be an initializer name, a (name, options) pair or a list of them"
+    if not isinstance(init, (list, tuple)):
+        raise TypeError(f"{wanted}; got {init!r}")
     out = []
     for item in init:
+        if not isinstance(item, str) and not (
+            isinstance(item, (list, tuple))
+            and len(item) == 2
+            and isinstance(item[0], str)
+            and isinstance(item[1], dict)
+        ):
+            raise TypeError(f"{wanted}; got {item!r} in init")
         name, options = (item, {}) if isinstance(item, str) else item
         initializers.get(name)
         shown = ", ".join(f"{k}={v!r}" for k, v in options.items())
@@ -311,6 +322,11 @@ def diagnose(
     [['backward vanished'], ['backward vanished'], ['forward vanished'], ['forward vanished']]
     """
     net = MLP(sizes, hidden=hidden, output=output, loss=loss)
+    for name, value, least in (("batch", batch, 1), ("seed", seed, 0)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"{name} must be an integer; got {value!r}")
+        if value < least:
+            raise ValueError(f"{name} must be an integer >= {least}; got {value!r}")
     low, high = (float(x) for x in limits)
     if not 0 < low < 1 < high:
         raise ValueError(f"limits must satisfy 0 < low < 1 < high; got {limits!r}")

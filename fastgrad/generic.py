@@ -314,6 +314,11 @@ def check_function(f, theta, grad, epsilon=DEFAULT_FUNCTION_EPSILON, *, threshol
     if analytic.shape != point.shape:
         raise ValueError(f"grad has shape {analytic.shape}; expected theta's shape {point.shape}")
     returned = f(point.copy())
+    if isinstance(f, CPUDispatcher) and isinstance(returned, np.ndarray):
+        raise TypeError(
+            f"f must return a real scalar; the compiled f returned an array of shape "
+            f"{returned.shape}, which its parallel kernel cannot store: return a float"
+        )
     value = _scalar(returned)
     if not np.isfinite(value):
         raise ValueError(f"f(theta) is {value}; the function must be finite at theta")

@@ -130,6 +130,8 @@ def _shape(shape):
         if d < 0:
             raise ValueError(f"shape must not have negative dimensions, got {shape!r}")
         out.append(d)
+    if math.prod(out) * 8 >= 2**63:
+        raise ValueError(f"shape {shape!r} holds more float64 values than can be addressed")
     return tuple(out)
 
 
@@ -140,6 +142,8 @@ def _generator(rng):
     if isinstance(rng, np.random.Generator):
         return rng
     if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        if rng < 0:
+            raise ValueError(f"rng as a seed must be a non-negative integer, got {rng!r}")
         return np.random.default_rng(int(rng))
     raise TypeError(
         f"rng must be None, an int seed or a numpy.random.Generator, got {type(rng).__name__}"
@@ -150,9 +154,13 @@ def _real(name, value, *, minimum=None):
     """Return ``value`` as a finite float (``>= minimum`` if given), or raise."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond float64's range
+        number = math.inf
+    if not math.isfinite(number):
         raise ValueError(f"{name} must be finite, got {value!r}")
+    value = number
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
     return value

@@ -1,5 +1,6 @@
 """The dense network whose gradients fastgrad checks."""
 
+import math
 import numbers
 
 import numpy as np
@@ -27,6 +28,23 @@ OUTPUT_LOSSES = {
     "sigmoid": ("binary_cross_entropy", losses.BINARY_CROSS_ENTROPY),
     "softmax": ("cross_entropy", losses.CROSS_ENTROPY),
 }
+
+
+MAX_PARAMS = 2**63
+"""Parameter counts must stay below this bound: offsets into theta are int64."""
+
+
+def _finite(name, value):
+    """Return ``value`` as a finite float, or raise naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number; got {value!r}")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be a finite number; got {value!r}")
+    return number
 
 
 def _choice(kind, value, valid):
@@ -126,6 +144,14 @@ class MLP:
             if not isinstance(size, numbers.Integral) or isinstance(size, bool) or size < 1:
                 raise ValueError(f"layer sizes must be positive integers; got {list(sizes)}")
         self.sizes = tuple(int(s) for s in sizes)
+        count = sum(
+            n_out * (n_in + 1) for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:], strict=True)
+        )
+        if count >= MAX_PARAMS:
+            raise ValueError(
+                f"sizes {list(self.sizes)} give {count:,} parameters; at most "
+                f"{MAX_PARAMS - 1:,} can be indexed"
+            )
         n_hidden = len(self.sizes) - 2
 
         if isinstance(hidden, str):
@@ -155,9 +181,9 @@ class MLP:
         self.loss_name = loss
         self.loss_code = OUTPUT_LOSSES[self.output][1]
 
-        if not isinstance(l2, numbers.Real) or not np.isfinite(l2) or l2 < 0:
+        self.l2 = _finite("l2", l2)
+        if self.l2 < 0:
             raise ValueError(f"l2 must be a finite number >= 0; got {l2!r}")
-        self.l2 = float(l2)
 
         if isinstance(dropout, np.ndarray) and dropout.ndim == 0:
             dropout = float(dropout)
@@ -172,7 +198,9 @@ class MLP:
                 )
         # a single rate is checked itself, so that it is refused without hidden layers too
         for rate in [dropout] if isinstance(dropout, numbers.Real) else rates:
-            if not isinstance(rate, numbers.Real) or not 0.0 <= rate < 1.0:
+            if isinstance(rate, bool) or not isinstance(rate, numbers.Real):
+                raise TypeError(f"dropout rates must be numbers in [0, 1); got {dropout!r}")
+            if not 0.0 <= rate < 1.0:
                 raise ValueError(f"dropout rates must lie in [0, 1); got {dropout!r}")
         self.dropout = tuple(float(rate) for rate in rates)
         if not isinstance(dropout_seed, numbers.Integral) or isinstance(dropout_seed, bool):
@@ -262,7 +290,16 @@ class MLP:
         from . import init as initializers
 
         draw = initializers.get(method)
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        rng = seed
+        if not isinstance(seed, np.random.Generator):
+            wanted = "None, a non-negative integer or a numpy.random.Generator"
+            if seed is not None and (
+                isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
+            ):
+                raise TypeError(f"seed must be {wanted}; got {seed!r}")
+            if seed is not None and seed < 0:
+                raise ValueError(f"seed must be {wanted}; got {seed!r}")
+            rng = np.random.default_rng(None if seed is None else int(seed))
         params = {}
         for name in self.packing.names:
             shape = self.packing.shapes[name]

@@ -51,6 +51,8 @@ def check_epsilon(epsilon):
         value = float(epsilon)
     except (TypeError, ValueError):
         raise TypeError(f"epsilon must be a positive number; got {epsilon!r}") from None
+    except OverflowError:  # an int beyond float64's range
+        value = np.inf
     if not np.isfinite(value) or value <= 0.0:
         raise ValueError(f"epsilon must be a finite positive number; got {epsilon!r}")
     return value

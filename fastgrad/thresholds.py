@@ -82,10 +82,16 @@ class Thresholds:
                 value, (int, float, np.floating, np.integer)
             ):
                 raise TypeError(f"Thresholds.{name} must be a number; got {value!r}")
-            if not math.isfinite(value) or value <= 0:
+            try:
+                number = float(value)
+            except OverflowError:  # an int beyond float64's range
+                number = math.inf
+            if not math.isfinite(number) or number <= 0:
                 raise ValueError(
                     f"Thresholds.{name} must be a finite positive number; got {value!r}"
                 )
+            object.__setattr__(self, name, number)  # a plain float, as JSON takes it
+        levels = (self.correct, self.acceptable, self.suspicious)
         object.__setattr__(self, "_edges", np.array(levels, dtype=np.float64))
         if not levels[0] < levels[1] < levels[2]:
             raise ValueError(

@@ -60,6 +60,12 @@ def _align(rows):
     return lines
 
 
+def compile_note(report):
+    """Return ``" (+ 41.2 s compiling the kernels, once)"``, or ``""`` when nothing compiled."""
+    seconds = report.details.get("compile_s") or 0.0
+    return f" (+ {seconds:.3g} s compiling the kernels, once)" if seconds > 0 else ""
+
+
 def format_report(report):
     """Return the report as a readable table with hints and worst entries."""
     thr = report.thresholds
@@ -70,7 +76,8 @@ def format_report(report):
         f"mode {report.mode} ({what.get(report.mode, report.mode)}): {report.coverage}, "
         f"epsilon {report.epsilon:g}, batch "
         f"{report.batch}, loss {report.loss:.6g}"
-        + (f", {report.seconds:.3g} s" if report.seconds is not None else ""),
+        + (f", {report.seconds:.3g} s" if report.seconds is not None else "")
+        + compile_note(report),
         f"verdicts: CORRECT < {thr.correct:g} <= ACCEPTABLE < {thr.acceptable:g} <= "
         f"SUSPICIOUS < {thr.suspicious:g} <= WRONG",
     ]

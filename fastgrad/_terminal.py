@@ -116,7 +116,7 @@ def print_report(report):
         from rich.text import Text
     except ImportError:
         return False
-    from ._format import table_rows
+    from ._format import compile_note, table_rows
 
     console = Console(highlight=False)
     console.print(Text(f"fastgrad check of {report.net!r}", style="bold"))
@@ -125,6 +125,7 @@ def print_report(report):
         Text(
             f"mode {report.mode}: {report.coverage}, epsilon {report.epsilon:g}, "
             f"batch {report.batch}, loss {report.loss:.6g}, {report.seconds:.3g} s"
+            f"{compile_note(report)}"
         )
     )
     if report.partial:

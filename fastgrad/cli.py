@@ -20,12 +20,14 @@ import math
 import os
 import re
 import sys
+import time
 import warnings
 import zipfile
 from pathlib import Path
 
 import numba
 import numpy as np
+from numba.core import event as numba_event
 
 from . import _terminal
 from . import init as initializers
@@ -535,6 +537,43 @@ def _network(args, sizes):
     )
 
 
+COMPILING = (
+    "fastgrad: compiling the kernels (once: they are cached on disk for later runs; "
+    "about a minute on two cores)"
+)
+
+
+class CompileWatch(numba_event.Listener):
+    """Say once on stderr that numba is compiling, and time what it spends there.
+
+    numba announces a compilation only when its disk cache misses, so a run
+    whose kernels are cached prints nothing. Compilations nest (a kernel
+    compiles the functions it calls): only the outermost ones are timed.
+    """
+
+    def __init__(self, stream=None):
+        self.stream = stream
+        self.seconds = 0.0
+        self.said = False
+        self._depth = 0
+        self._started = 0.0
+
+    def on_start(self, event):
+        """Numba starts compiling a function: say so once, and start the clock if outermost."""
+        if self._depth == 0:
+            if not self.said:
+                print(COMPILING, file=self.stream or sys.stderr, flush=True)
+                self.said = True
+            self._started = time.perf_counter()
+        self._depth += 1
+
+    def on_end(self, event):
+        """Numba is done with a function: stop the clock if it was the outermost."""
+        self._depth -= 1
+        if self._depth == 0:
+            self.seconds += time.perf_counter() - self._started
+
+
 def exit_status(verdict):
     """Return the exit status of a check's verdict: 0 passed, 1 failed, 3 inconclusive."""
     if verdict.passed:
@@ -620,8 +659,17 @@ def run_check(args):
     # a progress callback makes check() split the kernel into ~100 calls: only worth it when long
     long = reports_progress(entries, np.shape(X)[0 if args.layout == "rows" else 1])
     show_bar = long and not (args.quiet or args.json) and sys.stderr.isatty()
-    with _cluster(args) as client, _terminal.progress_bar(show_bar) as bar:
+    watch = CompileWatch()
+    with (
+        numba_event.install_listener("numba:compile", watch),
+        _cluster(args) as client,
+        _terminal.progress_bar(show_bar) as bar,
+    ):
         report = check(net, params, X, Y, grads, progress=bar, client=client, **options)
+    # the first run in a new environment compiles: keep that apart from the check's time
+    report.details["compile_s"] = watch.seconds
+    if report.seconds is not None:
+        report.seconds = max(report.seconds - watch.seconds, 0.0)
     note = ""
     if drawn:
         batch = int(np.shape(X)[0 if args.layout == "rows" else 1])
@@ -684,15 +732,16 @@ def run_diagnose(args):
     """Run ``fastgrad diagnose``; return the exit status."""
     sizes, inits = prepare_diagnose(args)
     args.prepared = True
-    result = diagnose(
-        sizes,
-        _hidden(args.hidden),
-        inits,
-        output=args.output,
-        loss=args.loss,
-        batch=_batch(args),
-        seed=_seed(args),
-    )
+    with numba_event.install_listener("numba:compile", CompileWatch()):
+        result = diagnose(
+            sizes,
+            _hidden(args.hidden),
+            inits,
+            output=args.output,
+            loss=args.loss,
+            batch=_batch(args),
+            seed=_seed(args),
+        )
     print(json.dumps(result.to_dict(), indent=2) if args.json else result)
     if args.plot:
         try:

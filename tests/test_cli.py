@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -741,3 +742,52 @@ def test_exit_3_where_the_gradient_vanishes(capsys, tmp_path, form):
     else:
         assert "the gradient vanishes at this point" in out
         assert out.rstrip().endswith("-> INCONCLUSIVE")
+
+
+# --- the first run compiles: said once on stderr, timed apart -------------------------------------
+
+
+def test_compiling_is_said_once_and_timed_apart():
+    import numba
+    from numba.core import event
+
+    @numba.njit  # new, uncached functions: this test sees them compile
+    def inner(x):
+        return x + 1.0
+
+    @numba.njit
+    def outer(x):
+        return inner(x) * 2.0
+
+    stream = io.StringIO()
+    watch = cli.CompileWatch(stream)
+    with event.install_listener("numba:compile", watch):
+        outer(1.0)  # compiles outer, and inner inside it
+        outer(2.0)  # compiled already: nothing to say or time
+        first = watch.seconds
+        inner(1.0)
+    assert stream.getvalue() == cli.COMPILING + "\n"
+    assert 0.0 < first == watch.seconds
+
+
+def test_compile_time_is_kept_out_of_the_check_time(capsys, monkeypatch):
+    real_check = cli.check
+
+    def check_that_compiles(*args, **kwargs):
+        from numba.core import event
+
+        with event.trigger_event("numba:compile", data={}):  # as numba announces a compile
+            time.sleep(0.5)
+        return real_check(*args, **kwargs)
+
+    monkeypatch.setattr(cli, "check", check_that_compiles)
+    code, out, err = run(capsys, "check", *SMALL, "--json")
+    assert code == 0 and err == cli.COMPILING + "\n"
+    data = json.loads(out)
+    # the check of a 6-5-4-3 network takes milliseconds: its time no longer holds the 0.5 s
+    assert data["details"]["compile_s"] >= 0.5 > data["seconds"]
+    code, out, _ = run(capsys, "check", *SMALL)
+    assert re.search(r", [0-9.e-]+ s \(\+ [0-9.]+ s compiling the kernels, once\)\n", out)
+    monkeypatch.setattr(cli, "check", real_check)
+    code, out, err = run(capsys, "check", *SMALL, "--json")
+    assert err == "" and json.loads(out)["details"]["compile_s"] == 0.0

@@ -3,6 +3,9 @@
 Hypothesis runs derandomized by default, so that every run (and CI) draws
 the same examples; ``FASTGRAD_HYPOTHESIS_PROFILE=explore`` draws fresh random
 examples, many more of them, for a longer local search.
+
+Tests marked ``long`` run only when a ``-m`` expression selects them
+(``pytest -m long``), so that ``pytest`` alone stays quick.
 """
 
 import os
@@ -16,6 +19,16 @@ settings.register_profile(
 )
 settings.register_profile("explore", deadline=None, max_examples=500, print_blob=True)
 settings.load_profile(os.environ.get("FASTGRAD_HYPOTHESIS_PROFILE", "default"))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip the tests marked ``long`` unless ``-m`` chose which tests to run."""
+    if config.option.markexpr:
+        return
+    skip = pytest.mark.skip(reason="long: run with pytest -m long")
+    for item in items:
+        if "long" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture

@@ -215,8 +215,21 @@ def centered_differences(
         Output, written for the entries (and tasks) of ``t_start:t_stop`` only.
     """
     for lane in numba.prange(lanes):
+        # int64, as the loop was typed: prange hands the lane as uint64, which would
+        # compile _lane (most of the compile time) a second time
         _lane(
-            lane, lanes, tasks, t_start, t_stop, net, head, tables, loss_code, method, epsilon, out
+            np.int64(lane),
+            lanes,
+            tasks,
+            t_start,
+            t_stop,
+            net,
+            head,
+            tables,
+            loss_code,
+            method,
+            epsilon,
+            out,
         )
 
 

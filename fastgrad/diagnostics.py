@@ -327,6 +327,7 @@ def diagnose(
             raise TypeError(f"{name} must be an integer; got {value!r}")
         if value < least:
             raise ValueError(f"{name} must be an integer >= {least}; got {value!r}")
+    batch, seed = int(batch), int(seed)  # plain ints: the result goes to JSON
     low, high = (float(x) for x in limits)
     if not 0 < low < 1 < high:
         raise ValueError(f"limits must satisfy 0 < low < 1 < high; got {limits!r}")

@@ -150,6 +150,14 @@ def _generator(rng):
     )
 
 
+def _finite(value):
+    """Whether a real number is finite in float64 (an int beyond its range is not)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _real(name, value, *, minimum=None):
     """Return ``value`` as a finite float (``>= minimum`` if given), or raise."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -772,7 +780,7 @@ def calculate_gain(nonlinearity, param=None):
         return 3.0 / 4.0
     if param is None:
         slope = 0.01
-    elif isinstance(param, bool) or not isinstance(param, numbers.Real) or not math.isfinite(param):
+    elif isinstance(param, bool) or not isinstance(param, numbers.Real) or not _finite(param):
         raise ValueError(f"negative_slope {param!r} not a valid number")
     else:
         slope = float(param)

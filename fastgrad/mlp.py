@@ -35,15 +35,15 @@ MAX_PARAMS = 2**63
 
 
 def _finite(name, value):
-    """Return ``value`` as a finite float, or raise naming ``name``."""
+    """Return ``value`` as a finite float, or raise ``ValueError`` naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number; got {value!r}")
+        raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
     try:
         number = float(value)
     except OverflowError:
         number = math.inf
     if not math.isfinite(number):
-        raise ValueError(f"{name} must be a finite number; got {value!r}")
+        raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
     return number
 
 
@@ -136,6 +136,8 @@ class MLP:
     ):
         if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__"):
             raise TypeError(f"sizes must be a sequence of layer widths; got {sizes!r}")
+        if isinstance(sizes, np.ndarray) and sizes.ndim != 1:
+            raise TypeError(f"sizes must be a sequence of layer widths; got {sizes!r}")
         if len(sizes) < 2:
             raise ValueError(
                 f"sizes needs at least an input and an output layer; got {list(sizes)}"
@@ -198,9 +200,7 @@ class MLP:
                 )
         # a single rate is checked itself, so that it is refused without hidden layers too
         for rate in [dropout] if isinstance(dropout, numbers.Real) else rates:
-            if isinstance(rate, bool) or not isinstance(rate, numbers.Real):
-                raise TypeError(f"dropout rates must be numbers in [0, 1); got {dropout!r}")
-            if not 0.0 <= rate < 1.0:
+            if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0 <= rate < 1:
                 raise ValueError(f"dropout rates must lie in [0, 1); got {dropout!r}")
         self.dropout = tuple(float(rate) for rate in rates)
         if not isinstance(dropout_seed, numbers.Integral) or isinstance(dropout_seed, bool):

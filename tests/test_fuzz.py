@@ -416,7 +416,7 @@ def check_calls(draw):
         options["threads"] = draw(st.one_of(odd_values, st.sampled_from([0, 10**6, 1.0])))
     elif target == "layout":
         options["layout"] = draw(st.one_of(odd_values, st.just("cols")))
-    if target in ("mode", "k") and options.get("mode") == "full" and "k" in options:
+    if target in ("mode", "k") and isinstance(options["mode"], str) and "k" in options:
         names = ("k", "mode")
     return net, params, X, Y, grads, options, names, target
 
@@ -613,7 +613,8 @@ def run_initializer(case):
         return
     assert result.dtype == np.float64 and result.flags.c_contiguous
     assert result.shape == (tuple(shape) if isinstance(shape, (tuple, list)) else (shape,))
-    assert np.isfinite(result).all()
+    absurd = any(isinstance(v, float) and abs(v) > 1e300 for v in options.values())
+    assert absurd or np.isfinite(result).all()  # std=1e308 may overflow to inf, as asked
 
 
 @fuzz(80)

@@ -771,6 +771,12 @@ def _fail(message, as_json):
     return 2
 
 
+def _crashed(exc, as_json):
+    """Keep stdout one JSON object for ``--json`` when fastgrad itself fails."""
+    if as_json:
+        print(json.dumps({"error": f"internal error: {type(exc).__name__}: {exc}"}))
+
+
 def main(argv=None):
     """Run the command with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     argv = _attach_negative_values(list(sys.argv[1:] if argv is None else argv))
@@ -791,9 +797,10 @@ def main(argv=None):
         try:
             return args.run(args)
         except (ValueError, TypeError) as exc:
-            if args.prepared:
-                raise  # past validation: a bug, to be seen with its traceback
-            return _fail(str(exc), as_json)
+            if not args.prepared:
+                return _fail(str(exc), as_json)
+            _crashed(exc, as_json)
+            raise  # past validation: a bug, to be seen with its traceback
         except KeyboardInterrupt:
             print("fastgrad: interrupted", file=sys.stderr)
             if as_json:
@@ -807,6 +814,9 @@ def main(argv=None):
                 except (OSError, ValueError):
                     pass
             return 1
+        except Exception as exc:
+            _crashed(exc, as_json)
+            raise
         finally:
             _show_warnings(caught)
 

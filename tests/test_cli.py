@@ -395,6 +395,11 @@ def test_bugs_are_not_bad_input(capsys, monkeypatch):
     monkeypatch.setattr(cli, "diagnose", broken)
     with pytest.raises(TypeError, match="unsupported operand"):
         cli.main(["diagnose", "--sizes", "4,3,2"])
+    # with --json, stdout still holds one JSON object saying what broke
+    with pytest.raises(TypeError):
+        cli.main(["diagnose", "--sizes", "4,3,2", "--json"])
+    out, _ = capsys.readouterr()
+    assert json.loads(out) == {"error": "internal error: TypeError: unsupported operand type(s)"}
 
 
 def test_input_type_errors_are_bad_input(capsys, saved):

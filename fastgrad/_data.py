@@ -14,7 +14,7 @@ LAYOUTS = ("rows", "columns")
 
 def check_layout(layout):
     """Return ``layout`` if it is ``"rows"`` or ``"columns"``, else raise ``ValueError``."""
-    if layout not in LAYOUTS:
+    if not isinstance(layout, str) or layout not in LAYOUTS:
         raise ValueError(
             "layout must be 'rows' (batch, features) or 'columns' (features, batch); "
             f"got {layout!r}"

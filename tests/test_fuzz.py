@@ -435,7 +435,8 @@ def run_check(case):
         assert str(report)
     assert data["verdict"] == report.verdict.name
     consistent_gradients(report.numerical, params)
-    if target == "none" and grads is not None and "epsilon" not in options:
+    constant = net.output == "softmax" and net.sizes[-1] == 1  # see the xfail below
+    if target == "none" and grads is not None and "epsilon" not in options and not constant:
         # fastgrad's own backprop, at the default step: never judged wrong
         assert not report.verdict.failed, str(report)
 
@@ -801,3 +802,17 @@ def test_found_bad_seeds_name_the_seed(seed, error):
     ):
         with pytest.raises(error, match="seed|rng"):
             call()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a gradient that is exactly 0 against rounding noise of 1e-32 reads as difference 1",
+)
+def test_found_a_constant_loss_is_not_judged_wrong():
+    # softmax over one output: J = -log 1 = 0 whatever theta, so the gradient is exactly 0;
+    # the centered differences come out at 1e-32 (rounding), the relative difference at 1
+    net = fg.MLP([1, 1], hidden=[], output="softmax")
+    params = {"W1": np.array([[0.12573022]]), "b1": np.array([0.0])}
+    X, Y = np.array([[0.12573022]]), np.array([[0.26978671]])
+    report = fg.check(net, params, X, Y, net.gradients(params, X, Y))
+    assert not report.verdict.failed

@@ -390,7 +390,9 @@ def check_calls(draw):
     elif target == "mode":
         options["mode"] = draw(st.one_of(odd_values, st.sampled_from(["FULL", "exact"])))
     elif target == "k":
-        options["k"] = draw(st.one_of(odd_values, st.sampled_from([0, -3, 2.5, 10**12])))
+        # 10**12 directions would be allocated (see the xfail below); 10**12 entries are capped
+        huge = [10**12] if options["mode"] != "directional" else []
+        options["k"] = draw(st.one_of(odd_values, st.sampled_from([0, -3, 2.5, *huge])))
     elif target == "seed":
         options["seed"] = draw(st.one_of(odd_values, st.sampled_from([-5, 2**70, 1.5])))
     elif target == "thresholds":
@@ -816,3 +818,17 @@ def test_found_a_constant_loss_is_not_judged_wrong():
     X, Y = np.array([[0.12573022]]), np.array([[0.26978671]])
     report = fg.check(net, params, X, Y, net.gradients(params, X, Y))
     assert not report.verdict.failed
+
+
+@pytest.mark.xfail(strict=True, raises=MemoryError, reason="k directions are not capped")
+def test_found_directions_beyond_the_tensor_size_are_capped_or_refused():
+    # sample mode caps k at each tensor's size; directional mode allocates k x size
+    net = fg.MLP([1, 1], output="identity")
+    params = net.init("xavier_normal", seed=0)
+    X, Y = np.ones((1, 1)), np.ones((1, 1))
+    try:
+        report = fg.check(net, params, X, Y, mode="directional", k=10**12)
+    except ValueError as exc:  # a clear refusal would do too
+        assert "k" in str(exc)
+        return
+    assert report.details["directions"] <= net.n_params

@@ -8,7 +8,7 @@ known.
 
 The default suite draws a few hundred calls; ``pytest -m slow
 tests/test_fuzz.py`` runs the same tests with ``FUZZ_EXAMPLES`` (default
-2,000) examples each, over 10,000 calls in all.
+2,000) examples each: 16,000 calls, about 80 s of CPU.
 """
 
 import contextlib

@@ -54,7 +54,7 @@ def test_default_check_is_the_mnist_sized_network(capsys):
     for name in ("W1", "b1", "W2", "b2", "W3", "b3"):
         assert re.search(rf"^{name}\s", out, re.MULTILINE)
     assert out.rstrip().endswith("-> CORRECT")
-    assert err == ""
+    assert err in ("", cli.COMPILING + "\n")  # on a cold cache it says, once, that it compiles
 
 
 def test_json_carries_the_numbers_of_the_python_report(capsys):

@@ -6,7 +6,7 @@ spoiled; never another exception, never a modified input. Each test spoils at
 most one argument of an otherwise valid call, so the name to look for is
 known.
 
-The default suite draws a few hundred calls; ``pytest -m slow
+The default suite draws a few hundred calls; ``pytest -m long
 tests/test_fuzz.py`` runs the same tests with ``FUZZ_EXAMPLES`` (default
 2,000) examples each: 16,000 calls, about 80 s of CPU.
 """
@@ -43,8 +43,8 @@ def fuzz(examples):
 
 
 def slow_variant(test):
-    """The same property with :data:`SLOW_EXAMPLES` examples, marked slow."""
-    return pytest.mark.slow(
+    """The same property with :data:`SLOW_EXAMPLES` examples, marked long."""
+    return pytest.mark.long(
         settings(
             max_examples=SLOW_EXAMPLES,
             deadline=None,

@@ -56,18 +56,35 @@ def test_fastgrad(benchmark, bench, name, mode):
     benchmark.group = name
     if w.large:
         bench.warm(w.hidden)
-    report = benchmark.pedantic(baselines.fastgrad_check, args=(problem, EPSILON, mode),
-                                rounds=fastgrad_rounds(w), warmup_rounds=0 if w.large else 1)
+    report = benchmark.pedantic(
+        baselines.fastgrad_check,
+        args=(problem, EPSILON, mode),
+        rounds=fastgrad_rounds(w),
+        warmup_rounds=0 if w.large else 1,
+    )
     assert report.verdict.name in baselines.PASSING, str(report)
     times = round_times(benchmark)
     if not times:
         return
-    result = Result(name, mode, "fastgrad", w.n_params, w.n_params, min(times),
-                    flops=fastgrad_flops(w, mode, report), backprop=bench.backprop(name))
+    result = Result(
+        name,
+        mode,
+        "fastgrad",
+        w.n_params,
+        w.n_params,
+        min(times),
+        flops=fastgrad_flops(w, mode, report),
+        backprop=bench.backprop(name),
+    )
     bench.results.append(result)
-    benchmark.extra_info.update(N=w.n_params, mode=mode, seconds=result.seconds,
-                                backprop_s=result.backprop, backprops=result.backprops,
-                                verdict=report.verdict.name)
+    benchmark.extra_info.update(
+        N=w.n_params,
+        mode=mode,
+        seconds=result.seconds,
+        backprop_s=result.backprop,
+        backprops=result.backprops,
+        verdict=report.verdict.name,
+    )
     if result.flops:
         benchmark.extra_info["flop_bound_gflop"] = result.flops / 1e9
 
@@ -94,8 +111,13 @@ def test_baseline(benchmark, bench, name, tool):
     benchmark.group = name
     benchmark.pedantic(differences, setup=setup, rounds=len(schedule), warmup_rounds=1)
     for block, computed in values.values():
-        baselines.assert_agree(baselines.fastgrad_values(reference, problem, block), computed,
-                               problem.loss(), EPSILON, tool)
+        baselines.assert_agree(
+            baselines.fastgrad_values(reference, problem, block),
+            computed,
+            problem.loss(),
+            EPSILON,
+            tool,
+        )
     times = round_times(benchmark)
     if not times:
         return
@@ -104,8 +126,13 @@ def test_baseline(benchmark, bench, name, tool):
         tally.add(block, label, seconds, values[id(block)][1])
     result = baseline_result(baseline, tally, reference, bench.backprop(name))
     bench.results.append(result)
-    benchmark.extra_info.update(N=w.n_params, n=result.n_done, scaled_seconds=result.seconds,
-                                backprops=result.backprops, note=result.note,
-                                agreement=result.agreement)
+    benchmark.extra_info.update(
+        N=w.n_params,
+        n=result.n_done,
+        scaled_seconds=result.seconds,
+        backprops=result.backprops,
+        note=result.note,
+        agreement=result.agreement,
+    )
     if baseline.compile_seconds is not None:
         benchmark.extra_info["compile_s"] = baseline.compile_seconds

@@ -19,14 +19,20 @@ MEMORY_SECTION = "time and peak RSS of a fresh process checking a workload"
 
 
 def _best(benchmark, problem, rounds, **options):
-    report = benchmark.pedantic(baselines.fastgrad_check, args=(problem, EPSILON),
-                                kwargs=options, rounds=rounds, warmup_rounds=1)
+    report = benchmark.pedantic(
+        baselines.fastgrad_check,
+        args=(problem, EPSILON),
+        kwargs=options,
+        rounds=rounds,
+        warmup_rounds=1,
+    )
     times = round_times(benchmark)
     return (min(times) if times else None), report
 
 
-@pytest.mark.parametrize("h", [pytest.param(h, marks=[pytest.mark.slow] if h >= 1024 else [])
-                               for h in scaling.WIDTHS])
+@pytest.mark.parametrize(
+    "h", [pytest.param(h, marks=[pytest.mark.slow] if h >= 1024 else []) for h in scaling.WIDTHS]
+)
 def test_width(benchmark, bench, h):
     w = scaling.width_workload(h)
     benchmark.group = "scaling: width"
@@ -37,13 +43,20 @@ def test_width(benchmark, bench, h):
     bound = structured_flops(w.sizes, w.batch)
     gflops = bench.gflops()
     of_bound = bound / (gflops * 1e9) / seconds
-    benchmark.extra_info.update(N=w.n_params, seconds=seconds,
-                                us_per_param=seconds / w.n_params * 1e6,
-                                flop_bound_gflop=bound / 1e9, of_bound=of_bound)
-    bench.note(WIDTH_SECTION, f"h={h:>5}  N={w.n_params:>10,}  {seconds:8.3f} s  "
-                              f"{seconds / w.n_params * 1e6:6.3f} us/param  "
-                              f"bound {bound / 1e9:7.1f} GFLOP  {of_bound:5.2f} of bound "
-                              f"(at {gflops:.0f} GFLOP/s)")
+    benchmark.extra_info.update(
+        N=w.n_params,
+        seconds=seconds,
+        us_per_param=seconds / w.n_params * 1e6,
+        flop_bound_gflop=bound / 1e9,
+        of_bound=of_bound,
+    )
+    bench.note(
+        WIDTH_SECTION,
+        f"h={h:>5}  N={w.n_params:>10,}  {seconds:8.3f} s  "
+        f"{seconds / w.n_params * 1e6:6.3f} us/param  "
+        f"bound {bound / 1e9:7.1f} GFLOP  {of_bound:5.2f} of bound "
+        f"(at {gflops:.0f} GFLOP/s)",
+    )
 
 
 def _sweep_cases():
@@ -51,8 +64,13 @@ def _sweep_cases():
         for depth in scaling.SWEEP_DEPTHS:
             for width in scaling.SWEEP_WIDTHS:
                 slow = width > 256 or (hidden != "relu" and width * depth > 256)
-                yield pytest.param(hidden, depth, width, id=f"{hidden}-{width}x{depth}",
-                                   marks=[pytest.mark.slow] if slow else [])
+                yield pytest.param(
+                    hidden,
+                    depth,
+                    width,
+                    id=f"{hidden}-{width}x{depth}",
+                    marks=[pytest.mark.slow] if slow else [],
+                )
 
 
 @pytest.mark.parametrize(("hidden", "depth", "width"), list(_sweep_cases()))
@@ -64,15 +82,29 @@ def test_depth_width(benchmark, bench, hidden, depth, width):
     assert report.verdict.name in baselines.PASSING
     if seconds is None:
         return
-    result = Result(w.name, "full", "fastgrad", w.n_params, w.n_params, seconds,
-                    backprop=backprop_seconds(problem))
-    benchmark.extra_info.update(N=w.n_params, seconds=seconds,
-                                ns_per_param=seconds / w.n_params * 1e9,
-                                backprop_s=result.backprop, backprops=result.backprops)
-    bench.note(SWEEP_SECTION, f"{hidden:<7} depth {depth}  width {width:>4}  "
-                              f"N={w.n_params:>9,}  {seconds:8.4f} s  "
-                              f"{seconds / w.n_params * 1e9:7.1f} ns/param  "
-                              f"{result.backprops:8.1f} backprops")
+    result = Result(
+        w.name,
+        "full",
+        "fastgrad",
+        w.n_params,
+        w.n_params,
+        seconds,
+        backprop=backprop_seconds(problem),
+    )
+    benchmark.extra_info.update(
+        N=w.n_params,
+        seconds=seconds,
+        ns_per_param=seconds / w.n_params * 1e9,
+        backprop_s=result.backprop,
+        backprops=result.backprops,
+    )
+    bench.note(
+        SWEEP_SECTION,
+        f"{hidden:<7} depth {depth}  width {width:>4}  "
+        f"N={w.n_params:>9,}  {seconds:8.4f} s  "
+        f"{seconds / w.n_params * 1e9:7.1f} ns/param  "
+        f"{result.backprops:8.1f} backprops",
+    )
 
 
 @pytest.mark.parametrize("threads", [1, 2])

@@ -14,8 +14,10 @@ STATE = pytest.StashKey[BenchSession]()
 
 def pytest_configure(config):
     config.addinivalue_line(
-        "markers", "slow: long baselines, large networks, scaling and compile runs; "
-                   "deselect with -m 'not slow'")
+        "markers",
+        "slow: long baselines, large networks, scaling and compile runs; "
+        "deselect with -m 'not slow'",
+    )
     config.stash[STATE] = BenchSession()
 
 

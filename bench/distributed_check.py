@@ -116,8 +116,15 @@ def cluster(workers):
     from dask.distributed import Client, LocalCluster
 
     logging.getLogger("distributed").setLevel(logging.ERROR)
-    return Client(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=":0", silence_logs=logging.ERROR))
+    return Client(
+        LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+            silence_logs=logging.ERROR,
+        )
+    )
 
 
 def timed(function):
@@ -178,7 +185,8 @@ def speedup(width, rounds, clients):
         # what the wall times would show with a free core per worker: the busiest worker's time
         "cpu_speedup_2_vs_1_worker": sum(cpu["1 worker"]["workers"]) / max(two),
         "cpu_overhead_vs_local": (sum(two) + cpu["2 workers"]["client"])
-        / cpu["local threads=2"]["client"] - 1.0,
+        / cpu["local threads=2"]["client"]
+        - 1.0,
         "identical": identical,
         "ranges": reports["2 workers"].details["ranges"],
         "verdict": reports["2 workers"].verdict.name,
@@ -196,7 +204,8 @@ def scatter_cost(client, widths):
         best = np.inf
         for _ in range(3):
             seconds, future = timed(
-                lambda s=shipment: client.scatter(s, broadcast=True, hash=False))
+                lambda s=shipment: client.scatter(s, broadcast=True, hash=False)
+            )
             client.cancel([future])
             best = min(best, seconds)
         rows.append({"width": width, "megabytes": nbytes / 1e6, "seconds": best})
@@ -222,13 +231,25 @@ def task_overhead(client, n_tasks=400):
     shipment = client.scatter(distributed.Shipment(work, 1e-7, None), broadcast=True, hash=False)
     client.gather(client.map(distributed.run_range, [shipment] * 4, [0] * 4, [1] * 4, pure=False))
     threads = sum(client.nthreads().values())
-    seconds, _ = timed(lambda: client.gather(client.map(
-        distributed.run_range, [shipment] * n_tasks, starts, [s + 1 for s in starts],
-        pure=False)))
+    seconds, _ = timed(
+        lambda: client.gather(
+            client.map(
+                distributed.run_range,
+                [shipment] * n_tasks,
+                starts,
+                [s + 1 for s in starts],
+                pure=False,
+            )
+        )
+    )
     client.cancel([shipment])
     per_task = seconds * threads / n_tasks
-    return {"tasks": n_tasks, "seconds": seconds, "per_task_thread_s": per_task - kernel,
-            "kernel_s": kernel}
+    return {
+        "tasks": n_tasks,
+        "seconds": seconds,
+        "per_task_thread_s": per_task - kernel,
+        "kernel_s": kernel,
+    }
 
 
 def estimate(sizes, batch, workers, threads_per_worker, fit, scatter_s_per_gb, per_task_s):
@@ -247,9 +268,17 @@ def estimate(sizes, batch, workers, threads_per_worker, fit, scatter_s_per_gb, p
     scatter = gigabytes * scatter_s_per_gb * (np.log2(workers) + 1)
     ranges = distributed.RANGES_PER_THREAD * threads
     tasks = ranges * per_task_s / threads
-    return {"sizes": list(sizes), "n_params": n_params, "workers": workers,
-            "compute_s": compute, "scatter_s": scatter, "gigabytes": gigabytes,
-            "ranges": ranges, "tasks_s": tasks, "total_s": compute + scatter + tasks}
+    return {
+        "sizes": list(sizes),
+        "n_params": n_params,
+        "workers": workers,
+        "compute_s": compute,
+        "scatter_s": scatter,
+        "gigabytes": gigabytes,
+        "ranges": ranges,
+        "tasks_s": tasks,
+        "total_s": compute + scatter + tasks,
+    }
 
 
 def describe(figures):
@@ -257,35 +286,51 @@ def describe(figures):
     s = figures["speedup"]
     lines = [f"full check of {s['network']} (N={s['n_params']:,}), best of rounds:"]
     lines += [f"  {name:<16} {sec:8.2f} s" for name, sec in s["seconds"].items()]
-    lines.append(f"  speedup 2 workers vs 1: {s['speedup_2_vs_1_worker']:.2f}x; 2 workers vs "
-                 f"local threads=2: {100 * s['overhead_vs_local']:+.1f} %; {s['ranges']} ranges; "
-                 f"numerical gradients identical to the bit: {s['identical']}")
+    lines.append(
+        f"  speedup 2 workers vs 1: {s['speedup_2_vs_1_worker']:.2f}x; 2 workers vs "
+        f"local threads=2: {100 * s['overhead_vs_local']:+.1f} %; {s['ranges']} ranges; "
+        f"numerical gradients identical to the bit: {s['identical']}"
+    )
     for name, c in s["cpu_seconds"].items():
         workers = " + ".join(f"{w:.2f}" for w in c["workers"])
-        lines.append(f"  CPU {name:<16} this process {c['client']:7.2f} s"
-                     + (f", workers {workers} s" if workers else ""))
-    lines.append(f"  from CPU times: 2 workers vs 1 (busiest worker) "
-                 f"{s['cpu_speedup_2_vs_1_worker']:.2f}x; all CPU of 2 workers vs local: "
-                 f"{100 * s['cpu_overhead_vs_local']:+.1f} %")
+        lines.append(
+            f"  CPU {name:<16} this process {c['client']:7.2f} s"
+            + (f", workers {workers} s" if workers else "")
+        )
+    lines.append(
+        f"  from CPU times: 2 workers vs 1 (busiest worker) "
+        f"{s['cpu_speedup_2_vs_1_worker']:.2f}x; all CPU of 2 workers vs local: "
+        f"{100 * s['cpu_overhead_vs_local']:+.1f} %"
+    )
     f = figures["fit"]
-    lines.append(f"one thread, per layer of tanh W-W-W-10 (CPU): a = {f['a'] * 1e9:.2f} ns per "
-                 f"entry-sample, c = {f['c'] * 1e9:.2f} ns per unit-sample and later multiply-add")
+    lines.append(
+        f"one thread, per layer of tanh W-W-W-10 (CPU): a = {f['a'] * 1e9:.2f} ns per "
+        f"entry-sample, c = {f['c'] * 1e9:.2f} ns per unit-sample and later multiply-add"
+    )
     for row in f["layers"]:
-        lines.append(f"  W={row['width']:>5} layer {row['layer']}: {row['seconds']:8.3f} s CPU "
-                     f"(model {row['model_seconds']:8.3f} s; wall {row['wall_seconds']:8.3f} s)")
+        lines.append(
+            f"  W={row['width']:>5} layer {row['layer']}: {row['seconds']:8.3f} s CPU "
+            f"(model {row['model_seconds']:8.3f} s; wall {row['wall_seconds']:8.3f} s)"
+        )
     for row in figures["scatter"]:
-        lines.append(f"scatter to 2 workers: width {row['width']}, {row['megabytes']:.1f} MB: "
-                     f"{row['seconds']:.3f} s ({row['megabytes'] / row['seconds']:.0f} MB/s)")
+        lines.append(
+            f"scatter to 2 workers: width {row['width']}, {row['megabytes']:.1f} MB: "
+            f"{row['seconds']:.3f} s ({row['megabytes'] / row['seconds']:.0f} MB/s)"
+        )
     t = figures["tasks"]
-    lines.append(f"per range task: {1e3 * t['per_task_thread_s']:.2f} ms of a worker thread beyond "
-                 f"the kernel ({t['tasks']} one-unit tasks in {t['seconds']:.2f} s; kernel "
-                 f"{1e6 * t['kernel_s']:.0f} us)")
+    lines.append(
+        f"per range task: {1e3 * t['per_task_thread_s']:.2f} ms of a worker thread beyond "
+        f"the kernel ({t['tasks']} one-unit tasks in {t['seconds']:.2f} s; kernel "
+        f"{1e6 * t['kernel_s']:.0f} us)"
+    )
     for e in figures["estimates"]:
-        lines.append(f"estimate, tanh {'-'.join(map(str, e['sizes']))} batch {BATCH} "
-                     f"(N={e['n_params']:,}) on {e['workers']} single-threaded workers: compute "
-                     f"{e['compute_s'] / 60:.1f} min, scatter {e['scatter_s']:.0f} s "
-                     f"({e['gigabytes']:.2f} GB), {e['ranges']:,} ranges {e['tasks_s']:.1f} s; "
-                     f"total {e['total_s'] / 60:.1f} min")
+        lines.append(
+            f"estimate, tanh {'-'.join(map(str, e['sizes']))} batch {BATCH} "
+            f"(N={e['n_params']:,}) on {e['workers']} single-threaded workers: compute "
+            f"{e['compute_s'] / 60:.1f} min, scatter {e['scatter_s']:.0f} s "
+            f"({e['gigabytes']:.2f} GB), {e['ranges']:,} ranges {e['tasks_s']:.1f} s; "
+            f"total {e['total_s'] / 60:.1f} min"
+        )
     return "\n".join(lines)
 
 
@@ -309,10 +354,17 @@ def main(argv=None):
     figures["fit"] = layer_times((width // 2, width))
     widest = max(figures["scatter"], key=lambda row: row["megabytes"])
     figures["estimates"] = [
-        estimate(sizes, BATCH, 64, 1, figures["fit"],
-                 widest["seconds"] / (widest["megabytes"] / 1e3),
-                 figures["tasks"]["per_task_thread_s"])
-        for sizes in LARGE_NETS]
+        estimate(
+            sizes,
+            BATCH,
+            64,
+            1,
+            figures["fit"],
+            widest["seconds"] / (widest["megabytes"] / 1e3),
+            figures["tasks"]["per_task_thread_s"],
+        )
+        for sizes in LARGE_NETS
+    ]
     print(json.dumps(figures, indent=2) if args.json else describe(figures))
     return 0
 

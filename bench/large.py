@@ -32,9 +32,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workloads", default=",".join(LARGE), help="comma-separated names")
     parser.add_argument("--modes", default=",".join(ALL_MODES), help="comma-separated modes")
-    parser.add_argument("--batch", type=int, default=None,
-                        help="check a batch of this size and scale the time to the workload's "
-                             "batch (an estimate, for checks too long to run)")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=None,
+        help="check a batch of this size and scale the time to the workload's "
+        "batch (an estimate, for checks too long to run)",
+    )
     args = parser.parse_args(argv)
     names = [n for n in args.workloads.split(",") if n]
     modes = [m for m in args.modes.split(",") if m]

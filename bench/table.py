@@ -53,8 +53,11 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="smaller subsets, fewer rounds")
     parser.add_argument("--markdown", action="store_true", help="print markdown")
     default = ",".join(name for name, w in WORKLOADS.items() if not w.large)
-    parser.add_argument("--workloads", default=default,
-                        help="comma-separated names (default: all but the 2048-wide ones)")
+    parser.add_argument(
+        "--workloads",
+        default=default,
+        help="comma-separated names (default: all but the 2048-wide ones)",
+    )
     parser.add_argument("--tools", default=",".join(TOOLS), help="comma-separated tools")
     args = parser.parse_args(argv)
     names = [n for n in args.workloads.split(",") if n]
@@ -80,8 +83,10 @@ def main(argv=None):
 
     table = summary.rows(results, gflops)
     about = machine.info(gflops)
-    about["run"] = (f"{'quick' if args.quick else 'full'}, {time.perf_counter() - started:.0f} s, "
-                    f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
+    about["run"] = (
+        f"{'quick' if args.quick else 'full'}, {time.perf_counter() - started:.0f} s, "
+        f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
+    )
     if missing:
         about["skipped (not installed)"] = ", ".join(missing)
     if args.markdown:
@@ -94,8 +99,10 @@ def main(argv=None):
         print(summary.text(table))
     bad = [r for r in results if r.agreement is not None and not r.agreement <= 1.0]
     for r in bad:
-        print(f"DISAGREEMENT: {r.tool} on {r.workload}: {r.agreement:.3g} x the tolerance",
-              file=sys.stderr)
+        print(
+            f"DISAGREEMENT: {r.tool} on {r.workload}: {r.agreement:.3g} x the tolerance",
+            file=sys.stderr,
+        )
     return 1 if bad else 0
 
 

@@ -617,10 +617,20 @@ class _Family:
                 example = f">>> {name}((4, 3), rng=0).shape\n(4, 3)"
             else:
                 example = f">>> bool(abs({name}((4, 3), rng=0)).max() <= {self.bound_4x3})\nTrue"
-            fn.__doc__ = fn.__doc__.rstrip() + "\n" + _FAN_BASED_DOC.format(
-                about=self.about.format(dist=dist), doc_par=self.doc_par,
-                law=_LAWS[dist], other_law=_LAWS[_PAIRS[dist]], pair=pair,
-                type_error=self.type_error, value_error=self.value_error, example=example)
+            fn.__doc__ = (
+                fn.__doc__.rstrip()
+                + "\n"
+                + _FAN_BASED_DOC.format(
+                    about=self.about.format(dist=dist),
+                    doc_par=self.doc_par,
+                    law=_LAWS[dist],
+                    other_law=_LAWS[_PAIRS[dist]],
+                    pair=pair,
+                    type_error=self.type_error,
+                    value_error=self.value_error,
+                    example=example,
+                )
+            )
             return fn
 
         return complete
@@ -647,7 +657,7 @@ nonlinearity : str, optional
 _LECUN = _Family(
     prefix="lecun",
     about="PyTorch has no LeCun initializer: this is ``kaiming_{dist}`` with\n"
-          '``nonlinearity="linear"`` (gain 1) and ``mode="fan_in"``.',
+    '``nonlinearity="linear"`` (gain 1) and ``mode="fan_in"``.',
     doc_par="",
     type_error="an argument",
     value_error="",
@@ -664,8 +674,8 @@ _XAVIER = _Family(
 _KAIMING = _Family(
     prefix="kaiming",
     about="He et al. (2015). ``gain = calculate_gain(nonlinearity, a)``; the defaults\n"
-          "(leaky ReLU of slope 0, i.e. ReLU) give ``std = sqrt(2 / fan_in)``. Also\n"
-          "available as :func:`he_{dist}`.",
+    "(leaky ReLU of slope 0, i.e. ReLU) give ``std = sqrt(2 / fan_in)``. Also\n"
+    "available as :func:`he_{dist}`.",
     doc_par=_KAIMING_DOC,
     type_error="``shape`` or ``rng``",
     value_error=",\n    or ``mode``, ``nonlinearity`` or ``a`` is not valid",

@@ -38,7 +38,8 @@ def test_docstring_examples(name):
     result = run_examples(name)
     assert result.failed == 0
     assert result.attempted >= EXAMPLES.get(name, 0), (
-        f"{name} ran {result.attempted} docstring examples, expected at least {EXAMPLES[name]}")
+        f"{name} ran {result.attempted} docstring examples, expected at least {EXAMPLES[name]}"
+    )
 
 
 def test_every_listed_module_exists():

@@ -539,8 +539,11 @@ def test_fan_based_docstrings(family, dist):
     fn = getattr(init, f"{family}_{dist}")
     doc = sections(fn.__doc__)
     assert {"Parameters", "Returns", "Raises", "See Also", "Examples"} <= set(doc)
-    names = [n for line in re.findall(r"^(\w+(?:, \w+)*) :", doc["Parameters"], flags=re.M)
-             for n in line.split(", ")]
+    names = [
+        n
+        for line in re.findall(r"^(\w+(?:, \w+)*) :", doc["Parameters"], flags=re.M)
+        for n in line.split(", ")
+    ]
     assert names == list(inspect.signature(fn).parameters)
     law = "``N(0, std**2)``" if dist == "normal" else "``U(-"
     assert doc[""].startswith(f"{fn.__doc__.split(':')[0]}: {law}")

@@ -71,8 +71,9 @@ def numpy_backprop(problem):
         loss = (np.maximum(Z, 0.0) - Z * T + np.log1p(np.exp(-np.abs(Z)))).sum() / m
         dZ = _forward_activation("sigmoid", Z) - T
     else:
-        raise ValueError(f"the numpy backprop implements softmax and sigmoid outputs, "
-                         f"not {w.output!r}")
+        raise ValueError(
+            f"the numpy backprop implements softmax and sigmoid outputs, not {w.output!r}"
+        )
     dZ /= m
     grads = {}
     for layer in range(n_layers, 0, -1):
@@ -99,8 +100,9 @@ def backprop_seconds(problem, rounds=BACKPROP_ROUNDS):
     assert_matches_fastgrad(problem)
     settings = list(thread_settings("numpy").values())
     best, started, done = math.inf, time.perf_counter(), 0
-    while done < rounds or (time.perf_counter() - started < BACKPROP_SECONDS
-                            and done < BACKPROP_MAX_ROUNDS):
+    while done < rounds or (
+        time.perf_counter() - started < BACKPROP_SECONDS and done < BACKPROP_MAX_ROUNDS
+    ):
         done += 1
         for setting in settings:
             with setting():
@@ -118,5 +120,4 @@ def assert_matches_fastgrad(problem, rtol=1e-10):
     np.testing.assert_allclose(loss, problem.loss(), rtol=rtol)
     for name, value in grads.items():
         scale = np.abs(theirs[name]).max() + np.finfo(np.float64).tiny
-        np.testing.assert_allclose(value, theirs[name], rtol=rtol, atol=rtol * scale,
-                                   err_msg=name)
+        np.testing.assert_allclose(value, theirs[name], rtol=rtol, atol=rtol * scale, err_msg=name)

@@ -69,14 +69,18 @@ def thread_settings(tool):
         from threadpoolctl import threadpool_info, threadpool_limits
 
         if any(pool["num_threads"] > 1 for pool in threadpool_info() if pool["user_api"] == "blas"):
-            settings = {"BLAS default threads": contextlib.nullcontext,
-                        "BLAS 1 thread": lambda: threadpool_limits(1, user_api="blas")}
+            settings = {
+                "BLAS default threads": contextlib.nullcontext,
+                "BLAS 1 thread": lambda: threadpool_limits(1, user_api="blas"),
+            }
     elif tool == "torch":
         import torch
 
         if torch.get_num_threads() > 1:
-            settings = {"torch default threads": contextlib.nullcontext,
-                        "torch 1 thread": lambda: _torch_threads(1)}
+            settings = {
+                "torch default threads": contextlib.nullcontext,
+                "torch 1 thread": lambda: _torch_threads(1),
+            }
     return settings
 
 
@@ -104,8 +108,15 @@ def fastgrad_check(problem, epsilon, mode="full", threads=None):
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", fg.StepWarning)
-        return fg.check(problem.net, problem.params, problem.X, problem.Y, epsilon=epsilon,
-                        mode=mode, threads=threads)
+        return fg.check(
+            problem.net,
+            problem.params,
+            problem.X,
+            problem.Y,
+            epsilon=epsilon,
+            mode=mode,
+            threads=threads,
+        )
 
 
 def fastgrad_values(report, problem, indices):
@@ -313,8 +324,9 @@ class JaxLoop:
         n = indices.size
         padded = -(-n // self.chunk) * self.chunk
         indices = np.concatenate([indices, np.full(padded - n, indices[-1])])
-        out = [np.asarray(self.step(indices[s : s + self.chunk]))
-               for s in range(0, padded, self.chunk)]
+        out = [
+            np.asarray(self.step(indices[s : s + self.chunk])) for s in range(0, padded, self.chunk)
+        ]
         return np.concatenate(out)[:n]
 
 
@@ -342,4 +354,5 @@ def assert_agree(reference, other, loss, epsilon, tool):
         raise AssertionError(
             f"fastgrad and {tool} disagree: worst ratio to the tolerance {worst:.3g} "
             f"(rtol {AGREE_RTOL:g}, rounding {AGREE_ROUNDING:g} u |J| / eps); largest difference "
-            f"at entry {k}: {a[k]!r} (fastgrad), {b[k]!r} ({tool})")
+            f"at entry {k}: {a[k]!r} (fastgrad), {b[k]!r} ({tool})"
+        )

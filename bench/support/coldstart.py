@@ -58,8 +58,13 @@ def run_child(workload="", cache_dir=None):
     if cache_dir is not None:
         env["NUMBA_CACHE_DIR"] = cache_dir
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", CHILD, BENCH, workload], env=env,
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, BENCH, workload],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"cold-start child failed:\n{done.stderr[-3000:]}")
@@ -78,23 +83,26 @@ def compile_and_cache(workload="mnist", warm_runs=2):
     """Return ``(first-ever compile run, best warm-cache run)`` of ``workload``'s first check."""
     with tempfile.TemporaryDirectory(prefix="fastgrad-numba-cache-") as cache:
         cold = run_child(workload, cache)
-        warm = min((run_child(workload, cache) for _ in range(warm_runs)),
-                   key=lambda r: r["first_check"])
+        warm = min(
+            (run_child(workload, cache) for _ in range(warm_runs)), key=lambda r: r["first_check"]
+        )
     return cold, warm
 
 
 def describe(imported, cold, warm, workload="mnist"):
     """Return the cold-start figures as text lines."""
-    return "\n".join([
-        f"import numpy + numba:         {imported['import_numpy_numba']:.3f} s",
-        f"import fastgrad (after them): {imported['import_fastgrad']:.3f} s, "
-        f"{imported['compiled_at_import']} signatures compiled at import",
-        f"python -c 'import fastgrad':  {imported['process_wall']:.3f} s wall, "
-        "interpreter included",
-        f"first-ever check ({workload}, empty NUMBA_CACHE_DIR): {cold['first_check']:.2f} s "
-        f"(warm run {cold['second_check']:.3f} s, so about "
-        f"{cold['first_check'] - cold['second_check']:.1f} s compiling)",
-        f"first check with a warm disk cache: {warm['first_check']:.3f} s "
-        f"(warm run {warm['second_check']:.3f} s, so about "
-        f"{warm['first_check'] - warm['second_check']:.3f} s loading cached code)",
-    ])
+    return "\n".join(
+        [
+            f"import numpy + numba:         {imported['import_numpy_numba']:.3f} s",
+            f"import fastgrad (after them): {imported['import_fastgrad']:.3f} s, "
+            f"{imported['compiled_at_import']} signatures compiled at import",
+            f"python -c 'import fastgrad':  {imported['process_wall']:.3f} s wall, "
+            "interpreter included",
+            f"first-ever check ({workload}, empty NUMBA_CACHE_DIR): {cold['first_check']:.2f} s "
+            f"(warm run {cold['second_check']:.3f} s, so about "
+            f"{cold['first_check'] - cold['second_check']:.1f} s compiling)",
+            f"first check with a warm disk cache: {warm['first_check']:.3f} s "
+            f"(warm run {warm['second_check']:.3f} s, so about "
+            f"{warm['first_check'] - warm['second_check']:.3f} s loading cached code)",
+        ]
+    )

@@ -72,8 +72,10 @@ def structured_flops(sizes, batch, per_layer=None):
 def sampled_per_layer(sizes, k):
     """Return ``{layer: entries}`` of a sampled check with ``k`` entries per tensor."""
     sizes = [int(s) for s in sizes]
-    return {layer: min(k, sizes[layer] * sizes[layer - 1]) + min(k, sizes[layer])
-            for layer in range(1, len(sizes))}
+    return {
+        layer: min(k, sizes[layer] * sizes[layer - 1]) + min(k, sizes[layer])
+        for layer in range(1, len(sizes))
+    }
 
 
 def matmul_rate(n=1024, seconds=1.0, repeats=3):

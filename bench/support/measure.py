@@ -23,6 +23,8 @@ ROUNDS = 3
 """Rounds per measurement, fewer when a round is long (see :data:`BUDGET`)."""
 FASTGRAD_ROUNDS = 10
 """Rounds of a fastgrad check (within :data:`BUDGET`): as many chances as a baseline's runs."""
+
+
 def fastgrad_rounds(workload):
     """Return the timed rounds of a fastgrad check in the pytest suites.
 
@@ -110,8 +112,9 @@ def fastgrad_flops(workload, mode, report=None):
     return None
 
 
-def measure_fastgrad(problem, mode="full", rounds=FASTGRAD_ROUNDS, threads=None, backprop=None,
-                     first_call=True):
+def measure_fastgrad(
+    problem, mode="full", rounds=FASTGRAD_ROUNDS, threads=None, backprop=None, first_call=True
+):
     """Time ``fg.check``: the first call apart, then the best of ``rounds``.
 
     ``backprop`` is the time of one numpy backprop of the batch (measured here
@@ -126,11 +129,20 @@ def measure_fastgrad(problem, mode="full", rounds=FASTGRAD_ROUNDS, threads=None,
         t = time.perf_counter()
         baselines.fastgrad_check(problem, EPSILON, mode, threads)
         first = time.perf_counter() - t
-    best, report = best_time(lambda: baselines.fastgrad_check(problem, EPSILON, mode, threads),
-                             rounds)
-    result = Result(w.name, mode, "fastgrad", w.n_params, w.n_params, best, first=first,
-                    flops=fastgrad_flops(w, mode, report),
-                    backprop=backprop_seconds(problem) if backprop is None else backprop)
+    best, report = best_time(
+        lambda: baselines.fastgrad_check(problem, EPSILON, mode, threads), rounds
+    )
+    result = Result(
+        w.name,
+        mode,
+        "fastgrad",
+        w.n_params,
+        w.n_params,
+        best,
+        first=first,
+        flops=fastgrad_flops(w, mode, report),
+        backprop=backprop_seconds(problem) if backprop is None else backprop,
+    )
     return result, report
 
 
@@ -171,6 +183,7 @@ class Baseline:
         if self.tool == "torch":
             run = baselines.TorchJacobian(self.problem, indices, EPSILON).run
         else:
+
             def run():
                 return self._run(indices)
 
@@ -187,8 +200,9 @@ class Baseline:
         ``rounds`` rounds.
         """
         repeats = rounds if len(blocks) == 1 else 1
-        return [(block, label) for block in blocks for _ in range(repeats)
-                for label in self.settings]
+        return [
+            (block, label) for block in blocks for _ in range(repeats) for label in self.settings
+        ]
 
 
 class Tally:
@@ -237,12 +251,25 @@ def baseline_result(baseline, tally, reference, backprop=None):
     problem = baseline.problem
     w = problem.workload
     indices = tally.indices()
-    agreement = baselines.disagreement(baselines.fastgrad_values(reference, problem, indices),
-                                       tally.values(), problem.loss(), EPSILON)
+    agreement = baselines.disagreement(
+        baselines.fastgrad_values(reference, problem, indices),
+        tally.values(),
+        problem.loss(),
+        EPSILON,
+    )
     setting = tally.best_setting if len(baseline.settings) > 1 else ""
-    return Result(w.name, "full", baseline.tool, w.n_params, indices.size,
-                  tally.per_param * indices.size, first=baseline.compile_seconds,
-                  agreement=agreement, setting=setting, backprop=backprop)
+    return Result(
+        w.name,
+        "full",
+        baseline.tool,
+        w.n_params,
+        indices.size,
+        tally.per_param * indices.size,
+        first=baseline.compile_seconds,
+        agreement=agreement,
+        setting=setting,
+        backprop=backprop,
+    )
 
 
 def measure_baseline(tool, problem, reference, quick=False, rounds=ROUNDS, backprop=None):
@@ -258,8 +285,12 @@ def measure_baseline(tool, problem, reference, quick=False, rounds=ROUNDS, backp
         Use the workload's smaller ``quick`` subsets.
     """
     baseline = Baseline(tool, problem)
-    tally = time_blocks(baseline, problem.blocks(tool, quick), rounds,
-                        budget=BASELINE_BUDGET / 3 if quick else BASELINE_BUDGET)
+    tally = time_blocks(
+        baseline,
+        problem.blocks(tool, quick),
+        rounds,
+        budget=BASELINE_BUDGET / 3 if quick else BASELINE_BUDGET,
+    )
     return baseline_result(baseline, tally, reference, backprop)
 
 
@@ -290,8 +321,9 @@ def measure_workload(workload, tools=TOOLS, quick=False, log=None, modes=None):
     ours, theirs, full = [], [], None
     for mode in modes or workload.modes:
         if workload.large:
-            result, report = measure_fastgrad(problem, mode, rounds=1, backprop=backprop,
-                                              first_call=False)
+            result, report = measure_fastgrad(
+                problem, mode, rounds=1, backprop=backprop, first_call=False
+            )
         else:
             result, report = measure_fastgrad(problem, mode, rounds=rounds, backprop=backprop)
         if mode == "full":
@@ -302,15 +334,17 @@ def measure_workload(workload, tools=TOOLS, quick=False, log=None, modes=None):
     for tool in tools:
         if tool not in workload.peers or not baselines.available(tool) or full is None:
             continue
-        result = measure_baseline(tool, problem, full, quick, rounds=2 if quick else ROUNDS,
-                                  backprop=backprop)
+        result = measure_baseline(
+            tool, problem, full, quick, rounds=2 if quick else ROUNDS, backprop=backprop
+        )
         if log:
             log(f"{workload.name} {tool}: {result.seconds:.3g} s {result.note}")
         theirs.append(result)
     if theirs:
         for result in ours:
-            best, _ = best_time(lambda m=result.mode: baselines.fastgrad_check(problem, EPSILON, m),
-                                rounds)
+            best, _ = best_time(
+                lambda m=result.mode: baselines.fastgrad_check(problem, EPSILON, m), rounds
+            )
             result.measured = min(result.measured, best)
             if log:
                 log(f"{workload.name} fastgrad {result.mode} again: {best:.3g} s")

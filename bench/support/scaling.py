@@ -42,18 +42,27 @@ def width_row(h, gflops, rounds=3):
     w = width_workload(h)
     result, _ = measure_fastgrad(w.build(), rounds=rounds)
     bound = structured_flops(w.sizes, w.batch)
-    return {"h": h, "N": w.n_params, "seconds": result.seconds,
-            "us_per_param": result.seconds / w.n_params * 1e6,
-            "bound_gflop": bound / 1e9, "of_bound": bound / (gflops * 1e9) / result.seconds}
+    return {
+        "h": h,
+        "N": w.n_params,
+        "seconds": result.seconds,
+        "us_per_param": result.seconds / w.n_params * 1e6,
+        "bound_gflop": bound / 1e9,
+        "of_bound": bound / (gflops * 1e9) / result.seconds,
+    }
 
 
 def describe_widths(rows, gflops):
     """Return the width table as text."""
-    lines = [f"full check of 784-h-h-10, batch 32 (flop bound at {gflops:.1f} GFLOP/s):",
-             f"{'h':>5} {'N':>10} {'seconds':>9} {'us/param':>9} {'bound GFLOP':>12} "
-             f"{'of bound':>9}"]
-    lines += [f"{r['h']:>5} {r['N']:>10,} {r['seconds']:>9.3f} {r['us_per_param']:>9.3f} "
-              f"{r['bound_gflop']:>12.1f} {r['of_bound']:>9.2f}" for r in rows]
+    lines = [
+        f"full check of 784-h-h-10, batch 32 (flop bound at {gflops:.1f} GFLOP/s):",
+        f"{'h':>5} {'N':>10} {'seconds':>9} {'us/param':>9} {'bound GFLOP':>12} {'of bound':>9}",
+    ]
+    lines += [
+        f"{r['h']:>5} {r['N']:>10,} {r['seconds']:>9.3f} {r['us_per_param']:>9.3f} "
+        f"{r['bound_gflop']:>12.1f} {r['of_bound']:>9.2f}"
+        for r in rows
+    ]
     return "\n".join(lines)
 
 
@@ -97,7 +106,8 @@ def thread_scaling(name="mnist", rounds=5):
     for _ in range(rounds):
         for t in counts:
             seconds, _ = best_time(
-                lambda t=t: baselines.fastgrad_check(problem, EPSILON, threads=t), 1)
+                lambda t=t: baselines.fastgrad_check(problem, EPSILON, threads=t), 1
+            )
             best[t] = min(best.get(t, seconds), seconds)
             spin = _control(t)
             control[t] = min(control.get(t, spin), spin)
@@ -110,8 +120,10 @@ def describe_threads(scaling, name="mnist"):
     parts = [f"{t} thread{'s' if t > 1 else ''}: {s:.3f} s" for t, s in sorted(best.items())]
     line = f"threads ({name}, full check, best of rounds): " + "; ".join(parts)
     if 1 in best and 2 in best:
-        line += (f"; speedup {best[1] / best[2]:.2f}x (a trivial prange loop: "
-                 f"{control[1] / control[2]:.2f}x at the same time)")
+        line += (
+            f"; speedup {best[1] / best[2]:.2f}x (a trivial prange loop: "
+            f"{control[1] / control[2]:.2f}x at the same time)"
+        )
     return line
 
 
@@ -173,9 +185,13 @@ def fresh_check(name="mnist", mode="full", batch=None):
     is still timed on the workload's own batch.
     """
     w = WORKLOADS[name]
-    done = subprocess.run([sys.executable, "-c", CHECK_CHILD, BENCH, name, mode,
-                           str(batch or 0)],
-                          env=dict(os.environ), capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", CHECK_CHILD, BENCH, name, mode, str(batch or 0)],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"check child failed:\n{done.stderr[-3000:]}")
     out = json.loads(done.stdout.strip().splitlines()[-1])
@@ -183,38 +199,49 @@ def fresh_check(name="mnist", mode="full", batch=None):
     params = w.n_params * 8
     samples = w.batch * (w.sizes[0] + w.sizes[-1]) * 8
     activations = 3 * w.batch * sum(w.sizes) * 8
-    return {"workload": name, "mode": mode, "N": w.n_params, "seconds": out["seconds"] * scale,
-            "measured_seconds": out["seconds"], "batch": batch or w.batch,
-            "backprop_seconds": out["backprop_seconds"], "verdict": out["verdict"],
-            "peak_start_mb": out["peak_start_kb"] / 1024,
-            "peak_warm_mb": out["peak_warm_kb"] / 1024,
-            "peak_after_mb": out["peak_after_kb"] / 1024,
-            "params_mb": params / 2**20, "batch_mb": samples / 2**20,
-            "activations_mb": activations / 2**20}
+    return {
+        "workload": name,
+        "mode": mode,
+        "N": w.n_params,
+        "seconds": out["seconds"] * scale,
+        "measured_seconds": out["seconds"],
+        "batch": batch or w.batch,
+        "backprop_seconds": out["backprop_seconds"],
+        "verdict": out["verdict"],
+        "peak_start_mb": out["peak_start_kb"] / 1024,
+        "peak_warm_mb": out["peak_warm_kb"] / 1024,
+        "peak_after_mb": out["peak_after_kb"] / 1024,
+        "params_mb": params / 2**20,
+        "batch_mb": samples / 2**20,
+        "activations_mb": activations / 2**20,
+    }
 
 
 def describe_memory(m):
     """Return the peak RSS of a :func:`fresh_check` as text."""
     data = m["params_mb"] + m["batch_mb"] + m["activations_mb"]
     added = m["peak_after_mb"] - m["peak_warm_mb"]
-    return (f"{m['workload']} {m['mode']} (N={m['N']:,}): peak {m['peak_after_mb']:.0f} MB; "
-            f"{m['peak_start_mb']:.0f} MB with the data built, "
-            f"{m['peak_warm_mb']:.0f} MB with the kernels loaded; the check added "
-            f"{added:.0f} MB ({added * 2**20 / m['N']:.0f} bytes per parameter). "
-            f"Data: {data:.2f} MB (parameters {m['params_mb']:.2f}, batch {m['batch_mb']:.2f}, "
-            f"pre-activations, activations and masks {m['activations_mb']:.2f})")
+    return (
+        f"{m['workload']} {m['mode']} (N={m['N']:,}): peak {m['peak_after_mb']:.0f} MB; "
+        f"{m['peak_start_mb']:.0f} MB with the data built, "
+        f"{m['peak_warm_mb']:.0f} MB with the kernels loaded; the check added "
+        f"{added:.0f} MB ({added * 2**20 / m['N']:.0f} bytes per parameter). "
+        f"Data: {data:.2f} MB (parameters {m['params_mb']:.2f}, batch {m['batch_mb']:.2f}, "
+        f"pre-activations, activations and masks {m['activations_mb']:.2f})"
+    )
 
 
 def describe_fresh(m):
     """Return a :func:`fresh_check`'s time, in seconds and in numpy backprops, and its memory."""
     scaled = m["seconds"] != m["measured_seconds"]
-    return (f"{m['workload']:<14} {m['mode']:<12} N={m['N']:>11,}  {m['seconds']:9.3f} s  "
-            f"{m['seconds'] / m['backprop_seconds']:9.1f} backprops "
-            f"(backprop {m['backprop_seconds'] * 1e3:.1f} ms)  "
-            f"peak RSS {m['peak_after_mb']:.0f} MB (+{m['peak_after_mb'] - m['peak_warm_mb']:.0f} "
-            f"MB in the check)  {m['verdict']}"
-            + (f"  [scaled from {m['measured_seconds']:.3f} s at batch {m['batch']}]"
-               if scaled else ""))
+    return (
+        f"{m['workload']:<14} {m['mode']:<12} N={m['N']:>11,}  {m['seconds']:9.3f} s  "
+        f"{m['seconds'] / m['backprop_seconds']:9.1f} backprops "
+        f"(backprop {m['backprop_seconds'] * 1e3:.1f} ms)  "
+        f"peak RSS {m['peak_after_mb']:.0f} MB (+{m['peak_after_mb'] - m['peak_warm_mb']:.0f} "
+        f"MB in the check)  {m['verdict']}"
+        + (f"  [scaled from {m['measured_seconds']:.3f} s at batch {m['batch']}]" if scaled else "")
+    )
 
 
 # ------------------------------------------------------------------ depth x width
@@ -228,26 +255,37 @@ SWEEP_HIDDEN = ("relu", "tanh")
 
 def sweep_workload(depth, width, hidden, batch=32):
     """Return ``depth`` hidden layers of ``width`` units, input ``width``, 10 softmax outputs."""
-    return Workload(f"{hidden} {width}x{depth}", (width,) * (depth + 1) + (10,), batch,
-                    hidden=hidden, peers=())
+    return Workload(
+        f"{hidden} {width}x{depth}", (width,) * (depth + 1) + (10,), batch, hidden=hidden, peers=()
+    )
 
 
 def sweep_row(depth, width, hidden, rounds=3):
     """Time a full check of :func:`sweep_workload`; return a dict of its figures."""
     w = sweep_workload(depth, width, hidden)
     result, _ = measure_fastgrad(w.build(), rounds=rounds)
-    return {"hidden": hidden, "depth": depth, "width": width, "N": w.n_params,
-            "seconds": result.seconds, "ns_per_param": result.seconds / w.n_params * 1e9,
-            "backprops": result.backprops}
+    return {
+        "hidden": hidden,
+        "depth": depth,
+        "width": width,
+        "N": w.n_params,
+        "seconds": result.seconds,
+        "ns_per_param": result.seconds / w.n_params * 1e9,
+        "backprops": result.backprops,
+    }
 
 
 def describe_sweep(rows):
     """Return the depth x width sweep as text, one line per network."""
-    lines = ["full check, `depth` hidden layers of `width` units (input `width`, 10 softmax "
-             "outputs), batch 32:",
-             f"{'hidden':<7} {'depth':>5} {'width':>6} {'N':>10} {'seconds':>9} "
-             f"{'ns/param':>9} {'backprops':>10}"]
-    lines += [f"{r['hidden']:<7} {r['depth']:>5} {r['width']:>6} {r['N']:>10,} "
-              f"{r['seconds']:>9.4f} {r['ns_per_param']:>9.1f} {r['backprops']:>10.1f}"
-              for r in rows]
+    lines = [
+        "full check, `depth` hidden layers of `width` units (input `width`, 10 softmax "
+        "outputs), batch 32:",
+        f"{'hidden':<7} {'depth':>5} {'width':>6} {'N':>10} {'seconds':>9} "
+        f"{'ns/param':>9} {'backprops':>10}",
+    ]
+    lines += [
+        f"{r['hidden']:<7} {r['depth']:>5} {r['width']:>6} {r['N']:>10,} "
+        f"{r['seconds']:>9.4f} {r['ns_per_param']:>9.1f} {r['backprops']:>10.1f}"
+        for r in rows
+    ]
     return "\n".join(lines)

@@ -2,8 +2,18 @@
 
 import math
 
-HEADERS = ("workload", "N", "tool", "seconds", "backprops", "ratio", "of bound", "first s",
-           "agree", "note")
+HEADERS = (
+    "workload",
+    "N",
+    "tool",
+    "seconds",
+    "backprops",
+    "ratio",
+    "of bound",
+    "first s",
+    "agree",
+    "note",
+)
 
 
 def rows(results, gflops):
@@ -24,19 +34,33 @@ def rows(results, gflops):
         if r.tool == "fastgrad" and r.flops and gflops and math.isfinite(r.seconds):
             bound = f"{r.flops / (gflops * 1e9) / r.seconds:.2f}"
         backprops = "" if r.backprops is None else f"{r.backprops:.3g}"
-        out.append((r.workload, f"{r.n_params:,}", tool, f"{r.seconds:.4g}", backprops, ratio,
-                    bound, "" if r.first is None else f"{r.first:.3g}",
-                    "" if r.agreement is None else f"{r.agreement:.2g}", r.note))
+        out.append(
+            (
+                r.workload,
+                f"{r.n_params:,}",
+                tool,
+                f"{r.seconds:.4g}",
+                backprops,
+                ratio,
+                bound,
+                "" if r.first is None else f"{r.first:.3g}",
+                "" if r.agreement is None else f"{r.agreement:.2g}",
+                r.note,
+            )
+        )
     return out
 
 
 def text(table):
     """Return rows as an aligned plain-text table."""
     widths = [max(len(h), *(len(row[c]) for row in table)) for c, h in enumerate(HEADERS)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(HEADERS, widths, strict=True)).rstrip(),
-             "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
-              for row in table]
+    lines = [
+        "  ".join(h.ljust(w) for h, w in zip(HEADERS, widths, strict=True)).rstrip(),
+        "  ".join("-" * w for w in widths),
+    ]
+    lines += [
+        "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in table
+    ]
     return "\n".join(lines)
 
 

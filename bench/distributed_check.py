@@ -91,12 +91,11 @@ def layer_times(widths, batch=BATCH):
             edges = np.r_[0, np.cumsum(sizes[1:])]
             for u, term in enumerate(layer_terms(sizes, batch), start=1):
                 part = distributed.task_range(differences, edges[u - 1], edges[u])
-                diff = np.zeros(part.entries.size)
-                kinks = np.zeros(part.entries.size, dtype=np.int64)
+                out = part.new_results()
                 wall = cpu = np.inf
                 for _ in range(2 if width < 1024 else 1):
                     started = time.process_time()
-                    seconds, _ = timed(lambda p=part, d=diff, k=kinks: p.run(0, p.n_tasks, d, k))
+                    seconds, _ = timed(lambda p=part, o=out: p.run(0, p.n_tasks, o))
                     wall, cpu = min(wall, seconds), min(cpu, time.process_time() - started)
                 rows.append({"width": width, "layer": u, "seconds": cpu, "wall_seconds": wall})
                 terms.append(term)
@@ -224,7 +223,7 @@ def task_overhead(client, n_tasks=400):
     def one_by_one():
         for t in range(units):
             part = distributed.task_range(differences, t, t + 1)
-            part.run(0, 1, np.zeros(part.entries.size), np.zeros(part.entries.size, np.int64))
+            part.run(0, 1, part.new_results())
 
     one_by_one()
     kernel = min(timed(one_by_one)[0] for _ in range(5)) / units

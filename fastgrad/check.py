@@ -282,8 +282,8 @@ def _entry_vectors(size, entries, values, entry_kinks, differences=None, done=No
     """Spread per-entry results over full-length ``numerical``, ``checked``, ``kinks``.
 
     When the kernel gave kink intervals (``differences.kink_lo`` and
-    ``kink_hi``, ``unverifiable``), they are spread too, and its per-path
-    counts go to ``paths``.
+    ``kink_hi``, ``unverifiable``), they are spread too: ``done`` selects the
+    computed ones (a count of leading entries, or a boolean mask).
     """
     numerical = np.full(size, np.nan)
     checked = np.zeros(size, dtype=bool)
@@ -297,9 +297,10 @@ def _entry_vectors(size, entries, values, entry_kinks, differences=None, done=No
         found["kink_lo"] = np.full(size, np.nan)
         found["kink_hi"] = np.full(size, np.nan)
         found["unverifiable"] = np.zeros(size, dtype=bool)
-        found["kink_lo"][entries] = lo[:done]
-        found["kink_hi"][entries] = differences.kink_hi[:done]
-        found["unverifiable"][entries] = differences.unverifiable[:done]
+        computed = slice(done) if np.ndim(done) == 0 else done
+        found["kink_lo"][entries] = lo[computed]
+        found["kink_hi"][entries] = differences.kink_hi[computed]
+        found["unverifiable"][entries] = differences.unverifiable[computed]
     return found
 
 
@@ -328,8 +329,11 @@ def _entry_check(work, epsilon, mode, k, seed, progress, details, client=None, m
             differences.entries[computed],
             values[computed],
             entry_kinks[computed],
+            differences,
+            computed,
         )
         found["partial"] = not computed.all()
+        details["paths"] = dict(differences.paths)
         return found
     differences = Differences(work, epsilon, entries, method=method)
     work_size = differences.entries.size * work.batch

@@ -43,8 +43,9 @@ class Entry:
         For a kink entry, ``(low, high)``: the values a correct gradient may
         take with any convention for the slope at the kink.
     unverifiable : bool
-        Whether the entry crossed kinks in more than one layer at once, so
-        that the interval need not hold backprop's convention (not compared).
+        Whether a sample met more than one kink in the entry's two
+        evaluations (units of one layer or of several), so that the interval
+        need not hold backprop's convention (not compared).
     """
 
     tensor: str
@@ -428,7 +429,7 @@ class CheckReport:
             count = int(np.count_nonzero(self._unverified[part]))
             if count and name not in names:
                 reasons.append(
-                    f"{name}: {count:,} entries crossed kinks in more than one layer at once, "
+                    f"{name}: {count:,} entries have a sample that meets more than one kink, "
                     "where backprop's convention need not lie between the one-sided "
                     "differences; they are not compared"
                 )
@@ -638,8 +639,8 @@ class CheckReport:
             how = "are judged by the analytic value's distance from their interval"
         else:
             how = (
-                f"are judged by their interval, {left_out:,} of them left out (kinks in more "
-                "than one layer at once)"
+                f"are judged by their interval, {left_out:,} of them left out (a sample "
+                "meeting more than one kink)"
             )
         return f"{total:,} entries crossed a kink at +/-epsilon and {how} (report.kinks lists them)"
 

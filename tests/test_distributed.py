@@ -410,3 +410,22 @@ def test_the_kernel_s_method_intervals_and_path_counts_come_back_from_the_worker
         np.testing.assert_array_equal(remote.unverifiable, local.unverifiable)
         assert remote.paths == local.paths
     assert kinks.sum() > 0 and local.paths["direct"] > 0
+
+
+@pytest.mark.parametrize("method", ["exact", "direct"])
+def test_a_cluster_check_judges_kinks_like_the_local_one(client, method):
+    # A blank row at zero biases: kink entries with intervals, and unverifiable ones.
+    net, params, X, Y = case([6, 5, 4, 3], "relu", "softmax", batch=6, seed=4)
+    X[2] = 0.0
+    for name in ("b1", "b2", "b3"):
+        params[name][:] = 0.0
+    grads = net.gradients(params, X, Y)
+    grads["db1"] = grads["db1"] * 6  # wrong only in what the blank row touches
+    ours = fg.check(net, params, X, Y, grads, client=client, method=method)
+    local = fg.check(net, params, X, Y, grads, method=method)
+    same_reports(ours, local)
+    assert ours.details["paths"] == local.details["paths"]
+    assert [(k.interval, k.unverifiable) for k in ours.kinks] == [
+        (k.interval, k.unverifiable) for k in local.kinks
+    ]
+    assert any(k.interval is not None for k in local.kinks)

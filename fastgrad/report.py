@@ -191,17 +191,18 @@ class TensorReport:
         )
 
     def to_dict(self):
-        """Return a JSON-ready dict."""
+        """Return a JSON-ready dict (``difference`` and errors are None when nothing was computed)."""
+        compared = self.checked > 0  # nothing computed: no number to show (null)
         out = {
             "name": self.name,
             "shape": list(self.shape),
             "checked": self.checked,
             "entries_checked": self.entries_checked,
             "directions_checked": self.directions_checked,
-            "difference": self.difference,
+            "difference": self.difference if compared else None,
             "verdict": self.verdict.name,
-            "max_error": self.max_error,
-            "median_error": self.median_error,
+            "max_error": self.max_error if compared else None,
+            "median_error": self.median_error if compared else None,
             "bands": {v.name: n for v, n in self.bands.items()},
             "kinks": self.kinks,
             "worst": None if self.worst is None else self.worst.to_dict(),
@@ -713,7 +714,7 @@ class CheckReport:
             "checked": self.checked,
             "partial": self.partial,
             "seconds": self.seconds,
-            "difference": self.difference,
+            "difference": self.difference if self.checked else None,
             "verdict": self.verdict.name,
             "reasons": list(self.reasons),
             "tensors": [t.to_dict() for t in self.tensors.values()],

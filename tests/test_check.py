@@ -268,6 +268,12 @@ def test_partial_report_when_interrupted():
     assert report.partial and len(calls) == 1
     assert 0 < report.checked == calls[0] < net.n_params
     assert "PARTIAL" in str(report)
+    # tensors never reached show no difference, in text ("-") and in JSON (null)
+    unreached = [t for t in report.to_dict()["tensors"] if t["checked"] == 0]
+    assert unreached
+    for t in unreached:
+        assert t["verdict"] == "INCONCLUSIVE"
+        assert t["difference"] is None and t["max_error"] is None and t["median_error"] is None
 
 
 @pytest.mark.threads
@@ -355,6 +361,7 @@ def test_interrupted_before_any_entry_is_not_a_pass():
     data = report.to_dict()
     assert data["verdict"] == "INCONCLUSIVE" and len(data["reasons"]) == 2
     assert all(t["verdict"] == "INCONCLUSIVE" for t in data["tensors"])
+    assert all(t["difference"] is None for t in data["tensors"]) and data["difference"] is None
 
 
 def test_k_is_refused_in_full_mode():

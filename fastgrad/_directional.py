@@ -132,6 +132,12 @@ def _localize(directions, name, a_tensor, direction, thresholds, floor_of):
     return np.concatenate(leaves) if leaves else np.zeros(0, dtype=np.int64)
 
 
+def _kinks_hide(kinked, errors, thresholds):
+    """Whether kinked directions leave a tensor unjudged: all are kinked, or one disagrees."""
+    disagree = np.array([thresholds.classify(e) >= Verdict.SUSPICIOUS for e in errors])
+    return bool(np.all(kinked) or np.any(kinked & disagree))
+
+
 def _spread_sample(size, rng):
     """Return a stratified sample of entries of a tensor whose errors are spread out."""
     count = min(size, SPREAD_SAMPLE)
@@ -141,6 +147,11 @@ def _spread_sample(size, rng):
 
 def directional_comparison(work, analytic, epsilon, k, rng, thresholds, magnitude):
     """Compare ``k`` random directions per tensor; localize disagreements.
+
+    A tensor whose directions all cross kinks, or whose kinked directions
+    disagree, is differenced entry by entry (whole when it costs at most
+    :data:`WHOLE_TENSOR_WORK` entry-samples, else a spread sample): a
+    direction that crosses kinks can be neither compared nor bisected.
 
     Parameters
     ----------
@@ -197,6 +208,14 @@ def directional_comparison(work, analytic, epsilon, k, rng, thresholds, magnitud
             worst = max(failing, key=lambda d: errors[d])
             found = _localize(runner, name, a_tensor, vectors[worst], thresholds, floor_of)
             if found is None:
+                found = _spread_sample(a_tensor.size, rng)
+            suspects[name] = part.start + found
+        elif np.any(kinked) and _kinks_hide(kinked, errors, thresholds):
+            # a direction that crosses kinks cannot be compared (nor bisected); single
+            # entries cross fewer and are judged by their interval
+            if a_tensor.size * work.batch <= WHOLE_TENSOR_WORK:
+                found = np.arange(a_tensor.size)
+            else:
                 found = _spread_sample(a_tensor.size, rng)
             suspects[name] = part.start + found
     if not suspects:

@@ -388,6 +388,28 @@ def test_a_blank_row_at_zero_biases_is_never_a_pass_for_a_wrong_bias_gradient():
         fg.testing.assert_gradients_close(net, params, X, y, grads)
 
 
+def test_directional_mode_differences_a_tensor_whose_directions_all_cross_kinks():
+    # every direction over b2 moves all of layer 2 of the blank sample across its kinks, so
+    # no direction can be compared; entry by entry each crosses one kink and is judged
+    net = fg.MLP([20, 16, 8, 4])
+    params = net.init("he_normal", seed=0)
+    X = np.random.default_rng(0).normal(size=(32, 20))
+    X[5] = 0.0
+    y = np.arange(32) % 4
+    grads = net.gradients(params, X, y)
+    grads["db2"] = grads["db2"] * -1
+    full = fg.check(net, params, X, y, grads)
+    assert full.tensors["b2"].verdict is fg.Verdict.WRONG
+    for seed in range(3):
+        report = fg.check(net, params, X, y, grads, mode="directional", seed=seed)
+        assert report.tensors["b2"].verdict is fg.Verdict.WRONG, seed
+        assert report.verdict is fg.Verdict.WRONG
+        assert report.worst(1)[0].tensor == "b2"
+    # a right gradient there is not made to fail by it
+    right = fg.check(net, params, X, y, net.gradients(params, X, y), mode="directional")
+    assert not right.verdict.failed
+
+
 def test_check_forwards_kink_intervals_and_path_counts_from_the_kernel(monkeypatch):
     # the finite-difference wrapper may carry per-entry intervals and per-path counts;
     # check() spreads them over the flat vector (in the wrapper's entry order) for the report

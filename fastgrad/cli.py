@@ -239,7 +239,7 @@ def build_parser():
         description=(
             "Check a gradient against centered differences: the built-in network by default, or "
             "your own saved one with --params. Exit 0 CORRECT/ACCEPTABLE, 1 SUSPICIOUS/WRONG, "
-            "2 bad input, 130 interrupted."
+            "2 bad input, 3 INCONCLUSIVE (or interrupted), 130 interrupted before any report."
         ),
     )
     source = cmd.add_mutually_exclusive_group()

@@ -422,6 +422,14 @@ def test_no_command_prints_help_and_exits_2(capsys):
     assert "usage: fastgrad" in err and "check" in err and "diagnose" in err
 
 
+def test_check_help_names_every_exit_status(capsys):
+    code, out, _ = run(capsys, "check", "--help")
+    out = " ".join(out.split())
+    for verdict in fg.Verdict:
+        assert f"{cli.exit_status(verdict)} " in out and verdict.name in out
+    assert "3 INCONCLUSIVE" in out
+
+
 def test_version(capsys):
     code, out, _ = run(capsys, "--version")
     assert code == 0 and out.strip() == f"fastgrad {fg.__version__}"

@@ -183,6 +183,7 @@ def directional_comparison(work, analytic, epsilon, k, rng, thresholds, magnitud
     runner = _Directions(work, epsilon)
     results = {}
     suspects = {}
+    doubts = set()  # tensors localized from ACCEPTABLE directions only
     for name in packing.names:
         part = packing.slice(name)
         a_tensor = analytic[part]
@@ -204,12 +205,22 @@ def directional_comparison(work, analytic, epsilon, k, rng, thresholds, magnitud
             for d in range(k)
             if not kinked[d] and thresholds.classify(errors[d]) >= Verdict.SUSPICIOUS
         ]
-        if failing:
-            worst = max(failing, key=lambda d: errors[d])
+        # an entry's error is diluted along a direction: one SUSPICIOUS in full
+        # mode can read ACCEPTABLE there, so those are localized too (the
+        # entries, compared one by one, decide)
+        doubtful = [
+            d
+            for d in range(k)
+            if not kinked[d] and thresholds.classify(errors[d]) == Verdict.ACCEPTABLE
+        ]
+        if failing or doubtful:
+            worst = max(failing or doubtful, key=lambda d: errors[d])
             found = _localize(runner, name, a_tensor, vectors[worst], thresholds, floor_of)
             if found is None:
                 found = _spread_sample(a_tensor.size, rng)
             suspects[name] = part.start + found
+            if not failing:
+                doubts.add(name)
         elif np.any(kinked) and _kinks_hide(kinked, errors, thresholds):
             # a direction that crosses kinks cannot be compared (nor bisected); single
             # entries cross fewer and are judged by their interval
@@ -222,7 +233,8 @@ def directional_comparison(work, analytic, epsilon, k, rng, thresholds, magnitud
         nothing = np.zeros(0, dtype=np.int64)
         return results, nothing, np.zeros(0), nothing, None
     differences, values, kinks = _difference(work, epsilon, np.concatenate(list(suspects.values())))
-    lost = _trail_lost(work, analytic, suspects, differences.entries, values, magnitude, thresholds)
+    failed = {name: found for name, found in suspects.items() if name not in doubts}
+    lost = _trail_lost(work, analytic, failed, differences.entries, values, magnitude, thresholds)
     if lost:
         whole = [np.arange(packing.slice(n).start, packing.slice(n).stop) for n in lost]
         differences, values, kinks = _difference(

@@ -410,6 +410,25 @@ def test_directional_mode_differences_a_tensor_whose_directions_all_cross_kinks(
     assert not right.verdict.failed
 
 
+@pytest.mark.parametrize("seed", range(10))
+def test_directional_mode_catches_one_entry_off_by_1e3_relative_like_full_mode(seed):
+    # along a direction the entry's error is diluted into the ACCEPTABLE band; entries are not
+    net, params, X, Y = case([5, 16, 8], "tanh", "softmax", batch=6, seed=seed)
+    right = net.gradients(params, X, Y)
+    largest = max(np.abs(g).max() for g in right.values())
+    rng = np.random.default_rng(seed)
+    for key in ("dW1", "db1", "dW2", "db2"):
+        grads = {k: g.copy() for k, g in right.items()}
+        flat = rng.choice(np.flatnonzero(np.abs(grads[key]) >= 1e-2 * largest))
+        grads[key].flat[flat] *= 1 + 1e-3
+        assert fg.check(net, params, X, Y, grads).tensors[key[1:]].verdict.failed
+        report = fg.check(net, params, X, Y, grads, mode="directional", seed=seed)
+        assert report.tensors[key[1:]].verdict.failed, str(report)
+        worst = report.worst(1)[0]
+        assert worst.tensor == key[1:]
+        assert np.ravel_multi_index(worst.index, grads[key].shape) == flat
+
+
 def test_check_forwards_kink_intervals_and_path_counts_from_the_kernel(monkeypatch):
     # the finite-difference wrapper may carry per-entry intervals and per-path counts;
     # check() spreads them over the flat vector (in the wrapper's entry order) for the report

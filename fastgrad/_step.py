@@ -7,12 +7,16 @@ curvature (tanh, sigmoid, softmax) ``J'''`` relative to ``J'`` grows like the
 square of the largest input a perturbed weight multiplies, so the relative
 truncation is about ``(eps a_max)^2 / 6``. And the more entries cross a kink,
 the more of the verdict rests on intervals instead of centered differences.
+Where a step carries an ELU unit across 0, where its second derivative jumps
+(from 1 to 0), the truncation is first order: about ``eps a_max / 4``
+relative.
 """
 
 import math
 
 import numpy as np
 
+from .kernels.activations import ELU
 from .numerical import DEFAULT_EPSILON
 
 TRUNCATION_SHARE = 0.1
@@ -34,6 +38,15 @@ def largest_input(work):
         if block.size:
             largest = max(largest, float(np.max(np.abs(block))))
     return largest
+
+
+def curvature_breaks(work, move):
+    """Return how many ELU unit-samples lie within ``move`` of 0, where phi'' jumps."""
+    count = 0
+    for u in range(1, len(work.sizes) - 1):
+        if work.codes[u] == ELU:
+            count += int(np.count_nonzero(np.abs(work.block(work.pre, u)) <= move))
+    return count
 
 
 def step_advice(work, epsilon, thresholds, kinks, checked):
@@ -68,6 +81,14 @@ def step_advice(work, epsilon, thresholds, kinks, checked):
             f"to move a correct gradient's verdict; use epsilon <= {safe:.1g} (fastgrad's "
             f"differences are exact to rounding at any small step; the default is "
             f"{DEFAULT_EPSILON:g})"
+        )
+    breaks = curvature_breaks(work, move) if epsilon > DEFAULT_EPSILON else 0
+    if breaks and move / 4.0 > allowed:
+        safe = max(4.0 * allowed / reach, DEFAULT_EPSILON)
+        advice.append(
+            f"{breaks:,} ELU unit-samples lie within {move:.2g} of 0, where the second "
+            f"derivative jumps: there the centered differences' truncation error is first "
+            f"order, about {move / 4.0:.1e} relative; use epsilon <= {safe:.1g}"
         )
     computed = int(np.count_nonzero(checked))
     crossed = int(np.count_nonzero(checked & (kinks > 0)))

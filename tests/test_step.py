@@ -3,6 +3,7 @@
 import re
 import warnings
 
+import numpy as np
 import pytest
 from networks import case
 
@@ -44,3 +45,24 @@ def test_no_advice_at_the_default_step():
         warnings.simplefilter("error")
         report = fg.check(net, params, X * 1e3, Y)
     assert "step" not in report.details
+
+
+def test_elu_units_at_zero_warn_of_first_order_truncation():
+    # a blank row at zero biases puts ELU units at 0, where phi'' jumps from 1 to 0: the
+    # centered difference's error there is about eps/4, not eps^2, and a right gradient
+    # reads SUSPICIOUS at eps 1e-4; the warning says so and its step passes
+    net = fg.MLP([1, 4, 1], hidden="elu", output="sigmoid")
+    params = {
+        "W1": np.array([[0.35], [0.82], [0.33], [-1.3]]),
+        "b1": np.zeros(4),
+        "W2": np.array([[0.18, 0.15, 0.014, 0.27]]),
+        "b2": np.zeros(1),
+    }
+    X, Y = np.array([[0.0], [-0.48]]), np.array([[0.0], [1.0]])
+    with pytest.warns(fg.StepWarning, match="ELU") as caught:
+        report = fg.check(net, params, X, Y, epsilon=1e-4)
+    assert report.verdict.failed  # what the warning is for
+    step = suggested(next(str(w.message) for w in caught if "ELU" in str(w.message)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert fg.check(net, params, X, Y, epsilon=step).verdict.passed

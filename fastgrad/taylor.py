@@ -37,6 +37,31 @@ ORDER_WRONG = 1.2
 NOISE_GROWTH = 1e3
 """Remainders under ``NOISE_GROWTH u |f|`` are rounding, not remainders."""
 
+TAIL_DECAY = 0.5
+"""Smallest steps whose remainders shrink by less than this order on average
+are the noise of ``f`` (an ``f`` computed in float32), not a remainder:
+a remainder of order 1 or 2 keeps shrinking."""
+
+TAIL_MARGIN = 32.0
+"""Remainders count as such only above this many times the noise seen in the tail
+(noise of 1/32 of a remainder moves an observed order by at most 0.09)."""
+
+
+def tail_noise(remainders):
+    """Return the noise level the smallest steps show, or 0 when their remainders keep shrinking.
+
+    Over the last third of the steps (at least three), the remainders of a
+    smooth ``f`` shrink by an order of 1 (wrong gradient) or 2 (right one)
+    per halving; noise in ``f``'s values does not shrink. When the tail's
+    average order is below :data:`TAIL_DECAY`, its median remainder times
+    :data:`TAIL_MARGIN` is taken as the noise.
+    """
+    tail = remainders[-max(3, remainders.size // 3) :]
+    if tail[-1] <= 0.0 or tail[0] <= 0.0:
+        return 0.0
+    decay = np.log2(tail[0] / tail[-1]) / (tail.size - 1)
+    return TAIL_MARGIN * float(np.median(tail)) if decay < TAIL_DECAY else 0.0
+
 
 class TaylorResult:
     """The outcome of :func:`taylor_test`.
@@ -49,9 +74,12 @@ class TaylorResult:
         ``|f(theta + h v) - f(theta) - h v . grad|`` at each step.
     orders : ndarray
         ``log2(r(h) / r(h / 2))`` between consecutive steps (NaN where either
-        remainder is at rounding level).
+        remainder is at rounding level, or at the noise level of an ``f``
+        whose smallest steps' remainders stop shrinking: see :func:`tail_noise`).
     verdict : Verdict
-        CORRECT when the last usable order is within 0.1 of 2 and not
+        Read from the usable orders, each taken as the median of three
+        consecutive ones (so that one order spoiled by noise cannot decide):
+        CORRECT when the last is within 0.1 of 2 and not
         moving away from it (or every remainder is at rounding level while
         ``f`` changes well above it: ``f`` is linear along ``v`` and the
         slope agrees), WRONG when the last usable order is at most 1.2,
@@ -68,6 +96,7 @@ class TaylorResult:
         self.remainders = remainders
         self.slope = float(slope)
         self._resolved = abs(change) >= LINEAR_MARGIN * noise[0]
+        noise = np.maximum(noise, tail_noise(remainders))
         usable = remainders > noise
         with np.errstate(divide="ignore", invalid="ignore"):
             orders = np.log2(remainders[:-1] / remainders[1:])
@@ -76,6 +105,8 @@ class TaylorResult:
 
     def _read(self, usable):
         seen = self.orders[~np.isnan(self.orders)]
+        if seen.size >= 3:  # one order spoiled by noise must not decide: medians of three
+            seen = np.median(np.lib.stride_tricks.sliding_window_view(seen, 3), axis=1)
         if not usable.any() and self._resolved:
             return (
                 Verdict.CORRECT,

@@ -32,6 +32,24 @@ def test_right_gradient_second_order_wrong_first(size, seed):
     assert result.orders[~np.isnan(result.orders)][-1] < 1.2
 
 
+def f32(theta):
+    """``f`` computed in float32, returned as float32 or as a Python float."""
+    t = np.asarray(theta, dtype=np.float32)
+    return np.sum(np.sin(t) * t**2) + np.prod(np.cos(t))
+
+
+@pytest.mark.parametrize("returns", [f32, lambda t: float(f32(t))], ids=["float32", "float"])
+@pytest.mark.parametrize("seed", range(4))
+def test_float32_noise_is_not_read_as_a_wrong_gradient(returns, seed):
+    # the small steps' remainders are f's rounding (about 1e-7 |f|), not a first-order term
+    theta = np.random.default_rng(seed).uniform(-2, 2, size=5)
+    right = fg.taylor_test(returns, theta, gradient(theta), seed=seed)
+    assert not right.verdict.failed, str(right)
+    wrong = gradient(theta)
+    wrong[seed] += 0.1 * max(1.0, abs(wrong[seed]))
+    assert fg.taylor_test(returns, theta, wrong, seed=seed).verdict.failed
+
+
 def test_remainders_are_the_definition():
     theta = np.array([0.3, -1.2, 2.0])
     v = np.array([1.0, 0.0, -2.0])

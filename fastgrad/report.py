@@ -191,7 +191,7 @@ class TensorReport:
         )
 
     def to_dict(self):
-        """Return a JSON-ready dict (``difference`` and errors are None when nothing was computed)."""
+        """Return a JSON-ready dict (``difference`` and errors None when nothing was computed)."""
         compared = self.checked > 0  # nothing computed: no number to show (null)
         out = {
             "name": self.name,

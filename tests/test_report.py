@@ -353,7 +353,9 @@ def test_unverifiable_kink_entries_are_inconclusive_never_correct():
     report, *_ = kinked_report(unverifiable=True)
     assert report.tensors["b1"].verdict is fg.Verdict.INCONCLUSIVE
     assert report.verdict is fg.Verdict.INCONCLUSIVE
-    assert any("b1: 2 entries have a sample that meets more than one kink" in r for r in report.reasons)
+    assert any(
+        "b1: 2 entries have a sample that meets more than one kink" in r for r in report.reasons
+    )
     assert all(e.unverifiable and np.isnan(e.error) for e in report.kinks)
     assert report.to_dict()["kinks"]["entries"][0]["error"] is None
     # the other tensors are still judged, and a failure elsewhere outranks

@@ -126,10 +126,16 @@ class FunctionReport:
         if not unresolved:
             return []
         if self.noise > REDUCED_PRECISION:
-            return [
+            noisy = (
                 f"{unresolved:,} of {size:,} entries are within the noise of f, whose values "
-                f"are noisy at about {self.noise:.1e} relative (reduced precision?): use "
-                f"epsilon ~ {self.step:.1g}"
+                f"are noisy at about {self.noise:.1e} relative (reduced precision?)"
+            )
+            if self.epsilon < 0.5 * self.step:
+                return [f"{noisy}: use epsilon ~ {self.step:.1g}"]
+            # already at the step that suits the noise: no step resolves these entries
+            return [
+                f"{noisy}, even at this step: compute f in float64, or use "
+                "fg.taylor_test(f, theta, grad), which reads orders, not a tolerance"
             ]
         if unresolved == size:
             return [

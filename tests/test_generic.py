@@ -124,6 +124,23 @@ def float32_square_sum(theta):
     return float(np.sum(theta.astype(np.float32) ** 2))
 
 
+def test_float32_function_at_its_suggested_step_points_to_what_can_decide():
+    # curvature and float32 noise together keep entries unresolved at the suggested step:
+    # suggesting that step again would send the user in a circle
+    def f(t):
+        return np.float32(np.sum(np.sin(t.astype(np.float32)) ** 2))
+
+    theta = np.random.default_rng(1).normal(size=5)
+    with pytest.warns(fg.PrecisionWarning):
+        first = fg.check_function(f, theta, np.sin(2 * theta))
+    with pytest.warns(fg.PrecisionWarning):
+        report = fg.check_function(f, theta, np.sin(2 * theta), epsilon=first.step)
+    assert report.verdict is fg.Verdict.INCONCLUSIVE
+    assert not any("use epsilon" in r for r in report.reasons)
+    assert any("taylor_test" in r for r in report.reasons)
+    assert fg.taylor_test(f, theta, np.sin(2 * theta)).verdict is fg.Verdict.CORRECT
+
+
 @pytest.mark.parametrize(
     "f", [float32_square_sum, lambda t: np.float32(np.sum(t.astype(np.float32) ** 2))]
 )

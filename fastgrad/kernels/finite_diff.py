@@ -103,10 +103,11 @@ def _task(task, tasks, net, head, tables, loss_code, method, epsilon, scratch, o
     wt = tables.wt
     entry_input = tasks.entry_input
     diff = out.diff
+    batch = head.targets.shape[0]
     n_series = 0
     n_lines = 0
     n_direct = 0
-    for b in range(head.targets.shape[0]):
+    for b in range(batch):
         if hidden and mask[b, i] == 0.0:
             continue  # a dropped unit: the loss does not move
         r = epsilon * reach_in[b]
@@ -115,7 +116,7 @@ def _task(task, tasks, net, head, tables, loss_code, method, epsilon, scratch, o
                 b, e0, e1, entry_input, epsilon, series, a_in, nonzero_ptr, nonzero, diff
             )
             continue
-        if not _steps(u, i, b, e0, e1, tasks.entry_input, epsilon, net, steps):
+        if not _steps(u, i, b, e0, e1, entry_input, epsilon, net, steps):
             continue
         n_pending = 0
         if on_line:

@@ -203,3 +203,16 @@ WORKLOADS = {
 }
 """All workloads by name: ReLU ones smallest first, each followed by its tanh and
 sigmoid twins where it has them; the 2048-wide ones last."""
+
+
+def workloads_and(parser, workloads, kind, others, known):
+    """Split the comma-separated ``workloads`` and ``others`` (of ``kind``, among ``known``).
+
+    Return both lists; ``parser.error`` names every unknown workload or ``kind``.
+    """
+    names = [n for n in workloads.split(",") if n]
+    chosen = [o for o in others.split(",") if o]
+    unknown = [n for n in names if n not in WORKLOADS] + [o for o in chosen if o not in known]
+    if unknown:
+        parser.error(f"unknown workload or {kind}: {', '.join(unknown)}")
+    return names, chosen

@@ -252,16 +252,23 @@ def consistent_gradients(grads, params):
 # --- the network's methods ------------------------------------------------------------------
 
 
-@st.composite
-def network_calls(draw):
+def spoiled_network(draw, other):
+    """Draw a network and its batch, then what to spoil: nothing, the parameters, the batch
+    (spoiled here) or ``other`` (left to the caller); return them with the names spoiled."""
     net, params, X, Y, layout = draw(networks())
     names = ()
-    target = draw(st.sampled_from(["none", "params", "batch", "layout"]))
+    target = draw(st.sampled_from(["none", "params", "batch", other]))
     if target == "params":
         params, names = spoil_tensors(draw, params)
     elif target == "batch":
         X, Y, names = spoil_batch(draw, X, Y)
-    elif target == "layout":
+    return net, params, X, Y, layout, target, names
+
+
+@st.composite
+def network_calls(draw):
+    net, params, X, Y, layout, target, names = spoiled_network(draw, "layout")
+    if target == "layout":
         layout, names = draw(st.sampled_from([*ODD_VALUES[:4], "ROWS", "cols"])), ("layout",)
     method = draw(st.sampled_from(["loss", "gradients", "predict", "workspace"]))
     return net, params, X, Y, layout, method, names, target
@@ -432,14 +439,9 @@ test_check, test_check_slow = fuzz_tests(run_check, 150, case=check_calls())
 
 @st.composite
 def numerical_calls(draw):
-    net, params, X, Y, layout = draw(networks())
-    epsilon, names = 1e-7, ()
-    target = draw(st.sampled_from(["none", "params", "batch", "epsilon"]))
-    if target == "params":
-        params, names = spoil_tensors(draw, params)
-    elif target == "batch":
-        X, Y, names = spoil_batch(draw, X, Y)
-    elif target == "epsilon":
+    net, params, X, Y, layout, target, names = spoiled_network(draw, "epsilon")
+    epsilon = 1e-7
+    if target == "epsilon":
         epsilon, names = draw(odd_values), ("epsilon",)
     return net, params, X, Y, layout, epsilon, names
 

@@ -25,10 +25,10 @@ warm figures.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
+
+from support.coldstart import run_python
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -64,21 +64,8 @@ print(json.dumps({"records": records, "wall": time.perf_counter() - started,
 def run_child(argv, cache_dir):
     """Run :data:`CHILD` (the command with ``argv``) in a fresh interpreter."""
     env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir, PYTHONPATH=ROOT)
-    started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, *argv],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    wall = time.perf_counter() - started
-    if done.returncode != 0:
-        raise RuntimeError(f"child failed:\n{done.stderr[-3000:]}")
-    out = json.loads(done.stdout.strip().splitlines()[-1])
-    out["process_wall"] = wall
-    out["stderr"] = done.stderr
+    out, stderr = run_python(CHILD, argv, env, "child", cwd=ROOT)
+    out["stderr"] = stderr
     return out
 
 

@@ -23,7 +23,7 @@ from support import machine  # noqa: I001  (first: sets OMP_WAIT_POLICY before a
 machine.quiet_openmp()
 
 from support.scaling import describe_fresh, fresh_check  # noqa: E402
-from support.workloads import ALL_MODES, WORKLOADS  # noqa: E402
+from support.workloads import ALL_MODES, WORKLOADS, workloads_and  # noqa: E402
 
 LARGE = [name for name, w in WORKLOADS.items() if w.large]
 
@@ -40,11 +40,7 @@ def main(argv=None):
         "batch (an estimate, for checks too long to run)",
     )
     args = parser.parse_args(argv)
-    names = [n for n in args.workloads.split(",") if n]
-    modes = [m for m in args.modes.split(",") if m]
-    unknown = [n for n in names if n not in WORKLOADS] + [m for m in modes if m not in ALL_MODES]
-    if unknown:
-        parser.error(f"unknown workload or mode: {', '.join(unknown)}")
+    names, modes = workloads_and(parser, args.workloads, "mode", args.modes, ALL_MODES)
     print("\n".join(f"{key}: {value}" for key, value in machine.info().items()))
     started = time.perf_counter()
     for name in names:

@@ -45,7 +45,7 @@ machine.quiet_openmp()
 from support import baselines, summary  # noqa: E402
 from support.flops import matmul_rate  # noqa: E402
 from support.measure import TOOLS, measure_workload  # noqa: E402
-from support.workloads import WORKLOADS  # noqa: E402
+from support.workloads import WORKLOADS, workloads_and  # noqa: E402
 
 
 def main(argv=None):
@@ -60,11 +60,7 @@ def main(argv=None):
     )
     parser.add_argument("--tools", default=",".join(TOOLS), help="comma-separated tools")
     args = parser.parse_args(argv)
-    names = [n for n in args.workloads.split(",") if n]
-    tools = [t for t in args.tools.split(",") if t]
-    unknown = [n for n in names if n not in WORKLOADS] + [t for t in tools if t not in TOOLS]
-    if unknown:
-        parser.error(f"unknown workload or tool: {', '.join(unknown)}")
+    names, tools = workloads_and(parser, args.workloads, "tool", args.tools, TOOLS)
     missing = [t for t in tools if not baselines.available(t)]
 
     def log(message):

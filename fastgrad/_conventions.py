@@ -16,6 +16,8 @@ is multiplied by :func:`data_scale`. The L2 term is not scaled.
   without ``1/m`` nor mse's ``1/2``.
 """
 
+from ._packing import require_choice
+
 REDUCTIONS = ("course", "mean", "sum")
 """Names of the conventions, as ``MLP(..., reduction=...)`` takes them."""
 
@@ -25,21 +27,19 @@ WEIGHT_LAYOUTS = ("out_in", "in_out")
 
 def check_reduction(reduction):
     """Return ``reduction`` if it names a convention, else raise ``ValueError``."""
-    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
-        raise ValueError(
-            f"reduction must be one of {', '.join(map(repr, REDUCTIONS))}; got {reduction!r}"
-        )
-    return reduction
+    return require_choice(
+        "reduction", reduction, REDUCTIONS, f"one of {', '.join(map(repr, REDUCTIONS))}"
+    )
 
 
 def check_weights(weights):
     """Return ``weights`` if it names a weight layout, else raise ``ValueError``."""
-    if not isinstance(weights, str) or weights not in WEIGHT_LAYOUTS:
-        raise ValueError(
-            "weights must be 'out_in' (W has shape (n_out, n_in), z = W x) or 'in_out' "
-            f"(shape (n_in, n_out), z = x W); got {weights!r}"
-        )
-    return weights
+    return require_choice(
+        "weights",
+        weights,
+        WEIGHT_LAYOUTS,
+        "'out_in' (W has shape (n_out, n_in), z = W x) or 'in_out' (shape (n_in, n_out), z = x W)",
+    )
 
 
 def data_scale(loss, reduction, batch, n_out):

@@ -7,19 +7,16 @@ one-hot rows).
 
 import numpy as np
 
-from ._packing import as_float64, require_finite
+from ._packing import as_float64, require_choice, require_finite
 
 LAYOUTS = ("rows", "columns")
 
 
 def check_layout(layout):
     """Return ``layout`` if it is ``"rows"`` or ``"columns"``, else raise ``ValueError``."""
-    if not isinstance(layout, str) or layout not in LAYOUTS:
-        raise ValueError(
-            "layout must be 'rows' (batch, features) or 'columns' (features, batch); "
-            f"got {layout!r}"
-        )
-    return layout
+    return require_choice(
+        "layout", layout, LAYOUTS, "'rows' (batch, features) or 'columns' (features, batch)"
+    )
 
 
 def prepare_inputs(X, n_in, layout):

@@ -73,6 +73,16 @@ def require_finite(name, array):
         )
 
 
+def require_choice(name, value, choices, described):
+    """Return ``value`` if it is one of the strings ``choices``.
+
+    Otherwise raise ``ValueError``: "``name`` must be ``described``; got ``value``".
+    """
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be {described}; got {value!r}")
+    return value
+
+
 class Packing:
     """Offsets of each named tensor of a dense network in the flat vector.
 

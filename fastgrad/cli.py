@@ -193,6 +193,17 @@ def _init_specs(text, std=None, gain=None):
     return specs
 
 
+def _sizes_or(parser, default):
+    """Add ``--sizes`` in a new mutually exclusive group of ``parser``; return the group."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--sizes",
+        type=_comma_list(int, "integers"),
+        help=f"layer widths, input first (default {default})",
+    )
+    return group
+
+
 def _network_options(parser, batch):
     parser.add_argument(
         "--hidden",
@@ -242,12 +253,7 @@ def build_parser():
             "2 bad input, 3 INCONCLUSIVE (or interrupted), 130 interrupted before any report."
         ),
     )
-    source = cmd.add_mutually_exclusive_group()
-    source.add_argument(
-        "--sizes",
-        type=_comma_list(int, "integers"),
-        help="layer widths, input first (default 784,128,64,10)",
-    )
+    source = _sizes_or(cmd, "784,128,64,10")
     source.add_argument(
         "--params",
         metavar="FILE.npz",
@@ -336,12 +342,7 @@ def build_parser():
             "beside the wide-layer theory, and flag layers where they vanish or explode."
         ),
     )
-    shape = cmd.add_mutually_exclusive_group()
-    shape.add_argument(
-        "--sizes",
-        type=_comma_list(int, "integers"),
-        help="layer widths, input first (default 784,256,256,256,10)",
-    )
+    shape = _sizes_or(cmd, "784,256,256,256,10")
     shape.add_argument(
         "--depth", type=_positive, help="hidden layers of a uniform stack of --width"
     )

@@ -136,22 +136,22 @@ def loss_difference(output, z, y, dz):
         return float(sample_loss(output, moved, y) - sample_loss(output, base, y))
 
 
-def line_difference(output, z, y, u, s):
-    """``loss(z + s u) - loss(z)`` of one sample, ``z + s u`` exact, rounded once to float64."""
-    with localcontext() as ctx:
-        steps = [s * v for v in u]
-        ctx.prec = _digits(list(z) + steps, steps) + 40
-        base = [_exact(v) for v in z]
-        moved = [a + _exact(s) * _exact(v) for a, v in zip(base, u, strict=True)]
-        return float(sample_loss(output, moved, y) - sample_loss(output, base, y))
-
-
-def line_odd_difference(output, z, y, u, s):
-    """``loss(z + s u) - loss(z - s u)`` of one sample, exact arguments, rounded once."""
+def _line_points_difference(output, z, y, u, s, odd):
+    """``loss(z + s u)`` less ``loss(z - s u)`` if ``odd`` else ``loss(z)``, exact arguments."""
     with localcontext() as ctx:
         steps = [s * v for v in u]
         ctx.prec = _digits(list(z) + steps, steps) + 40
         base = [_exact(v) for v in z]
         up = [a + _exact(s) * _exact(v) for a, v in zip(base, u, strict=True)]
-        down = [a - _exact(s) * _exact(v) for a, v in zip(base, u, strict=True)]
+        down = [a - _exact(s) * _exact(v) for a, v in zip(base, u, strict=True)] if odd else base
         return float(sample_loss(output, up, y) - sample_loss(output, down, y))
+
+
+def line_difference(output, z, y, u, s):
+    """``loss(z + s u) - loss(z)`` of one sample, ``z + s u`` exact, rounded once to float64."""
+    return _line_points_difference(output, z, y, u, s, odd=False)
+
+
+def line_odd_difference(output, z, y, u, s):
+    """``loss(z + s u) - loss(z - s u)`` of one sample, exact arguments, rounded once."""
+    return _line_points_difference(output, z, y, u, s, odd=True)

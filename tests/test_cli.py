@@ -641,27 +641,29 @@ def test_importing_fastgrad_stays_light():
 # --- your loss, conventions, weight layout ----------------------------------------------
 
 
-def test_params_with_a_matching_loss_check_as_usual(capsys, saved):
+def save_with_tanh_loss(saved, key):
+    """Save the ``saved`` network with its loss as a tanh network under ``key``; return the file."""
     tmp_path, arrays = saved
     net = fg.MLP([6, 5, 4, 3], hidden="tanh")
     params = {k: v for k, v in arrays.items() if k[0] in "Wb"}
-    arrays["J"] = np.float64(net.loss(params, arrays["X"], arrays["Y"]))
+    arrays[key] = np.float64(net.loss(params, arrays["X"], arrays["Y"]))
     np.savez(tmp_path / "net.npz", **arrays)
-    code, _, _ = run(capsys, "check", "--params", str(tmp_path / "net.npz"), "--hidden", "tanh")
+    return str(tmp_path / "net.npz")
+
+
+def test_params_with_a_matching_loss_check_as_usual(capsys, saved):
+    path = save_with_tanh_loss(saved, "J")
+    code, _, _ = run(capsys, "check", "--params", path, "--hidden", "tanh")
     assert code == 0
 
 
 def test_params_with_a_loss_of_another_network_exit_3_naming_it(capsys, saved):
-    tmp_path, arrays = saved
-    net = fg.MLP([6, 5, 4, 3], hidden="tanh")
-    params = {k: v for k, v in arrays.items() if k[0] in "Wb"}
-    arrays["loss"] = np.float64(net.loss(params, arrays["X"], arrays["Y"]))
-    np.savez(tmp_path / "net.npz", **arrays)
-    code, out, _ = run(capsys, "check", "--params", str(tmp_path / "net.npz"))  # relu stated
+    path = save_with_tanh_loss(saved, "loss")
+    code, out, _ = run(capsys, "check", "--params", path)  # relu stated
     assert code == 3
     assert "your loss matches hidden=['tanh', 'tanh']" in out
     assert out.splitlines()[-1] == "overall: nothing compared -> INCONCLUSIVE"
-    code, out, _ = run(capsys, "check", "--params", str(tmp_path / "net.npz"), "--quiet")
+    code, out, _ = run(capsys, "check", "--params", path, "--quiet")
     assert (code, out) == (3, "INCONCLUSIVE: nothing compared\n")
 
 

@@ -23,19 +23,18 @@ dist = pytest.importorskip("fastgrad.distributed")
 BATCH = 8
 
 
+def local_cluster(**workers):
+    """A quiet LocalCluster without a dashboard port of its own, of the ``workers`` asked for."""
+    return distributed.LocalCluster(dashboard_address=":0", silence_logs=logging.ERROR, **workers)
+
+
 @pytest.fixture(scope="module")
 def client():
     """A LocalCluster of 2 single-threaded worker processes, shared by the module."""
     logger = logging.getLogger("distributed")
     level = logger.level
     logger.setLevel(logging.ERROR)
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=":0",
-        silence_logs=logging.ERROR,
-    )
+    cluster = local_cluster(n_workers=2, threads_per_worker=1, processes=True)
     client = distributed.Client(cluster)
     yield client
     client.close()
@@ -151,13 +150,7 @@ def test_a_range_runs_on_the_worker_threads_and_restores_numba_threads(client):
 
 def test_a_worker_of_several_threads_runs_one_range_at_a_time_on_all_of_them():
     # an in-process worker of 2 threads: Dask runs 2 ranges at once, the kernel one at a time
-    cluster = distributed.LocalCluster(
-        n_workers=1,
-        threads_per_worker=2,
-        processes=False,
-        dashboard_address=":0",
-        silence_logs=logging.ERROR,
-    )
+    cluster = local_cluster(n_workers=1, threads_per_worker=2, processes=False)
     net, params, X, Y = case([40, 30, 20, 5], "sigmoid", "softmax", batch=16, seed=5)
     seen, running, most = [], [], []
     original = numerical.Differences.run

@@ -53,11 +53,16 @@ def course_forward_backward(sizes, params, X, Y, masks, forget=(), unscaled=()):
     return J, grads
 
 
-def test_course_backprop_with_its_own_masks_checks_correct():
-    sizes, params, X, Y, masks = course_network()
-    J, grads = course_forward_backward(sizes, params, X, Y, masks)
+def check_course_backprop(seed=0, forget=(), unscaled=()):
+    """Check the course's dropout backprop (with the faults asked for) against its masks."""
+    sizes, params, X, Y, masks = course_network(seed=seed)
+    J, grads = course_forward_backward(sizes, params, X, Y, masks, forget, unscaled)
     net = fg.MLP(sizes, hidden="relu", dropout=1 - KEEP)
-    report = fg.check(net, params, X, Y, grads, layout="columns", dropout_masks=masks, loss=J)
+    return fg.check(net, params, X, Y, grads, layout="columns", dropout_masks=masks, loss=J)
+
+
+def test_course_backprop_with_its_own_masks_checks_correct():
+    report = check_course_backprop()
     assert report.verdict in (fg.Verdict.CORRECT, fg.Verdict.ACCEPTABLE), str(report)
     assert not report.reasons
     assert report.analytic["db1"].shape == (6, 1)
@@ -65,10 +70,7 @@ def test_course_backprop_with_its_own_masks_checks_correct():
 
 @pytest.mark.parametrize("forget", [(1,), (2,)])
 def test_backprop_that_forgets_a_mask_is_wrong_with_the_mask_hint(forget):
-    sizes, params, X, Y, masks = course_network(seed=1)
-    J, grads = course_forward_backward(sizes, params, X, Y, masks, forget=forget)
-    net = fg.MLP(sizes, hidden="relu", dropout=1 - KEEP)
-    report = fg.check(net, params, X, Y, grads, layout="columns", dropout_masks=masks, loss=J)
+    report = check_course_backprop(seed=1, forget=forget)
     assert report.verdict == fg.Verdict.WRONG
     expected = f"without the dropout mask of hidden layer(s) {forget[0]}"
     assert any(expected in hint for hint in report.hints), report.hints
@@ -76,10 +78,7 @@ def test_backprop_that_forgets_a_mask_is_wrong_with_the_mask_hint(forget):
 
 @pytest.mark.parametrize("unscaled", [(1,), (2,)])
 def test_backprop_that_forgets_the_scaling_is_wrong_with_the_scaling_hint(unscaled):
-    sizes, params, X, Y, masks = course_network(seed=2)
-    J, grads = course_forward_backward(sizes, params, X, Y, masks, unscaled=unscaled)
-    net = fg.MLP(sizes, hidden="relu", dropout=1 - KEEP)
-    report = fg.check(net, params, X, Y, grads, layout="columns", dropout_masks=masks, loss=J)
+    report = check_course_backprop(seed=2, unscaled=unscaled)
     assert report.verdict == fg.Verdict.WRONG
     layer = unscaled[0]
     expected = f"the dropout mask D of hidden layer(s) {layer} but without its 1/(1-p) scaling"

@@ -42,15 +42,14 @@ def fuzz(examples):
     )
 
 
-def slow_variant(test):
-    """The same property with :data:`SLOW_EXAMPLES` examples, marked long."""
-    return pytest.mark.long(
-        settings(
-            max_examples=SLOW_EXAMPLES,
-            deadline=None,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-        )(test)
-    )
+def fuzz_tests(run, examples, **strategies):
+    """Tests of the property ``run`` on arguments drawn from ``strategies``.
+
+    Return the test of the default suite (``examples`` calls) and its long
+    variant (:data:`SLOW_EXAMPLES` calls, marked ``long``).
+    """
+    default = fuzz(examples)(given(**strategies)(run))
+    return default, pytest.mark.long(fuzz(SLOW_EXAMPLES)(given(**strategies)(run)))
 
 
 # --- values a caller might pass by mistake -------------------------------------------------
@@ -253,16 +252,23 @@ def consistent_gradients(grads, params):
 # --- the network's methods ------------------------------------------------------------------
 
 
-@st.composite
-def network_calls(draw):
+def spoiled_network(draw, other):
+    """Draw a network and its batch, then what to spoil: nothing, the parameters, the batch
+    (spoiled here) or ``other`` (left to the caller); return them with the names spoiled."""
     net, params, X, Y, layout = draw(networks())
     names = ()
-    target = draw(st.sampled_from(["none", "params", "batch", "layout"]))
+    target = draw(st.sampled_from(["none", "params", "batch", other]))
     if target == "params":
         params, names = spoil_tensors(draw, params)
     elif target == "batch":
         X, Y, names = spoil_batch(draw, X, Y)
-    elif target == "layout":
+    return net, params, X, Y, layout, target, names
+
+
+@st.composite
+def network_calls(draw):
+    net, params, X, Y, layout, target, names = spoiled_network(draw, "layout")
+    if target == "layout":
         layout, names = draw(st.sampled_from([*ODD_VALUES[:4], "ROWS", "cols"])), ("layout",)
     method = draw(st.sampled_from(["loss", "gradients", "predict", "workspace"]))
     return net, params, X, Y, layout, method, names, target
@@ -289,16 +295,9 @@ def run_network_call(case):
         assert method != "loss" or math.isfinite(result)
 
 
-@fuzz(120)
-@given(case=network_calls())
-def test_network_methods(case):
-    run_network_call(case)
-
-
-@slow_variant
-@given(case=network_calls())
-def test_network_methods_slow(case):
-    run_network_call(case)
+test_network_methods, test_network_methods_slow = fuzz_tests(
+    run_network_call, 120, case=network_calls()
+)
 
 
 # --- MLP itself ----------------------------------------------------------------------------
@@ -348,16 +347,7 @@ def run_mlp(case):
     assert len(net.param_names) == 2 * (len(sizes) - 1)
 
 
-@fuzz(60)
-@given(case=mlp_arguments())
-def test_mlp_construction(case):
-    run_mlp(case)
-
-
-@slow_variant
-@given(case=mlp_arguments())
-def test_mlp_construction_slow(case):
-    run_mlp(case)
+test_mlp_construction, test_mlp_construction_slow = fuzz_tests(run_mlp, 60, case=mlp_arguments())
 
 
 # --- check and numerical_gradient ------------------------------------------------------------
@@ -444,28 +434,14 @@ def run_check(case):
         assert not report.verdict.failed, str(report)
 
 
-@fuzz(150)
-@given(case=check_calls())
-def test_check(case):
-    run_check(case)
-
-
-@slow_variant
-@given(case=check_calls())
-def test_check_slow(case):
-    run_check(case)
+test_check, test_check_slow = fuzz_tests(run_check, 150, case=check_calls())
 
 
 @st.composite
 def numerical_calls(draw):
-    net, params, X, Y, layout = draw(networks())
-    epsilon, names = 1e-7, ()
-    target = draw(st.sampled_from(["none", "params", "batch", "epsilon"]))
-    if target == "params":
-        params, names = spoil_tensors(draw, params)
-    elif target == "batch":
-        X, Y, names = spoil_batch(draw, X, Y)
-    elif target == "epsilon":
+    net, params, X, Y, layout, target, names = spoiled_network(draw, "epsilon")
+    epsilon = 1e-7
+    if target == "epsilon":
         epsilon, names = draw(odd_values), ("epsilon",)
     return net, params, X, Y, layout, epsilon, names
 
@@ -481,16 +457,9 @@ def run_numerical(case):
         consistent_gradients(grads, params)
 
 
-@fuzz(60)
-@given(case=numerical_calls())
-def test_numerical_gradient(case):
-    run_numerical(case)
-
-
-@slow_variant
-@given(case=numerical_calls())
-def test_numerical_gradient_slow(case):
-    run_numerical(case)
+test_numerical_gradient, test_numerical_gradient_slow = fuzz_tests(
+    run_numerical, 60, case=numerical_calls()
+)
 
 
 # --- check_function ---------------------------------------------------------------------------
@@ -561,16 +530,7 @@ def run_function(case):
         assert report.verdict.passed, str(report)
 
 
-@fuzz(80)
-@given(case=function_calls())
-def test_check_function(case):
-    run_function(case)
-
-
-@slow_variant
-@given(case=function_calls())
-def test_check_function_slow(case):
-    run_function(case)
+test_check_function, test_check_function_slow = fuzz_tests(run_function, 80, case=function_calls())
 
 
 # --- initializers -------------------------------------------------------------------------------
@@ -621,16 +581,9 @@ def run_initializer(case):
     assert absurd or np.isfinite(result).all()  # std=1e308 may overflow to inf, as asked
 
 
-@fuzz(80)
-@given(case=initializer_calls())
-def test_initializers(case):
-    run_initializer(case)
-
-
-@slow_variant
-@given(case=initializer_calls())
-def test_initializers_slow(case):
-    run_initializer(case)
+test_initializers, test_initializers_slow = fuzz_tests(
+    run_initializer, 80, case=initializer_calls()
+)
 
 
 # --- diagnose -----------------------------------------------------------------------------------
@@ -667,16 +620,7 @@ def run_diagnose(case):
         assert str(result)
 
 
-@fuzz(40)
-@given(case=diagnose_calls())
-def test_diagnose(case):
-    run_diagnose(case)
-
-
-@slow_variant
-@given(case=diagnose_calls())
-def test_diagnose_slow(case):
-    run_diagnose(case)
+test_diagnose, test_diagnose_slow = fuzz_tests(run_diagnose, 40, case=diagnose_calls())
 
 
 # --- the command line ----------------------------------------------------------------------------
@@ -748,16 +692,7 @@ def run_command_line(argv):
     assert "Traceback" not in err.getvalue()
 
 
-@fuzz(80)
-@given(argv=command_lines())
-def test_command_line(argv):
-    run_command_line(argv)
-
-
-@slow_variant
-@given(argv=command_lines())
-def test_command_line_slow(argv):
-    run_command_line(argv)
+test_command_line, test_command_line_slow = fuzz_tests(run_command_line, 80, argv=command_lines())
 
 
 # --- what fuzzing found, pinned ----------------------------------------------------------------

@@ -162,21 +162,24 @@ KAIMING_CASES = [  # (nonlinearity, a, the published gain)
 ]
 
 
+def kaiming_draw(draw, rng, a, mode, nonlinearity):
+    """Draw :data:`SHAPE` with a Kaiming initializer; return it and the fan ``mode`` names."""
+    x = draw(SHAPE, rng=rng, a=a, mode=mode, nonlinearity=nonlinearity)
+    assert x.shape == SHAPE
+    return x, FAN_IN if mode == "fan_in" else FAN_OUT
+
+
 @pytest.mark.parametrize("mode", ["fan_in", "fan_out"])
 @pytest.mark.parametrize(("nonlinearity", "a", "gain"), KAIMING_CASES)
 def test_kaiming_normal_variance(mode, nonlinearity, a, gain):
-    fan = FAN_IN if mode == "fan_in" else FAN_OUT
-    x = init.kaiming_normal(SHAPE, rng=1, a=a, mode=mode, nonlinearity=nonlinearity)
-    assert x.shape == SHAPE
+    x, fan = kaiming_draw(init.kaiming_normal, 1, a, mode, nonlinearity)
     check_normal(x, gain / math.sqrt(fan))
 
 
 @pytest.mark.parametrize("mode", ["fan_in", "fan_out"])
 @pytest.mark.parametrize(("nonlinearity", "a", "gain"), KAIMING_CASES)
 def test_kaiming_uniform_bound_and_variance(mode, nonlinearity, a, gain):
-    fan = FAN_IN if mode == "fan_in" else FAN_OUT
-    x = init.kaiming_uniform(SHAPE, rng=2, a=a, mode=mode, nonlinearity=nonlinearity)
-    assert x.shape == SHAPE
+    x, fan = kaiming_draw(init.kaiming_uniform, 2, a, mode, nonlinearity)
     check_uniform(x, gain * math.sqrt(3.0 / fan))
 
 

@@ -22,14 +22,15 @@ so that a pass of a fraction of a millisecond gets enough chances to run undistu
 BACKPROP_MAX_ROUNDS = 200
 
 
-def _forward_activation(name, z):
+def forward_activation(name, z, refusal="the numpy backprop implements relu, tanh and sigmoid"):
+    """Return the activation ``name`` of ``z``; raise ``ValueError`` (``refusal``) for another."""
     if name == "relu":
         return np.maximum(z, 0.0)
     if name == "tanh":
         return np.tanh(z)
     if name == "sigmoid":
         return 0.5 * (1.0 + np.tanh(0.5 * z))
-    raise ValueError(f"the numpy backprop implements relu, tanh and sigmoid, not {name!r}")
+    raise ValueError(f"{refusal}, not {name!r}")
 
 
 def _derivative(name, z, a):
@@ -58,7 +59,7 @@ def numpy_backprop(problem):
         Z = acts[-1] @ params[f"W{layer}"].T + params[f"b{layer}"]
         pres.append(Z)
         if layer < n_layers:
-            acts.append(_forward_activation(w.hidden, Z))
+            acts.append(forward_activation(w.hidden, Z))
     if w.output == "softmax":
         shifted = Z - Z.max(axis=1, keepdims=True)
         exp = np.exp(shifted)
@@ -69,7 +70,7 @@ def numpy_backprop(problem):
     elif w.output == "sigmoid":
         T = Y.reshape(Z.shape)
         loss = (np.maximum(Z, 0.0) - Z * T + np.log1p(np.exp(-np.abs(Z)))).sum() / m
-        dZ = _forward_activation("sigmoid", Z) - T
+        dZ = forward_activation("sigmoid", Z) - T
     else:
         raise ValueError(
             f"the numpy backprop implements softmax and sigmoid outputs, not {w.output!r}"

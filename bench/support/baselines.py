@@ -30,6 +30,8 @@ import numpy as np
 
 import fastgrad as fg
 
+from .backprop import forward_activation
+
 U = np.finfo(np.float64).eps
 """Unit roundoff of float64 (2.2e-16)."""
 
@@ -134,23 +136,15 @@ INCONCLUSIVE rather than CORRECT. SUSPICIOUS or WRONG fails the benchmark."""
 # ---------------------------------------------------------------- numpy
 
 
-def _activation(name, z):
-    if name == "relu":
-        return np.maximum(z, 0.0)
-    if name == "tanh":
-        return np.tanh(z)
-    if name == "sigmoid":
-        return 0.5 * (1.0 + np.tanh(0.5 * z))
-    raise ValueError(f"the baselines implement relu, tanh and sigmoid hidden layers, not {name!r}")
-
-
 def numpy_cost(params, X, Y, n_layers, hidden, output):
     """Return ``J``: a full forward pass of the batch, as in the course."""
     A = X
     for layer in range(1, n_layers + 1):
         Z = A @ params[f"W{layer}"].T + params[f"b{layer}"]
         if layer < n_layers:
-            A = _activation(hidden, Z)
+            A = forward_activation(
+                hidden, Z, "the baselines implement relu, tanh and sigmoid hidden layers"
+            )
     m = X.shape[0]
     if output == "softmax":
         shifted = Z - Z.max(axis=1, keepdims=True)

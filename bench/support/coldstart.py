@@ -51,26 +51,37 @@ print(json.dumps(out))
 """
 
 
-def run_child(workload="", cache_dir=None):
-    """Run :data:`CHILD` in a fresh interpreter; return its figures and its wall time."""
-    env = dict(os.environ)
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    if cache_dir is not None:
-        env["NUMBA_CACHE_DIR"] = cache_dir
+def run_python(code, argv, env, what, cwd=None):
+    """Run ``code`` with ``argv`` in a fresh interpreter, under ``env`` and in ``cwd``.
+
+    Return the JSON object its last line of stdout prints, with its wall time
+    as ``"process_wall"``, and its stderr; raise ``RuntimeError`` naming
+    ``what`` (with the end of its stderr) if it fails.
+    """
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, BENCH, workload],
+        [sys.executable, "-c", code, *argv],
         env=env,
+        cwd=cwd,
         capture_output=True,
         text=True,
         check=False,
     )
     wall = time.perf_counter() - started
     if done.returncode != 0:
-        raise RuntimeError(f"cold-start child failed:\n{done.stderr[-3000:]}")
+        raise RuntimeError(f"{what} failed:\n{done.stderr[-3000:]}")
     out = json.loads(done.stdout.strip().splitlines()[-1])
     out["process_wall"] = wall
-    return out
+    return out, done.stderr
+
+
+def run_child(workload="", cache_dir=None):
+    """Run :data:`CHILD` in a fresh interpreter; return its figures and its wall time."""
+    env = dict(os.environ)
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if cache_dir is not None:
+        env["NUMBA_CACHE_DIR"] = cache_dir
+    return run_python(CHILD, [BENCH, workload], env, "cold-start child")[0]
 
 
 def import_time(repeats=3):

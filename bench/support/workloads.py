@@ -156,50 +156,60 @@ DEEP = (256, 256, 256, 256, 10)
 WIDE_2048 = (2048, 2048, 2048, 2048, 10)
 ALL_MODES = ("full", "sample", "directional")
 
+MNIST = (784, 128, 64, 10)
+MNIST_BLOCKS = {
+    "subset": {"numpy": 4000, "torch": 2000, "jax": 1024},
+    "quick": {"numpy": 1000, "torch": 1000, "jax": 256},
+}
+"""The peers' subsets of both ReLU MNIST workloads (dense and sparse)."""
+
 WORKLOADS = {
-    "course": Workload("course", (4, 5, 3, 1), 3, output="sigmoid"),
-    "small": Workload("small", (64, 32, 16, 10), 16),
-    "small-tanh": Workload("small-tanh", (64, 32, 16, 10), 16, hidden="tanh"),
-    "small-sigmoid": Workload("small-sigmoid", (64, 32, 16, 10), 16, hidden="sigmoid"),
-    "medium": Workload(
-        "medium",
-        (256, 64, 32, 10),
-        32,
-        subset={"numpy": 4000, "torch": 4000, "jax": 4096},
-        quick={"numpy": 2000, "torch": 2000, "jax": 2048},
-    ),
-    "mnist": Workload(
-        "mnist",
-        (784, 128, 64, 10),
-        64,
-        subset={"numpy": 4000, "torch": 2000, "jax": 1024},
-        quick={"numpy": 1000, "torch": 1000, "jax": 256},
-    ),
-    "mnist-sparse": Workload(
-        "mnist-sparse",
-        (784, 128, 64, 10),
-        64,
-        sparsity=0.8,
-        subset={"numpy": 4000, "torch": 2000, "jax": 1024},
-        quick={"numpy": 1000, "torch": 1000, "jax": 256},
-    ),
-    "mnist-tanh": Workload("mnist-tanh", (784, 128, 64, 10), 64, hidden="tanh", peers=()),
-    "mnist-sigmoid": Workload("mnist-sigmoid", (784, 128, 64, 10), 64, hidden="sigmoid", peers=()),
-    "deep": Workload("deep", DEEP, 32, peers=()),
-    "deep-tanh": Workload("deep-tanh", DEEP, 32, hidden="tanh", peers=()),
-    "deep-sigmoid": Workload("deep-sigmoid", DEEP, 32, hidden="sigmoid", peers=()),
-    "wide": Workload(
-        "wide",
-        (1024, 1024, 1024, 10),
-        32,
-        subset={"numpy": 200, "torch": 200, "jax": 32},
-        quick={"numpy": 64, "torch": 64, "jax": 16},
-        modes=ALL_MODES,
-    ),
-    "wide2048": Workload("wide2048", WIDE_2048, 32, modes=ALL_MODES, peers=(), large=True),
-    "wide2048-tanh": Workload(
-        "wide2048-tanh", WIDE_2048, 32, hidden="tanh", modes=ALL_MODES, peers=(), large=True
-    ),
+    w.name: w
+    for w in (
+        Workload("course", (4, 5, 3, 1), 3, output="sigmoid"),
+        Workload("small", (64, 32, 16, 10), 16),
+        Workload("small-tanh", (64, 32, 16, 10), 16, hidden="tanh"),
+        Workload("small-sigmoid", (64, 32, 16, 10), 16, hidden="sigmoid"),
+        Workload(
+            "medium",
+            (256, 64, 32, 10),
+            32,
+            subset={"numpy": 4000, "torch": 4000, "jax": 4096},
+            quick={"numpy": 2000, "torch": 2000, "jax": 2048},
+        ),
+        Workload("mnist", MNIST, 64, **MNIST_BLOCKS),
+        Workload("mnist-sparse", MNIST, 64, sparsity=0.8, **MNIST_BLOCKS),
+        Workload("mnist-tanh", MNIST, 64, hidden="tanh", peers=()),
+        Workload("mnist-sigmoid", MNIST, 64, hidden="sigmoid", peers=()),
+        Workload("deep", DEEP, 32, peers=()),
+        Workload("deep-tanh", DEEP, 32, hidden="tanh", peers=()),
+        Workload("deep-sigmoid", DEEP, 32, hidden="sigmoid", peers=()),
+        Workload(
+            "wide",
+            (1024, 1024, 1024, 10),
+            32,
+            subset={"numpy": 200, "torch": 200, "jax": 32},
+            quick={"numpy": 64, "torch": 64, "jax": 16},
+            modes=ALL_MODES,
+        ),
+        Workload("wide2048", WIDE_2048, 32, modes=ALL_MODES, peers=(), large=True),
+        Workload(
+            "wide2048-tanh", WIDE_2048, 32, hidden="tanh", modes=ALL_MODES, peers=(), large=True
+        ),
+    )
 }
 """All workloads by name: ReLU ones smallest first, each followed by its tanh and
 sigmoid twins where it has them; the 2048-wide ones last."""
+
+
+def workloads_and(parser, workloads, kind, others, known):
+    """Split the comma-separated ``workloads`` and ``others`` (of ``kind``, among ``known``).
+
+    Return both lists; ``parser.error`` names every unknown workload or ``kind``.
+    """
+    names = [n for n in workloads.split(",") if n]
+    chosen = [o for o in others.split(",") if o]
+    unknown = [n for n in names if n not in WORKLOADS] + [o for o in chosen if o not in known]
+    if unknown:
+        parser.error(f"unknown workload or {kind}: {', '.join(unknown)}")
+    return names, chosen

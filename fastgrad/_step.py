@@ -68,12 +68,14 @@ def step_advice(work, epsilon, thresholds, kinks, checked):
         Empty when the step is fine, and always at or below the default step
         (smaller steps gain nothing there, whatever the thresholds).
     """
+    if epsilon <= DEFAULT_EPSILON:  # every warning below needs a step above the default
+        return []
     advice = []
     reach = largest_input(work)
     move = epsilon * reach
     truncation = move * move / 6.0
     allowed = TRUNCATION_SHARE * thresholds.correct
-    if epsilon > DEFAULT_EPSILON and truncation > allowed:
+    if truncation > allowed:
         safe = math.sqrt(6.0 * allowed) / reach
         advice.append(
             f"epsilon {epsilon:g} moves pre-activations by up to {move:.2g}: the centered "
@@ -82,7 +84,7 @@ def step_advice(work, epsilon, thresholds, kinks, checked):
             f"differences are exact to rounding at any small step; the default is "
             f"{DEFAULT_EPSILON:g})"
         )
-    breaks = curvature_breaks(work, move) if epsilon > DEFAULT_EPSILON else 0
+    breaks = curvature_breaks(work, move)
     if breaks and move / 4.0 > allowed:
         safe = max(4.0 * allowed / reach, DEFAULT_EPSILON)
         advice.append(
@@ -92,7 +94,7 @@ def step_advice(work, epsilon, thresholds, kinks, checked):
         )
     computed = int(np.count_nonzero(checked))
     crossed = int(np.count_nonzero(checked & (kinks > 0)))
-    if epsilon > DEFAULT_EPSILON and computed and crossed > KINK_SHARE * computed:
+    if computed and crossed > KINK_SHARE * computed:
         advice.append(
             f"{crossed:,} of {computed:,} entries crossed a kink at epsilon {epsilon:g}: "
             "their comparison rests on one-sided differences, not centered ones; use a "

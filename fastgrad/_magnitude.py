@@ -65,7 +65,7 @@ def _backward_terms(work):
     packing = work.net.packing
     targets = np.abs(work.targets)
     if work.net.output == "softmax":  # p sum(y) - y: soft targets need not sum to 1
-        delta = work.outputs() * targets.sum(axis=1, keepdims=True) + targets
+        delta = work.outputs() * np.add.reduce(targets, axis=1, keepdims=True) + targets
     else:
         delta = np.abs(work.outputs()) + targets
     delta *= abs(work.scale)  # the network's convention for the data term (sum, mean)
@@ -74,8 +74,9 @@ def _backward_terms(work):
         yield u, delta, weight
         if u > 1:
             spread = _derivative(int(work.codes[u - 1]), work.block(work.pre, u - 1))
+            spread *= np.abs(work.block(work.masks, u - 1))
             delta = np.einsum("bk,kj->bj", delta, np.abs(weight))
-            delta *= spread * np.abs(work.block(work.masks, u - 1))
+            delta *= spread
 
 
 def gradient_magnitude(work):
@@ -123,12 +124,14 @@ def gradient_scale(work):
     """
     batch = work.batch
     scale = 0.0
-    for u, delta, weight in _backward_terms(work):
-        reach = np.max(np.abs(work.block(work.acts, u - 1)), axis=1, initial=0.0)
-        largest = float(np.max(np.einsum("b,bk->k", reach, delta), initial=0.0))
+    largest_of = np.maximum.reduce  # the ufunc itself: np.max's wrapper costs more than a
+    for u, delta, weight in _backward_terms(work):  # small layer's reduction
+        reach = largest_of(np.abs(work.block(work.acts, u - 1)), axis=1, initial=0.0)
+        largest = float(largest_of(np.einsum("b,bk->k", reach, delta), initial=0.0))
         if work.l2 and weight.size:
-            largest += work.l2 * float(np.max(np.abs(weight)))
-        scale = max(scale, largest / batch, float(np.max(delta.sum(axis=0), initial=0.0)) / batch)
+            largest += work.l2 * float(largest_of(np.abs(weight), axis=None))
+        bias = float(largest_of(np.add.reduce(delta, axis=0), initial=0.0))
+        scale = max(scale, largest / batch, bias / batch)
     return scale
 
 

@@ -303,15 +303,18 @@ class CheckReport:
         self._kink_counts = kinks
         self._bias_shapes = bias_shapes or {}
         self._directions = directions or {}
+        packing = net.packing
+        self._bounds = np.array(
+            [packing.slice(name).start for name in packing.names] + [packing.size],
+            dtype=np.int64,
+        )
         self._judge_kinks(kink_lo, kink_hi, unverifiable)
         self._set_floor(scale)
         self._stats = self._tensor_stats()
         squares, max_errors, counts = self._stats
         compared = self._compared_counts()
         self.difference = self._difference(squares.sum(axis=0), int(compared.sum()))
-        differences = np.array(
-            [self._difference(row, int(c)) for row, c in zip(squares, compared, strict=True)]
-        )
+        differences = self._differences_of(squares, compared)
         levels = np.maximum(thresholds.levels(differences), thresholds.levels(max_errors))
         open_tensors = (compared == 0) | (self._unverifiable_counts() > 0)
         if self.vanishing:
@@ -339,19 +342,22 @@ class CheckReport:
         kinked = self._checked & (self._kink_counts > 0)
         self._judged = self._numerical
         self._kink_lo = self._kink_hi = None
-        if kink_lo is None:
-            self._open = kinked
-        else:
+        self._open = kinked
+        self._unverified = np.zeros_like(kinked)
+        if kink_lo is not None:
             self._kink_lo = np.asarray(kink_lo, dtype=np.float64)
             self._kink_hi = np.asarray(kink_hi, dtype=np.float64)
-            open_ = np.zeros_like(kinked) if unverifiable is None else np.asarray(unverifiable)
-            self._open = kinked & open_.astype(bool)
+            if unverifiable is None:
+                self._open = np.zeros_like(kinked)
+            else:
+                self._open = kinked & np.asarray(unverifiable).astype(bool)
+            self._unverified = self._open
             bounded = kinked & ~self._open
-            self._judged = self._numerical.copy()
-            self._judged[bounded] = np.clip(
-                self._analytic[bounded], self._kink_lo[bounded], self._kink_hi[bounded]
-            )
-        self._unverified = kinked & self._open if kink_lo is not None else np.zeros_like(kinked)
+            if bounded.any():  # most checks cross no kink: then nothing is clipped
+                self._judged = self._numerical.copy()
+                self._judged[bounded] = np.clip(
+                    self._analytic[bounded], self._kink_lo[bounded], self._kink_hi[bounded]
+                )
         # J itself overflowed at theta +/- eps e_i: that difference says nothing
         self._not_finite = self._checked & ~np.isfinite(self._numerical)
         self._open = self._open | self._not_finite
@@ -390,20 +396,32 @@ class CheckReport:
         scale = max(math.sqrt(a2) + math.sqrt(n2), self.floor * math.sqrt(count))
         return math.sqrt(gap) / scale if scale > 0.0 else 0.0
 
+    def _differences_of(self, squares, counts):
+        """Return :meth:`_difference` of every row of ``squares``, in one vector pass."""
+        gap, a2, n2 = squares.T
+        norms = np.sqrt(a2) + np.sqrt(n2)
+        least = self.floor * np.sqrt(counts)
+        scale = np.where(least > norms, least, norms)  # max() as Python takes it, NaN included
+        out = np.zeros(len(counts))
+        np.divide(np.sqrt(gap), scale, out=out, where=scale > 0.0)
+        return out
+
+    def _per_tensor(self, flags):
+        """Return, per tensor, how many of its entries ``flags`` marks."""
+        running = np.zeros(flags.size + 1, dtype=np.int64)
+        np.cumsum(flags, out=running[1:])
+        return running[self._bounds[1:]] - running[self._bounds[:-1]]
+
     def _unverifiable_counts(self):
         """Per tensor, computed entries that could not be compared (and block a pass)."""
-        packing = self.net.packing
-        blocked = self._unverified | self._not_finite
-        return np.array([np.count_nonzero(blocked[packing.slice(n)]) for n in packing.names])
+        return self._per_tensor(self._unverified | self._not_finite)
 
     def _compared_counts(self):
         """Per tensor, the entries and directions that count in its verdict."""
-        packing = self.net.packing
-        out = np.empty(len(packing.names), dtype=np.int64)
-        for t, name in enumerate(packing.names):
+        out = self._per_tensor(self._used)
+        for t, name in enumerate(self.net.packing.names):
             directions = self._directions.get(name) or []
-            kept = sum(1 for d in directions if not d.kink)
-            out[t] = np.count_nonzero(self._used[packing.slice(name)]) + kept
+            out[t] += sum(1 for d in directions if not d.kink)
         return out
 
     def _inconclusive_reasons(self, counts):
@@ -425,16 +443,17 @@ class CheckReport:
             kinked = [n for n in names if np.any(self._kink_counts[packing.slice(n)])]
             reached = "no entry compared" if not kinked else "no entry compared (kinks only)"
             reasons.append(f"{', '.join(names)}: {reached}")
-        for name in packing.names:
-            part = packing.slice(name)
-            count = int(np.count_nonzero(self._unverified[part]))
+        unverified = self._per_tensor(self._unverified)
+        not_finite = self._per_tensor(self._not_finite)
+        for name, count, overflows in zip(packing.names, unverified, not_finite, strict=True):
+            count = int(count)
             if count and name not in names:
                 reasons.append(
                     f"{name}: {count:,} entries have a sample that meets more than one kink, "
                     "where backprop's convention need not lie between the one-sided "
                     "differences; they are not compared"
                 )
-            count = int(np.count_nonzero(self._not_finite[part]))
+            count = int(overflows)
             if count:
                 reasons.append(
                     f"{name}: {count:,} entries have a centered difference that is not finite "
@@ -449,10 +468,7 @@ class CheckReport:
         errors), plus, in directional mode, the directions of each tensor.
         """
         packing = self.net.packing
-        starts = np.array(
-            [packing.slice(name).start for name in packing.names] + [packing.size],
-            dtype=np.int64,
-        )
+        starts = self._bounds
         n_tensors = len(packing.names)
         self._errors = np.empty(packing.size)
         squares = np.empty((n_tensors, 3))

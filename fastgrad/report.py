@@ -414,7 +414,10 @@ class CheckReport:
 
     def _unverifiable_counts(self):
         """Per tensor, computed entries that could not be compared (and block a pass)."""
-        return self._per_tensor(self._unverified | self._not_finite)
+        blocked = self._unverified | self._not_finite
+        if not blocked.any():
+            return np.zeros(len(self._bounds) - 1, dtype=np.int64)
+        return self._per_tensor(blocked)
 
     def _compared_counts(self):
         """Per tensor, the entries and directions that count in its verdict."""
@@ -443,6 +446,8 @@ class CheckReport:
             kinked = [n for n in names if np.any(self._kink_counts[packing.slice(n)])]
             reached = "no entry compared" if not kinked else "no entry compared (kinks only)"
             reasons.append(f"{', '.join(names)}: {reached}")
+        if not (self._unverified.any() or self._not_finite.any()):
+            return reasons
         unverified = self._per_tensor(self._unverified)
         not_finite = self._per_tensor(self._not_finite)
         for name, count, overflows in zip(packing.names, unverified, not_finite, strict=True):

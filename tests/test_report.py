@@ -377,20 +377,24 @@ def test_entries_whose_difference_is_not_finite_are_inconclusive_not_wrong():
     analytic = work.gradient()
     numerical = analytic.copy()
     numerical[[1, 13]] = [np.inf, np.nan]  # W1[0, 1], and b1[1] (W1 has 12 entries)
-    report = fg.CheckReport(
-        net=net,
-        theta=work.theta,
-        analytic=analytic,
-        numerical=numerical,
-        checked=np.ones(numerical.size, dtype=bool),
-        kinks=np.zeros(numerical.size, dtype=np.int64),
-        loss=work.loss(),
-        batch=work.batch,
-        epsilon=1e-7,
-        thresholds=fg.Thresholds(),
-        mode="full",
-        scale=gradient_scale(work),
-    )
+
+    def full_report(analytic):
+        return fg.CheckReport(
+            net=net,
+            theta=work.theta,
+            analytic=analytic,
+            numerical=numerical,
+            checked=np.ones(numerical.size, dtype=bool),
+            kinks=np.zeros(numerical.size, dtype=np.int64),
+            loss=work.loss(),
+            batch=work.batch,
+            epsilon=1e-7,
+            thresholds=fg.Thresholds(),
+            mode="full",
+            scale=gradient_scale(work),
+        )
+
+    report = full_report(analytic)
     assert report.verdict is fg.Verdict.INCONCLUSIVE
     assert report.tensors["W1"].verdict is fg.Verdict.INCONCLUSIVE
     assert report.tensors["W2"].verdict is fg.Verdict.CORRECT
@@ -398,18 +402,5 @@ def test_entries_whose_difference_is_not_finite_are_inconclusive_not_wrong():
     assert np.isfinite(report.difference) and report.difference < 1e-12
     # a wrong entry elsewhere still fails the check
     analytic[-1] += 1.0
-    report = fg.CheckReport(
-        net=net,
-        theta=work.theta,
-        analytic=analytic,
-        numerical=numerical,
-        checked=np.ones(numerical.size, dtype=bool),
-        kinks=np.zeros(numerical.size, dtype=np.int64),
-        loss=work.loss(),
-        batch=work.batch,
-        epsilon=1e-7,
-        thresholds=fg.Thresholds(),
-        mode="full",
-        scale=gradient_scale(work),
-    )
+    report = full_report(analytic)
     assert report.verdict is fg.Verdict.WRONG

@@ -12,8 +12,11 @@ import functools
 import numba
 import numpy as np
 
+from ._layer_series import layer_series
 from ._packing import Packing
 from .kernels import finite_diff, tables
+from .kernels.jets import ORDER
+from .kernels.layer_series import batched
 from .kernels.structures import Results, Tables, Tasks
 
 SERIAL_WORK = 20_000
@@ -216,8 +219,44 @@ class Differences:
         used = tables.input_tables(
             work.acts, work.node_off, work.sizes, reach_in, nonzero_ptr, index
         )
-        self.tables = Tables(wt, reach_in, nonzero_ptr, index[:used])
+        n_nodes = int(work.node_off[n_layers + 1])
+        self.tables = Tables(
+            wt,
+            reach_in,
+            nonzero_ptr,
+            index[:used],
+            np.empty((n_nodes if self._batched_layers() else 0, ORDER + 1)),
+            np.zeros(n_nodes, dtype=np.int8),
+        )
         self.prepared = True
+
+    def _batched_layers(self):
+        """Node layers whose units' series are computed for the whole layer at once."""
+        if self.method != finite_diff.EXACT:
+            return []
+        codes = self.work.network.codes
+        return [u for u in range(1, len(self.work.sizes) - 1) if batched(u, codes)]
+
+    def _layer_series(self, t_start, t_stop):
+        """Compute the series of the units of tasks ``t_start:t_stop`` that are batched."""
+        layers = self.task_layer[t_start:t_stop]
+        units = self.task_unit[t_start:t_stop]
+        w = self.work
+        for u in self._batched_layers():
+            chosen = units[layers == u]
+            if chosen.size:
+                t = self.tables
+                layer_series(
+                    w.network,
+                    self.head,
+                    t.reach_in,
+                    w.loss_code,
+                    self.epsilon,
+                    u,
+                    np.ascontiguousarray(chosen, dtype=np.int64),
+                    t.series,
+                    t.series_ready,
+                )
 
     @property
     def n_tasks(self):
@@ -264,6 +303,7 @@ class Differences:
         whatever the threads and the ranges.
         """
         self.prepare()
+        self._layer_series(t_start, t_stop)
         w = self.work
         lanes = max(1, min(numba.get_num_threads(), int(t_stop - t_start)))
         tasks = Tasks(self.task_layer, self.task_unit, self.entry_ptr, self.entry_input)

@@ -29,6 +29,7 @@ from ._jit import jit
 from .activations import difference, is_kinked, is_piecewise_linear
 from .dense import node_block
 from .jets import ORDER
+from .layer_series import READY, REFUSED
 from .line import line_path
 from .line_series import DEGREE
 from .propagate import COLUMNS, direct_path
@@ -110,8 +111,29 @@ def _task(task, tasks, net, head, tables, loss_code, method, epsilon, scratch, o
     for b in range(batch):
         if hidden and mask[b, i] == 0.0:
             continue  # a dropped unit: the loss does not move
+        node = net.node_off[u] + b * net.sizes[u] + i
+        state = tables.series_ready[node]
+        if state == READY:
+            # the unit's series, computed for its whole layer (kernels/layer_series.py)
+            n_series += series_path(
+                b,
+                e0,
+                e1,
+                entry_input,
+                epsilon,
+                tables.series[node],
+                a_in,
+                nonzero_ptr,
+                nonzero,
+                diff,
+            )
+            continue
         r = epsilon * reach_in[b]
-        if method == EXACT and unit_series(u, i, b, r, net, head, wt, loss_code, jets, series):
+        if (
+            method == EXACT
+            and state != REFUSED
+            and unit_series(u, i, b, r, net, head, wt, loss_code, jets, series)
+        ):
             n_series += series_path(
                 b, e0, e1, entry_input, epsilon, series, a_in, nonzero_ptr, nonzero, diff
             )

@@ -39,13 +39,19 @@ sigmoid output (binary cross-entropy only; ``(1, 1, DEGREE + 1)`` zeros
 otherwise, see :func:`fastgrad.kernels.tables.bernoulli_table`).
 """
 
-Tables = namedtuple("Tables", ["wt", "reach_in", "nonzero_ptr", "nonzero_index"])
+Tables = namedtuple(
+    "Tables", ["wt", "reach_in", "nonzero_ptr", "nonzero_index", "series", "series_ready"]
+)
 Tables.__doc__ = """Tables the finite-difference kernel reads, built once per check.
 
 ``wt`` each weight transposed, at the weight's own offset (a unit's outgoing
 weights are then contiguous); ``reach_in[u, b] = max(1, max_j |A_u[b, j]|)``;
 ``nonzero_index[nonzero_ptr[u, b]:nonzero_ptr[u, b + 1]]`` the inputs ``j``
-with ``A_u[b, j] != 0`` (see :mod:`fastgrad.kernels.tables`).
+with ``A_u[b, j] != 0`` (see :mod:`fastgrad.kernels.tables`);
+``series`` ``(len(pre), ORDER + 1)`` and ``series_ready`` (int8, ``len(pre)``),
+indexed like ``Network.pre``: a (unit, sample)'s loss series computed for
+its whole layer at once and whether it is ready (1), refused (2) or not
+computed (0) (:mod:`fastgrad.kernels.layer_series`).
 """
 
 Tasks = namedtuple("Tasks", ["layer", "unit", "entry_ptr", "entry_input"])

@@ -1,0 +1,83 @@
+"""The series path for all units of a layer at once, with the dense products in numpy.
+
+For a node layer ``u`` after which every hidden layer is smooth
+(:func:`fastgrad.kernels.layer_series.batched`), the jets that
+:func:`fastgrad.kernels.unit_series.unit_series` carries for one unit at a
+time are carried for a block of units and samples together: the jets of
+node layer ``k`` form a matrix ``X_k`` of ``sizes[k]`` rows and one column
+per (sample, order, unit), and the next layer's are ``W_{k+1} X_k``, one
+matrix product per layer. Between the products the elementwise steps of
+:mod:`fastgrad.kernels.layer_series` apply the activations' jets and every
+test of the one-unit path. What comes out is, per (unit, sample), the loss
+series that the finite-difference kernel evaluates for every input of the
+unit's row, or a refusal, after which the kernel takes the other paths.
+"""
+
+import numpy as np
+
+from .kernels.jets import ORDER
+from .kernels.layer_series import activate_jets, batched, finish_jets, start_jets
+
+BLOCK_FLOATS = 1 << 22
+"""Most float64 entries of one block's jets (32 MiB): samples and units are carried in blocks
+no larger, so that the scratch does not grow with the batch."""
+
+
+def _blocks(width, n_units, batch):
+    """Return ``(samples, units)`` per block: as many samples as fit, else fewer units."""
+    per_sample = width * ORDER * n_units
+    if per_sample <= BLOCK_FLOATS:
+        return min(batch, BLOCK_FLOATS // per_sample), n_units
+    return 1, max(1, BLOCK_FLOATS // (width * ORDER))
+
+
+def layer_series(net, head, reach_in, loss_code, epsilon, u, units, coef, ready):
+    """Fill ``coef`` and ``ready`` for ``units`` of node layer ``u`` in every sample.
+
+    Parameters
+    ----------
+    net : Network
+        The network after its forward pass.
+    head : Head
+        Its loss side.
+    reach_in : ndarray
+        ``(L, batch)`` ``max(1, max_j |A_{u-1}[b, j]|)`` per layer and sample.
+    loss_code : int
+        Loss code.
+    epsilon : float
+        Step.
+    u : int
+        Node layer; :func:`~fastgrad.kernels.layer_series.batched` must hold.
+    units : ndarray of int64
+        Units of layer ``u``.
+    coef, ready : ndarray
+        Outputs, indexed like ``net.pre``: ``(len, ORDER + 1)`` loss series
+        and int8 states (:data:`~fastgrad.kernels.layer_series.READY` or
+        ``REFUSED``).
+    """
+    sizes = net.sizes
+    n_layers = sizes.size - 1
+    if not batched(u, net.codes):
+        raise ValueError(f"layer_series: layer {u} is not followed by smooth layers only")
+    batch = reach_in.shape[1]
+    width = int(sizes[u + 1 :].max())
+    per_block, per_units = _blocks(width, units.size, batch)
+    weights = {
+        k: net.theta[net.w_off[k] : net.w_off[k] + sizes[k] * sizes[k - 1]].reshape(
+            sizes[k], sizes[k - 1]
+        )
+        for k in range(u + 2, n_layers + 1)
+    }
+    for first in range(0, units.size, per_units):
+        block_units = np.ascontiguousarray(units[first : first + per_units])
+        for b0 in range(0, batch, per_block):
+            n_samples = min(per_block, batch - b0)
+            radius = epsilon * reach_in[u - 1, b0 : b0 + n_samples]
+            state = np.empty((n_samples, block_units.size), dtype=np.int8)
+            jets = np.empty((sizes[u + 1], n_samples, ORDER, block_units.size))
+            start_jets(u, block_units, b0, radius, net, jets, state)
+            for k in range(u + 1, n_layers):
+                activate_jets(k, b0, radius, net, jets, state)
+                flat = jets.reshape(sizes[k], -1)
+                jets = (weights[k + 1] @ flat).reshape(sizes[k + 1], n_samples, ORDER, -1)
+            finish_jets(u, block_units, b0, radius, net, head, loss_code, jets, state, coef, ready)

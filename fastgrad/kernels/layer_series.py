@@ -1,0 +1,332 @@
+"""The series path for all units of a layer at once: the elementwise steps.
+
+:func:`fastgrad.kernels.unit_series.unit_series` carries the jet of one
+unit's step through the later layers one matrix-vector product per order
+and layer. For a layer whose later hidden layers are all smooth, the jets of
+all its units (for a block of samples) can instead be carried together: the
+jets of every unit and order at node layer ``k`` are the columns of one
+matrix, ``X_k[q, s, n - 1, i]`` the ``n``-th coefficient of the change of
+``Z_k[b0 + s, q]`` when unit ``i`` of the perturbed layer moves by ``g``,
+and the next layer's jets are one matrix product ``W_{k+1} X_k`` (done by the
+caller, :mod:`fastgrad._layer_series`, at the speed of the matrix product).
+The functions here are the elementwise steps between the products:
+
+- :func:`start_jets`: each unit's own activation jet, times its outgoing
+  weights;
+- :func:`activate_jets`: the activation jets of a hidden layer, in place;
+- :func:`finish_jets`: the loss jets and the tail test.
+
+Every test of :func:`~fastgrad.kernels.unit_series.unit_series` is made
+here for each (unit, sample) with the same constants (``JET_REACH``,
+``SAFETY``, ``TAIL``), so a (unit, sample) is ready here exactly when the
+one-unit path would accept it, up to the rounding of the products. Each
+(unit, sample) is written by one thread only: the results do not depend on
+the number of threads.
+"""
+
+import math
+
+import numba
+import numpy as np
+
+from ._jit import jit
+from .activations import ELU, SIGMOID, TANH, is_piecewise_linear, sigmoid_pair
+from .dense import node_block, weight_view
+from .jets import ORDER, activation_jet, loss_jet, reach
+from .losses import MSE
+from .unit_series import JET_REACH, SAFETY, TAIL, _breaks_at_zero
+
+ACTIVE, READY, REFUSED = 0, 1, 2
+"""States of a (unit, sample): still being carried, series ready, series refused."""
+
+BLOCK = 8
+"""Units per parallel work item of :func:`finish_jets`."""
+
+
+@jit()
+def batched(u, codes):
+    """Whether the units of node layer ``u`` can be carried together.
+
+    They can when ``u`` and every later hidden layer are smooth (not
+    piecewise linear): every jet then keeps all its orders.
+    """
+    n_layers = codes.shape[0] - 1
+    if u < 1 or u >= n_layers:
+        return False
+    for k in range(u, n_layers):
+        if is_piecewise_linear(codes[k]):
+            return False
+    return True
+
+
+@jit(parallel=True)
+def start_jets(u, units, b0, radius, net, jets, state):
+    """Fill ``jets[:, s, :, i]``, the jets of ``Z_{u+1}[b0 + s]`` when unit ``units[i]`` moves.
+
+    Parameters
+    ----------
+    u : int
+        The perturbed node layer (hidden).
+    units : ndarray of int64
+        ``(U,)`` the units of layer ``u`` carried.
+    b0 : int
+        First sample of the block.
+    radius : ndarray
+        ``(S,)`` the largest ``|g|`` of each sample, ``r = eps max(1, max_j |A_{u-1}[b, j]|)``.
+    net : Network
+        The network after its forward pass.
+    jets : ndarray
+        Output ``(sizes[u + 1], S, ORDER, U)``.
+    state : ndarray of int8
+        Output ``(S, U)``: :data:`ACTIVE`, or :data:`READY` for a unit whose
+        activation does not move (its series is 0), or :data:`REFUSED`.
+    """
+    sizes = net.sizes
+    code = net.codes[u]
+    pre = node_block(net.pre, net.node_off, sizes, u)
+    mask = node_block(net.masks, net.node_off, sizes, u)
+    weight = weight_view(net.theta, net.w_off, sizes, u + 1)
+    n_next = sizes[u + 1]
+    n_units = units.shape[0]
+    n_samples = radius.shape[0]
+    # each unit's own activation jet, times its dropout multiplier
+    acts = np.zeros((n_samples, ORDER, n_units))
+    for s in numba.prange(n_samples):
+        w = np.zeros(ORDER + 1)
+        act = np.zeros(ORDER + 1)
+        y = np.zeros(ORDER + 1)
+        q = np.zeros(ORDER + 1)
+        w[1] = 1.0
+        b = b0 + s
+        r = radius[s]
+        for i in range(n_units):
+            unit = units[i]
+            z = pre[b, unit]
+            if _breaks_at_zero(code):
+                fits = r < abs(z) * SAFETY
+            else:
+                fits = r <= JET_REACH
+            if not fits:
+                state[s, i] = REFUSED
+                continue
+            activation_jet(code, z, w, act, y, q)
+            m = mask[b, unit]
+            still = True
+            for d in range(1, ORDER + 1):
+                acts[s, d - 1, i] = m * act[d]
+                still = still and m * act[d] == 0.0
+            state[s, i] = READY if still else ACTIVE
+    # times the unit's outgoing weights
+    for p in numba.prange(n_next):
+        row = weight[p]
+        for s in range(n_samples):
+            for d in range(ORDER):
+                for i in range(n_units):
+                    jets[p, s, d, i] = acts[s, d, i] * row[units[i]]
+
+
+@jit()
+def _tanh_like_rows(w, y0, q0, quadratic, linear, y, q, n):
+    """:func:`fastgrad.kernels.jets._tanh_like` for ``n`` jets at once, one per column.
+
+    ``w[d, :n]`` holds order ``d`` of each jet (``d = 1 .. ORDER``); ``y``,
+    ``q`` are ``(ORDER + 1, n)`` outputs, ``y[0]``, ``q[0]`` the constants.
+    """
+    for c in range(n):
+        y[0, c] = y0
+        q[0, c] = q0
+    for order in range(1, ORDER + 1):
+        for c in range(n):
+            y[order, c] = 0.0
+        for k in range(1, order + 1):
+            for c in range(n):
+                y[order, c] += k * w[k, c] * q[order - k, c]
+        inverse = 1.0 / order
+        for c in range(n):
+            y[order, c] *= inverse
+            q[order, c] = 0.0
+        for a in range(order + 1):
+            for c in range(n):
+                q[order, c] += y[a, c] * y[order - a, c]
+        for c in range(n):
+            q[order, c] = linear * y[order, c] - quadratic * q[order, c]
+
+
+@jit()
+def _exp_rows(w, e0, out, n):
+    """:func:`fastgrad.kernels.jets.exp_jet` for ``n`` jets at once, one per column."""
+    for c in range(n):
+        out[0, c] = e0
+    for order in range(1, ORDER + 1):
+        for c in range(n):
+            out[order, c] = 0.0
+        for k in range(1, order + 1):
+            for c in range(n):
+                out[order, c] += k * w[k, c] * out[order - k, c]
+        inverse = 1.0 / order
+        for c in range(n):
+            out[order, c] *= inverse
+
+
+@jit()
+def activation_rows(code, z, w, out, y, q, n):
+    """:func:`fastgrad.kernels.jets.activation_jet` of one unit for ``n`` jets at once.
+
+    ``w[1:, :n]`` holds the jets of the unit's pre-activation change (one
+    per column), ``out[1:, :n]`` receives those of its activation change;
+    ``y``, ``q`` are scratch of the same shape. Smooth codes only (tanh,
+    sigmoid, softplus, elu); the caller makes sure an elu unit stays on its
+    side of 0.
+    """
+    if code == TANH:
+        e = math.exp(-2.0 * abs(z))
+        _tanh_like_rows(w, math.tanh(z), 4.0 * e / ((1.0 + e) * (1.0 + e)), 1.0, 0.0, out, q, n)
+        return
+    if code == ELU:
+        if z > 0.0:
+            for order in range(1, ORDER + 1):
+                for c in range(n):
+                    out[order, c] = w[order, c]
+            return
+        _exp_rows(w, math.exp(z), out, n)
+        return
+    s, c_ = sigmoid_pair(z)
+    if code == SIGMOID:
+        _tanh_like_rows(w, s, s * c_, 1.0, 1.0, out, q, n)
+        return
+    # softplus' = sigmoid: the jets of sigmoid(z + w) in y, then integrate
+    _tanh_like_rows(w, s, s * c_, 1.0, 1.0, y, q, n)
+    for order in range(1, ORDER + 1):
+        for c in range(n):
+            out[order, c] = 0.0
+        for k in range(1, order + 1):
+            for c in range(n):
+                out[order, c] += k * w[k, c] * y[order - k, c]
+        inverse = 1.0 / order
+        for c in range(n):
+            out[order, c] *= inverse
+
+
+ROWS = 64
+"""Units per parallel work item of :func:`activate_jets`: the length of its vector loops."""
+
+
+@jit(parallel=True)
+def activate_jets(k, b0, radius, net, jets, state):
+    """Replace the jets of ``Z_k`` in ``jets`` by those of ``M_k (A_k(g) - A_k)``, in place.
+
+    Refuses (``state[s, i] = REFUSED``) a (unit, sample) for which a unit of
+    layer ``k`` could reach its kink or a smooth unit could move by more than
+    ``JET_REACH`` at ``|g| <= radius[s]``; the jets of refused and ready
+    columns are computed all the same (they are never read, and each column
+    of the next product depends on its own column only).
+    """
+    sizes = net.sizes
+    code = net.codes[k]
+    pre = node_block(net.pre, net.node_off, sizes, k)
+    mask = node_block(net.masks, net.node_off, sizes, k)
+    kinked = _breaks_at_zero(code)
+    n_units = state.shape[1]
+    n_samples = state.shape[0]
+    n_blocks = (n_units + ROWS - 1) // ROWS
+    for item in numba.prange(n_samples * n_blocks):
+        s = item // n_blocks
+        i0 = (item % n_blocks) * ROWS
+        n = min(n_units, i0 + ROWS) - i0
+        w = np.zeros((ORDER + 1, ROWS))
+        out = np.zeros((ORDER + 1, ROWS))
+        y = np.zeros((ORDER + 1, ROWS))
+        q = np.zeros((ORDER + 1, ROWS))
+        moved = np.zeros(ROWS)
+        b = b0 + s
+        r = radius[s]
+        for p in range(sizes[k]):
+            m = mask[b, p]
+            if m == 0.0:
+                for d in range(ORDER):
+                    for c in range(n):
+                        jets[p, s, d, i0 + c] = 0.0
+                continue
+            power = 1.0
+            for c in range(n):
+                moved[c] = 0.0
+            for d in range(1, ORDER + 1):
+                power *= r
+                for c in range(n):
+                    w[d, c] = jets[p, s, d - 1, i0 + c]
+                    moved[c] += abs(w[d, c]) * power
+            z = pre[b, p]
+            limit = abs(z) * SAFETY if kinked else JET_REACH
+            for c in range(n):
+                fits = moved[c] < limit if kinked else moved[c] <= limit
+                if not fits and state[s, i0 + c] == ACTIVE:
+                    state[s, i0 + c] = REFUSED
+            activation_rows(code, z, w, out, y, q, n)
+            for d in range(1, ORDER + 1):
+                for c in range(n):
+                    jets[p, s, d - 1, i0 + c] = m * out[d, c]
+
+
+@jit(parallel=True)
+def finish_jets(u, units, b0, radius, net, head, loss_code, jets, state, coef, ready):
+    """Turn the jets of the logits into each (unit, sample)'s loss series, or refuse it.
+
+    ``jets`` holds the jets of the logits, ``(n_out, S, ORDER, U)``. For
+    every :data:`ACTIVE` column whose logits move by at most ``JET_REACH``
+    (any distance for mse) and whose loss series passes the tail test, the
+    coefficients ``G_0 .. G_ORDER`` go to ``coef[node, :]`` and ``ready[node]``
+    becomes :data:`READY`, ``node`` the buffer index of ``(u, b0 + s,
+    units[i])`` in the layout of ``net.pre``; a refused one gets
+    :data:`REFUSED`, and a unit that does not move gets a zero series.
+    """
+    sizes = net.sizes
+    n_layers = sizes.shape[0] - 1
+    n_out = sizes[n_layers]
+    n_u = sizes[u]
+    logits = node_block(net.pre, net.node_off, sizes, n_layers)
+    start = net.node_off[u]
+    n_units = state.shape[1]
+    n_samples = state.shape[0]
+    for block in numba.prange((n_units + BLOCK - 1) // BLOCK):
+        w = np.zeros(ORDER + 1)
+        jet = np.zeros((ORDER + 1, n_out))
+        out = np.zeros(ORDER + 1)
+        e = np.zeros(ORDER + 1)
+        s_ = np.zeros(ORDER + 1)
+        log = np.zeros(ORDER + 1)
+        for i in range(block * BLOCK, min(n_units, (block + 1) * BLOCK)):
+            for s in range(n_samples):
+                b = b0 + s
+                node = start + b * n_u + units[i]
+                if state[s, i] == REFUSED:
+                    ready[node] = REFUSED
+                    continue
+                if state[s, i] == READY:
+                    coef[node, :] = 0.0
+                    ready[node] = READY
+                    continue
+                r = radius[s]
+                fits = True
+                for c in range(n_out):
+                    for d in range(1, ORDER + 1):
+                        w[d] = jets[c, s, d - 1, i]
+                        jet[d, c] = w[d]
+                    jet[0, c] = 0.0
+                    if loss_code != MSE and reach(w, r) > JET_REACH:
+                        fits = False
+                        break
+                if not fits:
+                    ready[node] = REFUSED
+                    continue
+                loss_jet(loss_code, logits[b], head.prob[b], head.targets[b], jet, out, e, s_, log)
+                total = 0.0
+                power = 1.0
+                for d in range(1, ORDER + 1):
+                    power *= r
+                    total += abs(out[d]) * power
+                tail = abs(out[ORDER - 1]) * r ** (ORDER - 1) + abs(out[ORDER]) * r**ORDER
+                if tail <= TAIL * total:
+                    coef[node, :] = out
+                    ready[node] = READY
+                else:
+                    ready[node] = REFUSED

@@ -11,16 +11,45 @@ matrix product per layer. Between the products the elementwise steps of
 test of the one-unit path. What comes out is, per (unit, sample), the loss
 series that the finite-difference kernel evaluates for every input of the
 unit's row, or a refusal, after which the kernel takes the other paths.
+The order of the jets is chosen from the step (:func:`first_order`).
 """
 
 import numpy as np
 
 from .kernels.jets import ORDER
-from .kernels.layer_series import activate_jets, batched, finish_jets, start_jets
+from .kernels.layer_series import (
+    ACTIVE,
+    SHORT,
+    SKIP,
+    activate_jets,
+    batched,
+    finish_jets,
+    start_jets,
+)
 
 BLOCK_FLOATS = 1 << 22
 """Most float64 entries of one block's jets (32 MiB): samples and units are carried in blocks
 no larger, so that the scratch does not grow with the batch."""
+
+LOW_ORDER = 5
+"""The order tried first when every step of the block is at most :data:`LOW_REACH`.
+
+A jet's elementwise cost grows with the square of its order and its products
+with the order, so order 5 costs about half of ``ORDER = 7``. The same tail
+test decides (:func:`~fastgrad.kernels.unit_series.tail_fits`, at order 5:
+the terms of orders 4 and 5 at most ``TAIL`` of the whole); what it refuses
+is carried again with every order."""
+
+LOW_REACH = 1e-6
+"""Largest step ``r = eps max(1, max_j |A_{u-1}[b, j]|)`` at which :data:`LOW_ORDER` is tried
+first. At the default step (1e-7) and inputs of unit scale the terms fall by more than 1e5
+per order, and the tail test passes at order 5 for nearly every (unit, sample); at 1e-6
+and above a retry would often cost more than it saves."""
+
+
+def first_order(radius):
+    """Return the order of the first pass for a block whose largest step is ``radius``."""
+    return LOW_ORDER if radius <= LOW_REACH else ORDER
 
 
 def _blocks(width, n_units, batch):
@@ -73,11 +102,41 @@ def layer_series(net, head, reach_in, loss_code, epsilon, u, units, coef, ready)
         for b0 in range(0, batch, per_block):
             n_samples = min(per_block, batch - b0)
             radius = epsilon * reach_in[u - 1, b0 : b0 + n_samples]
-            state = np.empty((n_samples, block_units.size), dtype=np.int8)
-            jets = np.empty((sizes[u + 1], n_samples, ORDER, block_units.size))
-            start_jets(u, block_units, b0, radius, net, jets, state)
-            for k in range(u + 1, n_layers):
-                activate_jets(k, b0, radius, net, jets, state)
-                flat = jets.reshape(sizes[k], -1)
-                jets = (weights[k + 1] @ flat).reshape(sizes[k + 1], n_samples, ORDER, -1)
-            finish_jets(u, block_units, b0, radius, net, head, loss_code, jets, state, coef, ready)
+            state = np.full((n_samples, block_units.size), ACTIVE, dtype=np.int8)
+            top = first_order(radius.max())
+            while True:
+                _carry(
+                    net,
+                    head,
+                    loss_code,
+                    u,
+                    block_units,
+                    b0,
+                    radius,
+                    weights,
+                    top,
+                    state,
+                    coef,
+                    ready,
+                )
+                short = state == SHORT
+                if top == ORDER or not short.any():
+                    break
+                # what the tail test refused at this order, again with every order
+                again = short.any(axis=0)
+                block_units = block_units[again]
+                state = np.where(short[:, again], ACTIVE, SKIP).astype(np.int8)
+                top = ORDER
+
+
+def _carry(net, head, loss_code, u, units, b0, radius, weights, top, state, coef, ready):
+    """One pass of :func:`layer_series` over a block, with jets to order ``top``."""
+    sizes = net.sizes
+    n_samples = radius.size
+    jets = np.empty((sizes[u + 1], n_samples, top, units.size))
+    start_jets(u, units, b0, radius, net, jets, state)
+    for k in range(u + 1, sizes.size - 1):
+        activate_jets(k, b0, radius, net, jets, state)
+        flat = jets.reshape(sizes[k], -1)
+        jets = (weights[k + 1] @ flat).reshape(sizes[k + 1], n_samples, top, -1)
+    finish_jets(u, units, b0, radius, net, head, loss_code, jets, state, coef, ready)

@@ -34,10 +34,11 @@ from .activations import ELU, SIGMOID, TANH, is_piecewise_linear, sigmoid_pair
 from .dense import node_block, weight_view
 from .jets import ORDER, activation_jet, loss_jet, reach
 from .losses import MSE
-from .unit_series import JET_REACH, SAFETY, TAIL, _breaks_at_zero
+from .unit_series import JET_REACH, SAFETY, _breaks_at_zero, tail_fits
 
-ACTIVE, READY, REFUSED = 0, 1, 2
-"""States of a (unit, sample): still being carried, series ready, series refused."""
+ACTIVE, READY, REFUSED, SKIP, SHORT = 0, 1, 2, 3, 4
+"""States of a (unit, sample): still being carried, series ready, series refused, not
+asked for in this pass, refused by the tail test only (a higher order may pass it)."""
 
 BLOCK = 8
 """Units per parallel work item of :func:`finish_jets`."""
@@ -76,10 +77,12 @@ def start_jets(u, units, b0, radius, net, jets, state):
     net : Network
         The network after its forward pass.
     jets : ndarray
-        Output ``(sizes[u + 1], S, ORDER, U)``.
+        Output ``(sizes[u + 1], S, top, U)``: the jets to order ``top <= ORDER``.
     state : ndarray of int8
-        Output ``(S, U)``: :data:`ACTIVE`, or :data:`READY` for a unit whose
-        activation does not move (its series is 0), or :data:`REFUSED`.
+        ``(S, U)``: on entry :data:`ACTIVE` for the (unit, sample) pairs
+        wanted, :data:`SKIP` for the others; on exit :data:`READY` for a
+        unit whose activation does not move (its series is 0) and
+        :data:`REFUSED` for one that could reach its kink or move too far.
     """
     sizes = net.sizes
     code = net.codes[u]
@@ -89,8 +92,9 @@ def start_jets(u, units, b0, radius, net, jets, state):
     n_next = sizes[u + 1]
     n_units = units.shape[0]
     n_samples = radius.shape[0]
+    order = jets.shape[2]
     # each unit's own activation jet, times its dropout multiplier
-    acts = np.zeros((n_samples, ORDER, n_units))
+    acts = np.zeros((n_samples, order, n_units))
     for s in numba.prange(n_samples):
         w = np.zeros(ORDER + 1)
         act = np.zeros(ORDER + 1)
@@ -100,6 +104,8 @@ def start_jets(u, units, b0, radius, net, jets, state):
         b = b0 + s
         r = radius[s]
         for i in range(n_units):
+            if state[s, i] != ACTIVE:
+                continue
             unit = units[i]
             z = pre[b, unit]
             if _breaks_at_zero(code):
@@ -112,7 +118,7 @@ def start_jets(u, units, b0, radius, net, jets, state):
             activation_jet(code, z, w, act, y, q)
             m = mask[b, unit]
             still = True
-            for d in range(1, ORDER + 1):
+            for d in range(1, order + 1):
                 acts[s, d - 1, i] = m * act[d]
                 still = still and m * act[d] == 0.0
             state[s, i] = READY if still else ACTIVE
@@ -120,22 +126,22 @@ def start_jets(u, units, b0, radius, net, jets, state):
     for p in numba.prange(n_next):
         row = weight[p]
         for s in range(n_samples):
-            for d in range(ORDER):
+            for d in range(order):
                 for i in range(n_units):
                     jets[p, s, d, i] = acts[s, d, i] * row[units[i]]
 
 
 @jit()
-def _tanh_like_rows(w, y0, q0, quadratic, linear, y, q, n):
+def _tanh_like_rows(w, y0, q0, quadratic, linear, y, q, n, top):
     """:func:`fastgrad.kernels.jets._tanh_like` for ``n`` jets at once, one per column.
 
-    ``w[d, :n]`` holds order ``d`` of each jet (``d = 1 .. ORDER``); ``y``,
+    ``w[d, :n]`` holds order ``d`` of each jet (``d = 1 .. top``); ``y``,
     ``q`` are ``(ORDER + 1, n)`` outputs, ``y[0]``, ``q[0]`` the constants.
     """
     for c in range(n):
         y[0, c] = y0
         q[0, c] = q0
-    for order in range(1, ORDER + 1):
+    for order in range(1, top + 1):
         for c in range(n):
             y[order, c] = 0.0
         for k in range(1, order + 1):
@@ -153,11 +159,11 @@ def _tanh_like_rows(w, y0, q0, quadratic, linear, y, q, n):
 
 
 @jit()
-def _exp_rows(w, e0, out, n):
+def _exp_rows(w, e0, out, n, top):
     """:func:`fastgrad.kernels.jets.exp_jet` for ``n`` jets at once, one per column."""
     for c in range(n):
         out[0, c] = e0
-    for order in range(1, ORDER + 1):
+    for order in range(1, top + 1):
         for c in range(n):
             out[order, c] = 0.0
         for k in range(1, order + 1):
@@ -169,34 +175,37 @@ def _exp_rows(w, e0, out, n):
 
 
 @jit()
-def activation_rows(code, z, w, out, y, q, n):
+def activation_rows(code, z, w, out, y, q, n, top):
     """:func:`fastgrad.kernels.jets.activation_jet` of one unit for ``n`` jets at once.
 
-    ``w[1:, :n]`` holds the jets of the unit's pre-activation change (one
-    per column), ``out[1:, :n]`` receives those of its activation change;
+    ``w[1:top + 1, :n]`` holds the jets of the unit's pre-activation change
+    to order ``top`` (one per column), ``out[1:top + 1, :n]`` receives those
+    of its activation change;
     ``y``, ``q`` are scratch of the same shape. Smooth codes only (tanh,
     sigmoid, softplus, elu); the caller makes sure an elu unit stays on its
     side of 0.
     """
     if code == TANH:
         e = math.exp(-2.0 * abs(z))
-        _tanh_like_rows(w, math.tanh(z), 4.0 * e / ((1.0 + e) * (1.0 + e)), 1.0, 0.0, out, q, n)
+        _tanh_like_rows(
+            w, math.tanh(z), 4.0 * e / ((1.0 + e) * (1.0 + e)), 1.0, 0.0, out, q, n, top
+        )
         return
     if code == ELU:
         if z > 0.0:
-            for order in range(1, ORDER + 1):
+            for order in range(1, top + 1):
                 for c in range(n):
                     out[order, c] = w[order, c]
             return
-        _exp_rows(w, math.exp(z), out, n)
+        _exp_rows(w, math.exp(z), out, n, top)
         return
     s, c_ = sigmoid_pair(z)
     if code == SIGMOID:
-        _tanh_like_rows(w, s, s * c_, 1.0, 1.0, out, q, n)
+        _tanh_like_rows(w, s, s * c_, 1.0, 1.0, out, q, n, top)
         return
     # softplus' = sigmoid: the jets of sigmoid(z + w) in y, then integrate
-    _tanh_like_rows(w, s, s * c_, 1.0, 1.0, y, q, n)
-    for order in range(1, ORDER + 1):
+    _tanh_like_rows(w, s, s * c_, 1.0, 1.0, y, q, n, top)
+    for order in range(1, top + 1):
         for c in range(n):
             out[order, c] = 0.0
         for k in range(1, order + 1):
@@ -229,6 +238,7 @@ def activate_jets(k, b0, radius, net, jets, state):
     n_units = state.shape[1]
     n_samples = state.shape[0]
     n_blocks = (n_units + ROWS - 1) // ROWS
+    top = jets.shape[2]
     for item in numba.prange(n_samples * n_blocks):
         s = item // n_blocks
         i0 = (item % n_blocks) * ROWS
@@ -243,14 +253,14 @@ def activate_jets(k, b0, radius, net, jets, state):
         for p in range(sizes[k]):
             m = mask[b, p]
             if m == 0.0:
-                for d in range(ORDER):
+                for d in range(top):
                     for c in range(n):
                         jets[p, s, d, i0 + c] = 0.0
                 continue
             power = 1.0
             for c in range(n):
                 moved[c] = 0.0
-            for d in range(1, ORDER + 1):
+            for d in range(1, top + 1):
                 power *= r
                 for c in range(n):
                     w[d, c] = jets[p, s, d - 1, i0 + c]
@@ -261,8 +271,8 @@ def activate_jets(k, b0, radius, net, jets, state):
                 fits = moved[c] < limit if kinked else moved[c] <= limit
                 if not fits and state[s, i0 + c] == ACTIVE:
                     state[s, i0 + c] = REFUSED
-            activation_rows(code, z, w, out, y, q, n)
-            for d in range(1, ORDER + 1):
+            activation_rows(code, z, w, out, y, q, n, top)
+            for d in range(1, top + 1):
                 for c in range(n):
                     jets[p, s, d - 1, i0 + c] = m * out[d, c]
 
@@ -271,13 +281,17 @@ def activate_jets(k, b0, radius, net, jets, state):
 def finish_jets(u, units, b0, radius, net, head, loss_code, jets, state, coef, ready):
     """Turn the jets of the logits into each (unit, sample)'s loss series, or refuse it.
 
-    ``jets`` holds the jets of the logits, ``(n_out, S, ORDER, U)``. For
-    every :data:`ACTIVE` column whose logits move by at most ``JET_REACH``
-    (any distance for mse) and whose loss series passes the tail test, the
-    coefficients ``G_0 .. G_ORDER`` go to ``coef[node, :]`` and ``ready[node]``
-    becomes :data:`READY`, ``node`` the buffer index of ``(u, b0 + s,
-    units[i])`` in the layout of ``net.pre``; a refused one gets
-    :data:`REFUSED`, and a unit that does not move gets a zero series.
+    ``jets`` holds the jets of the logits to order ``top = jets.shape[2]``,
+    ``(n_out, S, top, U)``. For every :data:`ACTIVE` column whose logits
+    move by at most ``JET_REACH`` (any distance for mse) and whose loss
+    series passes the tail test at order ``top`` (the terms of orders ``top
+    - 1`` and ``top`` together at most ``TAIL`` of the whole at ``|g| <=
+    radius[s]``), the coefficients ``G_0 .. G_top`` (zeros above) go to
+    ``coef[node, :]`` and ``ready[node]`` becomes :data:`READY`, ``node`` the
+    buffer index of ``(u, b0 + s, units[i])`` in the layout of ``net.pre``.
+    A refused one gets :data:`REFUSED` (and ``state`` :data:`SHORT` when only
+    the tail test refused it), a unit that does not move a zero series, and
+    a :data:`SKIP` column is left as it is.
     """
     sizes = net.sizes
     n_layers = sizes.shape[0] - 1
@@ -287,6 +301,7 @@ def finish_jets(u, units, b0, radius, net, head, loss_code, jets, state, coef, r
     start = net.node_off[u]
     n_units = state.shape[1]
     n_samples = state.shape[0]
+    top = jets.shape[2]
     for block in numba.prange((n_units + BLOCK - 1) // BLOCK):
         w = np.zeros(ORDER + 1)
         jet = np.zeros((ORDER + 1, n_out))
@@ -298,6 +313,8 @@ def finish_jets(u, units, b0, radius, net, head, loss_code, jets, state, coef, r
             for s in range(n_samples):
                 b = b0 + s
                 node = start + b * n_u + units[i]
+                if state[s, i] == SKIP:
+                    continue
                 if state[s, i] == REFUSED:
                     ready[node] = REFUSED
                     continue
@@ -308,25 +325,23 @@ def finish_jets(u, units, b0, radius, net, head, loss_code, jets, state, coef, r
                 r = radius[s]
                 fits = True
                 for c in range(n_out):
-                    for d in range(1, ORDER + 1):
+                    for d in range(1, top + 1):
                         w[d] = jets[c, s, d - 1, i]
                         jet[d, c] = w[d]
-                    jet[0, c] = 0.0
                     if loss_code != MSE and reach(w, r) > JET_REACH:
                         fits = False
                         break
                 if not fits:
                     ready[node] = REFUSED
+                    state[s, i] = REFUSED
                     continue
                 loss_jet(loss_code, logits[b], head.prob[b], head.targets[b], jet, out, e, s_, log)
-                total = 0.0
-                power = 1.0
-                for d in range(1, ORDER + 1):
-                    power *= r
-                    total += abs(out[d]) * power
-                tail = abs(out[ORDER - 1]) * r ** (ORDER - 1) + abs(out[ORDER]) * r**ORDER
-                if tail <= TAIL * total:
+                for d in range(top + 1, ORDER + 1):
+                    out[d] = 0.0  # not the series' terms: the jets stop at order top
+                if tail_fits(out, r, top):
                     coef[node, :] = out
                     ready[node] = READY
+                    state[s, i] = READY
                 else:
                     ready[node] = REFUSED
+                    state[s, i] = SHORT

@@ -152,12 +152,24 @@ def unit_series(u, i, b, r, net, head, wt, loss_code, scratch, out):
         scratch.s,
         scratch.log,
     )
+    return tail_fits(out, r, ORDER)
+
+
+@jit()
+def tail_fits(series, r, top):
+    """Whether a loss series kept to order ``top`` may be used for ``|g| <= r``.
+
+    The tail test: the terms of orders ``top - 1`` and ``top`` together are
+    at most :data:`TAIL` of ``sum_n |G_n| r^n`` (``n = 1 .. top``). Within
+    :data:`JET_REACH` each term is at most ``6.4e-5`` of the one before, so
+    the terms not kept cannot show in float64.
+    """
     total = 0.0
     power = 1.0
-    for d in range(1, ORDER + 1):
+    for d in range(1, top + 1):
         power *= r
-        total += abs(out[d]) * power
-    tail = abs(out[ORDER - 1]) * r ** (ORDER - 1) + abs(out[ORDER]) * r**ORDER
+        total += abs(series[d]) * power
+    tail = abs(series[top - 1]) * r ** (top - 1) + abs(series[top]) * r**top
     return tail <= TAIL * total
 
 

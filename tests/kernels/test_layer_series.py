@@ -1,0 +1,239 @@
+"""The series of all units of a smooth layer at once, against the one-unit series and references."""
+
+import naive
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from networks import case, naive_args
+
+from fastgrad import _layer_series, numerical
+from fastgrad.kernels import layer_series as ls
+from fastgrad.kernels.jets import ORDER
+from fastgrad.kernels.structures import Jets
+from fastgrad.kernels.unit_series import JET_REACH, SAFETY, TAIL, tail_fits, unit_series
+from fastgrad.numerical import DEFAULT_EPSILON, Differences
+
+SMOOTH = ("tanh", "sigmoid", "softplus", "elu")
+
+
+def prepared(net, params, X, Y, epsilon):
+    work, _ = net.workspace(params, X, Y)
+    diff = Differences(work, epsilon)
+    diff.prepare()
+    return work, diff
+
+
+def one_unit_series(work, diff, u, i, b, epsilon):
+    """The one-unit path's series of (u, i, b), or None where it refuses."""
+    width = int(work.sizes.max())
+    scratch = Jets(
+        np.zeros((ORDER + 1, width)),
+        np.zeros((ORDER + 1, width)),
+        *(np.zeros(ORDER + 1) for _ in range(7)),
+    )
+    out = np.zeros(ORDER + 1)
+    r = epsilon * diff.tables.reach_in[u - 1, b]
+    net, t = work.network, diff.tables
+    if unit_series(u, i, b, r, net, diff.head, t.wt, work.loss_code, scratch, out):
+        return out
+    return None
+
+
+def odd_part(series, g):
+    """``G(g) - G(-g)`` of a series."""
+    return 2.0 * sum(series[n] * g**n for n in range(1, ORDER + 1, 2))
+
+
+smooth_networks = st.tuples(
+    st.lists(st.integers(1, 9), min_size=3, max_size=5),  # a softmax of one output is widened
+    st.lists(st.sampled_from(SMOOTH), min_size=3, max_size=3),
+    st.sampled_from(["softmax", "sigmoid", "identity"]),
+    st.integers(1, 6),
+    st.sampled_from([None, 0.3]),
+    st.integers(0, 2**16),
+)
+
+
+def widened(sizes, output):
+    """The sizes, with two outputs for a softmax (of one output the loss is constant, its
+    series rounding noise that no two computations share)."""
+    return sizes[:-1] + [2] if output == "softmax" and sizes[-1] == 1 else sizes
+
+
+@given(smooth_networks, st.sampled_from([1e-7, 1e-5, 1e-3, 3e-2]))
+def test_each_ready_series_is_the_one_unit_series_and_refusals_agree(drawn, epsilon):
+    sizes, hidden, output, batch, dropout, seed = drawn
+    sizes, hidden = widened(sizes, output), hidden[: len(sizes) - 2]
+    net, params, X, Y = case(sizes, hidden, output, batch=batch, seed=seed, dropout=dropout)
+    X *= 3.0  # steps up to 3 eps: both orders of the first pass are used
+    work, diff = prepared(net, params, X, Y, epsilon)
+    t = diff.tables
+    compared = 0
+    for u in range(1, len(sizes) - 1):
+        assert ls.batched(u, work.network.codes)
+        units = np.arange(sizes[u], dtype=np.int64)
+        _layer_series.layer_series(
+            work.network, diff.head, t.reach_in, work.loss_code, epsilon, u, units,
+            t.series, t.series_ready,
+        )  # fmt: skip
+        masks = work.network.masks[work.node_off[u] : work.node_off[u + 1]].reshape(batch, -1)
+        for b in range(batch):
+            r = epsilon * t.reach_in[u - 1, b]
+            for i in range(sizes[u]):
+                node = work.node_off[u] + b * sizes[u] + i
+                state = t.series_ready[node]
+                assert state in (ls.READY, ls.REFUSED)
+                if masks[b, i] == 0.0:
+                    continue  # the kernel never asks: a dropped unit moves nothing
+                single = one_unit_series(work, diff, u, i, b, epsilon)
+                assert (state == ls.READY) == (single is not None), (u, i, b)
+                if single is None:
+                    continue
+                ours = t.series[node]
+                scale = sum(abs(single[n]) * r**n for n in range(1, ORDER + 1))
+                # the terms both keep agree to rounding, and so does what the kernel uses
+                for n in (1, 2, 3):
+                    assert abs(ours[n] - single[n]) * r**n <= 1e-13 * scale
+                assert abs(odd_part(ours, r) - odd_part(single, r)) <= 1e-14 * scale
+                compared += 1
+    assert compared > 0 or epsilon > 1e-5
+
+
+def extended_flat(net, params, X, Y, epsilon):
+    sizes, hidden, output, l2, masks = naive_args(net, X)
+    grads = naive.numerical_gradient(
+        sizes, hidden, output, l2, params, X, Y, masks, epsilon, dtype=np.longdouble
+    )
+    return np.concatenate([grads["d" + name].ravel() for name in net.packing.names])
+
+
+@pytest.mark.skipif(np.finfo(np.longdouble).eps > 1e-18, reason="needs 80-bit long double")
+@given(smooth_networks, st.sampled_from([DEFAULT_EPSILON, 1e-5]))
+def test_checks_through_smooth_layers_match_an_extended_precision_loop(drawn, epsilon):
+    sizes, hidden, output, batch, dropout, seed = drawn
+    sizes, hidden = widened(sizes, output), hidden[: len(sizes) - 2]
+    net, params, X, Y = case(sizes, hidden, output, batch=batch, seed=seed, dropout=dropout)
+    work, diff = prepared(net, params, X, Y, epsilon)
+    values, _, _ = diff.compute()
+    hidden_nodes = slice(work.node_off[1], work.node_off[len(sizes) - 1])
+    assert (diff.tables.series_ready[hidden_nodes] == ls.READY).any()
+    ref = extended_flat(net, params, X, Y, epsilon)[diff.entries]
+    assert np.abs(values - ref).max() <= 1e-10 * np.abs(ref).max()
+
+
+def test_the_tail_test_accepts_a_tail_exactly_at_its_bound_and_refuses_the_next_float():
+    # G(g) = a g + b g^5 at r = 1: the tail is b, the whole a + b
+    for a in np.linspace(1.0, 2.0, 1001):
+        b = TAIL * (a + TAIL * a)
+        if b == TAIL * (a + b):
+            break
+    else:
+        pytest.fail("no exact case found")
+    series = np.zeros(ORDER + 1)
+    series[1] = a
+    series[5] = b
+    assert tail_fits(series, 1.0, 5)
+    series[5] = np.nextafter(b, 2 * b)
+    assert not tail_fits(series, 1.0, 5)
+    # the order decides which terms are the tail: at order 7, b is not one of them
+    assert tail_fits(series, 1.0, 7)
+
+
+def unit_at(net, params, X, Y, u, i):
+    work, diff = prepared(net, params, X, Y, 1.0)
+    z = work.pre[work.node_off[u] : work.node_off[u + 1]].reshape(X.shape[0], -1)[:, i]
+    return work, z
+
+
+@pytest.mark.parametrize("hidden", ["tanh", "softplus"])
+def test_a_smooth_unit_may_move_exactly_jet_reach_and_no_further(hidden):
+    net, params, X, Y = case([3, 4, 4, 2], hidden, batch=1, seed=2)
+    work, _ = unit_at(net, params, X, Y, 1, 0)
+    units = np.arange(4, dtype=np.int64)
+    for radius, expected in ((JET_REACH, ls.ACTIVE), (np.nextafter(JET_REACH, 1.0), ls.REFUSED)):
+        state = np.full((1, 4), ls.ACTIVE, dtype=np.int8)
+        jets = np.zeros((4, 1, ORDER, 4))
+        ls.start_jets(1, units, 0, np.array([radius]), work.network, jets, state)
+        assert (state == expected).all()
+
+
+def test_an_elu_unit_may_move_to_just_short_of_its_kink():
+    net, params, X, Y = case([3, 4, 4, 2], "elu", batch=1, seed=2)
+    work, z = unit_at(net, params, X, Y, 1, 0)
+    limit = abs(z[0]) * SAFETY  # the kernel's own product
+    units = np.array([0], dtype=np.int64)
+    for radius, expected in ((np.nextafter(limit, 0.0), ls.ACTIVE), (limit, ls.REFUSED)):
+        state = np.full((1, 1), ls.ACTIVE, dtype=np.int8)
+        jets = np.zeros((4, 1, ORDER, 1))
+        ls.start_jets(1, units, 0, np.array([radius]), work.network, jets, state)
+        assert state[0, 0] == expected
+
+
+def test_a_skipped_column_is_left_alone():
+    net, params, X, Y = case([3, 4, 4, 2], "tanh", batch=2, seed=2)
+    work, diff = prepared(net, params, X, Y, DEFAULT_EPSILON)
+    t = diff.tables
+    units = np.arange(4, dtype=np.int64)
+    state = np.full((2, 4), ls.ACTIVE, dtype=np.int8)
+    state[1, 2] = ls.SKIP
+    t.series_ready[:] = 7
+    _layer_series._carry(
+        work.network, diff.head, work.loss_code, 1, units, 0,
+        DEFAULT_EPSILON * t.reach_in[0], {3: params["W3"]}, 5, state, t.series, t.series_ready,
+    )  # fmt: skip
+    ready = t.series_ready[work.node_off[1] : work.node_off[2]].reshape(2, 4)
+    assert ready[1, 2] == 7 and state[1, 2] == ls.SKIP
+    assert (np.delete(ready.ravel(), 6) == ls.READY).all()
+
+
+def test_what_the_low_order_refuses_is_carried_again_with_every_order(monkeypatch):
+    net, params, X, Y = case([6, 7, 5, 3], "tanh", batch=4, seed=9)
+    reference, _ = prepared(net, params, X, Y, DEFAULT_EPSILON)[1].compute()[:2]
+    orders = []
+    carry = _layer_series._carry
+
+    def spy(*args):
+        carry(*args)
+        orders.append(args[8])
+        if len(orders) % 2:  # pretend the low order fell short everywhere
+            args[9][args[9] == ls.READY] = ls.SHORT
+
+    monkeypatch.setattr(_layer_series, "_carry", spy)
+    work, diff = prepared(net, params, X, Y, DEFAULT_EPSILON)
+    values, _, _ = diff.compute()
+    assert orders == [_layer_series.LOW_ORDER, ORDER] * 2
+    np.testing.assert_allclose(values, reference, rtol=1e-13, atol=1e-16)
+    assert diff.paths["series"] > 0
+
+
+@pytest.mark.parametrize("floats", [1, 97, 1 << 22])
+def test_blocks_of_any_size_give_the_same_values(floats, monkeypatch):
+    net, params, X, Y = case([6, 9, 7, 3], ["sigmoid", "tanh"], batch=5, seed=4, dropout=0.2)
+    reference = prepared(net, params, X, Y, DEFAULT_EPSILON)[1].compute()[0]
+    monkeypatch.setattr(_layer_series, "BLOCK_FLOATS", floats)
+    values = prepared(net, params, X, Y, DEFAULT_EPSILON)[1].compute()[0]
+    np.testing.assert_allclose(values, reference, rtol=1e-13, atol=1e-17)
+
+
+def test_a_layer_followed_by_a_piecewise_linear_one_is_not_carried_together():
+    net, params, X, Y = case([3, 4, 4, 4, 2], ["tanh", "relu", "tanh"], batch=2, seed=1)
+    work, diff = prepared(net, params, X, Y, DEFAULT_EPSILON)
+    codes = work.network.codes
+    assert [ls.batched(u, codes) for u in range(5)] == [False, False, False, True, False]
+    assert diff._batched_layers() == [3]
+    with pytest.raises(ValueError, match="layer 1"):
+        _layer_series.layer_series(
+            work.network, diff.head, diff.tables.reach_in, work.loss_code, 1e-7, 1,
+            np.arange(4), diff.tables.series, diff.tables.series_ready,
+        )  # fmt: skip
+
+
+def test_the_direct_method_carries_nothing_together():
+    net, params, X, Y = case([3, 4, 4, 2], "tanh", batch=2, seed=1)
+    work, _ = net.workspace(params, X, Y)
+    diff = Differences(work, DEFAULT_EPSILON, method="direct")
+    diff.compute()
+    assert diff._batched_layers() == []
+    assert not diff.tables.series_ready.any()
+    assert numerical.finite_diff.DIRECT == diff.method

@@ -1,6 +1,7 @@
 """The series of all units of a smooth layer at once, against the one-unit series and references."""
 
 import naive
+import numba
 import numpy as np
 import pytest
 from hypothesis import given
@@ -237,3 +238,31 @@ def test_the_direct_method_carries_nothing_together():
     assert diff._batched_layers() == []
     assert not diff.tables.series_ready.any()
     assert numerical.finite_diff.DIRECT == diff.method
+
+
+@pytest.mark.threads
+@pytest.mark.parametrize("dropout", [None, 0.3])
+def test_identical_results_for_any_thread_count_and_any_chunks(dropout, monkeypatch):
+    monkeypatch.setattr(numerical, "SERIAL_WORK", 0)  # the parallel kernel even on small work
+    net, params, X, Y = case(
+        [20, 30, 30, 5], ["tanh", "softplus"], "softmax", batch=32, seed=3, dropout=dropout
+    )
+    X[0] *= 1e3  # steps of 1e-4 in the first sample: order 7 and refusals there
+    work, _ = net.workspace(params, X, Y)
+    before = numba.get_num_threads()
+    runs = []
+    try:
+        for threads in range(1, numba.config.NUMBA_NUM_THREADS + 1):
+            numba.set_num_threads(threads)
+            for n_chunks in (1, 3):
+                diff = Differences(work, DEFAULT_EPSILON)
+                values, _, _ = diff.compute(n_chunks=n_chunks)
+                runs.append((threads, values, diff.paths, diff.tables.series_ready.copy()))
+    finally:
+        numba.set_num_threads(before)
+    first = runs[0]
+    assert (first[3] == ls.READY).any() and (first[3] == ls.REFUSED).any()
+    for threads, values, paths, ready in runs:
+        np.testing.assert_array_equal(values, first[1], err_msg=f"{threads} threads")
+        np.testing.assert_array_equal(ready, first[3])
+        assert paths == first[2]

@@ -22,7 +22,9 @@ so that a pass of a fraction of a millisecond gets enough chances to run undistu
 BACKPROP_MAX_ROUNDS = 200
 
 
-def forward_activation(name, z, refusal="the numpy backprop implements relu, tanh and sigmoid"):
+def forward_activation(
+    name, z, refusal="the numpy backprop implements relu, tanh, sigmoid, elu and softplus"
+):
     """Return the activation ``name`` of ``z``; raise ``ValueError`` (``refusal``) for another."""
     if name == "relu":
         return np.maximum(z, 0.0)
@@ -30,6 +32,10 @@ def forward_activation(name, z, refusal="the numpy backprop implements relu, tan
         return np.tanh(z)
     if name == "sigmoid":
         return 0.5 * (1.0 + np.tanh(0.5 * z))
+    if name == "elu":
+        return np.where(z > 0.0, z, np.expm1(np.minimum(z, 0.0)))
+    if name == "softplus":
+        return np.logaddexp(0.0, z)
     raise ValueError(f"{refusal}, not {name!r}")
 
 
@@ -38,6 +44,10 @@ def _derivative(name, z, a):
         return (z > 0.0).astype(np.float64)
     if name == "tanh":
         return 1.0 - a * a
+    if name == "elu":
+        return np.where(z > 0.0, 1.0, a + 1.0)
+    if name == "softplus":
+        return 0.5 * (1.0 + np.tanh(0.5 * z))
     return a * (1.0 - a)
 
 
@@ -47,7 +57,7 @@ def numpy_backprop(problem):
     Parameters
     ----------
     problem : workloads.Problem
-        Its network's hidden activation is relu, tanh or sigmoid and its output
+        Its network's hidden activation is relu, tanh, sigmoid, elu or softplus and its output
         softmax (integer labels) or sigmoid (binary labels).
     """
     w = problem.workload

@@ -5,17 +5,13 @@ the forward pass once and keeps every pre-activation and activation, which the
 loss, the backward pass, the checker and the diagnostics all read.
 """
 
-import numba
 import numpy as np
 
+from . import _passes
 from .kernels import dense, tables
 from .kernels.line_series import DEGREE
 from .kernels.losses import BINARY_CROSS_ENTROPY
 from .kernels.structures import Head, Network
-
-PARALLEL_WORK = 2_000_000
-"""Multiply-adds of a pass under which it runs on the calling thread."""
-
 
 class Workspace:
     """Flat arrays of a network, its parameters and a batch, after a forward pass.
@@ -72,11 +68,7 @@ class Workspace:
         if dropout and masks is not None:
             for u, mask in enumerate(masks, start=1):
                 self.block(self.masks, u)[:] = mask
-        lanes = self._lanes()
-        if lanes > 1:
-            dense.forward_parallel(self.network, lanes)
-        else:
-            dense.forward(self.network)
+        _passes.forward(self.network)
 
     @property
     def network(self):
@@ -97,13 +89,6 @@ class Workspace:
             acts=self.acts,
             pre=self.pre,
         )
-
-    def _lanes(self):
-        """Threads worth starting for one pass: 1 below :data:`PARALLEL_WORK` multiply-adds."""
-        work = self.batch * int(np.sum(self.sizes[1:] * self.sizes[:-1]))
-        if work < PARALLEL_WORK:
-            return 1
-        return max(1, min(numba.get_num_threads(), self.batch))
 
     def block(self, buffer, u):
         """Return node layer ``u``'s ``(batch, sizes[u])`` view of a per-unit buffer."""
@@ -165,12 +150,7 @@ class Workspace:
         """
         grad = np.empty_like(self.theta)
         l2 = self.l2 if self.scale == 1.0 else 0.0
-        arrays = (self.network, self.targets, self.loss_code, l2, grad)
-        lanes = self._lanes()
-        if lanes > 1:
-            dense.backward_parallel(*arrays, lanes)
-        else:
-            dense.backward(*arrays)
+        _passes.backward(self.network, self.targets, self.loss_code, l2, grad)
         if self.scale != 1.0:
             grad *= self.scale
             if self.l2:

@@ -2,7 +2,8 @@
 
 The flat arrays are laid out here from the kernel's documented contract
 (``W_u`` row-major then ``b_u``, node blocks of ``batch x sizes[u]``), not
-with fastgrad's own packing, so that the kernels are checked on their own.
+with fastgrad's own packing, so that the passes (BLAS products and the
+compiled elementwise kernels) are checked on their own.
 """
 
 import naive
@@ -13,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import HIDDEN, TARGETS, cases, random_params
 
+from fastgrad import _passes
 from fastgrad.kernels import activations, dense
 from fastgrad.kernels import losses as loss_codes
 from fastgrad.kernels.structures import Network
@@ -65,11 +67,11 @@ class Flat:
         return Network(**{field: getattr(self, field) for field in Network._fields})
 
     def forward(self):
-        dense.forward(self.network)
+        _passes.forward(self.network)
 
     def backward(self):
         grad = np.full_like(self.theta, np.nan)
-        dense.backward(self.network, self.targets, self.loss_code, self.l2, grad)
+        _passes.backward(self.network, self.targets, self.loss_code, self.l2, grad)
         return grad
 
 
@@ -162,41 +164,3 @@ def test_node_block_and_weight_view():
     np.testing.assert_array_equal(
         dense.weight_view(theta, w_off, sizes, 1), np.arange(6.0).reshape(3, 2)
     )
-
-
-@pytest.mark.threads
-@pytest.mark.parametrize("hidden", ["relu", "tanh"])
-def test_parallel_passes_agree_for_any_lanes_and_with_the_serial_ones(hidden):
-    import fastgrad as fg
-
-    rng = np.random.default_rng(5)
-    sizes = [30, 25, 20, 4]
-    net = fg.MLP(sizes, hidden=hidden, l2=0.2, dropout=0.3)
-    params = random_params(sizes, rng)
-    X = rng.normal(size=(13, 30))
-    y = rng.integers(0, 4, 13)
-    work, _ = net.workspace(params, X, y)
-    tail = (work.targets, work.loss_code, work.l2)
-    runs = []
-    for lanes in (1, 2, 3, 5, 13, 16):
-        pre = np.zeros_like(work.pre)
-        acts = work.acts.copy()
-        acts[work.node_off[1] :] = 0.0
-        dense.forward_parallel(work.network._replace(acts=acts, pre=pre), lanes)
-        grad = np.empty_like(work.theta)
-        dense.backward_parallel(work.network, *tail, grad, lanes)
-        runs.append((pre, acts, grad))
-    # one compiled function, whatever the lanes: equal to the last bit
-    for run in runs[1:]:
-        for ours, first in zip(run, runs[0], strict=True):
-            np.testing.assert_array_equal(ours, first)
-    # the serial passes are another compilation of the same loops: fast-math lets LLVM
-    # contract and reassociate them differently (and a cache filled by another process
-    # may hold either), so they agree to a few ulps of each value's terms, not to the bit
-    pre, acts, grad = runs[0]
-    serial = np.empty_like(work.theta)
-    dense.backward(work.network, *tail, serial)
-    np.testing.assert_array_equal(serial, work.gradient())
-    for name, ours, theirs in (("Z", pre, work.pre), ("A", acts, work.acts), ("dW", grad, serial)):
-        scale = np.abs(theirs).max()
-        np.testing.assert_allclose(ours, theirs, rtol=1e-14, atol=1e-15 * scale, err_msg=name)

@@ -1,0 +1,115 @@
+"""Forward and backward passes of a dense network: matrix products through BLAS.
+
+Each layer's product runs in numpy's matrix multiply (the machine's BLAS,
+tuned for every cache and vector width); what is elementwise around it (the
+bias and the activation, the activation's derivative, the loss and its
+gradient) runs in the compiled kernels of :mod:`fastgrad.kernels.dense`. The
+arrays are those of a :class:`~fastgrad.kernels.structures.Network`, written
+in place: no per-layer buffers beyond two of ``batch x widest layer`` for the
+backward pass.
+
+BLAS results do not depend on numba's threads; BLAS's own threads are capped
+at numba's for the duration of a pass where ``threadpoolctl`` is installed
+(:func:`blas_threads`), so that ``fastgrad.check(..., threads=1)`` runs on one
+core throughout.
+"""
+
+import contextlib
+import functools
+
+import numba
+import numpy as np
+
+from .kernels import dense
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    """Return threadpoolctl's controller of the loaded BLAS, or None without threadpoolctl."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return None
+    return ThreadpoolController()
+
+
+def blas_threads(limit=None):
+    """Return a context that caps BLAS's threads at ``limit`` (numba's threads by default).
+
+    A no-op without ``threadpoolctl``, or when BLAS already uses no more
+    threads than that. Without the cap, BLAS keeps its own thread count (all
+    cores by default): the passes call BLAS and numba's parallel kernels one
+    after the other, never nested, so the two pools do not run at once.
+    """
+    controller = _blas_controller()
+    if controller is None:
+        return contextlib.nullcontext()
+    limit = numba.get_num_threads() if limit is None else int(limit)
+    blas = controller.select(user_api="blas")
+    if all(info["num_threads"] <= limit for info in blas.info()):
+        return contextlib.nullcontext()
+    return blas.limit(limits=limit)
+
+
+def _weight(net, u):
+    n_out, n_in = net.sizes[u], net.sizes[u - 1]
+    return net.theta[net.w_off[u] : net.w_off[u] + n_out * n_in].reshape(n_out, n_in)
+
+
+def _block(buffer, net, u):
+    start, stop = net.node_off[u], net.node_off[u + 1]
+    return buffer[start:stop].reshape(-1, net.sizes[u])
+
+
+def forward(net):
+    """Fill ``net.pre`` with every ``Z_u`` and ``net.acts`` with every hidden ``A_u``.
+
+    ``net`` is a :class:`~fastgrad.kernels.structures.Network` whose ``acts``
+    block 0 holds the input batch. ``Z_u = A_{u-1} W_u^T + b_u`` (one matrix
+    product, then the bias), ``A_u = phi_u(Z_u) M_u``.
+    """
+    n_layers = net.sizes.shape[0] - 1
+    with blas_threads():
+        for u in range(1, n_layers + 1):
+            z = _block(net.pre, net, u)
+            np.matmul(_block(net.acts, net, u - 1), _weight(net, u).T, out=z)
+            bias = net.theta[net.b_off[u] : net.b_off[u] + net.sizes[u]]
+            hidden = u < n_layers
+            dense.finish_layer(
+                z, bias, _block(net.masks, net, u), _block(net.acts, net, u), net.codes[u], hidden
+            )
+
+
+def backward(net, targets, loss_code, l2, grad):
+    """Write the gradient of ``J`` into ``grad`` (laid out like ``net.theta``).
+
+    ``J = (1/m) sum_b loss_b + l2 / (2m) sum_u ||W_u||^2`` with ``m`` the
+    batch size; ``net`` must have been through :func:`forward`. With
+    ``D_u = dJ/dZ_u``: ``dW_u = D_u^T A_{u-1} + (l2/m) W_u``, ``db_u = sum_b
+    D_u``, ``D_{u-1} = (D_u W_u) M_{u-1} phi'(Z_{u-1})``.
+    """
+    sizes = net.sizes
+    n_layers = sizes.shape[0] - 1
+    batch = targets.shape[0]
+    widest = int(np.max(sizes[1:]))
+    buffers = np.empty(2 * batch * widest)
+    delta = buffers[: batch * sizes[n_layers]].reshape(batch, sizes[n_layers])
+    dense.output_delta(net.pre, net.node_off, sizes, targets, loss_code, delta)
+    with blas_threads():
+        for u in range(n_layers, 0, -1):
+            n_out, n_in = sizes[u], sizes[u - 1]
+            weight = _weight(net, u)
+            d_weight = grad[net.w_off[u] : net.w_off[u] + n_out * n_in]
+            np.matmul(delta.T, _block(net.acts, net, u - 1), out=d_weight.reshape(n_out, n_in))
+            if l2:
+                dense.add_scaled(d_weight, weight.ravel(), l2 / batch)
+            np.sum(delta, axis=0, out=grad[net.b_off[u] : net.b_off[u] + n_out])
+            if u > 1:
+                half = (n_layers - u + 1) % 2
+                below = buffers[half * batch * widest :][: batch * n_in].reshape(batch, n_in)
+                np.matmul(delta, weight, out=below)
+                dense.through_activation(
+                    below, _block(net.pre, net, u - 1), _block(net.masks, net, u - 1),
+                    net.codes[u - 1],
+                )
+                delta = below

@@ -287,7 +287,7 @@ def _entry_vectors(size, entries, values, entry_kinks, differences=None, done=No
     """
     numerical = np.full(size, np.nan)
     checked = np.zeros(size, dtype=bool)
-    kinks = np.zeros(size, dtype=np.int64)
+    kinks = np.zeros(size, dtype=np.int32)
     numerical[entries] = values
     checked[entries] = True
     kinks[entries] = entry_kinks

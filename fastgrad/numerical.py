@@ -61,6 +61,11 @@ def check_epsilon(epsilon):
     return value
 
 
+def entry_index_type(n_params):
+    """Return the integer type of flat entry indices: int32 when ``n_params`` fits, else int64."""
+    return np.int32 if n_params <= np.iinfo(np.int32).max else np.int64
+
+
 @functools.lru_cache(maxsize=8)
 def full_layout(sizes):
     """Return the tasks of a full check of a network of ``sizes``.
@@ -70,14 +75,16 @@ def full_layout(sizes):
     Returns
     -------
     tuple of ndarray
-        ``entries`` (flat indices), ``task_layer``, ``task_unit``,
-        ``entry_ptr``, ``entry_input``, ``is_weight``.
+        ``entries`` (flat indices: int32 when every index fits, else int64),
+        ``task_layer``, ``task_unit``, ``entry_ptr``, ``entry_input``
+        (int32), ``is_weight``.
     """
     packing = Packing(sizes)
+    index_type = entry_index_type(packing.size)
     entries, layers, units, counts = [], [], [], []
     for u in range(1, len(sizes)):
         n_out, n_in = sizes[u], sizes[u - 1]
-        grid = np.empty((n_out, n_in + 1), dtype=np.int64)
+        grid = np.empty((n_out, n_in + 1), dtype=index_type)
         grid[:, :n_in] = packing.offsets[f"W{u}"] + np.arange(n_out * n_in).reshape(n_out, n_in)
         grid[:, n_in] = packing.offsets[f"b{u}"] + np.arange(n_out)
         entries.append(grid.ravel())
@@ -86,14 +93,22 @@ def full_layout(sizes):
         counts.append(np.full(n_out, n_in + 1, dtype=np.int64))
     counts = np.concatenate(counts)
     task_layer = np.concatenate(layers)
-    entry_input = np.concatenate([np.arange(c) for c in counts]).astype(np.int64)
+    entry_input = np.empty(int(counts.sum()), dtype=np.int32)
+    is_weight = np.ones(entry_input.size, dtype=bool)
+    start = 0
+    for u in range(1, len(sizes)):
+        n_out, n_in = sizes[u], sizes[u - 1]
+        rows = entry_input[start : start + n_out * (n_in + 1)].reshape(n_out, n_in + 1)
+        rows[:] = np.arange(n_in + 1, dtype=np.int32)
+        is_weight[start : start + n_out * (n_in + 1)].reshape(n_out, n_in + 1)[:, n_in] = False
+        start += n_out * (n_in + 1)
     arrays = (
         np.concatenate(entries),
         task_layer,
         np.concatenate(units),
         np.r_[0, np.cumsum(counts)].astype(np.int64),
         entry_input,
-        entry_input < np.repeat(counts - 1, counts),
+        is_weight,
     )
     for array in arrays:
         array.flags.writeable = False
@@ -123,7 +138,7 @@ def sampled_layout(work, entries):
         np.ascontiguousarray(layer[first]),
         np.ascontiguousarray(unit[first]),
         np.r_[first, entries.size].astype(np.int64),
-        np.ascontiguousarray(column),
+        column.astype(np.int32),
         column < sizes[layer - 1],
     )
 
@@ -165,12 +180,13 @@ class Differences:
     ----------
     entries : ndarray
         The flat indices differenced, in the order of the values.
-    kink_lo, kink_hi : ndarray
+    kink_lo, kink_hi : ndarray or None
         After :meth:`compute`: per entry, the interval spanned by the exact
         centered differences of the samples that cross no kink plus, for
         each sample whose evaluation at ``theta +- eps e_i`` crosses one,
         its two one-sided differences; scaled like the values, so
         ``kink_lo <= value <= kink_hi`` (equal where nothing crossed).
+        ``None`` when no entry crossed a kink: every interval is then its value.
     unverifiable : ndarray of bool
         After :meth:`compute`: entries where some sample met more than one
         kink in its two evaluations, so that the interval need not hold
@@ -286,7 +302,7 @@ class Differences:
         n = self.entries.size
         return Results(
             diff=np.zeros(n),
-            kinks=np.zeros(n, dtype=np.int64),
+            kinks=np.zeros(n, dtype=np.int32),
             kink_width=np.zeros(n),
             unverifiable=np.zeros(n, dtype=np.bool_),
             paths=np.zeros((self.n_tasks, len(PATH_NAMES)), dtype=np.int64),
@@ -314,16 +330,18 @@ class Differences:
             finite_diff.centered_differences(tasks, int(t_start), int(t_stop), lanes, *args)
 
     def finish(self, diff):
-        """Turn summed per-sample differences into gradient entries (adds the L2 term).
+        """Turn summed per-sample differences into gradient entries (adds the L2 term), in place.
 
         The kernel differences the course's data term; the network's loss
         convention multiplies it by its exact factor (:func:`MLP.data_scale`).
 
         The L2 term's centered difference is exact for a quadratic:
         ``l2 / (2m) ((w + eps)^2 - (w - eps)^2) / (2 eps) = l2 w / m``.
+        ``diff`` is overwritten and returned, so that no second array of the
+        entries' size is made.
         """
         work = self.work
-        grad = diff / (2.0 * self.epsilon * work.batch)
+        grad = np.divide(diff, 2.0 * self.epsilon * work.batch, out=diff)
         if work.scale != 1.0:
             grad *= work.scale
         if work.l2:
@@ -334,16 +352,22 @@ class Differences:
         """Return the gradient entries of ``out``; set the kink interval and the path counts.
 
         Sets :attr:`kink_lo`, :attr:`kink_hi`, :attr:`unverifiable` and
-        :attr:`paths` from a filled :class:`~fastgrad.kernels.structures.Results`.
+        :attr:`paths` from a filled :class:`~fastgrad.kernels.structures.Results`,
+        whose ``diff`` becomes the values and ``kink_width`` the lower ends of
+        the intervals. Where no entry crossed a kink the intervals are the
+        values themselves and are not stored: :attr:`kink_lo` and
+        :attr:`kink_hi` are then ``None``.
         """
         values = self.finish(out.diff)
-        width = out.kink_width / (2.0 * self.epsilon * self.work.batch)
-        if self.work.scale != 1.0:
-            width *= self.work.scale
-        self.kink_lo = values - width
-        self.kink_hi = values + width
         self.unverifiable = out.unverifiable
         self.paths = dict(zip(PATH_NAMES, (int(c) for c in out.paths.sum(axis=0)), strict=True))
+        self.kink_lo = self.kink_hi = None
+        if out.kinks.any():
+            width = np.divide(out.kink_width, 2.0 * self.epsilon * self.work.batch, out=out.kink_width)
+            if self.work.scale != 1.0:
+                width *= self.work.scale
+            self.kink_hi = values + width
+            self.kink_lo = np.subtract(values, width, out=width)
         return values
 
     def compute(self, progress=None, n_chunks=1, interruptible=False):

@@ -408,9 +408,7 @@ class CheckReport:
 
     def _per_tensor(self, flags):
         """Return, per tensor, how many of its entries ``flags`` marks."""
-        running = np.zeros(flags.size + 1, dtype=np.int64)
-        np.cumsum(flags, out=running[1:])
-        return running[self._bounds[1:]] - running[self._bounds[:-1]]
+        return np.add.reduceat(flags, self._bounds[:-1], dtype=np.int64)
 
     def _unverifiable_counts(self):
         """Per tensor, computed entries that could not be compared (and block a pass)."""
@@ -483,7 +481,7 @@ class CheckReport:
             self._analytic,
             self._judged,
             self._checked,
-            self._open.astype(np.int64),
+            self._open,
             starts,
             self.floor,
             self._errors,

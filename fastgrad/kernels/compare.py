@@ -6,7 +6,7 @@ from ._jit import jit
 
 
 @jit()
-def compare(analytic, numerical, checked, kinks, starts, floor, errors, squares, largest, counts):
+def compare(analytic, numerical, checked, left_out, starts, floor, errors, squares, largest, counts):
     """Compare two flat gradients tensor by tensor.
 
     Parameters
@@ -15,8 +15,9 @@ def compare(analytic, numerical, checked, kinks, starts, floor, errors, squares,
         Flat gradients (``numerical`` is NaN where not computed).
     checked : bool ndarray
         Entries whose numerical gradient was computed.
-    kinks : int64 ndarray
-        Kink crossings per entry; entries with any are left out.
+    left_out : bool ndarray
+        Computed entries set aside (kinks without an interval, unverifiable
+        ones, a difference that is not finite): not compared.
     starts : int64 ndarray
         Offset of each tensor, then the total length.
     floor : float
@@ -43,7 +44,7 @@ def compare(analytic, numerical, checked, kinks, starts, floor, errors, squares,
                 errors[e] = math.nan
                 continue
             count += 1
-            if kinks[e] != 0:
+            if left_out[e]:
                 errors[e] = math.nan
                 continue
             a = analytic[e]

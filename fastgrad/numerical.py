@@ -20,7 +20,9 @@ from .kernels.layer_series import batched
 from .kernels.structures import Results, Tables, Tasks
 
 SERIAL_WORK = 20_000
-"""Entry-samples of a whole run under which the kernel runs on the calling thread."""
+"""Estimated work of a whole run (:meth:`Differences.task_costs`: entry-samples, weighted
+by the later layers each unit is carried through) under which the kernel runs on the
+calling thread."""
 
 METHODS = {"exact": finite_diff.EXACT, "direct": finite_diff.DIRECT}
 """Names of the kernel's methods: the fastest exact path, or layer by layer only."""
@@ -216,8 +218,9 @@ class Differences:
         ) = layout
         # one compiled variant for the whole run, chosen by its size alone: the serial and
         # the parallel kernels are separate compilations that fast-math may round differently,
-        # so the choice must not depend on threads or on how the tasks are split
-        self.parallel = self.entries.size * work.batch >= SERIAL_WORK
+        # so the choice must not depend on threads or on how the tasks are split. The size
+        # counts the later layers: a few sampled entries of a wide network cost minutes
+        self.parallel = float(self.task_costs().sum()) >= SERIAL_WORK
         self.prepared = False
 
     def prepare(self):
@@ -312,8 +315,8 @@ class Differences:
         """Run tasks ``t_start:t_stop``, writing their entries (and tasks) of ``out``.
 
         ``out`` is a :class:`~fastgrad.kernels.structures.Results` (see
-        :meth:`new_results`). A run smaller than :data:`SERIAL_WORK`
-        entry-samples in all runs on the calling thread: starting the
+        :meth:`new_results`). A run of less than :data:`SERIAL_WORK` in all
+        (estimated by :meth:`task_costs`) runs on the calling thread: starting the
         parallel threads would cost more. Otherwise every range runs in the
         parallel kernel, even on one thread, so that the results are the same
         whatever the threads and the ranges.

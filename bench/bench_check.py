@@ -37,6 +37,8 @@ SLOW_BASELINES = {"mnist", "mnist-sparse", "wide"}
 
 def _fastgrad_cases():
     for name, workload in WORKLOADS.items():
+        if workload.opt_in:
+            continue
         for mode in workload.modes:
             marks = [pytest.mark.slow] if name == "wide" or workload.large else []
             yield pytest.param(name, mode, id=f"{name}-{mode}", marks=marks)

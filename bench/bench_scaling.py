@@ -125,7 +125,7 @@ def _memory_cases():
     yield pytest.param("mnist", "full", id="mnist-full")
     yield pytest.param("wide", "full", id="wide-full", marks=pytest.mark.slow)
     for name, workload in WORKLOADS.items():
-        if workload.large:
+        if workload.large and not workload.opt_in:
             for mode in workload.modes:
                 yield pytest.param(name, mode, id=f"{name}-{mode}", marks=pytest.mark.slow)
 

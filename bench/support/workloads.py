@@ -39,7 +39,9 @@ class Workload:
     that something else slowed down. ``peers`` are the baselines run on it
     (they cost the same per parameter whatever the activation, so they run on
     the small workloads only); a ``large`` workload is left out of
-    ``table.py``'s default run and its full checks are marked ``slow``.
+    ``table.py``'s default run and its full checks are marked ``slow``; an
+    ``opt_in`` one is left out of every default run, the suites' included,
+    and runs only when ``large.py --workloads`` names it.
     """
 
     name: str
@@ -53,6 +55,7 @@ class Workload:
     modes: tuple = ("full",)
     peers: tuple = ("numpy", "torch", "jax")
     large: bool = False
+    opt_in: bool = False
 
     @property
     def n_params(self):
@@ -154,6 +157,8 @@ class Problem:
 
 DEEP = (256, 256, 256, 256, 10)
 WIDE_2048 = (2048, 2048, 2048, 2048, 10)
+WIDE_4096_X6 = (4096,) * 7 + (10,)
+"""Six 4096 x 4096 weights and 10 softmax outputs: 100.7M parameters (806 MB)."""
 ALL_MODES = ("full", "sample", "directional")
 
 MNIST = (784, 128, 64, 10)
@@ -195,6 +200,15 @@ WORKLOADS = {
         Workload("wide2048", WIDE_2048, 32, modes=ALL_MODES, peers=(), large=True),
         Workload(
             "wide2048-tanh", WIDE_2048, 32, hidden="tanh", modes=ALL_MODES, peers=(), large=True
+        ),
+        Workload(
+            "wide4096x6",
+            WIDE_4096_X6,
+            32,
+            modes=("sample", "directional"),
+            peers=(),
+            large=True,
+            opt_in=True,
         ),
     )
 }

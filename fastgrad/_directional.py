@@ -15,7 +15,7 @@ can still say what the mistake looks like.
 import numpy as np
 
 from ._magnitude import FLOOR_RATIO
-from .kernels.directional import directional_differences
+from ._passes import directional_differences
 from .numerical import Differences
 from .report import Direction
 from .thresholds import Verdict, entry_errors
@@ -53,11 +53,11 @@ class _Directions:
         n_out, n_in = int(work.sizes[layer]), int(work.sizes[layer - 1])
         k = vectors.shape[0]
         if not packing.is_bias(name):
-            weight_dirs = np.ascontiguousarray(vectors.reshape(k, n_out, n_in))
+            weight_dirs = vectors.reshape(k, n_out, n_in)
             bias_dirs = np.zeros((k, n_out))
         else:
-            weight_dirs = np.zeros((k, n_out, n_in))
-            bias_dirs = np.ascontiguousarray(vectors)
+            weight_dirs = None
+            bias_dirs = vectors
         out = np.empty((work.batch, k))
         kinks = np.zeros((work.batch, k), dtype=np.int64)
         directional_differences(

@@ -1,4 +1,7 @@
-"""Forward and backward passes of a dense network: matrix products through BLAS.
+"""Passes of a dense network with their matrix products through BLAS.
+
+The forward and backward passes, and the perturbed passes of a directional
+check (:func:`directional_differences`).
 
 Each layer's product runs in numpy's matrix multiply (the machine's BLAS,
 tuned for every cache and vector width); what is elementwise around it (the
@@ -20,7 +23,7 @@ import functools
 import numba
 import numpy as np
 
-from .kernels import dense
+from .kernels import dense, directional
 
 
 @functools.lru_cache(maxsize=1)
@@ -113,3 +116,76 @@ def backward(net, targets, loss_code, l2, grad):
                     net.codes[u - 1],
                 )
                 delta = below
+
+
+def directional_differences(u, weight_dirs, bias_dirs, epsilon, net, head, loss_code, out, kinks):
+    """Per-sample ``loss_b(theta + eps v_d) - loss_b(theta - eps v_d)`` for each direction.
+
+    The layers before ``u`` are reused from the unperturbed pass; ``Z_u``
+    moves by ``eps (A_{u-1} V_d^T + v_b)`` and the change is carried to the
+    loss exactly, as differences from the unperturbed pass, for both signs of
+    every direction and every sample at once: one matrix product per layer
+    (BLAS) between the compiled elementwise steps of
+    :mod:`fastgrad.kernels.directional`. No derivative formula is involved.
+
+    Parameters
+    ----------
+    u : int
+        Node layer produced by the perturbed tensors.
+    weight_dirs : ndarray or None
+        ``(k, sizes[u], sizes[u - 1])`` weight part of each direction, or
+        ``None`` when the directions move the bias alone.
+    bias_dirs : ndarray
+        ``(k, sizes[u])`` bias part of each direction.
+    epsilon : float
+        Step.
+    net : Network
+        The network after its forward pass.
+    head : Head
+        Output probabilities and targets.
+    loss_code : int
+        Loss code.
+    out : ndarray
+        Output, ``(batch, k)``.
+    kinks : int64 ndarray
+        Output, ``(batch, k)``: evaluations (of 2) that crossed a kink.
+    """
+    sizes = net.sizes
+    n_layers = sizes.shape[0] - 1
+    k = bias_dirs.shape[0]
+    batch = out.shape[0]
+    columns = 2 * k
+    rows = columns * batch
+    widest = int(np.max(sizes[u:]))
+    buffers = np.empty(2 * rows * widest)
+    dz = buffers[: rows * sizes[u]].reshape(columns, batch, sizes[u])
+    a_in = _block(net.acts, net, u - 1)
+    crossed = np.zeros((columns, batch), dtype=np.int64)
+    with blas_threads():
+        for d in range(k):
+            plus = dz[2 * d]
+            if weight_dirs is None:
+                plus[:] = bias_dirs[d]
+            else:
+                np.matmul(a_in, weight_dirs[d].T, out=plus)
+                plus += bias_dirs[d]
+            plus *= epsilon
+            np.negative(plus, out=dz[2 * d + 1])
+        for layer in range(u, n_layers):
+            directional.through_activation(
+                dz, _block(net.pre, net, layer), _block(net.masks, net, layer),
+                net.codes[layer], crossed,
+            )
+            n_next = sizes[layer + 1]
+            half = (layer - u + 1) % 2
+            moved = buffers[half * rows * widest :][: rows * n_next]
+            np.matmul(
+                dz.reshape(rows, sizes[layer]), _weight(net, layer + 1).T,
+                out=moved.reshape(rows, n_next),
+            )
+            dz = moved.reshape(columns, batch, n_next)
+    f_out = np.empty((columns, batch))
+    logits = _block(net.pre, net, n_layers)
+    directional.loss_changes(dz, logits, head.prob, head.targets, loss_code, f_out)
+    np.subtract(f_out[0::2], f_out[1::2], out=out.T)
+    kinks[:] = ((crossed[0::2] > 0).astype(np.int64) + (crossed[1::2] > 0)).T

@@ -1,65 +1,60 @@
-"""Centered differences along whole-tensor directions.
+"""Centered differences along whole-tensor directions: the elementwise parts.
 
 ``J(theta + eps v) - J(theta - eps v)`` for directions ``v`` that move one
-weight (or one bias) tensor. The layers before it are reused from the
-unperturbed pass; its pre-activations move by ``eps (V a + v_b)`` and the
-change is carried exactly to the loss by
-:func:`~fastgrad.kernels.propagate.carry_to_loss`, one sample per parallel
-iteration, both signs and all directions together.
+weight (or one bias) tensor is carried from the perturbed layer to the loss
+as differences from the unperturbed pass, every evaluation (both signs of
+every direction) and every sample at once. The matrix products run in BLAS
+(:func:`fastgrad._passes.directional_differences`); these kernels are what
+lies between them: ``dA = M (phi(Z + dZ) - phi(Z))`` by the cancellation-free
+:func:`~fastgrad.kernels.activations.difference`, with the kink crossings
+counted, and the loss change at the logits
+(:func:`~fastgrad.kernels.losses.loss_difference`).
 """
 
-import numba
-
 from ._jit import jit
-from .dense import node_block
-from .propagate import carry_to_loss
-from .structures import carry_scratch, width_of
+from .activations import difference, is_kinked
+from .losses import loss_difference
 
 
 @jit()
-def _sample(b, u, weight_dirs, bias_dirs, epsilon, net, head, loss_code, out, kinks):
-    """Fill row ``b`` of ``out`` and ``kinks`` (one parallel iteration)."""
-    n_dirs = weight_dirs.shape[0]
-    n_in = net.sizes[u - 1]
-    a_in = node_block(net.acts, net.node_off, net.sizes, u - 1)
-    carry = carry_scratch(2 * n_dirs, width_of(net.sizes))
-    for d in range(n_dirs):
-        for p in range(net.sizes[u]):
-            total = bias_dirs[d, p]
-            for j in range(n_in):
-                total += weight_dirs[d, p, j] * a_in[b, j]
-            carry.dz_a[2 * d, p] = epsilon * total
-            carry.dz_a[2 * d + 1, p] = -epsilon * total
-    carry_to_loss(u, b, 2 * n_dirs, net, head, loss_code, carry)
-    for d in range(n_dirs):
-        out[b, d] = carry.f_out[2 * d] - carry.f_out[2 * d + 1]
-        kinks[b, d] = (carry.crossed[2 * d] > 0) + (carry.crossed[2 * d + 1] > 0)
-
-
-@jit(parallel=True)
-def directional_differences(u, weight_dirs, bias_dirs, epsilon, net, head, loss_code, out, kinks):
-    """Per-sample ``loss_b(theta + eps v_d) - loss_b(theta - eps v_d)`` for each direction.
+def through_activation(dz, z, mask, code, crossed):
+    """Turn changes of ``Z_k`` into changes of ``A_k`` in place, counting kink crossings.
 
     Parameters
     ----------
-    u : int
-        Node layer produced by the perturbed tensors.
-    weight_dirs : ndarray
-        ``(k, sizes[u], sizes[u - 1])`` weight part of each direction.
-    bias_dirs : ndarray
-        ``(k, sizes[u])`` bias part of each direction.
-    epsilon : float
-        Step.
-    net : Network
-        The network after its forward pass.
-    head : Head
-        Output probabilities and targets.
-    loss_code : int
-        Loss code.
-    out : ndarray
-        Output, ``(batch, k)``.
-    kinks : int64 ndarray
-        Output, ``(batch, k)``: evaluations (of 2) that crossed a kink.
+    dz : ndarray
+        ``(columns, batch, n_k)``: in, how much ``Z_k`` moves in each
+        evaluation; out, how much ``A_k = phi(Z_k) M_k`` moves.
+    z, mask : ndarray
+        ``(batch, n_k)``: the unperturbed ``Z_k`` and the dropout multipliers.
+    code : int
+        Activation code of node layer ``k``.
+    crossed : int64 ndarray
+        ``(columns, batch)``: adds, per evaluation and sample, the relu or
+        leaky relu units (not dropped) whose pre-activation changed side.
     """
-    for b in numba.prange(out.shape[0]):
-        _sample(b, u, weight_dirs, bias_dirs, epsilon, net, head, loss_code, out, kinks)
+    kinked = is_kinked(code)
+    for c in range(dz.shape[0]):
+        for b in range(dz.shape[1]):
+            for q in range(dz.shape[2]):
+                d = dz[c, b, q]
+                m = mask[b, q]
+                if m == 0.0 or d == 0.0:
+                    dz[c, b, q] = 0.0
+                    continue
+                zq = z[b, q]
+                if kinked and ((zq + d > 0.0) != (zq > 0.0)):
+                    crossed[c, b] += 1
+                dz[c, b, q] = m * difference(code, zq, d)
+
+
+@jit()
+def loss_changes(dz, logits, prob, targets, loss_code, f_out):
+    """Write ``loss_b(Z_L + dz[c, b]) - loss_b(Z_L)`` into ``f_out[c, b]``.
+
+    ``dz`` is ``(columns, batch, n_L)``, the logits' change in each
+    evaluation; ``logits``, ``prob`` and ``targets`` are ``(batch, n_L)``.
+    """
+    for c in range(dz.shape[0]):
+        for b in range(dz.shape[1]):
+            f_out[c, b] = loss_difference(loss_code, logits[b], prob[b], targets[b], dz[c, b])

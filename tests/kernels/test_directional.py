@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from networks import HIDDEN, case, naive_args
 
-from fastgrad.kernels.directional import directional_differences
+from fastgrad._passes import directional_differences
 
 
 def reference(net, params, X, Y, layer, weight_dir, bias_dir, epsilon):
@@ -51,6 +51,28 @@ def test_directional_differences_match_full_passes(hidden):
             for d in range(2):
                 ref, crossings = reference(
                     net, params, X, Y, layer, weight_dirs[d], bias_dirs[d], epsilon
+                )
+                np.testing.assert_allclose(out[:, d], ref, rtol=1e-10, atol=1e-17)
+                np.testing.assert_array_equal(kinks[:, d], crossings)
+
+
+@pytest.mark.parametrize("hidden", ["relu", "tanh", "leaky_relu"])
+def test_bias_directions_alone_match_full_passes(hidden):
+    # weight_dirs=None: a bias tensor's directions, with no weight-sized zeros
+    net, params, X, Y = case([6, 7, 5, 3], hidden, "sigmoid", batch=4, seed=9)
+    work, _ = net.workspace(params, X, Y)
+    rng = np.random.default_rng(1)
+    for layer in (1, 2, 3):
+        n_out, n_in = net.sizes[layer], net.sizes[layer - 1]
+        bias_dirs = rng.normal(size=(3, n_out))
+        for epsilon in (1e-6, 0.5):
+            out = np.empty((4, 3))
+            kinks = np.zeros((4, 3), dtype=np.int64)
+            args = (layer, None, bias_dirs, epsilon, work.network, work.head(), work.loss_code)
+            directional_differences(*args, out, kinks)
+            for d in range(3):
+                ref, crossings = reference(
+                    net, params, X, Y, layer, np.zeros((n_out, n_in)), bias_dirs[d], epsilon
                 )
                 np.testing.assert_allclose(out[:, d], ref, rtol=1e-10, atol=1e-17)
                 np.testing.assert_array_equal(kinks[:, d], crossings)

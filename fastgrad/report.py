@@ -408,7 +408,11 @@ class CheckReport:
 
     def _per_tensor(self, flags):
         """Return, per tensor, how many of its entries ``flags`` marks."""
-        return np.add.reduceat(flags, self._bounds[:-1], dtype=np.int64)
+        bounds = self._bounds.tolist()
+        return np.array(
+            [np.count_nonzero(flags[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)],
+            dtype=np.int64,
+        )
 
     def _unverifiable_counts(self):
         """Per tensor, computed entries that could not be compared (and block a pass)."""

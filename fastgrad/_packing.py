@@ -234,7 +234,11 @@ class Packing:
             if self.transposed and name.startswith("W"):
                 array = array.T
             theta[self.slice(name)] = array.ravel()
-        if not np.isfinite(theta).all():
+        # one pass and no temporary: a NaN or Inf makes the sum non-finite (a sum that only
+        # overflows sends finite parameters through the per-tensor search, which passes them)
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = np.add.reduce(theta)
+        if not np.isfinite(total):
             for name in self.names:
                 tensor = theta[self.slice(name)].reshape(self.shapes[name])
                 if self.transposed and name.startswith("W"):

@@ -59,10 +59,14 @@ class Workspace:
             self.b_off[u] = packing.offsets[f"b{u}"]
         self.node_off = np.concatenate(([0], np.cumsum(self.sizes) * self.batch)).astype(np.int64)
         total = int(self.node_off[-1])
-        self.acts = np.zeros(total)
-        self.pre = np.zeros(total)
+        # the forward pass writes every block but the input's pre-activations (none) and
+        # the logits' activations (the loss's): only those are zeroed here
+        self.acts = np.empty(total)
+        self.pre = np.empty(total)
         self.masks = np.ones(total)
         self.block(self.acts, 0)[:] = inputs
+        self.block(self.acts, n_layers)[:] = 0.0
+        self.block(self.pre, 0)[:] = 0.0
         if masks is None and dropout and any(net.dropout):
             masks = net.dropout_masks(self.batch)
         if dropout and masks is not None:

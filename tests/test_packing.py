@@ -169,6 +169,16 @@ def test_non_finite_bias_index(params):
         Packing(SIZES).pack(params)
 
 
+def test_finite_parameters_whose_sum_overflows_are_accepted(params):
+    # finiteness is screened by the sum of all entries; an overflowing sum is not a NaN
+    params["W1"][:] = np.finfo(np.float64).max
+    params["b2"][:] = -np.finfo(np.float64).max
+    theta, _ = Packing(SIZES).pack(params)  # and no overflow warning (an error in the tests)
+    assert np.isfinite(theta).all()
+    with np.errstate(over="ignore"):
+        assert not np.isfinite(np.add.reduce(theta))
+
+
 def test_integer_boolean_and_list_input_accepted(params):
     params["W1"] = np.arange(12).reshape(4, 3)
     params["b1"] = np.array([True, False, True, True])

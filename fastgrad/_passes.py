@@ -112,7 +112,9 @@ def backward(net, targets, loss_code, l2, grad):
                 below = buffers[half * batch * widest :][: batch * n_in].reshape(batch, n_in)
                 np.matmul(delta, weight, out=below)
                 dense.through_activation(
-                    below, _block(net.pre, net, u - 1), _block(net.masks, net, u - 1),
+                    below,
+                    _block(net.pre, net, u - 1),
+                    _block(net.masks, net, u - 1),
                     net.codes[u - 1],
                 )
                 delta = below
@@ -173,14 +175,18 @@ def directional_differences(u, weight_dirs, bias_dirs, epsilon, net, head, loss_
             np.negative(plus, out=dz[2 * d + 1])
         for layer in range(u, n_layers):
             directional.through_activation(
-                dz, _block(net.pre, net, layer), _block(net.masks, net, layer),
-                net.codes[layer], crossed,
+                dz,
+                _block(net.pre, net, layer),
+                _block(net.masks, net, layer),
+                net.codes[layer],
+                crossed,
             )
             n_next = sizes[layer + 1]
             half = (layer - u + 1) % 2
             moved = buffers[half * rows * widest :][: rows * n_next]
             np.matmul(
-                dz.reshape(rows, sizes[layer]), _weight(net, layer + 1).T,
+                dz.reshape(rows, sizes[layer]),
+                _weight(net, layer + 1).T,
                 out=moved.reshape(rows, n_next),
             )
             dz = moved.reshape(columns, batch, n_next)

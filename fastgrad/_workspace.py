@@ -13,6 +13,7 @@ from .kernels.line_series import DEGREE
 from .kernels.losses import BINARY_CROSS_ENTROPY
 from .kernels.structures import Head, Network
 
+
 class Workspace:
     """Flat arrays of a network, its parameters and a batch, after a forward pass.
 

@@ -366,7 +366,8 @@ class Differences:
         self.paths = dict(zip(PATH_NAMES, (int(c) for c in out.paths.sum(axis=0)), strict=True))
         self.kink_lo = self.kink_hi = None
         if out.kinks.any():
-            width = np.divide(out.kink_width, 2.0 * self.epsilon * self.work.batch, out=out.kink_width)
+            width = out.kink_width
+            width /= 2.0 * self.epsilon * self.work.batch
             if self.work.scale != 1.0:
                 width *= self.work.scale
             self.kink_hi = values + width

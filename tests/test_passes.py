@@ -48,9 +48,9 @@ def wide_case(hidden, seed=3):
 def test_passes_are_the_same_to_the_bit_for_any_numba_threads(hidden):
     case = wide_case(hidden)
     runs = []
-    for count in sorted({1, 2, numba.config.NUMBA_NUM_THREADS} & set(
-        range(1, numba.config.NUMBA_NUM_THREADS + 1)
-    )):
+    for count in sorted(
+        {1, 2, numba.config.NUMBA_NUM_THREADS} & set(range(1, numba.config.NUMBA_NUM_THREADS + 1))
+    ):
         with numba_threads(count):
             runs.append(passes(*case))
     for run in runs[1:]:

@@ -6,7 +6,9 @@ from ._jit import jit
 
 
 @jit()
-def compare(analytic, numerical, checked, left_out, starts, floor, errors, squares, largest, counts):
+def compare(
+    analytic, numerical, checked, left_out, starts, floor, errors, squares, largest, counts
+):
     """Compare two flat gradients tensor by tensor.
 
     Parameters

@@ -9,7 +9,7 @@ import numpy as np
 
 from ._hints import network_hint, tensor_hint
 from ._magnitude import comparison_floor, vanishes
-from .kernels.compare import compare
+from .kernels.compare import compare, judge
 from .thresholds import Verdict, squared_norms
 
 
@@ -308,8 +308,8 @@ class CheckReport:
             [packing.slice(name).start for name in packing.names] + [packing.size],
             dtype=np.int64,
         )
-        self._judge_kinks(kink_lo, kink_hi, unverifiable)
-        self._set_floor(scale)
+        largest, numerical_scale = self._judge_kinks(kink_lo, kink_hi, unverifiable)
+        self._set_floor(scale, largest, numerical_scale)
         self._stats = self._tensor_stats()
         squares, max_errors, counts = self._stats
         compared = self._compared_counts()
@@ -337,46 +337,53 @@ class CheckReport:
         slope at the kink lies in it), so its error is the analytic value's
         distance from the interval. Without interval information, or where
         the interval does not bound backprop's convention (``unverifiable``),
-        it is set aside: not compared, and its tensor cannot pass.
+        it is set aside: not compared, and its tensor cannot pass. An entry
+        whose centered difference is not finite (J itself overflowed at
+        ``theta +/- eps e_i``) says nothing and is set aside too.
+
+        Returns the largest ``|a| + |n|`` and ``|n|`` of the compared entries,
+        for :meth:`_set_floor`.
         """
-        kinked = self._checked & (self._kink_counts > 0)
-        self._judged = self._numerical
+        size = self._numerical.size
         self._kink_lo = self._kink_hi = None
-        self._open = kinked
-        self._unverified = np.zeros_like(kinked)
+        nothing = np.empty(0)
+        bounds = (nothing, nothing, np.empty(0, dtype=np.bool_))
         if kink_lo is not None:
             self._kink_lo = np.asarray(kink_lo, dtype=np.float64)
             self._kink_hi = np.asarray(kink_hi, dtype=np.float64)
-            if unverifiable is None:
-                self._open = np.zeros_like(kinked)
-            else:
-                self._open = kinked & np.asarray(unverifiable).astype(bool)
-            self._unverified = self._open
-            bounded = kinked & ~self._open
-            if bounded.any():  # most checks cross no kink: then nothing is clipped
-                self._judged = self._numerical.copy()
-                self._judged[bounded] = np.clip(
-                    self._analytic[bounded], self._kink_lo[bounded], self._kink_hi[bounded]
-                )
-        # J itself overflowed at theta +/- eps e_i: that difference says nothing
-        self._not_finite = self._checked & ~np.isfinite(self._numerical)
-        self._open = self._open | self._not_finite
-        self._used = self._checked & ~self._open
+            flagged = bounds[2] if unverifiable is None else np.asarray(unverifiable, dtype=bool)
+            bounds = (self._kink_lo, self._kink_hi, flagged)
+        judged = np.empty(size)
+        self._open = np.empty(size, dtype=np.int64)
+        self._used = np.empty(size, dtype=bool)
+        self._unverified = np.empty(size, dtype=bool)
+        self._not_finite = np.empty(size, dtype=bool)
+        self._counts = np.empty((len(self._bounds) - 1, 3), dtype=np.int64)
+        clipped, largest, scale = judge(
+            self._analytic,
+            self._numerical,
+            self._checked,
+            self._kink_counts,
+            bounds,
+            self._bounds,
+            judged,
+            (self._open, self._used, self._unverified, self._not_finite),
+            self._counts,
+        )
+        # most checks cross no kink: then the numerical gradient itself is compared
+        self._judged = judged if clipped else self._numerical
+        return largest, scale
 
-    def _set_floor(self, terms):
+    def _set_floor(self, terms, largest, scale):
         """Set the entry-error floor from the size of the gradient's terms.
 
         The floor scales with ``terms``, the largest sum of absolute terms of
         a gradient entry (:func:`fastgrad._magnitude.gradient_scale`), or
-        without it with the largest numerical entry, so it vanishes neither with ``J`` nor with a
-        tensor's gradient. When every compared ``|a| + |n|`` is at rounding
-        level of the terms, the gradient vanishes here and nothing can be
-        established.
+        without it with the largest numerical entry (``scale``), so it
+        vanishes neither with ``J`` nor with a tensor's gradient. When every
+        compared ``|a| + |n|`` (at most ``largest``) is at rounding level of
+        the terms, the gradient vanishes here and nothing can be established.
         """
-        used = self._used
-        numerical = np.abs(self._judged[used])
-        largest = float(np.max(np.abs(self._analytic[used]) + numerical, initial=0.0))
-        scale = float(np.max(numerical, initial=0.0))
         for directions in self._directions.values():
             for d in directions:
                 if not d.kink:
@@ -385,7 +392,8 @@ class CheckReport:
         self.vanishing = False
         if terms is not None:
             terms = float(terms)
-            self.vanishing = bool(used.any() or self._directions) and vanishes(largest, terms)
+            compared = bool(self._counts[:, 0].any()) or bool(self._directions)
+            self.vanishing = compared and vanishes(largest, terms)
             scale = max(scale, terms)
         self.scale = scale
         self.floor = comparison_floor(scale)
@@ -406,27 +414,17 @@ class CheckReport:
         np.divide(np.sqrt(gap), scale, out=out, where=scale > 0.0)
         return out
 
-    def _per_tensor(self, flags):
-        """Return, per tensor, how many of its entries ``flags`` marks."""
-        bounds = self._bounds.tolist()
-        return np.array(
-            [np.count_nonzero(flags[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)],
-            dtype=np.int64,
-        )
-
     def _unverifiable_counts(self):
         """Per tensor, computed entries that could not be compared (and block a pass)."""
-        blocked = self._unverified | self._not_finite
-        if not blocked.any():
-            return np.zeros(len(self._bounds) - 1, dtype=np.int64)
-        return self._per_tensor(blocked)
+        return self._counts[:, 1] + self._counts[:, 2]
 
     def _compared_counts(self):
         """Per tensor, the entries and directions that count in its verdict."""
-        out = self._per_tensor(self._used)
-        for t, name in enumerate(self.net.packing.names):
-            directions = self._directions.get(name) or []
-            out[t] += sum(1 for d in directions if not d.kink)
+        out = self._counts[:, 0].copy()
+        if self._directions:
+            for t, name in enumerate(self.net.packing.names):
+                directions = self._directions.get(name) or []
+                out[t] += sum(1 for d in directions if not d.kink)
         return out
 
     def _inconclusive_reasons(self, counts):
@@ -448,10 +446,10 @@ class CheckReport:
             kinked = [n for n in names if np.any(self._kink_counts[packing.slice(n)])]
             reached = "no entry compared" if not kinked else "no entry compared (kinks only)"
             reasons.append(f"{', '.join(names)}: {reached}")
-        if not (self._unverified.any() or self._not_finite.any()):
+        unverified = self._counts[:, 1]
+        not_finite = self._counts[:, 2]
+        if not (unverified.any() or not_finite.any()):
             return reasons
-        unverified = self._per_tensor(self._unverified)
-        not_finite = self._per_tensor(self._not_finite)
         for name, count, overflows in zip(packing.names, unverified, not_finite, strict=True):
             count = int(count)
             if count and name not in names:

@@ -64,3 +64,109 @@ def compare(
         squares[t, 2] = n2
         largest[t] = top
         counts[t] = count
+
+
+@jit()
+def judge(analytic, numerical, checked, kinks, bounds, starts, judged, flags, counts):
+    """Decide which computed entries are compared, and against what, in one pass.
+
+    An entry whose evaluations crossed a kink (``kinks > 0``) is compared with
+    the nearest point of its interval when it has one, else it is left open
+    (not compared); an entry whose centered difference is not finite is open
+    too.
+
+    Parameters
+    ----------
+    analytic, numerical : ndarray
+        Flat gradients (``numerical`` is NaN where not computed).
+    checked : bool ndarray
+        Entries whose numerical gradient was computed.
+    kinks : int64 ndarray
+        Kink crossings per entry.
+    bounds : tuple of (ndarray, ndarray, bool ndarray)
+        ``(kink_lo, kink_hi, unverifiable)``: each entry's interval and whether
+        it does not bound backprop's convention. Empty arrays when the kernel
+        gave no intervals (every kink entry is then open).
+    starts : int64 ndarray
+        Offset of each tensor, then the total length.
+    judged : ndarray
+        Output: ``numerical``, with each bounded kink entry's analytic value
+        clipped to its interval.
+    flags : tuple of 4 ndarray
+        Output, per entry: ``open`` (int64, 1 where not compared),
+        ``used`` (compared), ``unverified`` and ``not_finite`` (bool).
+    counts : int64 ndarray
+        Output, ``(tensors, 3)``: per tensor, the entries used, unverified
+        and not finite.
+
+    Returns
+    -------
+    (bool, float, float)
+        Whether some kink entry was clipped to its interval; the largest
+        ``|a| + |judged|`` and the largest ``|judged|`` of the used entries
+        (0 when none; NaN propagates as ``numpy.max`` does).
+    """
+    kink_lo, kink_hi, unverifiable = bounds
+    opened, used, unverified, not_finite = flags
+    intervals = kink_lo.shape[0] > 0
+    flagged = unverifiable.shape[0] > 0
+    clipped = False
+    largest = 0.0
+    scale = 0.0
+    nan_total = False
+    nan_size = False
+    for t in range(starts.shape[0] - 1):
+        n_used = 0
+        n_unverified = 0
+        n_not_finite = 0
+        for e in range(starts[t], starts[t + 1]):
+            value = numerical[e]
+            if not checked[e]:
+                judged[e] = value
+                opened[e] = 0
+                used[e] = False
+                unverified[e] = False
+                not_finite[e] = False
+                continue
+            is_open = False
+            if kinks[e] > 0:
+                is_open = not intervals or (flagged and unverifiable[e])
+                if not is_open:
+                    # np.clip: the larger of a and low, then the smaller of that and high;
+                    # a NaN propagates
+                    low = kink_lo[e]
+                    high = kink_hi[e]
+                    value = analytic[e]
+                    if math.isnan(low) or low > value:
+                        value = low
+                    if math.isnan(high) or high < value:
+                        value = high
+                    clipped = True
+            judged[e] = value
+            unverified[e] = intervals and is_open
+            n_unverified += intervals and is_open
+            infinite = not math.isfinite(numerical[e])
+            not_finite[e] = infinite
+            n_not_finite += infinite
+            is_open = is_open or infinite
+            opened[e] = is_open
+            used[e] = not is_open
+            if not is_open:
+                n_used += 1
+                size = abs(value)
+                total = abs(analytic[e]) + size
+                if total > largest:
+                    largest = total
+                if size > scale:
+                    scale = size
+                nan_total = nan_total or math.isnan(total)
+                nan_size = nan_size or math.isnan(size)
+        counts[t, 0] = n_used
+        counts[t, 1] = n_unverified
+        counts[t, 2] = n_not_finite
+    # as numpy.max: any NaN makes the largest NaN
+    if nan_total:
+        largest = math.nan
+    if nan_size:
+        scale = math.nan
+    return clipped, largest, scale

@@ -26,7 +26,11 @@ from .kernels.activations import (
     SOFTPLUS,
     TANH,
 )
+from .kernels.terms import row_reach, slope_spread
 from .thresholds import ROUNDING
+
+PIECEWISE_LINEAR = (IDENTITY, RELU, LEAKY_RELU)
+"""Activation codes whose slope spread is one compiled pass (:func:`slope_spread`)."""
 
 ROUNDING_GROWTH = 1e3
 """How many unit roundoffs of the terms' size a correct gradient may be off by.
@@ -73,8 +77,14 @@ def _backward_terms(work):
         weight = work.theta[packing.slice(f"W{u}")].reshape(packing.shapes[f"W{u}"])
         yield u, delta, weight
         if u > 1:
-            spread = _derivative(int(work.codes[u - 1]), work.block(work.pre, u - 1))
-            spread *= np.abs(work.block(work.masks, u - 1))
+            code = int(work.codes[u - 1])
+            pre = work.block(work.pre, u - 1)
+            if code in PIECEWISE_LINEAR:  # one compiled pass, the same products
+                spread = np.empty_like(pre)
+                slope_spread(code, pre, work.block(work.masks, u - 1), spread)
+            else:
+                spread = _derivative(code, pre)
+                spread *= np.abs(work.block(work.masks, u - 1))
             delta = np.einsum("bk,kj->bj", delta, np.abs(weight))
             delta *= spread
 
@@ -126,7 +136,8 @@ def gradient_scale(work):
     scale = 0.0
     largest_of = np.maximum.reduce  # the ufunc itself: np.max's wrapper costs more than a
     for u, delta, weight in _backward_terms(work):  # small layer's reduction
-        reach = largest_of(np.abs(work.block(work.acts, u - 1)), axis=1, initial=0.0)
+        reach = np.empty(batch)
+        row_reach(work.block(work.acts, u - 1), reach)
         largest = float(largest_of(np.einsum("b,bk->k", reach, delta), initial=0.0))
         if work.l2 and weight.size:
             largest += work.l2 * float(largest_of(np.abs(weight), axis=None))

@@ -1,0 +1,42 @@
+"""The magnitude's elementwise kernels against the numpy expressions they replace, bit for bit."""
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fastgrad.kernels.activations import IDENTITY, LEAKY_RELU, LEAKY_SLOPE, RELU
+from fastgrad.kernels.terms import row_reach, slope_spread
+
+
+def _block(rng, zeros=True):
+    shape = tuple(rng.integers(1, 6, size=2))
+    block = rng.normal(size=shape) * 10.0 ** rng.integers(-3, 4, size=shape)
+    if zeros:
+        block[rng.random(shape) < 0.3] = 0.0
+    return block
+
+
+@given(seed=st.integers(0, 2**32 - 1), nan=st.booleans())
+def test_row_reach_is_numpy_row_maximum(seed, nan):
+    rng = np.random.default_rng(seed)
+    block = _block(rng)
+    if nan:
+        block[rng.integers(block.shape[0]), rng.integers(block.shape[1])] = np.nan
+    out = np.empty(block.shape[0])
+    row_reach(block, out)
+    np.testing.assert_array_equal(out, np.maximum.reduce(np.abs(block), axis=1, initial=0.0))
+
+
+@given(seed=st.integers(0, 2**32 - 1), code=st.sampled_from([IDENTITY, RELU, LEAKY_RELU]))
+def test_slope_spread_is_numpy_slope_times_mask(seed, code):
+    rng = np.random.default_rng(seed)
+    pre = _block(rng)
+    masks = np.where(rng.random(pre.shape) < 0.3, 0.0, 1.0 / (1.0 - rng.random()))
+    out = np.empty_like(pre)
+    slope_spread(code, pre, masks, out)
+    slope = {
+        IDENTITY: np.ones_like(pre),
+        RELU: (pre >= 0).astype(np.float64),  # relu'(0) = 1 in the magnitude
+        LEAKY_RELU: np.where(pre > 0, 1.0, LEAKY_SLOPE),
+    }[code]
+    np.testing.assert_array_equal(out, slope * np.abs(masks))

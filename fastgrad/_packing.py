@@ -94,6 +94,11 @@ class Packing:
         How the user stores ``Wl``: ``(n_out, n_in)``, the layout of ``theta``,
         or ``(n_in, n_out)``, transposed on the way in and out. :attr:`shapes`
         are always ``theta``'s; :meth:`user_shape` gives the user's.
+
+    Attributes
+    ----------
+    bounds : int64 ndarray
+        The offset of each tensor in :attr:`names` order, then :attr:`size`.
     """
 
     def __init__(self, sizes, weights="out_in"):
@@ -117,6 +122,7 @@ class Packing:
                 offset += int(np.prod(shape))
         self.size = offset
         self._starts = np.array([self.offsets[name] for name in self.names], dtype=np.int64)
+        self.bounds = np.append(self._starts, self.size)
 
     def slice(self, name):
         """Return the slice of ``theta`` that holds tensor ``name``."""

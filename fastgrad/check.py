@@ -26,12 +26,19 @@ INTERRUPT_WORK = 50_000_000
 """Entry-samples above which the work is split into chunks so that Ctrl-C stops it."""
 
 
-@contextlib.contextmanager
 def threads_limited(threads):
-    """Run the body with ``numba.set_num_threads(threads)``, restoring it after."""
+    """Run the body with ``numba.set_num_threads(threads)``, restoring it after.
+
+    With ``threads=None`` the body runs as it is (a no-op context).
+    """
     if threads is None:
-        yield
-        return
+        return contextlib.nullcontext()
+    return _threads_set(threads)
+
+
+@contextlib.contextmanager
+def _threads_set(threads):
+    """Set ``threads`` numba threads for the body of :func:`threads_limited`, then restore."""
     if (
         not isinstance(threads, numbers.Integral)
         or not 1 <= threads <= numba.config.NUMBA_NUM_THREADS

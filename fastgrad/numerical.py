@@ -324,12 +324,12 @@ class Differences:
         self.prepare()
         self._layer_series(t_start, t_stop)
         w = self.work
-        lanes = max(1, min(numba.get_num_threads(), int(t_stop - t_start)))
         tasks = Tasks(self.task_layer, self.task_unit, self.entry_ptr, self.entry_input)
         args = (w.network, self.head, self.tables, w.loss_code, self.method, self.epsilon, out)
         if not self.parallel:
             finite_diff.centered_differences_serial(tasks, int(t_start), int(t_stop), *args)
         else:
+            lanes = max(1, min(numba.get_num_threads(), int(t_stop - t_start)))
             finite_diff.centered_differences(tasks, int(t_start), int(t_stop), lanes, *args)
 
     def finish(self, diff):

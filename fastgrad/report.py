@@ -303,11 +303,7 @@ class CheckReport:
         self._kink_counts = kinks
         self._bias_shapes = bias_shapes or {}
         self._directions = directions or {}
-        packing = net.packing
-        self._bounds = np.array(
-            [packing.slice(name).start for name in packing.names] + [packing.size],
-            dtype=np.int64,
-        )
+        self._bounds = net.packing.bounds
         largest, numerical_scale = self._judge_kinks(kink_lo, kink_hi, unverifiable)
         self._set_floor(scale, largest, numerical_scale)
         self._stats = self._tensor_stats()

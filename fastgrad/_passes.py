@@ -79,7 +79,13 @@ def forward(net):
             bias = net.theta[net.b_off[u] : net.b_off[u] + net.sizes[u]]
             hidden = u < n_layers
             dense.finish_layer(
-                z, bias, _block(net.masks, net, u), _block(net.acts, net, u), net.codes[u], hidden
+                z,
+                bias,
+                _block(net.masks, net, u),
+                _block(net.acts, net, u),
+                net.codes[u],
+                net.act_params[u],
+                hidden,
             )
 
 
@@ -116,6 +122,7 @@ def backward(net, targets, loss_code, l2, grad):
                     _block(net.pre, net, u - 1),
                     _block(net.masks, net, u - 1),
                     net.codes[u - 1],
+                    net.act_params[u - 1],
                 )
                 delta = below
 
@@ -179,6 +186,7 @@ def directional_differences(u, weight_dirs, bias_dirs, epsilon, net, head, loss_
                 _block(net.pre, net, layer),
                 _block(net.masks, net, layer),
                 net.codes[layer],
+                net.act_params[layer],
                 crossed,
             )
             n_next = sizes[layer + 1]

@@ -48,6 +48,7 @@ class Workspace:
         self.batch = inputs.shape[0]
         self.sizes = np.asarray(net.sizes, dtype=np.int64)
         self.codes = np.asarray(net.activation_codes, dtype=np.int64)
+        self.act_params = np.asarray(net.activation_parameters, dtype=np.float64)
         self.loss_code = net.loss_code
         self.l2 = float(net.l2)
         self.scale = net.data_scale(self.batch)
@@ -89,6 +90,7 @@ class Workspace:
             b_off=self.b_off,
             sizes=self.sizes,
             codes=self.codes,
+            act_params=self.act_params,
             masks=self.masks,
             node_off=self.node_off,
             acts=self.acts,

@@ -816,6 +816,10 @@ INITIALIZERS = {
 }
 
 
+KAIMING = ("kaiming_normal", "kaiming_uniform", "he_normal", "he_uniform")
+"""The names of the He/Kaiming initializers, whose gain follows the rectifier's slope ``a``."""
+
+
 def get(name):
     """Return the initializer called ``name``.
 

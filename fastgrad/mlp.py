@@ -23,6 +23,18 @@ HIDDEN_ACTIVATIONS = {
     "softplus": act.SOFTPLUS,
 }
 
+ACTIVATION_PARAMETERS = {
+    "leaky_relu": ("slope", act.LEAKY_SLOPE),
+    "elu": ("alpha", act.ELU_ALPHA),
+    "softplus": ("beta", act.SOFTPLUS_BETA),
+}
+"""The hidden activations that take a parameter: its name and default.
+
+leaky relu ``phi(z) = a z`` for ``z <= 0`` (``a`` the slope), elu ``alpha
+(exp(z) - 1)`` for ``z <= 0``, softplus ``log(1 + exp(beta z)) / beta``:
+torch's ``LeakyReLU(negative_slope)``, ``ELU(alpha)`` and ``Softplus(beta)``.
+"""
+
 OUTPUT_LOSSES = {
     "identity": ("mse", losses.MSE),
     "sigmoid": ("binary_cross_entropy", losses.BINARY_CROSS_ENTROPY),
@@ -45,6 +57,48 @@ def _finite(name, value):
     if not math.isfinite(number):
         raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
     return number
+
+
+def _hidden_entry(entry):
+    """Return ``(name, parameter)`` of one hidden entry, a name or a ``(name, parameter)`` pair.
+
+    The parameter is a float for the activations of :data:`ACTIVATION_PARAMETERS`
+    (their default when the entry is a plain name) and None for the others.
+    """
+    if isinstance(entry, str):
+        name = _choice("hidden activation", entry, list(HIDDEN_ACTIVATIONS))
+        return name, ACTIVATION_PARAMETERS[name][1] if name in ACTIVATION_PARAMETERS else None
+    if not _is_pair(entry):
+        raise ValueError(
+            f"a hidden entry is an activation name or a (name, parameter) pair; got {entry!r}"
+        )
+    name = _choice("hidden activation", entry[0], list(HIDDEN_ACTIVATIONS))
+    if name not in ACTIVATION_PARAMETERS:
+        takes = ", ".join(f"{key} ({option})" for key, (option, _) in ACTIVATION_PARAMETERS.items())
+        raise ValueError(
+            f"hidden activation {name!r} takes no parameter; got {tuple(entry)!r}. "
+            f"Only {takes} do"
+        )
+    option, _ = ACTIVATION_PARAMETERS[name]
+    value = entry[1]
+    try:
+        number = math.nan if isinstance(value, bool) else float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number) or (name == "softplus" and number <= 0.0):
+        wanted = "a finite number > 0" if name == "softplus" else "a finite number"
+        raise ValueError(f"{name}'s {option} must be {wanted}; got {value!r}")
+    return name, number
+
+
+def _is_pair(entry):
+    """Whether ``entry`` looks like ``(name, number)``."""
+    return (
+        isinstance(entry, (tuple, list))
+        and len(entry) == 2
+        and isinstance(entry[0], str)
+        and isinstance(entry[1], numbers.Real)
+    )
 
 
 def _choice(kind, value, valid):
@@ -80,10 +134,16 @@ class MLP:
     ----------
     sizes : sequence of int
         Units per layer, input first and output last, e.g. ``[784, 128, 10]``.
-    hidden : str or sequence of str, default "relu"
-        Activation of the hidden layers: one name for all or one per hidden
-        layer. One of identity, relu, leaky_relu (slope 0.01), tanh, sigmoid,
-        elu (alpha 1) and softplus (beta 1).
+    hidden : str, (str, float) or sequence of them, default "relu"
+        Activation of the hidden layers: one entry for all or one per hidden
+        layer. An entry is a name (identity, relu, leaky_relu, tanh, sigmoid,
+        elu, softplus) or a ``(name, parameter)`` pair for the three that take
+        one: ``("leaky_relu", a)``, ``phi(z) = a z`` for ``z <= 0`` (default
+        ``a = 0.01``; any finite ``a``); ``("elu", alpha)``, ``alpha (exp(z) -
+        1)`` for ``z <= 0`` (default 1; any finite alpha); ``("softplus",
+        beta)``, ``log(1 + exp(beta z)) / beta`` (default 1; finite, > 0).
+        These are torch's ``LeakyReLU``, ``ELU`` and ``Softplus``. Leaky relu
+        (slope other than 1) and elu (alpha other than 1) have a kink at 0.
     output : {"softmax", "sigmoid", "identity"}, default "softmax"
         Output function, computed together with the loss from the logits.
     loss : {"cross_entropy", "binary_cross_entropy", "mse"}, optional
@@ -156,19 +216,22 @@ class MLP:
             )
         n_hidden = len(self.sizes) - 2
 
-        if isinstance(hidden, str):
-            names = [hidden] * n_hidden
+        if isinstance(hidden, str) or _is_pair(hidden):
+            entries = [hidden] * n_hidden
         elif isinstance(hidden, (list, tuple)):
-            names = list(hidden)
+            entries = list(hidden)
         else:
-            raise TypeError(f"hidden must be an activation name or a list of names; got {hidden!r}")
-        if len(names) != n_hidden:
-            raise ValueError(
-                f"hidden names {len(names)} activation(s) for {n_hidden} hidden layer(s)"
+            raise TypeError(
+                "hidden must be an activation name, a (name, parameter) pair or a list of "
+                f"them; got {hidden!r}"
             )
-        self.hidden = tuple(
-            _choice("hidden activation", name, list(HIDDEN_ACTIVATIONS)) for name in names
-        )
+        if len(entries) != n_hidden:
+            raise ValueError(
+                f"hidden names {len(entries)} activation(s) for {n_hidden} hidden layer(s)"
+            )
+        parsed = [_hidden_entry(entry) for entry in entries]
+        self.hidden = tuple(name for name, _ in parsed)
+        self.hidden_parameters = tuple(param for _, param in parsed)
 
         self.output = _choice("output", output, list(OUTPUT_LOSSES))
         paired = OUTPUT_LOSSES[self.output][0]
@@ -215,9 +278,28 @@ class MLP:
             *(HIDDEN_ACTIVATIONS[n] for n in self.hidden),
             act.IDENTITY,
         )
+        self.activation_parameters = (
+            0.0,
+            *(0.0 if p is None else p for p in self.hidden_parameters),
+            0.0,
+        )
+
+    @property
+    def hidden_entries(self):
+        """The hidden activations as ``MLP`` takes them: a name, or ``(name, parameter)``.
+
+        The pair only where the parameter is not the default, e.g. ``[("leaky_relu",
+        0.2), "tanh"]``.
+        """
+        entries = []
+        for name, param in zip(self.hidden, self.hidden_parameters, strict=True):
+            default = ACTIVATION_PARAMETERS.get(name, (None, None))[1]
+            entries.append(name if param == default else (name, param))
+        return entries
 
     def __repr__(self):
-        hidden = self.hidden[0] if len(set(self.hidden)) == 1 else list(self.hidden)
+        entries = self.hidden_entries
+        hidden = entries[0] if len(set(entries)) == 1 else entries
         extras = ""
         if self.l2:
             extras += f", l2={self.l2!r}"
@@ -236,7 +318,7 @@ class MLP:
         """Return the keyword arguments that rebuild this network, ``MLP(**net.options())``."""
         return {
             "sizes": list(self.sizes),
-            "hidden": list(self.hidden),
+            "hidden": self.hidden_entries,
             "output": self.output,
             "loss": self.loss_name,
             "l2": self.l2,
@@ -279,6 +361,9 @@ class MLP:
             Seed, for reproducible parameters.
         **options
             Passed to the initializer (e.g. ``mode``, ``nonlinearity``, ``gain``).
+            He/Kaiming initializers given neither ``a`` nor ``nonlinearity``
+            draw a weight followed by a leaky relu with that layer's slope
+            ``a``, gain ``sqrt(2 / (1 + a^2))``; the others with the relu gain.
 
         Returns
         -------
@@ -290,6 +375,7 @@ class MLP:
         from . import init as initializers
 
         draw = initializers.get(method)
+        rectifier = method in initializers.KAIMING and not {"a", "nonlinearity"} & set(options)
         rng = seed
         if not isinstance(seed, np.random.Generator):
             wanted = "None, a non-negative integer or a numpy.random.Generator"
@@ -306,7 +392,11 @@ class MLP:
             if name.startswith("W") and self.weights == "in_out":
                 shape = shape[::-1]
             if name.startswith("W"):
-                drawn = draw(self.packing.shapes[name], rng=rng, **options)
+                layer = int(name[1:])
+                extra = {}
+                if rectifier and layer < len(self.hidden) + 1 and self.hidden[layer - 1] == "leaky_relu":
+                    extra = {"a": self.hidden_parameters[layer - 1]}
+                drawn = draw(self.packing.shapes[name], rng=rng, **options, **extra)
                 params[name] = np.ascontiguousarray(drawn.T) if self.weights == "in_out" else drawn
             else:
                 params[name] = np.zeros(shape)

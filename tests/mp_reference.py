@@ -12,24 +12,30 @@ import mpmath
 import numpy as np
 
 DIGITS = 50
-LEAKY = mpmath.mpf(0.01)  # the float64 slope, exactly
+DEFAULTS = {"leaky_relu": 0.01, "elu": 1.0, "softplus": 1.0}
 
 
-def activation(name, x):
+def activation(entry, x):
+    """``phi(x)``; ``entry`` a name or ``(name, parameter)``, the parameter taken exactly."""
+    if isinstance(entry, str):
+        name, param = entry, DEFAULTS.get(entry)
+    else:
+        name, param = entry
+    param = None if param is None else mpmath.mpf(float(param))
     if name == "identity":
         return x
     if name == "relu":
         return x if x > 0 else mpmath.mpf(0)
     if name == "leaky_relu":
-        return x if x > 0 else LEAKY * x
+        return x if x > 0 else param * x
     if name == "tanh":
         return mpmath.tanh(x)
     if name == "sigmoid":
         return 1 / (1 + mpmath.exp(-x))
     if name == "elu":
-        return x if x > 0 else mpmath.expm1(x)
+        return x if x > 0 else param * mpmath.expm1(x)
     if name == "softplus":
-        return mpmath.log1p(mpmath.exp(x))
+        return mpmath.log1p(mpmath.exp(param * x)) / param
     raise KeyError(name)
 
 

@@ -2,48 +2,67 @@
 
 Plain numpy, written from the formulas in DESIGN.md and nothing else of
 fastgrad's: a network is given by its sizes, activation names, output name,
-l2, and explicit dropout masks; data are rows.
+l2, and explicit dropout masks; data are rows. A hidden activation is a name
+or a ``(name, parameter)`` pair: leaky relu's slope, elu's alpha, softplus'
+beta (torch's definitions).
 """
 
 import numpy as np
 
-LEAKY = 0.01
+DEFAULTS = {"leaky_relu": 0.01, "elu": 1.0, "softplus": 1.0}
 
 
-def activation(name, z):
+def split(entry):
+    """Return ``(name, parameter)`` of a hidden entry; the default parameter for a name."""
+    if isinstance(entry, str):
+        return entry, DEFAULTS.get(entry)
+    return entry[0], entry[1]
+
+
+def kinked(entry):
+    """Whether the activation's slope jumps at 0."""
+    name, param = split(entry)
+    return name == "relu" or (name in ("leaky_relu", "elu") and param != 1.0)
+
+
+def activation(entry, z):
+    name, param = split(entry)
     if name == "identity":
         return z
     if name == "relu":
         return np.maximum(z, 0.0)
     if name == "leaky_relu":
-        return np.where(z > 0, z, LEAKY * z)
+        return np.where(z > 0, z, param * z)
     if name == "tanh":
         return np.tanh(z)
     if name == "sigmoid":
         return 1.0 / (1.0 + np.exp(-z))
     if name == "elu":
-        return np.where(z > 0, z, np.exp(np.minimum(z, 0.0)) - 1.0)
+        return np.where(z > 0, z, param * (np.exp(np.minimum(z, 0.0)) - 1.0))
     if name == "softplus":
-        return np.log1p(np.exp(-np.abs(z))) + np.maximum(z, 0.0)
+        bz = param * z
+        return (np.log1p(np.exp(-np.abs(bz))) + np.maximum(bz, 0.0)) / param
     raise KeyError(name)
 
 
-def activation_derivative(name, z):
+def activation_derivative(entry, z):
+    name, param = split(entry)
     if name == "identity":
         return np.ones_like(z)
     if name == "relu":
         return (z > 0).astype(float)
     if name == "leaky_relu":
-        return np.where(z > 0, 1.0, LEAKY)
+        return np.where(z > 0, 1.0, param)
     if name == "tanh":
         return 1.0 - np.tanh(z) ** 2
     if name == "sigmoid":
         s = 1.0 / (1.0 + np.exp(-z))
         return s * (1.0 - s)
     if name == "elu":
-        return np.where(z > 0, 1.0, np.exp(np.minimum(z, 0.0)))
+        return np.where(z > 0, 1.0, param * np.exp(np.minimum(z, 0.0)))
     if name == "softplus":
-        return 1.0 / (1.0 + np.exp(-z))
+        e = np.exp(-np.abs(param * z))  # sigmoid(beta z), without overflow
+        return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
     raise KeyError(name)
 
 
@@ -163,16 +182,13 @@ def one_hot(labels, n):
     return out
 
 
-KINKED = ("relu", "leaky_relu")
-
-
 def one_sided(sizes, hidden, output, params, X, Y, masks, epsilon, dtype=np.float64):
     """Per entry and sample: the loss changes at theta +- eps e_i and the kinks crossed.
 
     Returns ``(plus, minus, crossed_plus, crossed_minus)``, each ``(n_params,
     batch)`` in the flat order W1 (row-major), b1, W2, ...: ``plus[i, b] =
     loss_b(theta + eps e_i) - loss_b(theta)``, ``minus`` the same at ``-eps``,
-    and the number of relu / leaky relu units (kept by dropout) whose
+    and the number of kinked units (:func:`kinked`, kept by dropout) whose
     pre-activation is on the other side of 0 than at theta.
     """
     params = {key: np.asarray(value, dtype=dtype) for key, value in params.items()}
@@ -183,7 +199,7 @@ def one_sided(sizes, hidden, output, params, X, Y, masks, epsilon, dtype=np.floa
     def evaluate(trial):
         Z, _ = forward(sizes, hidden, trial, X, masks)
         sides = [
-            (Z[k] > 0) & (masks[k] != 0) if hidden[k] in KINKED else None
+            (Z[k] > 0) & (masks[k] != 0) if kinked(hidden[k]) else None
             for k in range(len(sizes) - 2)
         ]
         return per_sample_loss(output, Z[-1], Y), sides

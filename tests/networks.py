@@ -5,6 +5,8 @@ import numpy as np
 import fastgrad as fg
 
 HIDDEN = ("identity", "relu", "leaky_relu", "tanh", "sigmoid", "elu", "softplus")
+PARAMETRIZED = (("leaky_relu", 0.2), ("leaky_relu", -0.3), ("elu", 0.5), ("elu", 2.0), ("softplus", 3.0))
+"""Hidden entries with a parameter other than the default, torch's ``LeakyReLU(0.2)`` ..."""
 OUTPUTS = ("identity", "sigmoid", "softmax")
 
 
@@ -46,4 +48,4 @@ def case(
 
 def naive_args(net, X):
     """Arguments the naive references take for a network: sizes, hidden, output, l2, masks."""
-    return net.sizes, list(net.hidden), net.output, net.l2, net.dropout_masks(X.shape[0])
+    return net.sizes, net.hidden_entries, net.output, net.l2, net.dropout_masks(X.shape[0])

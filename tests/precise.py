@@ -10,7 +10,16 @@ obvious, like ``naive.py``; nothing here is shared with fastgrad.
 import math
 from decimal import Decimal, localcontext
 
-LEAKY = Decimal(0.01)  # the float64 slope, exactly
+DEFAULTS = {"leaky_relu": 0.01, "elu": 1.0, "softplus": 1.0}
+
+
+def _split(entry):
+    """``(name, Decimal parameter)`` of a name or a ``(name, parameter)`` pair, exactly."""
+    if isinstance(entry, str):
+        name, param = entry, DEFAULTS.get(entry)
+    else:
+        name, param = entry
+    return name, None if param is None else Decimal(float(param))
 
 
 def _digits(values, steps=()):
@@ -30,34 +39,53 @@ def _exact(value):
     return value if isinstance(value, Decimal) else Decimal(float(value))
 
 
-def activation(name, x):
-    """``phi(x)`` for a Decimal ``x`` at the current precision."""
+def _expm1(x):
+    """``exp(x) - 1`` to the current precision, also where ``x`` is far below it."""
+    if abs(x) >= Decimal("1e-3"):
+        return x.exp() - 1
+    total, term, n = Decimal(0), Decimal(1), 0
+    while True:  # the series x + x^2/2 + ...: every term is below the one before
+        n += 1
+        term = term * x / n
+        if total + term == total:
+            return total
+        total += term
+
+
+def activation(entry, x):
+    """``phi(x)`` for a Decimal ``x`` at the current precision.
+
+    ``entry`` is an activation name or a ``(name, parameter)`` pair (leaky
+    relu's slope, elu's alpha, softplus' beta), the parameter taken exactly.
+    """
+    name, param = _split(entry)
     if name == "identity":
         return x
     if name == "relu":
         return x if x > 0 else Decimal(0)
     if name == "leaky_relu":
-        return x if x > 0 else LEAKY * x
+        return x if x > 0 else param * x
     if name == "tanh":
         e = (2 * x).exp()
         return (e - 1) / (e + 1)
     if name == "sigmoid":
         return 1 / (1 + (-x).exp())
     if name == "elu":
-        return x if x > 0 else x.exp() - 1
+        return x if x > 0 else param * _expm1(x)
     if name == "softplus":
-        return (1 + x.exp()).ln()
+        return (1 + (param * x).exp()).ln() / param
     raise KeyError(name)
 
 
-def activation_derivative(name, x):
+def activation_derivative(entry, x):
     """``phi'(x)`` for a Decimal ``x`` at the current precision (left slope at a kink)."""
+    name, param = _split(entry)
     if name == "identity":
         return Decimal(1)
     if name == "relu":
         return Decimal(1) if x > 0 else Decimal(0)
     if name == "leaky_relu":
-        return Decimal(1) if x > 0 else LEAKY
+        return Decimal(1) if x > 0 else param
     if name == "tanh":
         e = (2 * x).exp()
         return 4 * e / ((1 + e) * (1 + e))
@@ -65,32 +93,39 @@ def activation_derivative(name, x):
         e = (-x).exp()
         return e / ((1 + e) * (1 + e))
     if name == "elu":
-        return Decimal(1) if x > 0 else x.exp()
+        return Decimal(1) if x > 0 else param * x.exp()
     if name == "softplus":
-        return 1 / (1 + (-x).exp())
+        return 1 / (1 + (-param * x).exp())
     raise KeyError(name)
 
 
-def activation_value(name, z):
+def _scale(entry):
+    """How much the activation's parameter stretches its argument (softplus' beta)."""
+    name, param = _split(entry)
+    return abs(float(param)) if name == "softplus" else 1.0
+
+
+def activation_value(entry, z):
     """``phi(z)`` of a float, rounded once to float64."""
     with localcontext() as ctx:
-        ctx.prec = _digits([z])
-        return float(activation(name, _exact(z)))
+        ctx.prec = _digits([z * _scale(entry)])
+        return float(activation(entry, _exact(z)))
 
 
-def derivative_value(name, z):
+def derivative_value(entry, z):
     """``phi'(z)`` of a float, rounded once to float64."""
     with localcontext() as ctx:
-        ctx.prec = _digits([z])
-        return float(activation_derivative(name, _exact(z)))
+        ctx.prec = _digits([z * _scale(entry)])
+        return float(activation_derivative(entry, _exact(z)))
 
 
-def activation_difference(name, z, d):
+def activation_difference(entry, z, d):
     """``phi(z + d) - phi(z)`` with ``z + d`` exact, rounded once to float64."""
+    scale = _scale(entry)
     with localcontext() as ctx:
-        ctx.prec = _digits([z, d], [d])
+        ctx.prec = _digits([z * scale, d * scale], [d * scale])
         z = _exact(z)
-        return float(activation(name, z + _exact(d)) - activation(name, z))
+        return float(activation(entry, z + _exact(d)) - activation(entry, z))
 
 
 def sigmoid_pair(z):

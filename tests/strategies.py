@@ -16,6 +16,24 @@ import fastgrad as fg
 
 HIDDEN = ("identity", "relu", "leaky_relu", "tanh", "sigmoid", "elu", "softplus")
 
+PARAMETERS = {
+    # torch's LeakyReLU(0.2), a negative slope, slope 1 (the identity, no kink)
+    "leaky_relu": st.one_of(st.sampled_from([0.2, -0.3, 0.0, 1.0]), st.floats(-1.0, 2.0)),
+    # alpha 1 is the default; 0 makes elu a relu on the left
+    "elu": st.one_of(st.sampled_from([0.5, 2.0, 0.0, 1.0]), st.floats(0.0, 3.0)),
+    "softplus": st.one_of(st.sampled_from([2.0, 0.5, 10.0]), st.floats(0.2, 10.0)),
+}
+"""The parameters drawn for the activations that take one."""
+
+
+@st.composite
+def hidden_entries(draw):
+    """A hidden entry: a name, or a ``(name, parameter)`` pair with a drawn parameter."""
+    name = draw(st.sampled_from(HIDDEN))
+    if name in PARAMETERS and draw(st.booleans()):
+        return (name, draw(PARAMETERS[name]))
+    return name
+
 # How the targets of a batch are given; each implies its output/loss pair.
 TARGETS = ("mse", "bce", "ce_one_hot", "ce_soft", "ce_labels")
 OUTPUT = {
@@ -71,7 +89,7 @@ class Case:
 
     net: fg.MLP
     sizes: list
-    hidden: list  # one activation name per hidden layer
+    hidden: list  # one activation name, or (name, parameter), per hidden layer
     output: str
     l2: float
     params: dict
@@ -113,10 +131,8 @@ def build_case(
     batch=4,
     seed=0,
 ):
-    """Build a :class:`Case`; ``hidden`` is one name or a list with one per hidden layer."""
+    """Build a :class:`Case`; ``hidden`` is one entry or a list with one per hidden layer."""
     rng = np.random.default_rng(seed)
-    n_hidden = len(sizes) - 2
-    names = [hidden] * n_hidden if isinstance(hidden, str) else list(hidden)
     output = OUTPUT[target]
     net = fg.MLP(
         sizes,
@@ -138,7 +154,7 @@ def build_case(
     return Case(
         net=net,
         sizes=list(sizes),
-        hidden=names,
+        hidden=net.hidden_entries,
         output=output,
         l2=l2,
         params=params,
@@ -155,8 +171,9 @@ def build_case(
 def cases(draw, hidden=None, target=None, min_depth=1):
     """Draw a :class:`Case`; ``hidden``/``target`` fixed when given.
 
-    With ``hidden=None`` the hidden activations are either one name for every
-    layer or a list with one drawn per layer.
+    With ``hidden=None`` the hidden activations are either one entry for every
+    layer or a list with one drawn per layer; an entry is a name or a
+    ``(name, parameter)`` pair with a drawn parameter.
     """
     depth = draw(st.integers(min_depth, 4))  # weight layers
     sizes = draw(st.lists(st.integers(1, 8), min_size=depth + 1, max_size=depth + 1))
@@ -164,8 +181,8 @@ def cases(draw, hidden=None, target=None, min_depth=1):
     if hidden is None:
         hidden = draw(
             st.one_of(
-                st.sampled_from(HIDDEN),
-                st.lists(st.sampled_from(HIDDEN), min_size=n_hidden, max_size=n_hidden),
+                hidden_entries(),
+                st.lists(hidden_entries(), min_size=n_hidden, max_size=n_hidden),
             )
         )
     if target is None:

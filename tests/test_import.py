@@ -34,7 +34,7 @@ def dispatchers():
 loaded_by_import = sorted(m for m in sys.modules if m.startswith("fastgrad.kernels."))
 before = dispatchers()
 from fastgrad.kernels import activations
-activations.activate(activations.TANH, 0.5)
+activations.activate(activations.TANH, 0.0, 0.5)
 after = dispatchers()
 print(json.dumps({"loaded": loaded_by_import, "before": before, "after": after}))
 """

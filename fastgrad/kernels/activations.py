@@ -1,10 +1,15 @@
 """Scalar activations, their derivatives and their exact differences.
 
-Every function takes an integer activation code (the constants below) and
-float64 scalars. The dispatch on the code is a chain of comparisons that the
+Every function takes an integer activation code (the constants below), the
+activation's parameter and float64 scalars. The parameter is leaky relu's
+negative slope ``a`` (``phi(z) = a z`` for ``z <= 0``), elu's ``alpha``
+(``alpha expm1(z)`` for ``z <= 0``) and softplus' ``beta`` (``phi(z) =
+log(1 + exp(beta z)) / beta``), torch's parametrizations; the other codes
+ignore it. Defaults: :data:`LEAKY_SLOPE`, :data:`ELU_ALPHA`,
+:data:`SOFTPLUS_BETA`. The dispatch on the code is a chain of comparisons that the
 compiler hoists out of the loops that call these functions.
 
-``difference(code, z, delta)`` returns ``phi(z + delta) - phi(z)`` computed
+``difference(code, param, z, delta)`` returns ``phi(z + delta) - phi(z)`` computed
 without subtracting two nearly equal numbers wherever an identity allows it
 (``tanh``, ``sigmoid``, ``softplus``, the exponential side of ``elu``, and
 the linear pieces of ``relu`` and ``leaky_relu``), for any step: small ones
@@ -27,6 +32,13 @@ ELU = 5
 SOFTPLUS = 6
 
 LEAKY_SLOPE = 0.01
+"""Default negative slope of leaky relu."""
+
+ELU_ALPHA = 1.0
+"""Default ``alpha`` of elu."""
+
+SOFTPLUS_BETA = 1.0
+"""Default ``beta`` of softplus."""
 
 
 @jit()
@@ -46,30 +58,30 @@ def softplus(z):
 
 
 @jit()
-def activate(code, z):
-    """Return ``phi(z)`` for the activation ``code``."""
+def activate(code, param, z):
+    """Return ``phi(z)`` for the activation ``code`` with parameter ``param``."""
     if code == RELU:
         return z if z > 0.0 else 0.0
     if code == LEAKY_RELU:
-        return z if z > 0.0 else LEAKY_SLOPE * z
+        return z if z > 0.0 else param * z
     if code == TANH:
         return math.tanh(z)
     if code == SIGMOID:
         return sigmoid_pair(z)[0]
     if code == ELU:
-        return z if z > 0.0 else math.expm1(z)
+        return z if z > 0.0 else param * math.expm1(z)
     if code == SOFTPLUS:
-        return softplus(z)
+        return softplus(param * z) / param
     return z
 
 
 @jit()
-def derivative(code, z):
-    """Return ``phi'(z)``; at the kink of ``relu``/``leaky_relu`` the left slope."""
+def derivative(code, param, z):
+    """Return ``phi'(z)``; at the kink of ``relu``/``leaky_relu``/``elu`` the left slope."""
     if code == RELU:
         return 1.0 if z > 0.0 else 0.0
     if code == LEAKY_RELU:
-        return 1.0 if z > 0.0 else LEAKY_SLOPE
+        return 1.0 if z > 0.0 else param
     if code == TANH:
         e = math.exp(-2.0 * abs(z))
         return 4.0 * e / ((1.0 + e) * (1.0 + e))
@@ -77,16 +89,20 @@ def derivative(code, z):
         s, t = sigmoid_pair(z)
         return s * t
     if code == ELU:
-        return 1.0 if z > 0.0 else math.exp(z)
+        return 1.0 if z > 0.0 else param * math.exp(z)
     if code == SOFTPLUS:
-        return sigmoid_pair(z)[0]
+        return sigmoid_pair(param * z)[0]
     return 1.0
 
 
 @jit()
-def is_kinked(code):
-    """Whether the activation has a point where it is not differentiable (at 0)."""
-    return code == RELU or code == LEAKY_RELU
+def is_kinked(code, param):
+    """Whether the activation has a point where it is not differentiable (at 0).
+
+    relu always; leaky relu unless its slope is 1 (the identity); elu unless
+    ``alpha`` is 1, where its slope jumps from ``alpha`` to 1.
+    """
+    return code == RELU or ((code == LEAKY_RELU or code == ELU) and param != 1.0)
 
 
 @jit()
@@ -96,7 +112,7 @@ def is_piecewise_linear(code):
 
 
 @jit()
-def difference(code, z, delta):
+def difference(code, param, z, delta):
     """Return ``phi(z + delta) - phi(z)`` without catastrophic cancellation."""
     if code == IDENTITY:
         return delta
@@ -111,8 +127,8 @@ def difference(code, z, delta):
         if z > 0.0 and w > 0.0:
             return delta
         if z <= 0.0 and w <= 0.0:
-            return LEAKY_SLOPE * delta
-        return (w if w > 0.0 else LEAKY_SLOPE * w) - (z if z > 0.0 else LEAKY_SLOPE * z)
+            return param * delta
+        return (w if w > 0.0 else param * w) - (z if z > 0.0 else param * z)
     if code == TANH:
         # tanh(z + d) - tanh(z) = tanh(d) sech^2(z) / (1 + tanh(z) tanh(d))
         td = math.tanh(delta)
@@ -137,13 +153,16 @@ def difference(code, z, delta):
             return delta
         if z <= 0.0 and w <= 0.0:
             if delta < 700.0:
-                return math.exp(z) * math.expm1(delta)
+                return param * math.exp(z) * math.expm1(delta)
             # expm1 would overflow: exp(w) - exp(z) factored at w instead
-            return -math.exp(w) * math.expm1(-delta)
-        return (w if w > 0.0 else math.expm1(w)) - (z if z > 0.0 else math.expm1(z))
+            return -param * math.exp(w) * math.expm1(-delta)
+        return (w if w > 0.0 else param * math.expm1(w)) - (
+            z if z > 0.0 else param * math.expm1(z)
+        )
     if code == SOFTPLUS:
-        s, c = sigmoid_pair(z)
-        return softplus_difference(z, delta, s, c)
+        # softplus(beta z) / beta: the difference of softplus at beta z, scaled back
+        s, c = sigmoid_pair(param * z)
+        return softplus_difference(param * z, param * delta, s, c) / param
     return delta
 
 

@@ -8,6 +8,9 @@ The network is described by integer arrays, indexed by *node layer*
 ``codes[u]``
     activation code of node layer ``u`` (``codes[0]`` and ``codes[L]`` are
     unused: the output function belongs to the loss).
+``act_params[u]``
+    the parameter of that activation (float64; leaky relu's slope, elu's
+    alpha, softplus' beta), unused where ``codes[u]`` has none.
 ``w_off[u]``, ``b_off[u]``
     offsets in ``theta`` of the weight (``sizes[u] x sizes[u-1]``, row-major)
     and bias (``sizes[u]``) that produce node layer ``u``, for ``u >= 1``.
@@ -51,7 +54,7 @@ def weight_view(theta, w_off, sizes, u):
 
 
 @jit()
-def finish_layer(z, bias, mask, a_out, code, hidden):
+def finish_layer(z, bias, mask, a_out, code, param, hidden):
     """Add ``bias`` to each row of ``z`` and, for a ``hidden`` layer, write ``A = phi(Z) M``.
 
     ``z`` (``batch x n``) holds ``A_{u-1} W_u^T`` from the matrix product on
@@ -63,7 +66,7 @@ def finish_layer(z, bias, mask, a_out, code, hidden):
             total = z[b, k] + bias[k]
             z[b, k] = total
             if hidden:
-                a_out[b, k] = activate(code, total) * mask[b, k]
+                a_out[b, k] = activate(code, param, total) * mask[b, k]
 
 
 @jit()
@@ -106,11 +109,14 @@ def add_scaled(out, x, factor):
 
 
 @jit()
-def through_activation(d_act, z, mask, code):
-    """Turn ``dJ/dA_u`` into ``dJ/dZ_u`` in place: times ``M_u phi'(Z_u)``."""
+def through_activation(d_act, z, mask, code, param):
+    """Turn ``dJ/dA_u`` into ``dJ/dZ_u`` in place: times ``M_u phi'(Z_u)``.
+
+    ``param`` is the activation's parameter (:mod:`fastgrad.kernels.activations`).
+    """
     for b in range(d_act.shape[0]):
         for j in range(d_act.shape[1]):
-            d_act[b, j] *= mask[b, j] * derivative(code, z[b, j])
+            d_act[b, j] *= mask[b, j] * derivative(code, param, z[b, j])
 
 
 @jit()

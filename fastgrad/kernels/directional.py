@@ -17,7 +17,7 @@ from .losses import loss_difference
 
 
 @jit()
-def through_activation(dz, z, mask, code, crossed):
+def through_activation(dz, z, mask, code, param, crossed):
     """Turn changes of ``Z_k`` into changes of ``A_k`` in place, counting kink crossings.
 
     Parameters
@@ -29,11 +29,13 @@ def through_activation(dz, z, mask, code, crossed):
         ``(batch, n_k)``: the unperturbed ``Z_k`` and the dropout multipliers.
     code : int
         Activation code of node layer ``k``.
+    param : float
+        Its parameter (:mod:`fastgrad.kernels.activations`).
     crossed : int64 ndarray
-        ``(columns, batch)``: adds, per evaluation and sample, the relu or
-        leaky relu units (not dropped) whose pre-activation changed side.
+        ``(columns, batch)``: adds, per evaluation and sample, the kinked
+        units (not dropped) whose pre-activation changed side.
     """
-    kinked = is_kinked(code)
+    kinked = is_kinked(code, param)
     for c in range(dz.shape[0]):
         for b in range(dz.shape[1]):
             for q in range(dz.shape[2]):
@@ -45,7 +47,7 @@ def through_activation(dz, z, mask, code, crossed):
                 zq = z[b, q]
                 if kinked and ((zq + d > 0.0) != (zq > 0.0)):
                     crossed[c, b] += 1
-                dz[c, b, q] = m * difference(code, zq, d)
+                dz[c, b, q] = m * difference(code, param, zq, d)
 
 
 @jit()

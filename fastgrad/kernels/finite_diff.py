@@ -57,7 +57,8 @@ def _steps(u, i, b, e0, e1, entry_input, epsilon, net, steps):
     n_in = sizes[u - 1]
     hidden = u < sizes.shape[0] - 1
     code = net.codes[u]
-    kinked = hidden and is_kinked(code)
+    param = net.act_params[u]
+    kinked = hidden and is_kinked(code, param)
     a_in = node_block(net.acts, net.node_off, sizes, u - 1)
     z = node_block(net.pre, net.node_off, sizes, u)[b, i]
     m = node_block(net.masks, net.node_off, sizes, u)[b, i] if hidden else 1.0
@@ -68,8 +69,8 @@ def _steps(u, i, b, e0, e1, entry_input, epsilon, net, steps):
         g = epsilon if j == n_in else epsilon * a_in[b, j]
         x = e - e0
         if hidden:
-            sp = m * difference(code, z, g)
-            sm = m * difference(code, z, -g)
+            sp = m * difference(code, param, z, g)
+            sm = m * difference(code, param, z, -g)
         else:
             sp = g
             sm = -g

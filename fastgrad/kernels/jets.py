@@ -25,7 +25,6 @@ from .activations import (
     ELU,
     IDENTITY,
     LEAKY_RELU,
-    LEAKY_SLOPE,
     RELU,
     SIGMOID,
     SOFTPLUS,
@@ -98,10 +97,11 @@ def log_jet(s, out):
 
 
 @jit()
-def activation_jet(code, z, w, out, y, q):
+def activation_jet(code, param, z, w, out, y, q):
     """Fill ``out[1:]`` with the jet of ``phi(z + w(g)) - phi(z)``.
 
-    ``y`` and ``q`` are scratch of length ``ORDER + 1``. The caller makes
+    ``param`` is the activation's parameter
+    (:mod:`fastgrad.kernels.activations`). ``y`` and ``q`` are scratch of length ``ORDER + 1``. The caller makes
     sure that ``z + w(g)`` stays on one side of any kink.
 
     Raises
@@ -120,10 +120,10 @@ def activation_jet(code, z, w, out, y, q):
         return
     if code == LEAKY_RELU:
         for n in range(1, ORDER + 1):
-            out[n] = LEAKY_SLOPE * w[n]
+            out[n] = param * w[n]
         return
     if code == ELU:
-        exp_jet(w, math.exp(z), out)
+        exp_jet(w, param * math.exp(z), out)
         out[0] = 0.0
         return
     if code == TANH:
@@ -134,15 +134,17 @@ def activation_jet(code, z, w, out, y, q):
         for n in range(1, ORDER + 1):
             out[n] = y[n]
         return
-    s, c = sigmoid_pair(z)
     if code == SIGMOID:
+        s, c = sigmoid_pair(z)
         _tanh_like(w, s, s * c, 1.0, 1.0, y, q)
         for n in range(1, ORDER + 1):
             out[n] = y[n]
         return
     if code == SOFTPLUS:
-        # softplus' = sigmoid: the jet of sigmoid(z + w) in q, then integrate
-        _tanh_like(w, s, s * c, 1.0, 1.0, q, y)
+        # phi' = sigmoid(beta z): the jet of sigmoid(beta (z + w)) in q, whose
+        # y' = beta y (1 - y) w', then integrate
+        s, c = sigmoid_pair(param * z)
+        _tanh_like(w, s, param * s * c, param, param, q, y)
         for n in range(1, ORDER + 1):
             total = 0.0
             for k in range(1, n + 1):

@@ -34,7 +34,7 @@ from .activations import ELU, SIGMOID, TANH, is_piecewise_linear, sigmoid_pair
 from .dense import node_block, weight_view
 from .jets import ORDER, activation_jet, loss_jet, reach
 from .losses import MSE
-from .unit_series import JET_REACH, SAFETY, _breaks_at_zero, tail_fits
+from .unit_series import JET_REACH, SAFETY, _breaks_at_zero, _reach_scale, tail_fits
 
 ACTIVE, READY, REFUSED, SKIP, SHORT = 0, 1, 2, 3, 4
 """States of a (unit, sample): still being carried, series ready, series refused, not
@@ -86,6 +86,8 @@ def start_jets(u, units, b0, radius, net, jets, state):
     """
     sizes = net.sizes
     code = net.codes[u]
+    param = net.act_params[u]
+    smooth_reach = JET_REACH / _reach_scale(code, param)
     pre = node_block(net.pre, net.node_off, sizes, u)
     mask = node_block(net.masks, net.node_off, sizes, u)
     weight = weight_view(net.theta, net.w_off, sizes, u + 1)
@@ -111,11 +113,11 @@ def start_jets(u, units, b0, radius, net, jets, state):
             if _breaks_at_zero(code):
                 fits = r < abs(z) * SAFETY
             else:
-                fits = r <= JET_REACH
+                fits = r <= smooth_reach
             if not fits:
                 state[s, i] = REFUSED
                 continue
-            activation_jet(code, z, w, act, y, q)
+            activation_jet(code, param, z, w, act, y, q)
             m = mask[b, unit]
             still = True
             for d in range(1, order + 1):
@@ -175,12 +177,12 @@ def _exp_rows(w, e0, out, n, top):
 
 
 @jit()
-def activation_rows(code, z, w, out, y, q, n, top):
+def activation_rows(code, param, z, w, out, y, q, n, top):
     """:func:`fastgrad.kernels.jets.activation_jet` of one unit for ``n`` jets at once.
 
     ``w[1:top + 1, :n]`` holds the jets of the unit's pre-activation change
     to order ``top`` (one per column), ``out[1:top + 1, :n]`` receives those
-    of its activation change;
+    of its activation change; ``param`` is the activation's parameter;
     ``y``, ``q`` are scratch of the same shape. Smooth codes only (tanh,
     sigmoid, softplus, elu); the caller makes sure an elu unit stays on its
     side of 0.
@@ -197,14 +199,15 @@ def activation_rows(code, z, w, out, y, q, n, top):
                 for c in range(n):
                     out[order, c] = w[order, c]
             return
-        _exp_rows(w, math.exp(z), out, n, top)
+        _exp_rows(w, param * math.exp(z), out, n, top)
         return
-    s, c_ = sigmoid_pair(z)
     if code == SIGMOID:
+        s, c_ = sigmoid_pair(z)
         _tanh_like_rows(w, s, s * c_, 1.0, 1.0, out, q, n, top)
         return
-    # softplus' = sigmoid: the jets of sigmoid(z + w) in y, then integrate
-    _tanh_like_rows(w, s, s * c_, 1.0, 1.0, y, q, n, top)
+    # softplus' = sigmoid(beta z): the jets of sigmoid(beta (z + w)) in y, then integrate
+    s, c_ = sigmoid_pair(param * z)
+    _tanh_like_rows(w, s, param * s * c_, param, param, y, q, n, top)
     for order in range(1, top + 1):
         for c in range(n):
             out[order, c] = 0.0
@@ -232,6 +235,8 @@ def activate_jets(k, b0, radius, net, jets, state):
     """
     sizes = net.sizes
     code = net.codes[k]
+    param = net.act_params[k]
+    smooth_reach = JET_REACH / _reach_scale(code, param)
     pre = node_block(net.pre, net.node_off, sizes, k)
     mask = node_block(net.masks, net.node_off, sizes, k)
     kinked = _breaks_at_zero(code)
@@ -266,12 +271,12 @@ def activate_jets(k, b0, radius, net, jets, state):
                     w[d, c] = jets[p, s, d - 1, i0 + c]
                     moved[c] += abs(w[d, c]) * power
             z = pre[b, p]
-            limit = abs(z) * SAFETY if kinked else JET_REACH
+            limit = abs(z) * SAFETY if kinked else smooth_reach
             for c in range(n):
                 fits = moved[c] < limit if kinked else moved[c] <= limit
                 if not fits and state[s, i0 + c] == ACTIVE:
                     state[s, i0 + c] = REFUSED
-            activation_rows(code, z, w, out, y, q, n, top)
+            activation_rows(code, param, z, w, out, y, q, n, top)
             for d in range(1, top + 1):
                 for c in range(n):
                     jets[p, s, d - 1, i0 + c] = m * out[d, c]

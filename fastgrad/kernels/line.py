@@ -45,7 +45,8 @@ def line_direction(u, i, b, net, wt, line):
         z_k = node_block(net.pre, net.node_off, sizes, k)[b]
         m_k = node_block(net.masks, net.node_off, sizes, k)[b]
         code = net.codes[k]
-        kinked = is_kinked(code)
+        param = net.act_params[k]
+        kinked = is_kinked(code, param)
         for q in range(sizes[k]):
             vq = v_a[q]
             m = m_k[q]
@@ -54,7 +55,7 @@ def line_direction(u, i, b, net, wt, line):
                 continue
             if kinked and vq != 0.0:
                 radius = min(radius, abs(z_k[q]) / abs(vq))
-            v_a[q] = vq * m * derivative(code, z_k[q])
+            v_a[q] = vq * m * derivative(code, param, z_k[q])
         weight = weight_view(net.theta, net.w_off, sizes, k + 1)
         for p in range(sizes[k + 1]):
             total = 0.0

@@ -7,8 +7,9 @@ differences from the unperturbed pass: ``dA = M (phi(Z + dZ) - phi(Z))`` by
 the cancellation-free :func:`~fastgrad.kernels.activations.difference`,
 ``dZ_next = W dA``, and at the logits the loss change from ``expm1`` and
 ``log1p`` (:func:`~fastgrad.kernels.losses.loss_difference`). Along the way
-it counts the relu and leaky relu units whose pre-activation changed side
-(kink crossings). No derivative formula and no series is involved.
+it counts the kinked units (relu; leaky relu and elu unless their parameter
+is 1) whose pre-activation changed side (kink crossings). No derivative
+formula and no series is involved.
 """
 
 from ._jit import jit
@@ -53,7 +54,8 @@ def carry_to_loss(k0, b, n_cols, net, head, loss_code, carry):
         z_k = node_block(net.pre, net.node_off, sizes, k)[b]
         m_k = node_block(net.masks, net.node_off, sizes, k)[b]
         code = net.codes[k]
-        kinked = is_kinked(code)
+        param = net.act_params[k]
+        kinked = is_kinked(code, param)
         weight = weight_view(net.theta, net.w_off, sizes, k + 1)
         for c in range(n_cols):
             for q in range(sizes[k]):
@@ -65,7 +67,7 @@ def carry_to_loss(k0, b, n_cols, net, head, loss_code, carry):
                 z = z_k[q]
                 if kinked and ((z + d > 0.0) != (z > 0.0)):
                     carry.crossed[c] += 1
-                dz_a[c, q] = m * difference(code, z, d)
+                dz_a[c, q] = m * difference(code, param, z, d)
             for p in range(sizes[k + 1]):
                 total = 0.0
                 for q in range(sizes[k]):

@@ -18,13 +18,17 @@ import numpy as np
 from ._jit import jit
 
 Network = namedtuple(
-    "Network", ["theta", "w_off", "b_off", "sizes", "codes", "masks", "node_off", "acts", "pre"]
+    "Network",
+    ["theta", "w_off", "b_off", "sizes", "codes", "act_params", "masks", "node_off", "acts", "pre"],
 )
 Network.__doc__ = """A dense network and one batch, before or after the forward pass.
 
 ``theta`` flat parameters; ``w_off[u]``, ``b_off[u]`` offsets of the weight
 and bias producing node layer ``u``; ``sizes[u]`` and ``codes[u]`` its width
-and activation code; ``node_off[u]`` the offset of its ``(batch, sizes[u])``
+and activation code, ``act_params[u]`` (float64) its activation's parameter
+(leaky relu's slope, elu's alpha, softplus' beta; see
+:mod:`fastgrad.kernels.activations`; unused for the other codes and for
+``u = 0`` and ``L``); ``node_off[u]`` the offset of its ``(batch, sizes[u])``
 block in the per-unit buffers ``masks`` (fixed dropout multipliers), ``acts``
 (activations ``A_u``, ``A_0 = X``) and ``pre`` (pre-activations ``Z_u``).
 """

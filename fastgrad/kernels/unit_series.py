@@ -11,7 +11,7 @@ the truncated terms are below rounding.
 """
 
 from ._jit import jit
-from .activations import ELU, LEAKY_RELU, RELU, is_piecewise_linear
+from .activations import ELU, LEAKY_RELU, RELU, SOFTPLUS, is_piecewise_linear
 from .dense import node_block, weight_view
 from .jets import ORDER, activation_jet, loss_jet, reach
 from .losses import MSE
@@ -28,7 +28,9 @@ JET_REACH = 1e-4
 
 The series of tanh, sigmoid, softplus, elu and of the losses converge in a
 disc of radius at least ``pi / 2`` around any point, so each further term
-is at most ``JET_REACH / (pi / 2) ~ 6.4e-5`` of the one before."""
+is at most ``JET_REACH / (pi / 2) ~ 6.4e-5`` of the one before. Softplus
+with ``beta`` converges in a disc ``beta`` times smaller, so its move is
+measured ``beta`` times larger (:func:`_reach_scale`)."""
 
 TAIL = 1e-17
 """Largest share of the whole that the last two terms kept may carry.
@@ -44,6 +46,12 @@ def _breaks_at_zero(code):
 
 
 @jit()
+def _reach_scale(code, param):
+    """Factor on a smooth unit's move before it is compared with :data:`JET_REACH`."""
+    return param if code == SOFTPLUS else 1.0
+
+
+@jit()
 def unit_series(u, i, b, r, net, head, wt, loss_code, scratch, out):
     """Fill ``out`` with the series in ``g`` of ``loss_b`` when ``Z_u[b, i]`` moves by ``g``.
 
@@ -56,6 +64,7 @@ def unit_series(u, i, b, r, net, head, wt, loss_code, scratch, out):
     """
     # the fields read in the loops below, taken out once
     theta, w_off, sizes, codes = net.theta, net.w_off, net.sizes, net.codes
+    act_params = net.act_params
     masks, node_off, pre = net.masks, net.node_off, net.pre
     jet_a = scratch.now
     jet_b = scratch.next
@@ -74,12 +83,13 @@ def unit_series(u, i, b, r, net, head, wt, loss_code, scratch, out):
         degree = 1
     else:
         code = codes[u]
+        param = act_params[u]
         if _breaks_at_zero(code):
             if not r < abs(z) * SAFETY:
                 return False
-        elif not is_piecewise_linear(code) and r > JET_REACH:
+        elif not is_piecewise_linear(code) and r * _reach_scale(code, param) > JET_REACH:
             return False
-        activation_jet(code, z, w, act, y, q)
+        activation_jet(code, param, z, w, act, y, q)
         m = node_block(masks, node_off, sizes, u)[b, i]
         degree = 1 if is_piecewise_linear(code) else ORDER
         still = True
@@ -99,8 +109,10 @@ def unit_series(u, i, b, r, net, head, wt, loss_code, scratch, out):
             z_k = node_block(pre, node_off, sizes, k)[b]
             m_k = node_block(masks, node_off, sizes, k)[b]
             code = codes[k]
+            param = act_params[k]
             kinked = _breaks_at_zero(code)
             smooth = not is_piecewise_linear(code)
+            scale = _reach_scale(code, param)
             for p in range(sizes[k]):
                 if m_k[p] == 0.0:
                     # every order: a smooth layer reads orders beyond the current degree
@@ -113,9 +125,9 @@ def unit_series(u, i, b, r, net, head, wt, loss_code, scratch, out):
                 if kinked:
                     if not moved < abs(z_k[p]) * SAFETY:
                         return False
-                elif smooth and moved > JET_REACH:
+                elif smooth and moved * scale > JET_REACH:
                     return False
-                activation_jet(code, z_k[p], w, act, y, q)
+                activation_jet(code, param, z_k[p], w, act, y, q)
                 for d in range(1, degree + 1):
                     jet_a[d, p] = m_k[p] * act[d]
                 if smooth:

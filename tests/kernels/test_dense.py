@@ -35,7 +35,11 @@ class Flat:
         n_layers = len(sizes) - 1
         self.batch = batch = X.shape[0]
         self.sizes = np.array(sizes, dtype=np.int64)
-        self.codes = np.array([0, *(CODES[name] for name in hidden), 0], dtype=np.int64)
+        entries = [naive.split(entry) for entry in hidden]
+        self.codes = np.array([0, *(CODES[name] for name, _ in entries), 0], dtype=np.int64)
+        self.act_params = np.array(
+            [0.0, *(0.0 if param is None else param for _, param in entries), 0.0]
+        )
         self.loss_code = LOSS_CODES[output]
         self.l2 = l2
         self.w_off = np.zeros(n_layers + 1, dtype=np.int64)

@@ -27,7 +27,7 @@ def reference(net, params, X, Y, layer, weight_dir, bias_dir, epsilon):
         values.append(naive.per_sample_loss(output, Z[-1], Y.astype(ld)))
         crossed = np.zeros(X.shape[0], dtype=bool)
         for k, name in enumerate(hidden):
-            if name in naive.KINKED:
+            if naive.kinked(name):
                 crossed |= np.any(((Z[k] > 0) != (Z0[k] > 0)) & (masks[k] != 0), axis=1)
         crossings += crossed
     return (values[0] - values[1]).astype(float), crossings

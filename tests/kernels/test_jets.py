@@ -4,7 +4,7 @@ import mpmath
 import numpy as np
 import pytest
 from mp_reference import activation
-from networks import HIDDEN
+from networks import HIDDEN, PARAMETRIZED
 
 from fastgrad.kernels import activations as act
 from fastgrad.kernels import jets, losses
@@ -30,19 +30,23 @@ def random_jet(rng, scale):
     return w
 
 
-@pytest.mark.parametrize("name", CODES)
-def test_activation_jet_matches_taylor_coefficients(name):
+DEFAULT = {"leaky_relu": act.LEAKY_SLOPE, "elu": act.ELU_ALPHA, "softplus": act.SOFTPLUS_BETA}
+
+
+@pytest.mark.parametrize("entry", list(CODES) + list(PARAMETRIZED))
+def test_activation_jet_matches_taylor_coefficients(entry):
+    name, param = (entry, DEFAULT.get(entry, 0.0)) if isinstance(entry, str) else entry
     rng = np.random.default_rng(len(name))
     for z in (-3.1, -0.4, 0.7, 2.5):
-        w = random_jet(rng, 0.5)
+        w = random_jet(rng, 0.5 / max(1.0, param))
         out, y, q = np.full(ORDER + 1, np.nan), np.zeros(ORDER + 1), np.zeros(ORDER + 1)
-        jets.activation_jet(CODES[name], z, w, out, y, q)
+        jets.activation_jet(CODES[name], param, z, w, out, y, q)
         zz = mpmath.mpf(z)
         ref = taylor(
-            lambda g, zz=zz, w=w: activation(name, zz + series(w, g)) - activation(name, zz)
+            lambda g, zz=zz, w=w: activation(entry, zz + series(w, g)) - activation(entry, zz)
         )
         scale = np.abs(ref).max()
-        np.testing.assert_allclose(out, ref, rtol=1e-11, atol=1e-13 * scale, err_msg=f"{name} {z}")
+        np.testing.assert_allclose(out, ref, rtol=1e-11, atol=1e-13 * scale, err_msg=f"{entry} {z}")
 
 
 def test_an_unknown_activation_code_is_an_error():
@@ -50,7 +54,7 @@ def test_an_unknown_activation_code_is_an_error():
     w[1] = 1.0
     scratch = [np.zeros(ORDER + 1) for _ in range(3)]
     with pytest.raises(ValueError, match="unknown activation code"):
-        jets.activation_jet(99, 0.5, w, *scratch)
+        jets.activation_jet(99, 0.0, 0.5, w, *scratch)
 
 
 def mp_loss(kind, z, y):

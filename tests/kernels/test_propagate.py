@@ -27,7 +27,7 @@ def rest_of_network(net, params, X, Y, k0, b, dz):
     """``loss_b`` after ``Z_k0[b]`` moves by ``dz``, minus ``loss_b``, in extended precision.
 
     Both evaluations start from the kernel's own ``Z_k0[b]``; also returns
-    the relu / leaky relu units of layers ``k0 ..`` whose side changed.
+    the kinked units of layers ``k0 ..`` whose side changed.
     """
     sizes, hidden, _, _, masks = naive_args(net, X)
     work, _ = net.workspace(params, X, Y)
@@ -37,7 +37,7 @@ def rest_of_network(net, params, X, Y, k0, b, dz):
     crossed = 0
     for offset, (z0, z1) in enumerate(zip(before, after, strict=True)):
         layer = k0 + offset
-        if hidden[layer - 1] in naive.KINKED:
+        if naive.kinked(hidden[layer - 1]):
             crossed += int(np.sum(((z1 > 0) != (z0 > 0)) & (masks[layer - 1][b] != 0)))
     return float(moved - base), crossed
 

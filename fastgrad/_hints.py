@@ -172,7 +172,7 @@ def network_hint(net, tensors):
     top = max(i for i, bad in enumerate(failing, start=1) if bad)
     if top == n_layers or not all(failing[:top]) or any(failing[top:]):
         return None
-    activation = net.hidden[top - 1]
+    activation = net.hidden_entries[top - 1]
     return (
         f"layers 1..{top} are wrong while layers {top + 1}..{n_layers} agree: the error enters "
         f"where the backward pass crosses hidden layer {top} — check the derivative of its "

@@ -20,7 +20,6 @@ from .kernels.activations import (
     ELU,
     IDENTITY,
     LEAKY_RELU,
-    LEAKY_SLOPE,
     RELU,
     SIGMOID,
     SOFTPLUS,
@@ -42,21 +41,23 @@ thousands with room to spare.
 """
 
 
-def _derivative(code, z):
-    """Return ``|phi'(z)|`` of an activation, elementwise (numpy, not a kernel)."""
+def _derivative(code, param, z):
+    """Return ``|phi'(z)|`` of an activation with its parameter, elementwise (numpy)."""
     if code == IDENTITY:
         return np.ones_like(z)
     if code == RELU:
         return (z >= 0).astype(np.float64)
     if code == LEAKY_RELU:
-        return np.where(z > 0, 1.0, LEAKY_SLOPE)
+        return np.where(z > 0, 1.0, abs(param))
     if code == TANH:
         return 1.0 - np.tanh(z) ** 2
-    if code in (SIGMOID, SOFTPLUS):
+    if code == SIGMOID:
         s = 0.5 * (1.0 + np.tanh(0.5 * z))
-        return s * (1.0 - s) if code == SIGMOID else s
+        return s * (1.0 - s)
+    if code == SOFTPLUS:
+        return 0.5 * (1.0 + np.tanh(0.5 * param * z))
     if code == ELU:
-        return np.where(z > 0, 1.0, np.exp(np.minimum(z, 0.0)))
+        return np.where(z > 0, 1.0, abs(param) * np.exp(np.minimum(z, 0.0)))
     raise ValueError(f"unknown activation code {code!r}")
 
 
@@ -81,9 +82,11 @@ def _backward_terms(work):
             pre = work.block(work.pre, u - 1)
             if code in PIECEWISE_LINEAR:  # one compiled pass, the same products
                 spread = np.empty_like(pre)
-                slope_spread(code, pre, work.block(work.masks, u - 1), spread)
+                slope_spread(
+                    code, float(work.act_params[u - 1]), pre, work.block(work.masks, u - 1), spread
+                )
             else:
-                spread = _derivative(code, pre)
+                spread = _derivative(code, float(work.act_params[u - 1]), pre)
                 spread *= np.abs(work.block(work.masks, u - 1))
             delta = np.einsum("bk,kj->bj", delta, np.abs(weight))
             delta *= spread

@@ -69,7 +69,9 @@ def _describe(changes):
 def _candidates(net, layout, batch):
     """Yield ``(changes, net_changes, layout)`` for descriptions near ``net``, likeliest first."""
     options = net.options()
-    hidden = list(net.hidden)
+    # names, or (name, parameter) where the parameter is not the default: a candidate that
+    # changes one layer keeps the others' parameters, and a plain name tries the default
+    hidden = net.hidden_entries
     names = ["identity", "relu", "leaky_relu", "tanh", "sigmoid", "elu", "softplus"]
     for reduction in REDUCTIONS:
         if reduction != net.reduction:

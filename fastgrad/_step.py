@@ -41,10 +41,14 @@ def largest_input(work):
 
 
 def curvature_breaks(work, move):
-    """Return how many ELU unit-samples lie within ``move`` of 0, where phi'' jumps."""
+    """Return how many ELU unit-samples lie within ``move`` of 0, where phi'' jumps.
+
+    Only ELU layers with ``alpha = 1``: with another alpha phi' jumps too, a
+    kink, which the kernels find and count themselves.
+    """
     count = 0
     for u in range(1, len(work.sizes) - 1):
-        if work.codes[u] == ELU:
+        if work.codes[u] == ELU and work.act_params[u] == 1.0:
             count += int(np.count_nonzero(np.abs(work.block(work.pre, u)) <= move))
     return count
 

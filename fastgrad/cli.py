@@ -168,6 +168,26 @@ def _thresholds(text):
     return values
 
 
+def _activations(text):
+    """Parse ``"leaky_relu:0.2,tanh"`` into hidden entries, ``[("leaky_relu", 0.2), "tanh"]``.
+
+    The names and parameters are checked by :class:`~fastgrad.MLP`.
+    """
+    entries = []
+    for item in _comma_list(str, "activations")(text):
+        name, sep, value = item.partition(":")
+        if not sep:
+            entries.append(name)
+            continue
+        try:
+            entries.append((name, float(value)))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected NAME or NAME:NUMBER (leaky_relu:0.2); got {item!r}"
+            ) from None
+    return entries
+
+
 def _init_specs(text, std=None, gain=None):
     """Parse ``"he_normal,normal:std=0.01"`` into ``[(name, options), ...]``.
 
@@ -208,10 +228,11 @@ def _network_options(parser, batch):
     parser.add_argument(
         "--hidden",
         default=["relu"],
-        type=_comma_list(str, "activations"),
+        type=_activations,
         help=(
             "hidden activation, or a comma-separated list with one per hidden layer: "
-            f"{', '.join(HIDDEN_ACTIVATIONS)} (default relu)"
+            f"{', '.join(HIDDEN_ACTIVATIONS)} (default relu); NAME:VALUE sets leaky_relu's "
+            "slope, elu's alpha or softplus' beta (leaky_relu:0.2,tanh)"
         ),
     )
     parser.add_argument(

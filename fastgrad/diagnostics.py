@@ -59,22 +59,27 @@ __all__ = ["DiagnosisResult", "LayerSignals", "diagnose", "random_batch"]
 
 DEFAULT_LIMITS = (1e-3, 1e3)
 
-_PHI = {
-    "identity": (lambda z: z, lambda z: np.ones_like(z)),
-    "relu": (lambda z: np.maximum(z, 0.0), lambda z: (z > 0).astype(float)),
-    "leaky_relu": (lambda z: np.where(z > 0, z, 0.01 * z), lambda z: np.where(z > 0, 1.0, 0.01)),
-    "tanh": (np.tanh, lambda z: 1.0 - np.tanh(z) ** 2),
-    "sigmoid": (
-        lambda z: 0.5 + 0.5 * np.tanh(0.5 * z),
-        lambda z: 0.25 * (1.0 - np.tanh(0.5 * z) ** 2),
-    ),
-    "elu": (
-        lambda z: np.where(z > 0, z, np.expm1(np.minimum(z, 0.0))),
-        lambda z: np.where(z > 0, 1.0, np.exp(np.minimum(z, 0.0))),
-    ),
-    "softplus": (lambda z: np.logaddexp(0.0, z), lambda z: 0.5 + 0.5 * np.tanh(0.5 * z)),
-}
-"""Each hidden activation and its derivative, in numpy."""
+
+def _phi(name, a):
+    """Return a hidden activation and its derivative, in numpy, with its parameter ``a``."""
+    return {
+        "identity": (lambda z: z, lambda z: np.ones_like(z)),
+        "relu": (lambda z: np.maximum(z, 0.0), lambda z: (z > 0).astype(float)),
+        "leaky_relu": (lambda z: np.where(z > 0, z, a * z), lambda z: np.where(z > 0, 1.0, a)),
+        "tanh": (np.tanh, lambda z: 1.0 - np.tanh(z) ** 2),
+        "sigmoid": (
+            lambda z: 0.5 + 0.5 * np.tanh(0.5 * z),
+            lambda z: 0.25 * (1.0 - np.tanh(0.5 * z) ** 2),
+        ),
+        "elu": (
+            lambda z: np.where(z > 0, z, a * np.expm1(np.minimum(z, 0.0))),
+            lambda z: np.where(z > 0, 1.0, a * np.exp(np.minimum(z, 0.0))),
+        ),
+        "softplus": (
+            lambda z: np.logaddexp(0.0, a * z) / a,
+            lambda z: 0.5 + 0.5 * np.tanh(0.5 * a * z),
+        ),
+    }[name]
 
 
 def random_batch(net, batch, seed=0):
@@ -176,7 +181,7 @@ def backward_signals(work):
     d_z[-1] = (work.outputs() - work.targets) / work.batch
     for u in range(n_layers - 1, 0, -1):
         d_a[u - 1] = d_z[u] @ weights[f"W{u + 1}"]
-        derivative = _PHI[net.hidden[u - 1]][1]
+        derivative = _phi(net.hidden[u - 1], net.hidden_parameters[u - 1])[1]
         d_z[u - 1] = d_a[u - 1] * derivative(work.block(work.pre, u)) * work.block(work.masks, u)
     return d_z, d_a
 
@@ -190,7 +195,7 @@ def _theory(net, params, q0):
     v[0] = net.sizes[0] * s2[0] * q0 + c2[0]
     back = np.full(n_layers, np.nan)
     for u in range(1, n_layers):
-        phi, dphi = _PHI[net.hidden[u - 1]]
+        phi, dphi = _phi(net.hidden[u - 1], net.hidden_parameters[u - 1])
         v[u] = net.sizes[u] * s2[u] * _mean_square(phi, v[u - 1]) + c2[u]
         back[u - 1] = np.sqrt(net.sizes[u] * s2[u] * _mean_square(dphi, v[u - 1]))
     gain = v / np.r_[q0, v[:-1]]
@@ -289,8 +294,8 @@ def diagnose(
     ----------
     sizes : sequence of int
         Units per layer, input first.
-    hidden : str or sequence of str, default "relu"
-        Hidden activations, as for :class:`~fastgrad.MLP`.
+    hidden : str, (str, float) or sequence of them, default "relu"
+        Hidden activations, as for :class:`~fastgrad.MLP` (e.g. ``("leaky_relu", 0.2)``).
     init : str, (str, dict) or list of them, default "he_normal"
         Initializers to compare, by name, optionally with options:
         ``["he_normal", ("normal", {"std": 0.01})]``. Each draws the weights
@@ -372,7 +377,7 @@ class DiagnosisResult:
         return {
             "network": {
                 "sizes": list(net.sizes),
-                "hidden": list(net.hidden),
+                "hidden": net.hidden_entries,
                 "output": net.output,
                 "loss": net.loss_name,
             },

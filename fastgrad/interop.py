@@ -37,8 +37,15 @@ def _torch():
     return torch
 
 
+_PARAMETERS = {"LeakyReLU": "negative_slope", "ELU": "alpha", "Softplus": "beta"}
+"""The option of each parametrized torch activation that is fastgrad's parameter."""
+
+
 def _activation(module, where):
-    """Return fastgrad's name of a torch activation module, refusing options it lacks."""
+    """Return fastgrad's hidden entry of a torch activation module, refusing options it lacks.
+
+    A name, or ``(name, parameter)`` for ``LeakyReLU``, ``ELU`` and ``Softplus``.
+    """
     kind = type(module).__name__
     name = _ACTIVATIONS.get(kind)
     if name is None:
@@ -52,26 +59,23 @@ def _activation(module, where):
             f"{where} is {kind}, which fastgrad cannot express; supported: Linear and "
             f"{', '.join(_ACTIVATIONS)}{dropout}"
         )
-    # torch's Softplus is x itself above its threshold; at 20 that differs by exp(-20)
+    # torch's Softplus is x itself where beta x exceeds its threshold; at 20 that
+    # differs by exp(-20) / beta
     if kind == "Softplus" and float(module.threshold) < 20.0:
         raise ValueError(
             f"{where} is Softplus(threshold={module.threshold!r}), which returns x itself "
             "above the threshold; fastgrad's softplus never does, and agrees with torch's "
             "to exp(-threshold) only for threshold >= 20 (the default)"
         )
-    fixed = {
-        "LeakyReLU": ("negative_slope", 0.01),
-        "ELU": ("alpha", 1.0),
-        "Softplus": ("beta", 1.0),
-    }
-    if kind in fixed:
-        option, value = fixed[kind]
-        if float(getattr(module, option)) != value:
-            raise ValueError(
-                f"{where} is {kind}({option}={getattr(module, option)!r}); fastgrad's {name} "
-                f"has {option} = {value:g} only"
-            )
-    return name
+    if kind not in _PARAMETERS:
+        return name
+    option = _PARAMETERS[kind]
+    entry = (name, float(getattr(module, option)))
+    try:
+        MLP([1, 1, 1], hidden=[entry])
+    except ValueError as exc:
+        raise ValueError(f"{where} is {kind}({option}={entry[1]!r}): {exc}") from None
+    return entry
 
 
 def _layers(model):
@@ -170,10 +174,12 @@ def from_torch(model, loss_fn=None):
     ----------
     model : torch.nn.Sequential
         ``Linear`` layers (with bias) separated by at most one activation
-        each: ``ReLU``, ``LeakyReLU`` (slope 0.01), ``Tanh``, ``Sigmoid``,
-        ``ELU`` (alpha 1), ``Softplus`` (beta 1, threshold at least the
-        default 20); ``Identity`` anywhere changes nothing, and a Linear
-        followed directly by a Linear has the identity between them. The
+        each: ``ReLU``, ``LeakyReLU`` (any ``negative_slope``), ``Tanh``,
+        ``Sigmoid``, ``ELU`` (any ``alpha``), ``Softplus`` (any ``beta``,
+        ``threshold`` at least the default 20), each mapped to the hidden
+        entry of the same parameter, e.g. ``("leaky_relu", 0.2)``;
+        ``Identity`` anywhere changes nothing, and a Linear followed
+        directly by a Linear has the identity between them. The
         last module is a ``Linear``: the loss module takes its logits.
     loss_fn : torch.nn.Module, optional
         ``CrossEntropyLoss``, ``BCEWithLogitsLoss`` or ``MSELoss``, each with
@@ -200,9 +206,9 @@ def from_torch(model, loss_fn=None):
 
     Notes
     -----
-    torch's ``Softplus`` returns ``x`` itself where ``x > 20`` (its
+    torch's ``Softplus`` returns ``x`` itself where ``beta x > 20`` (its
     ``threshold``); fastgrad's does not, so the two differ by up to
-    ``exp(-20) ~ 2e-9`` there. Inputs and targets are given to
+    ``exp(-20) / beta ~ 2e-9 / beta`` there. Inputs and targets are given to
     :func:`fastgrad.check` as numpy arrays in rows (``X`` of shape
     ``(batch, n_in)``); class indices for ``CrossEntropyLoss``.
 

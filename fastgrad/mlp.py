@@ -76,8 +76,7 @@ def _hidden_entry(entry):
     if name not in ACTIVATION_PARAMETERS:
         takes = ", ".join(f"{key} ({option})" for key, (option, _) in ACTIVATION_PARAMETERS.items())
         raise ValueError(
-            f"hidden activation {name!r} takes no parameter; got {tuple(entry)!r}. "
-            f"Only {takes} do"
+            f"hidden activation {name!r} takes no parameter; got {tuple(entry)!r}. Only {takes} do"
         )
     option, _ = ACTIVATION_PARAMETERS[name]
     value = entry[1]
@@ -376,6 +375,7 @@ class MLP:
 
         draw = initializers.get(method)
         rectifier = method in initializers.KAIMING and not {"a", "nonlinearity"} & set(options)
+        leaky = [name == "leaky_relu" for name in self.hidden] + [False]
         rng = seed
         if not isinstance(seed, np.random.Generator):
             wanted = "None, a non-negative integer or a numpy.random.Generator"
@@ -394,7 +394,8 @@ class MLP:
             if name.startswith("W"):
                 layer = int(name[1:])
                 extra = {}
-                if rectifier and layer < len(self.hidden) + 1 and self.hidden[layer - 1] == "leaky_relu":
+                # He et al.'s gain is that of the rectifier after the layer
+                if rectifier and leaky[layer - 1]:
                     extra = {"a": self.hidden_parameters[layer - 1]}
                 drawn = draw(self.packing.shapes[name], rng=rng, **options, **extra)
                 params[name] = np.ascontiguousarray(drawn.T) if self.weights == "in_out" else drawn

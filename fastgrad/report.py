@@ -709,7 +709,7 @@ class CheckReport:
         return {
             "network": {
                 "sizes": list(self.net.sizes),
-                "hidden": list(self.net.hidden),
+                "hidden": self.net.hidden_entries,
                 "output": self.net.output,
                 "loss": self.net.loss_name,
                 "l2": self.net.l2,

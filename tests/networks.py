@@ -5,8 +5,16 @@ import numpy as np
 import fastgrad as fg
 
 HIDDEN = ("identity", "relu", "leaky_relu", "tanh", "sigmoid", "elu", "softplus")
-PARAMETRIZED = (("leaky_relu", 0.2), ("leaky_relu", -0.3), ("elu", 0.5), ("elu", 2.0), ("softplus", 3.0))
+PARAMETRIZED = (
+    ("leaky_relu", 0.2),
+    ("leaky_relu", -0.3),
+    ("elu", 0.5),
+    ("elu", 2.0),
+    ("softplus", 3.0),
+)
 """Hidden entries with a parameter other than the default, torch's ``LeakyReLU(0.2)`` ..."""
+ENTRIES = HIDDEN + PARAMETRIZED
+"""Every activation, then the parametrized entries."""
 OUTPUTS = ("identity", "sigmoid", "softmax")
 
 

@@ -6,7 +6,7 @@ import naive
 import numba
 import numpy as np
 import pytest
-from networks import HIDDEN, OUTPUTS, case, naive_args
+from networks import ENTRIES, OUTPUTS, case, naive_args
 
 import fastgrad as fg
 
@@ -24,7 +24,7 @@ def user_gradients(net, params, X, Y, **changes):
 
 
 @pytest.mark.parametrize("output", OUTPUTS)
-@pytest.mark.parametrize("hidden", HIDDEN)
+@pytest.mark.parametrize("hidden", ENTRIES)
 def test_correct_gradients_come_out_correct(hidden, output):
     net, params, X, Y = case([7, 6, 5, 4], hidden, output, batch=BATCH, seed=1, l2=0.1)
     report = fg.check(net, params, X, Y, user_gradients(net, params, X, Y))

@@ -91,6 +91,11 @@ def test_json_carries_the_numbers_of_the_python_report(capsys):
         (["--dropout", "0.25"], {"network.dropout": [0.25, 0.25]}),
         (["--hidden", "relu,elu"], {"network.hidden": ["relu", "elu"]}),
         (
+            ["--hidden", "leaky_relu:0.2,elu:0.5"],
+            {"network.hidden": [["leaky_relu", 0.2], ["elu", 0.5]], "verdict": "CORRECT"},
+        ),
+        (["--hidden", "softplus:2"], {"network.hidden": [["softplus", 2.0]] * 2}),
+        (
             ["--output", "sigmoid", "--loss", "binary_cross_entropy"],
             {"network.loss": "binary_cross_entropy"},
         ),

@@ -1,5 +1,7 @@
 """from_torch and torch_gradients against torch's own forward pass and autograd."""
 
+from functools import partial
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,14 @@ torch = pytest.importorskip("torch")
 nn = torch.nn
 
 ACTIVATIONS = [nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.ELU, nn.Softplus, nn.Identity]
+PARAMETRIZED = [
+    partial(nn.LeakyReLU, 0.2),
+    partial(nn.LeakyReLU, negative_slope=-0.5),
+    partial(nn.ELU, alpha=0.5),
+    partial(nn.ELU, alpha=2.0),
+    partial(nn.Softplus, beta=2.0),
+    partial(nn.Softplus, beta=0.5),
+]
 LOSSES = [nn.CrossEntropyLoss, nn.BCEWithLogitsLoss, nn.MSELoss]
 
 
@@ -40,7 +50,7 @@ def autograd(model, loss_fn, X, Y):
 
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 @pytest.mark.parametrize("loss_class", LOSSES)
-@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("activation", ACTIVATIONS + PARAMETRIZED)
 def test_autograd_gradients_check_correct(activation, loss_class, reduction):
     model, loss_fn, X, Y = model_and_batch(activation, loss_class, reduction)
     value = autograd(model, loss_fn, X, Y)
@@ -48,13 +58,16 @@ def test_autograd_gradients_check_correct(activation, loss_class, reduction):
     grads = fg.torch_gradients(model)
     report = fg.check(net, params, X.numpy(), Y.numpy(), grads, loss=value)
     assert report.verdict in (fg.Verdict.CORRECT, fg.Verdict.ACCEPTABLE), str(report)
+    if activation in PARAMETRIZED:
+        assert report.verdict == fg.Verdict.CORRECT, str(report)
     assert report.checked == net.n_params
     assert net.loss(params, X.numpy(), Y.numpy()) == pytest.approx(value, rel=1e-14, abs=1e-15)
 
 
+@pytest.mark.parametrize("activation", [nn.Tanh, *PARAMETRIZED])
 @pytest.mark.parametrize("loss_class", LOSSES)
-def test_corrupted_entry_is_caught_at_its_index(loss_class):
-    model, loss_fn, X, Y = model_and_batch(nn.Tanh, loss_class, "mean", seed=3)
+def test_corrupted_entry_is_caught_at_its_index(loss_class, activation):
+    model, loss_fn, X, Y = model_and_batch(activation, loss_class, "mean", seed=3)
     autograd(model, loss_fn, X, Y)
     net, params = fg.from_torch(model, loss_fn)
     grads = fg.torch_gradients(model)
@@ -98,10 +111,13 @@ def test_consecutive_linears_have_identity_between():
             r"model\[0\] is a Linear without bias",
         ),
         (
-            lambda: nn.Sequential(nn.Linear(2, 3), nn.LeakyReLU(0.2), nn.Linear(3, 2)),
-            r"LeakyReLU\(negative_slope=0.2\)",
+            lambda: nn.Sequential(nn.Linear(2, 3), nn.Softplus(beta=-1.0), nn.Linear(3, 2)),
+            r"model\[1\] is Softplus\(beta=-1.0\): softplus's beta must be a finite number > 0",
         ),
-        (lambda: nn.Sequential(nn.Linear(2, 3), nn.ELU(alpha=0.5), nn.Linear(3, 2)), "alpha"),
+        (
+            lambda: nn.Sequential(nn.Linear(2, 3), nn.LeakyReLU(float("inf")), nn.Linear(3, 2)),
+            r"LeakyReLU\(negative_slope=inf\): leaky_relu's slope must be a finite number",
+        ),
         (lambda: nn.Sequential(nn.Linear(2, 3), nn.Softmax(dim=1)), "ends with Softmax"),
         (lambda: nn.Sequential(nn.Linear(2, 3), nn.Sigmoid()), "ends with Sigmoid"),
         (lambda: nn.Sequential(nn.Tanh(), nn.Linear(2, 3)), "comes before the first Linear"),
@@ -165,6 +181,28 @@ def test_float32_model_checks_with_a_precision_warning_and_matching_loss():
         report = fg.check(net, params, X.numpy(), Y.numpy(), grads, loss=value)
     assert not report.reasons
     assert report.verdict in (fg.Verdict.ACCEPTABLE, fg.Verdict.SUSPICIOUS, fg.Verdict.CORRECT)
+
+
+def test_module_parameters_become_hidden_entries():
+    model = nn.Sequential(
+        nn.Linear(2, 3),
+        nn.LeakyReLU(0.2),
+        nn.Linear(3, 3),
+        nn.ELU(alpha=0.5),
+        nn.Linear(3, 3),
+        nn.Softplus(beta=2),
+        nn.Linear(3, 3),
+        nn.LeakyReLU(),
+        nn.Linear(3, 2),
+    )
+    net, _ = fg.from_torch(model)
+    assert net.hidden_entries == [
+        ("leaky_relu", 0.2),
+        ("elu", 0.5),
+        ("softplus", 2.0),
+        "leaky_relu",
+    ]
+    assert net.hidden_parameters == (0.2, 0.5, 2.0, 0.01)
 
 
 def test_softplus_beyond_its_default_threshold_is_accepted():

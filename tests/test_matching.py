@@ -36,6 +36,27 @@ def test_mis_stated_hidden_activation_is_found():
     assert str(report).splitlines()[4].startswith("NOT COMPARED: your loss")
 
 
+def test_parameters_are_kept_and_a_forgotten_one_is_found():
+    # the user's network: leaky relu of slope 0.2, then elu
+    truth = fg.MLP([3, 5, 4, 3], hidden=[("leaky_relu", 0.2), "elu"])
+    params, X, Y = batch(truth.sizes, "softmax", seed=2)
+    grads, loss = truth.gradients(params, X, Y), truth.loss(params, X, Y)
+    assert fg.check(truth, params, X, Y, grads, loss=loss).verdict == fg.Verdict.CORRECT
+    # described with tanh in layer 2: the candidates keep layer 1's slope
+    stated = truth.replace(hidden=[("leaky_relu", 0.2), "tanh"])
+    report = fg.check(stated, params, X, Y, grads, loss=loss)
+    assert report.verdict == fg.Verdict.INCONCLUSIVE
+    assert report.reasons[1].startswith("your loss matches hidden=[('leaky_relu', 0.2), 'elu']")
+    # a leaky relu of the default slope, described with slope 0.2: the default is tried
+    plain = fg.MLP([3, 5, 3], hidden="leaky_relu")
+    params, X, Y = batch(plain.sizes, "softmax", seed=3)
+    stated = plain.replace(hidden=("leaky_relu", 0.2))
+    report = fg.check(
+        stated, params, X, Y, plain.gradients(params, X, Y), loss=plain.loss(params, X, Y)
+    )
+    assert report.reasons[1].startswith("your loss matches hidden=['leaky_relu']")
+
+
 def test_mis_stated_convention_is_found():
     truth = fg.MLP([3, 4, 4], hidden="tanh", output="identity", reduction="mean")
     params, X, Y = batch(truth.sizes, "identity", seed=2)

@@ -1,6 +1,7 @@
 """MLP: loss, backprop and predict against tests/naive.py; the constructor; dropout masks."""
 
 import copy
+import json
 import re
 
 import naive
@@ -9,6 +10,7 @@ import pytest
 from compare import assert_close, course_difference, reference, relative_error, rounding_scale
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from networks import PARAMETRIZED
 from strategies import HIDDEN, TARGETS, build_case, cases, random_params
 
 import fastgrad as fg
@@ -60,7 +62,7 @@ def assert_matches_naive(case):
 
 
 @pytest.mark.parametrize("target", TARGETS)
-@pytest.mark.parametrize("hidden", HIDDEN)
+@pytest.mark.parametrize("hidden", HIDDEN + PARAMETRIZED)
 @settings(max_examples=8)
 @given(data=st.data())
 def test_every_activation_and_loss_matches_naive(hidden, target, data):
@@ -210,6 +212,84 @@ def test_hidden_names_per_layer():
     assert net.hidden == ("tanh", "elu")
     assert fg.MLP([2, 3, 4, 5], hidden="sigmoid").hidden == ("sigmoid", "sigmoid")
     assert fg.MLP([2, 3, 4, 5]).hidden == ("relu", "relu")
+
+
+def test_hidden_entries_with_parameters():
+    net = fg.MLP([4, 8, 6, 5, 3], hidden=[("leaky_relu", 0.2), "tanh", ("softplus", 2)])
+    assert net.hidden == ("leaky_relu", "tanh", "softplus")
+    assert net.hidden_parameters == (0.2, None, 2.0)
+    assert net.hidden_entries == [("leaky_relu", 0.2), "tanh", ("softplus", 2.0)]
+    assert isinstance(net.hidden_parameters[2], float)
+    # a plain name has the default parameter, shown as the name
+    plain = fg.MLP([2, 3, 3, 2], hidden=["leaky_relu", "elu"])
+    assert plain.hidden_parameters == (0.01, 1.0)
+    assert plain.hidden_entries == ["leaky_relu", "elu"]
+    assert fg.MLP([2, 3, 2], hidden=("leaky_relu", 0.01)).hidden_entries == ["leaky_relu"]
+    # one pair (a tuple or, as JSON gives it, a list) stands for every hidden layer
+    for pair in (("elu", 0.5), ["elu", 0.5]):
+        assert fg.MLP([2, 3, 3, 2], hidden=pair).hidden_entries == [("elu", 0.5)] * 2
+    assert (
+        fg.MLP([2, 3, 3, 2], hidden=[("elu", np.float32(0.5)), "relu"]).hidden_parameters[0] == 0.5
+    )
+
+
+def test_parameters_in_repr_options_and_json():
+    net = fg.MLP([4, 8, 6, 3], hidden=[("leaky_relu", 0.2), "tanh"])
+    assert "hidden=[('leaky_relu', 0.2), 'tanh']" in repr(net)
+    assert "hidden=('elu', 0.5)," in repr(fg.MLP([2, 3, 3, 2], hidden=("elu", 0.5)))
+    assert "hidden='leaky_relu'" in repr(fg.MLP([2, 3, 2], hidden="leaky_relu"))
+    assert net.options()["hidden"] == [("leaky_relu", 0.2), "tanh"]
+    rebuilt = fg.MLP(**net.options())
+    assert rebuilt.hidden_parameters == net.hidden_parameters
+    params = net.init(seed=0)
+    X = np.random.default_rng(0).normal(size=(5, 4))
+    y = np.arange(5) % 3
+    report = fg.check(net, params, X, y)
+    text = str(report)
+    assert "hidden=[('leaky_relu', 0.2), 'tanh']" in text.splitlines()[0]
+    network = json.loads(report.to_json())["network"]
+    assert network["hidden"] == [["leaky_relu", 0.2], "tanh"]
+    again = fg.MLP(net.sizes, hidden=network["hidden"])
+    assert again.loss(params, X, y) == net.loss(params, X, y)
+    assert "(&#x27;leaky_relu&#x27;, 0.2)" in report._repr_html_()
+
+
+@pytest.mark.parametrize(
+    ("hidden", "message"),
+    [
+        (("relu", 0.5), "'relu' takes no parameter"),
+        (("tanh", 1.0), "'tanh' takes no parameter"),
+        (("identity", 0.0), "'identity' takes no parameter"),
+        (("leaky_relu", float("nan")), "leaky_relu's slope must be a finite number"),
+        (("leaky_relu", float("inf")), "leaky_relu's slope must be a finite number"),
+        (("elu", float("-inf")), "elu's alpha must be a finite number"),
+        (("elu", 10**400), "elu's alpha must be a finite number"),
+        (("softplus", 0.0), "softplus's beta must be a finite number > 0"),
+        (("softplus", -2.0), "softplus's beta must be a finite number > 0"),
+        (("leaky_relu", True), "leaky_relu's slope must be a finite number"),
+        (("gelu", 0.5), "unknown hidden activation 'gelu'"),
+        (("elu", "0.5"), "a hidden entry is an activation name or a"),
+        (("elu", 0.5, 1.0), "a hidden entry is an activation name or a"),
+    ],
+)
+def test_bad_hidden_parameters_are_named(hidden, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        fg.MLP([2, 3, 3, 2], hidden=[hidden, "tanh"])
+
+
+def test_he_init_takes_each_leaky_layer_slope():
+    net = fg.MLP([400, 300, 300, 200, 10], hidden=[("leaky_relu", 0.5), "tanh", "leaky_relu"])
+    for method in ("he_normal", "kaiming_uniform"):
+        params = net.init(method, seed=0)
+        for layer, slope in ((1, 0.5), (2, 0.0), (3, 0.01), (4, 0.0)):
+            gain = np.sqrt(2.0 / (1.0 + slope**2))
+            std = float(np.std(params[f"W{layer}"]))
+            assert std == pytest.approx(gain / np.sqrt(net.sizes[layer - 1]), rel=0.02), layer
+    # given a or nonlinearity, the user's choice holds in every layer
+    forced = net.init("he_normal", seed=0, a=0.0)
+    assert float(np.std(forced["W1"])) == pytest.approx(np.sqrt(2.0 / 400), rel=0.02)
+    linear = net.init("he_normal", seed=0, nonlinearity="linear")
+    assert float(np.std(linear["W1"])) == pytest.approx(np.sqrt(1.0 / 400), rel=0.02)
 
 
 def test_unknown_activation_lists_the_valid_ones():

@@ -66,3 +66,22 @@ def test_elu_units_at_zero_warn_of_first_order_truncation():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert fg.check(net, params, X, Y, epsilon=step).verdict.passed
+
+
+def test_elu_with_another_alpha_is_a_kink_not_a_curvature_warning():
+    # with alpha 0.5 phi' itself jumps at 0: the kernels count the crossings and bound
+    # them by one-sided differences, so the check passes and the phi'' advice stays silent
+    net = fg.MLP([1, 4, 1], hidden=("elu", 0.5), output="sigmoid")
+    params = {
+        "W1": np.array([[0.35], [0.82], [0.33], [-1.3]]),
+        "b1": np.zeros(4),
+        "W2": np.array([[0.18, 0.15, 0.014, 0.27]]),
+        "b2": np.zeros(1),
+    }
+    X, Y = np.array([[0.0], [-0.48]]), np.array([[0.0], [1.0]])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = fg.check(net, params, X, Y, epsilon=1e-4)
+    assert not [w for w in caught if "ELU" in str(w.message)]
+    assert sum(t.kinks for t in report.tensors.values()) > 0
+    assert report.verdict.passed, str(report)

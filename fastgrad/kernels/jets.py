@@ -101,8 +101,9 @@ def activation_jet(code, param, z, w, out, y, q):
     """Fill ``out[1:]`` with the jet of ``phi(z + w(g)) - phi(z)``.
 
     ``param`` is the activation's parameter
-    (:mod:`fastgrad.kernels.activations`). ``y`` and ``q`` are scratch of length ``ORDER + 1``. The caller makes
-    sure that ``z + w(g)`` stays on one side of any kink.
+    (:mod:`fastgrad.kernels.activations`); ``y`` and ``q`` are scratch of
+    length ``ORDER + 1``. The caller makes sure that ``z + w(g)`` stays on
+    one side of any kink.
 
     Raises
     ------

@@ -10,7 +10,7 @@ in one call per layer where numpy would take several.
 import math
 
 from ._jit import jit
-from .activations import LEAKY_RELU, LEAKY_SLOPE, RELU
+from .activations import LEAKY_RELU, RELU
 
 
 @jit()
@@ -28,10 +28,11 @@ def row_reach(block, out):
 
 
 @jit()
-def slope_spread(code, pre, masks, out):
+def slope_spread(code, param, pre, masks, out):
     """Fill ``out`` with ``|phi'(pre)| |masks|`` for a piecewise-linear ``code``.
 
-    ``code`` is identity, relu or leaky relu; relu's slope at its kink is 1,
+    ``code`` is identity, relu or leaky relu (``param`` its slope for
+    negative inputs); relu's slope at its kink is 1,
     as :mod:`fastgrad._magnitude` takes it.
     """
     for b in range(pre.shape[0]):
@@ -40,7 +41,7 @@ def slope_spread(code, pre, masks, out):
             if code == RELU:
                 slope = 1.0 if z >= 0.0 else 0.0
             elif code == LEAKY_RELU:
-                slope = 1.0 if z > 0.0 else LEAKY_SLOPE
+                slope = 1.0 if z > 0.0 else abs(param)
             else:
                 slope = 1.0
             out[b, k] = slope * abs(masks[b, k])

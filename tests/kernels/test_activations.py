@@ -90,7 +90,8 @@ def test_difference_on_a_grid(name):
     for z in POINTS:
         for d in DELTAS:
             ref = precise.activation_difference(name, z, d)
-            assert_close(act.difference(code, PARAM[name], z, d), ref, 4e-15, f"{name}: z={z}, d={d}")
+            ours = act.difference(code, PARAM[name], z, d)
+            assert_close(ours, ref, 4e-15, f"{name}: z={z}, d={d}")
 
 
 points = st.one_of(st.sampled_from(POINTS), st.floats(-800.0, 800.0), st.floats(-5.0, 5.0))
@@ -117,7 +118,8 @@ def test_difference_beats_subtraction(name):
         for d in (1e-12, -3e-11, 1e-9):
             ref = precise.activation_difference(name, z, d)
             ours = act.difference(code, PARAM[name], z, d)
-            naive_value = act.activate(code, PARAM[name], z + d) - act.activate(code, PARAM[name], z)
+            a = PARAM[name]
+            naive_value = act.activate(code, a, z + d) - act.activate(code, a, z)
             worst_ours = max(worst_ours, abs(ours - ref) / abs(ref))
             worst_naive = max(worst_naive, abs(naive_value - ref) / abs(ref))
     assert worst_ours < 4e-15

@@ -12,6 +12,7 @@ import pytest
 from compare import assert_close, reference, relative_error, rounding_scale
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from networks import PARAMETRIZED
 from strategies import HIDDEN, TARGETS, cases, random_params
 
 from fastgrad import _passes
@@ -121,7 +122,7 @@ def test_forward_and_backward_match_naive(target, data):
         assert_close(f"db{u}", b, ref.grads[f"db{u}"], scale.grads[f"db{u}"])
 
 
-@pytest.mark.parametrize("hidden", HIDDEN)
+@pytest.mark.parametrize("hidden", HIDDEN + PARAMETRIZED)
 def test_each_activation_in_the_forward_pass(hidden):
     rng = np.random.default_rng(7)
     sizes = [3, 6, 6, 2]

@@ -3,7 +3,7 @@
 import naive
 import numpy as np
 import pytest
-from networks import HIDDEN, case, naive_args
+from networks import ENTRIES, case, naive_args
 
 from fastgrad._passes import directional_differences
 
@@ -33,7 +33,7 @@ def reference(net, params, X, Y, layer, weight_dir, bias_dir, epsilon):
     return (values[0] - values[1]).astype(float), crossings
 
 
-@pytest.mark.parametrize("hidden", HIDDEN)
+@pytest.mark.parametrize("hidden", ENTRIES)
 def test_directional_differences_match_full_passes(hidden):
     net, params, X, Y = case([4, 5, 3, 2], hidden, "softmax", batch=3, seed=8, dropout=0.2)
     work, _ = net.workspace(params, X, Y)

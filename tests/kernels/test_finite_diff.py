@@ -8,11 +8,22 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from networks import HIDDEN, OUTPUTS, case, naive_args
+from networks import ENTRIES, HIDDEN, OUTPUTS, PARAMETRIZED, case, naive_args
 
 import fastgrad as fg
 from fastgrad import numerical
 from fastgrad.numerical import DEFAULT_EPSILON, Differences
+
+
+@st.composite
+def hidden_entries(draw):
+    """A name, or a parametrized entry with a drawn parameter (1 included: no kink)."""
+    name = draw(st.sampled_from(HIDDEN))
+    ranges = {"leaky_relu": (-1.0, 1.5), "elu": (0.0, 3.0), "softplus": (0.2, 8.0)}
+    if name not in ranges or draw(st.booleans()):
+        return name
+    low, high = ranges[name]
+    return (name, draw(st.one_of(st.just(1.0), st.floats(low, high))))
 
 
 def fast_gradient(net, params, X, Y, epsilon, entries=None):
@@ -38,10 +49,10 @@ def relative(a, b):
 
 
 @pytest.mark.parametrize("output", OUTPUTS)
-@pytest.mark.parametrize("hidden", HIDDEN)
+@pytest.mark.parametrize("hidden", ENTRIES)
 def test_matches_naive_loop_for_every_activation_and_loss(hidden, output):
     # a seed of its own per pair, the same in every process (hash() of a str is not)
-    seed = 10 * HIDDEN.index(hidden) + OUTPUTS.index(output)
+    seed = 10 * ENTRIES.index(hidden) + OUTPUTS.index(output)
     net, params, X, Y = case([5, 6, 4, 3], hidden, output, batch=6, seed=seed)
     # eps = 1e-4 keeps the naive loop's own rounding (u |J| / eps) near 1e-12
     ours, _, _ = fast_gradient(net, params, X, Y, 1e-4)
@@ -51,7 +62,7 @@ def test_matches_naive_loop_for_every_activation_and_loss(hidden, output):
 @settings(max_examples=25, deadline=None)
 @given(
     sizes=st.lists(st.integers(1, 6), min_size=2, max_size=5),
-    hidden=st.lists(st.sampled_from(HIDDEN), min_size=3, max_size=3),
+    hidden=st.lists(hidden_entries(), min_size=3, max_size=3),
     output=st.sampled_from(OUTPUTS),
     batch=st.integers(1, 5),
     l2=st.sampled_from([0.0, 0.7]),
@@ -74,14 +85,18 @@ def test_matches_naive_loop_on_random_networks(sizes, hidden, output, batch, l2,
     assert np.linalg.norm(ours - ref) <= 1e-9 * np.linalg.norm(ref) + 1e-12
 
 
-@pytest.mark.parametrize("hidden", ["relu", "leaky_relu", "tanh"])
+@pytest.mark.parametrize(
+    "hidden", ["relu", "leaky_relu", "tanh", ("leaky_relu", 0.2), ("elu", 0.5), ("elu", 1.0)]
+)
 def test_large_steps_take_the_exact_path_and_still_match(hidden):
     # eps = 0.05 moves units across kinks and beyond the series' radius
     net, params, X, Y = case([4, 7, 5, 3], hidden, "softmax", batch=5, seed=3, scale=2.0)
+    X[0] = 0.0  # a blank sample: every unit of layer 1 sits on its kink at zero biases
+    params["b1"][:] = 0.0
     ours, kinks, _ = fast_gradient(net, params, X, Y, 0.05)
     assert relative(ours, naive_flat(net, params, X, Y, 0.05)) < 1e-11
-    if hidden != "tanh":
-        assert kinks.sum() > 0
+    # elu is kinked unless alpha is 1
+    assert (kinks.sum() > 0) == (hidden not in ("tanh", ("elu", 1.0)))
 
 
 def test_default_step_matches_naive_loop_to_its_rounding():
@@ -256,7 +271,7 @@ def extended_flat(net, params, X, Y, epsilon):
 @pytest.mark.skipif(np.finfo(np.longdouble).eps > 1e-18, reason="needs 80-bit long double")
 @pytest.mark.parametrize("epsilon", [1e-7, 1e-5])
 @pytest.mark.parametrize("output", OUTPUTS)
-@pytest.mark.parametrize("hidden", HIDDEN)
+@pytest.mark.parametrize("hidden", ENTRIES)
 def test_small_steps_match_an_extended_precision_loop(hidden, output, epsilon):
     # small steps take the series path; the float64 loop would be off by ~u |J| / eps here
     net, params, X, Y = case(
@@ -264,7 +279,7 @@ def test_small_steps_match_an_extended_precision_loop(hidden, output, epsilon):
         [hidden, "tanh" if hidden == "relu" else hidden],
         output,
         batch=5,
-        seed=len(hidden) + len(output),
+        seed=ENTRIES.index(hidden) + len(output),
         l2=0.3,
         dropout=0.25,
     )
@@ -294,7 +309,7 @@ def differences(net, params, X, Y, epsilon, method="exact"):
     return diff, values, kinks
 
 
-@pytest.mark.parametrize("hidden", ["relu", "tanh"])
+@pytest.mark.parametrize("hidden", ["relu", "tanh", *PARAMETRIZED])
 def test_the_series_path_carries_most_entries_at_the_default_step(hidden):
     net, params, X, Y = case([20, 12, 8, 4], hidden, "softmax", batch=8, seed=4)
     diff, values, _ = differences(net, params, X, Y, DEFAULT_EPSILON)
@@ -305,8 +320,9 @@ def test_the_series_path_carries_most_entries_at_the_default_step(hidden):
         assert relative(values, ref[diff.entries]) < 1e-10
 
 
-def test_the_line_path_serves_relu_layers_when_the_logits_move_too_far_for_the_series():
-    net, params, X, Y = case([6, 8, 5, 3], "relu", "softmax", batch=6, seed=2)
+@pytest.mark.parametrize("hidden", ["relu", ("leaky_relu", 0.2), ("leaky_relu", -0.3)])
+def test_the_line_path_serves_relu_layers_when_the_logits_move_too_far_for_the_series(hidden):
+    net, params, X, Y = case([6, 8, 5, 3], hidden, "softmax", batch=6, seed=2)
     diff, values, _ = differences(net, params, X, Y, 1e-3)
     assert diff.paths["line"] > 0.5 * sum(diff.paths.values()), diff.paths
     ref = naive_flat(net, params, X, Y, 1e-3)
@@ -322,7 +338,15 @@ def test_the_direct_path_serves_smooth_layers_at_large_steps():
 
 
 @pytest.mark.parametrize("epsilon", [DEFAULT_EPSILON, 1e-4, 0.05])
-@pytest.mark.parametrize("hidden", [["relu", "tanh"], ["tanh", "leaky_relu"]])
+@pytest.mark.parametrize(
+    "hidden",
+    [
+        ["relu", "tanh"],
+        ["tanh", "leaky_relu"],
+        [("elu", 0.5), ("leaky_relu", 0.2)],
+        [("softplus", 3.0), ("elu", 2.0)],
+    ],
+)
 def test_the_direct_method_takes_no_series_and_agrees_with_the_exact_one(hidden, epsilon):
     net, params, X, Y = case([5, 6, 4, 3], hidden, "softmax", batch=5, seed=6, l2=0.3)
     exact, values, kinks = differences(net, params, X, Y, epsilon)
@@ -364,7 +388,7 @@ def blank_rows(X, rng, count):
 @settings(max_examples=15, deadline=None)
 @given(
     sizes=st.lists(st.integers(1, 5), min_size=3, max_size=4),
-    hidden=st.sampled_from(["relu", "leaky_relu", "mixed"]),
+    hidden=st.sampled_from(["relu", "leaky_relu", "mixed", "parametrized"]),
     output=st.sampled_from(OUTPUTS),
     epsilon=st.sampled_from([1e-3, 0.05, 0.4]),
     blank=st.integers(0, 2),
@@ -375,7 +399,11 @@ def blank_rows(X, rng, count):
 def test_kink_flags_intervals_and_unverifiable_entries_match_a_naive_loop(
     sizes, hidden, output, epsilon, blank, zero_bias, dropout, seed
 ):
-    names = ["relu", "tanh", "leaky_relu"] if hidden == "mixed" else [hidden] * 3
+    names = {
+        "mixed": ["relu", "tanh", "leaky_relu"],
+        # elu with alpha other than 1 is kinked, like leaky relu with its own slope
+        "parametrized": [("elu", 0.5), ("leaky_relu", 0.2), ("elu", 2.0)],
+    }.get(hidden, [hidden] * 3)
     net, params, X, Y = case(
         sizes, names[: len(sizes) - 2], output, batch=5, seed=seed, dropout=dropout
     )

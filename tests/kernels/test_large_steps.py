@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from networks import HIDDEN, OUTPUTS, naive_args, random_targets
+from networks import ENTRIES, OUTPUTS, naive_args, random_targets
 
 import fastgrad as fg
 from fastgrad.numerical import Differences
@@ -75,7 +75,7 @@ def test_a_confident_sigmoid_output_moved_by_tens(y, method):
 @settings(max_examples=12, deadline=None)
 @given(
     sizes=st.lists(st.integers(1, 3), min_size=2, max_size=4),
-    hidden=st.sampled_from(HIDDEN),
+    hidden=st.sampled_from(ENTRIES),
     output=st.sampled_from(OUTPUTS),
     weight_std=st.sampled_from([1.0, 30.0]),
     input_scale=st.sampled_from([1.0, 1e3]),

@@ -3,7 +3,7 @@
 import naive
 import numpy as np
 import pytest
-from networks import HIDDEN, OUTPUTS, case, naive_args
+from networks import ENTRIES, OUTPUTS, case, naive_args
 
 from fastgrad.kernels.propagate import carry_to_loss, carry_unit_change
 from fastgrad.kernels.structures import carry_scratch, width_of
@@ -43,7 +43,7 @@ def rest_of_network(net, params, X, Y, k0, b, dz):
 
 
 @pytest.mark.parametrize("output", OUTPUTS)
-@pytest.mark.parametrize("hidden", HIDDEN)
+@pytest.mark.parametrize("hidden", ENTRIES)
 def test_carry_to_loss_matches_full_passes(hidden, output):
     net, params, X, Y = case([4, 6, 5, 3], hidden, output, batch=3, seed=5, dropout=0.3)
     work, _ = net.workspace(params, X, Y)

@@ -27,16 +27,20 @@ def test_row_reach_is_numpy_row_maximum(seed, nan):
     np.testing.assert_array_equal(out, np.maximum.reduce(np.abs(block), axis=1, initial=0.0))
 
 
-@given(seed=st.integers(0, 2**32 - 1), code=st.sampled_from([IDENTITY, RELU, LEAKY_RELU]))
-def test_slope_spread_is_numpy_slope_times_mask(seed, code):
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    code=st.sampled_from([IDENTITY, RELU, LEAKY_RELU]),
+    slope=st.sampled_from([LEAKY_SLOPE, 0.2, -0.5, 3.0]),
+)
+def test_slope_spread_is_numpy_slope_times_mask(seed, code, slope):
     rng = np.random.default_rng(seed)
     pre = _block(rng)
     masks = np.where(rng.random(pre.shape) < 0.3, 0.0, 1.0 / (1.0 - rng.random()))
     out = np.empty_like(pre)
-    slope_spread(code, pre, masks, out)
-    slope = {
+    slope_spread(code, slope, pre, masks, out)
+    expected = {
         IDENTITY: np.ones_like(pre),
         RELU: (pre >= 0).astype(np.float64),  # relu'(0) = 1 in the magnitude
-        LEAKY_RELU: np.where(pre > 0, 1.0, LEAKY_SLOPE),
+        LEAKY_RELU: np.where(pre > 0, 1.0, abs(slope)),
     }[code]
-    np.testing.assert_array_equal(out, slope * np.abs(masks))
+    np.testing.assert_array_equal(out, expected * np.abs(masks))

@@ -54,3 +54,62 @@ def test_jax_value_and_grad_in_x_at_w_layout_checks_correct(reduction):
         fg.check(described, arrays, X, Y, grads, loss=loss)
     mismatch = fg.check(described.replace(weights="in_out"), arrays, X, Y, grads, loss=loss)
     assert f"your loss matches reduction={reduction!r}" in mismatch.reasons[1]
+
+
+# the activations as jax defines them, with the parameter fastgrad's entry carries
+JAX_ACTIVATIONS = {
+    "tanh": lambda z: jnp.tanh(z),
+    ("leaky_relu", 0.2): lambda z: jax.nn.leaky_relu(z, negative_slope=0.2),
+    ("elu", 0.5): lambda z: jax.nn.elu(z, alpha=0.5),
+    ("softplus", 2.0): lambda z: jax.nn.softplus(2.0 * z) / 2.0,
+}
+
+
+@pytest.mark.parametrize("entry", list(JAX_ACTIVATIONS))
+def test_flax_layout_params_through_the_readme_mapping_check_correct(entry):
+    # a Flax-style params tree {"Dense_0": {"kernel", "bias"}, ...}, mapped to fastgrad's
+    # names by the README's recipe, softmax cross-entropy averaged over the batch
+    rng = np.random.default_rng(1)
+    sizes = [4, 6, 5, 3]
+    layers = [f"Dense_{i}" for i in range(len(sizes) - 1)]
+    phi = JAX_ACTIVATIONS[entry]
+    with enable_x64():
+        tree = {
+            name: {
+                "kernel": jnp.asarray(rng.normal(size=(n_in, n_out)) / np.sqrt(n_in)),
+                "bias": jnp.asarray(rng.normal(size=n_out) * 0.3),
+            }
+            for name, n_in, n_out in zip(layers, sizes[:-1], sizes[1:], strict=True)
+        }
+        X = jnp.asarray(rng.normal(size=(8, sizes[0])))
+        labels = jnp.asarray(np.arange(8) % 3)
+
+        def loss_fn(p):
+            a = X
+            for i, name in enumerate(layers):
+                z = a @ p[name]["kernel"] + p[name]["bias"]
+                a = phi(z) if i < len(layers) - 1 else z
+            log_p = jax.nn.log_softmax(a)
+            return -jnp.mean(log_p[jnp.arange(8), labels])
+
+        loss, g = jax.value_and_grad(loss_fn)(tree)
+        variables = {"params": tree}
+        params = {
+            f"{k}{i}": np.asarray(variables["params"][name][leaf], dtype=np.float64)
+            for i, name in enumerate(layers, 1)
+            for k, leaf in (("W", "kernel"), ("b", "bias"))
+        }
+        grads = {
+            f"d{k}{i}": np.asarray(g[name][leaf], dtype=np.float64)
+            for i, name in enumerate(layers, 1)
+            for k, leaf in (("W", "kernel"), ("b", "bias"))
+        }
+        X, labels, loss = np.asarray(X), np.asarray(labels), float(loss)
+    net = fg.MLP(sizes, hidden=entry, weights="in_out", reduction="mean")
+    assert net.loss(params, X, labels) == pytest.approx(loss, rel=1e-14)
+    report = fg.check(net, params, X, labels, grads, loss=loss)
+    assert report.verdict == fg.Verdict.CORRECT, str(report)
+    grads["dW2"] = grads["dW2"].copy()  # numpy views of jax arrays are read-only
+    grads["dW2"][1, 2] += 1e-3 * np.abs(grads["dW2"]).max()
+    worst = fg.check(net, params, X, labels, grads, loss=loss).worst(1)[0]
+    assert (worst.tensor, worst.index) == ("W2", (1, 2))

@@ -86,7 +86,7 @@ def _hidden_entry(entry):
         number = math.inf
     if not math.isfinite(number) or (name == "softplus" and number <= 0.0):
         wanted = "a finite number > 0" if name == "softplus" else "a finite number"
-        raise ValueError(f"{name}'s {option} must be {wanted}; got {value!r}")
+        raise ValueError(f"hidden activation {name}: its {option} must be {wanted}; got {value!r}")
     return name, number
 
 

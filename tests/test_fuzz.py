@@ -28,6 +28,7 @@ import fastgrad as fg
 from fastgrad import cli
 
 HIDDEN = ("identity", "relu", "leaky_relu", "tanh", "sigmoid", "elu", "softplus")
+ENTRIES = (*HIDDEN, ("leaky_relu", 0.2), ("elu", 0.5), ("softplus", 2.0))
 OUTPUTS = ("identity", "sigmoid", "softmax")
 SLOW_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "2000"))
 
@@ -152,7 +153,7 @@ def numbers_may_overflow():
 def networks(draw):
     sizes = draw(st.lists(st.integers(1, 5), min_size=2, max_size=4))
     n_hidden = len(sizes) - 2
-    hidden = draw(st.lists(st.sampled_from(HIDDEN), min_size=n_hidden, max_size=n_hidden))
+    hidden = draw(st.lists(st.sampled_from(ENTRIES), min_size=n_hidden, max_size=n_hidden))
     output = draw(st.sampled_from(OUTPUTS))
     l2 = draw(st.sampled_from([0.0, 0.3]))
     dropout = draw(st.sampled_from([None, 0.2])) if n_hidden else None
@@ -329,7 +330,15 @@ def mlp_arguments(draw):
         )
     elif target == "hidden":
         arguments["hidden"] = draw(
-            st.one_of(odd_values, st.lists(st.sampled_from([*HIDDEN, "swish", 3]), max_size=3))
+            st.one_of(
+                odd_values,
+                st.lists(
+                    st.sampled_from(
+                        [*ENTRIES, "swish", 3, ("relu", 0.5), ("softplus", -1.0), ("elu", "a")]
+                    ),
+                    max_size=3,
+                ),
+            )
         )
     elif target != "none":
         arguments[target] = draw(odd_values)
@@ -593,7 +602,7 @@ test_initializers, test_initializers_slow = fuzz_tests(
 def diagnose_calls(draw):
     arguments = {
         "sizes": [draw(st.integers(1, 6)) for _ in range(draw(st.integers(2, 4)))],
-        "hidden": draw(st.sampled_from(HIDDEN)),
+        "hidden": draw(st.sampled_from(ENTRIES)),
         "init": draw(st.sampled_from(["he_normal", ["xavier_normal", ("normal", {"std": 0.1})]])),
         "batch": draw(st.integers(1, 8)),
         "seed": draw(st.integers(0, 99)),
@@ -627,7 +636,16 @@ test_diagnose, test_diagnose_slow = fuzz_tests(run_diagnose, 40, case=diagnose_c
 
 OPTION_VALUES = {
     "--sizes": ["4,3,2", "3,2", "4,x", "", "0,2", "-1,2", "3,,2"],
-    "--hidden": ["tanh", "relu,elu", "swish", ""],
+    "--hidden": [
+        "tanh",
+        "relu,elu",
+        "swish",
+        "",
+        "leaky_relu:0.2",
+        "tanh:1",
+        "elu:x",
+        "softplus:0",
+    ],
     "--output": ["softmax", "sigmoid", "identity", "soft"],
     "--loss": ["mse", "cross_entropy", "hinge"],
     "--batch": ["1", "5", "0", "-3", "x", "1e3"],
@@ -650,7 +668,7 @@ DIAGNOSE_VALUES = {
     "--depth": ["2", "0", "-1"],
     "--width": ["5", "0"],
     "--outputs": ["3", "-3"],
-    "--hidden": ["tanh", "swish"],
+    "--hidden": ["tanh", "swish", "leaky_relu:0.3", "softplus:-2"],
     "--init": ["he_normal,normal", "orthogonal:gain=-1", "nope"],
     "--std": ["0.1", "-0.1", "nan"],
     "--gain": ["1.5", "-2", "inf"],

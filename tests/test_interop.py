@@ -112,11 +112,11 @@ def test_consecutive_linears_have_identity_between():
         ),
         (
             lambda: nn.Sequential(nn.Linear(2, 3), nn.Softplus(beta=-1.0), nn.Linear(3, 2)),
-            r"model\[1\] is Softplus\(beta=-1.0\): softplus's beta must be a finite number > 0",
+            r"model\[1\] is Softplus\(beta=-1.0\): hidden activation softplus: its beta must",
         ),
         (
             lambda: nn.Sequential(nn.Linear(2, 3), nn.LeakyReLU(float("inf")), nn.Linear(3, 2)),
-            r"LeakyReLU\(negative_slope=inf\): leaky_relu's slope must be a finite number",
+            r"LeakyReLU\(negative_slope=inf\): hidden activation leaky_relu: its slope must be",
         ),
         (lambda: nn.Sequential(nn.Linear(2, 3), nn.Softmax(dim=1)), "ends with Softmax"),
         (lambda: nn.Sequential(nn.Linear(2, 3), nn.Sigmoid()), "ends with Sigmoid"),

@@ -34,7 +34,7 @@ from .activations import ELU, SIGMOID, TANH, is_piecewise_linear, sigmoid_pair
 from .dense import node_block, weight_view
 from .jets import ORDER, activation_jet, loss_jet, reach
 from .losses import MSE
-from .unit_series import JET_REACH, SAFETY, _breaks_at_zero, _reach_scale, tail_fits
+from .unit_series import JET_REACH, SAFETY, _breaks_at_zero, _jet_reach, tail_fits
 
 ACTIVE, READY, REFUSED, SKIP, SHORT = 0, 1, 2, 3, 4
 """States of a (unit, sample): still being carried, series ready, series refused, not
@@ -87,7 +87,7 @@ def start_jets(u, units, b0, radius, net, jets, state):
     sizes = net.sizes
     code = net.codes[u]
     param = net.act_params[u]
-    smooth_reach = JET_REACH / _reach_scale(code, param)
+    smooth_reach = _jet_reach(code, param)
     pre = node_block(net.pre, net.node_off, sizes, u)
     mask = node_block(net.masks, net.node_off, sizes, u)
     weight = weight_view(net.theta, net.w_off, sizes, u + 1)
@@ -236,7 +236,7 @@ def activate_jets(k, b0, radius, net, jets, state):
     sizes = net.sizes
     code = net.codes[k]
     param = net.act_params[k]
-    smooth_reach = JET_REACH / _reach_scale(code, param)
+    smooth_reach = _jet_reach(code, param)
     pre = node_block(net.pre, net.node_off, sizes, k)
     mask = node_block(net.masks, net.node_off, sizes, k)
     kinked = _breaks_at_zero(code)

@@ -30,7 +30,7 @@ The series of tanh, sigmoid, softplus, elu and of the losses converge in a
 disc of radius at least ``pi / 2`` around any point, so each further term
 is at most ``JET_REACH / (pi / 2) ~ 6.4e-5`` of the one before. Softplus
 with ``beta`` converges in a disc ``beta`` times smaller, so its move is
-measured ``beta`` times larger (:func:`_reach_scale`)."""
+allowed ``beta`` times less (:func:`_jet_reach`)."""
 
 TAIL = 1e-17
 """Largest share of the whole that the last two terms kept may carry.
@@ -46,9 +46,9 @@ def _breaks_at_zero(code):
 
 
 @jit()
-def _reach_scale(code, param):
-    """Factor on a smooth unit's move before it is compared with :data:`JET_REACH`."""
-    return param if code == SOFTPLUS else 1.0
+def _jet_reach(code, param):
+    """How far a smooth unit may move for the series: :data:`JET_REACH`, over beta for softplus."""
+    return JET_REACH / param if code == SOFTPLUS else JET_REACH
 
 
 @jit()
@@ -64,7 +64,6 @@ def unit_series(u, i, b, r, net, head, wt, loss_code, scratch, out):
     """
     # the fields read in the loops below, taken out once
     theta, w_off, sizes, codes = net.theta, net.w_off, net.sizes, net.codes
-    act_params = net.act_params
     masks, node_off, pre = net.masks, net.node_off, net.pre
     jet_a = scratch.now
     jet_b = scratch.next
@@ -83,11 +82,11 @@ def unit_series(u, i, b, r, net, head, wt, loss_code, scratch, out):
         degree = 1
     else:
         code = codes[u]
-        param = act_params[u]
+        param = net.act_params[u]
         if _breaks_at_zero(code):
             if not r < abs(z) * SAFETY:
                 return False
-        elif not is_piecewise_linear(code) and r * _reach_scale(code, param) > JET_REACH:
+        elif not is_piecewise_linear(code) and r > _jet_reach(code, param):
             return False
         activation_jet(code, param, z, w, act, y, q)
         m = node_block(masks, node_off, sizes, u)[b, i]
@@ -109,10 +108,10 @@ def unit_series(u, i, b, r, net, head, wt, loss_code, scratch, out):
             z_k = node_block(pre, node_off, sizes, k)[b]
             m_k = node_block(masks, node_off, sizes, k)[b]
             code = codes[k]
-            param = act_params[k]
+            param = net.act_params[k]
             kinked = _breaks_at_zero(code)
             smooth = not is_piecewise_linear(code)
-            scale = _reach_scale(code, param)
+            limit = _jet_reach(code, param)
             for p in range(sizes[k]):
                 if m_k[p] == 0.0:
                     # every order: a smooth layer reads orders beyond the current degree
@@ -125,7 +124,7 @@ def unit_series(u, i, b, r, net, head, wt, loss_code, scratch, out):
                 if kinked:
                     if not moved < abs(z_k[p]) * SAFETY:
                         return False
-                elif smooth and moved * scale > JET_REACH:
+                elif smooth and moved > limit:
                     return False
                 activation_jet(code, param, z_k[p], w, act, y, q)
                 for d in range(1, degree + 1):

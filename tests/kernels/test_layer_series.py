@@ -16,6 +16,8 @@ from fastgrad.kernels.unit_series import JET_REACH, SAFETY, TAIL, tail_fits, uni
 from fastgrad.numerical import DEFAULT_EPSILON, Differences
 
 SMOOTH = ("tanh", "sigmoid", "softplus", "elu")
+# with parameters: softplus' beta narrows its series' reach, elu's alpha makes a kink
+PARAMETRIZED = (("softplus", 3.0), ("softplus", 0.5), ("elu", 0.5), ("elu", 2.0))
 
 
 def prepared(net, params, X, Y, epsilon):
@@ -48,7 +50,7 @@ def odd_part(series, g):
 
 smooth_networks = st.tuples(
     st.lists(st.integers(1, 9), min_size=3, max_size=5),  # a softmax of one output is widened
-    st.lists(st.sampled_from(SMOOTH), min_size=3, max_size=3),
+    st.lists(st.sampled_from(SMOOTH + PARAMETRIZED), min_size=3, max_size=3),
     st.sampled_from(["softmax", "sigmoid", "identity"]),
     st.integers(1, 6),
     st.sampled_from([None, 0.3]),

@@ -29,6 +29,9 @@ MAX_REGIONS = 8
 SPREAD_SAMPLE = 64
 """Entries differenced when errors are spread over a tensor."""
 
+BLOCK_FLOATS = 1 << 20
+"""Values of the random directions drawn and compared at once (8 MiB)."""
+
 WHOLE_TENSOR_WORK = 4_000_000
 """Entry-samples up to which a tensor whose localized entries all agree is
 differenced whole, so that its disagreement is found if any entry holds it."""
@@ -84,6 +87,47 @@ def _random_directions(rng, k, size):
     vectors = rng.normal(size=(k, size))
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors / np.where(norms == 0.0, 1.0, norms)
+
+
+def _compare_random(runner, name, a_tensor, count, rng, thresholds, floor_of):
+    """Compare ``count`` random unit directions of tensor ``name``, a block at a time.
+
+    Directions are drawn and compared in blocks of at most
+    :data:`BLOCK_FLOATS` values, so memory stays bounded whatever ``count``;
+    the directions and their results are those of one draw of ``count`` rows.
+
+    Returns
+    -------
+    along, numerical, errors : ndarray
+        Per direction: ``v . a``, the centered difference and their error.
+    kinked : bool ndarray
+        Per direction: whether an evaluation crossed a kink.
+    worst : dict
+        ``{Verdict.SUSPICIOUS: v, Verdict.ACCEPTABLE: v}``: the direction of
+        largest error among the unkinked ones at or above SUSPICIOUS, and among
+        the ACCEPTABLE ones; ``None`` where there are none.
+    """
+    size = a_tensor.size
+    block = max(1, min(count, BLOCK_FLOATS // size))
+    parts = []
+    worst = {Verdict.SUSPICIOUS: None, Verdict.ACCEPTABLE: None}
+    largest = {Verdict.SUSPICIOUS: -1.0, Verdict.ACCEPTABLE: -1.0}
+    for start in range(0, count, block):
+        vectors = _random_directions(rng, min(block, count - start), size)
+        numerical, kinked = runner.compare(name, vectors)
+        # row by row, so that a direction's value does not depend on its block
+        along = (vectors * a_tensor).sum(axis=1)
+        errors = entry_errors(along, numerical, floor_of(vectors))
+        for d, error in enumerate(errors):
+            if kinked[d]:
+                continue
+            level = min(thresholds.classify(error), Verdict.SUSPICIOUS)
+            if level in worst and error > largest[level]:
+                worst[level], largest[level] = vectors[d].copy(), error
+        parts.append((along, numerical, kinked, errors))
+    columns = zip(*parts, strict=True)
+    along, numerical, kinked, errors = (np.concatenate(column) for column in columns)
+    return along, numerical, kinked, errors, worst
 
 
 def _localize(directions, name, a_tensor, direction, thresholds, floor_of):
@@ -192,34 +236,21 @@ def directional_comparison(work, analytic, epsilon, k, rng, thresholds, magnitud
         def floor_of(vectors, terms=terms):
             return FLOOR_RATIO * np.einsum("kn,n->k", np.abs(vectors), terms)
 
-        vectors = _random_directions(rng, k, a_tensor.size)
-        numerical, kinked = runner.compare(name, vectors)
-        along = vectors @ a_tensor
-        errors = entry_errors(along, numerical, floor_of(vectors))
+        along, numerical, kinked, errors, worst = _compare_random(
+            runner, name, a_tensor, min(k, a_tensor.size), rng, thresholds, floor_of
+        )
         results[name] = [
             Direction(analytic=float(a), numerical=float(n), error=float(e), kink=bool(c))
             for a, n, e, c in zip(along, numerical, errors, kinked, strict=True)
         ]
-        failing = [
-            d
-            for d in range(k)
-            if not kinked[d] and thresholds.classify(errors[d]) >= Verdict.SUSPICIOUS
-        ]
-        # an entry's error is diluted along a direction: one SUSPICIOUS in full
-        # mode can read ACCEPTABLE there, so those are localized too (the
-        # entries, compared one by one, decide)
-        doubtful = [
-            d
-            for d in range(k)
-            if not kinked[d] and thresholds.classify(errors[d]) == Verdict.ACCEPTABLE
-        ]
-        if failing or doubtful:
-            worst = max(failing or doubtful, key=lambda d: errors[d])
-            found = _localize(runner, name, a_tensor, vectors[worst], thresholds, floor_of)
+        failing, doubtful = worst[Verdict.SUSPICIOUS], worst[Verdict.ACCEPTABLE]
+        if failing is not None or doubtful is not None:
+            direction = failing if failing is not None else doubtful
+            found = _localize(runner, name, a_tensor, direction, thresholds, floor_of)
             if found is None:
                 found = _spread_sample(a_tensor.size, rng)
             suspects[name] = part.start + found
-            if not failing:
+            if failing is None:
                 doubts.add(name)
         elif np.any(kinked) and _kinks_hide(kinked, errors, thresholds):
             # a direction that crosses kinks cannot be compared (nor bisected); single

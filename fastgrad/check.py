@@ -137,7 +137,8 @@ def check(
         localizes the wrong entries by bisection.
     k : int, optional
         Entries (sample mode, default 32) or directions (directional mode,
-        default 4) per tensor.
+        default 4) per tensor, at most each tensor's size: a tensor of ``n``
+        entries has all of them computed, or ``n`` directions compared.
     seed : int, default 0
         Seed of the sampled entries and random directions.
     thresholds : Thresholds, dict or 3 numbers, optional
@@ -371,7 +372,9 @@ def _directional_check(work, analytic, epsilon, k, seed, thresholds, details):
     directions, entries, values, entry_kinks, differences = directional_comparison(
         work, analytic, epsilon, k, np.random.default_rng(seed), thresholds, magnitude
     )
-    details["directions"] = k
+    packing = work.net.packing
+    largest = max(packing.slice(name).stop - packing.slice(name).start for name in packing.names)
+    details["directions"] = min(k, largest)
     found = _entry_vectors(work.theta.size, entries, values, entry_kinks, differences, entries.size)
     found["directions"] = directions
     if getattr(differences, "paths", None) is not None:

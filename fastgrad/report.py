@@ -672,8 +672,13 @@ class CheckReport:
         if self.mode != "directional":
             return f"{entries} computed"
         per_tensor = self.details.get("directions")
-        directions = sum(len(d) for d in self._directions.values())
-        said = f"{per_tensor} directions per tensor" if per_tensor else f"{directions:,} directions"
+        counts = [len(d) for d in self._directions.values()]
+        if per_tensor and all(count == per_tensor for count in counts):
+            said = f"{per_tensor} directions per tensor"
+        elif per_tensor:
+            said = f"{sum(counts):,} directions (up to {per_tensor} per tensor)"
+        else:
+            said = f"{sum(counts):,} directions"
         return f"{said} compared, {entries} localized"
 
     @property

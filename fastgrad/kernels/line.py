@@ -32,14 +32,18 @@ def line_direction(u, i, b, net, wt, line):
     n_out = sizes[n_layers]
     direction = line.direction
     if u == n_layers:
-        direction[:n_out] = 0.0
+        for q in range(n_out):
+            direction[q] = 0.0
         direction[i] = 1.0
         return math.inf
     v_a = line.v_a
     v_b = line.v_b
     n = sizes[u + 1]
     start = net.w_off[u + 1] + i * n
-    v_a[:n] = wt[start : start + n]
+    # element by element: an array-to-array slice copy compiles numba's shape-mismatch
+    # error message (string formatting), a second's compile for nothing
+    for q in range(n):
+        v_a[q] = wt[start + q]
     radius = math.inf
     for k in range(u + 1, n_layers):
         z_k = node_block(net.pre, net.node_off, sizes, k)[b]
@@ -63,7 +67,8 @@ def line_direction(u, i, b, net, wt, line):
                 total += weight[p, q] * v_a[q]
             v_b[p] = total
         v_a, v_b = v_b, v_a
-    direction[:n_out] = v_a[:n_out]
+    for q in range(n_out):
+        direction[q] = v_a[q]
     return radius
 
 

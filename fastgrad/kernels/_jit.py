@@ -14,7 +14,7 @@ import numba
 FASTMATH_FLAGS = frozenset({"nsz", "contract", "reassoc"})
 
 
-def jit(*, parallel=False, cache=True):
+def jit(*, parallel=False, cache=True, inline=False):
     """Return the ``numba.njit`` decorator every fastgrad kernel uses.
 
     Parameters
@@ -24,6 +24,12 @@ def jit(*, parallel=False, cache=True):
     cache : bool, optional
         Cache machine code on disk. Only a kernel that takes a user's
         function as an argument turns this off: such a kernel cannot be cached.
+    inline : bool, optional
+        Inline the function into its callers in numba's IR instead of
+        compiling it as a function of its own. Every compiled function is
+        optimized and emitted again inside each compiled caller, so a
+        helper with one call site costs less inlined; one called from many
+        places costs more (its body is typed and lowered at each).
 
     Returns
     -------
@@ -37,4 +43,5 @@ def jit(*, parallel=False, cache=True):
         parallel=parallel,
         error_model="numpy",
         fastmath=set(FASTMATH_FLAGS),
+        inline="always" if inline else "never",
     )

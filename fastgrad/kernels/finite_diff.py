@@ -82,7 +82,7 @@ def _steps(u, i, b, e0, e1, entry_input, epsilon, net, steps):
     return moved
 
 
-@jit()
+@jit(inline=True)
 def _task(task, tasks, net, head, tables, loss_code, method, epsilon, scratch, out):
     """Fill the entries of ``task``: each sample's differences, by the path that fits."""
     jets, series, steps, line, carry = scratch

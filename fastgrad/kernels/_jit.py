@@ -26,10 +26,11 @@ def jit(*, parallel=False, cache=True, inline=False):
         function as an argument turns this off: such a kernel cannot be cached.
     inline : bool, optional
         Inline the function into its callers in numba's IR instead of
-        compiling it as a function of its own. Every compiled function is
-        optimized and emitted again inside each compiled caller, so a
-        helper with one call site costs less inlined; one called from many
-        places costs more (its body is typed and lowered at each).
+        compiling it as a function of its own. A compiled function is
+        optimized and emitted again inside each compiled caller, so a large
+        function with one small caller compiles faster inlined. Measure
+        before using it more: inlining every one-caller helper of the
+        finite-difference kernel made its first compile longer, not shorter.
 
     Returns
     -------

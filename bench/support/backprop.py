@@ -117,9 +117,9 @@ def backprop_seconds(problem, rounds=BACKPROP_ROUNDS):
         done += 1
         for setting in settings:
             with setting():
-                started = time.perf_counter()
+                call = time.perf_counter()
                 numpy_backprop(problem)
-                best = min(best, time.perf_counter() - started)
+                best = min(best, time.perf_counter() - call)
     return best
 
 

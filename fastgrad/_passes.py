@@ -36,14 +36,27 @@ def _blas_controller():
     return ThreadpoolController()
 
 
-def blas_threads(limit=None):
+SMALL_PRODUCT = 65536
+"""Multiply-adds of a product below which BLAS runs on one thread anyway.
+
+OpenBLAS's threshold for threading a product (``SMP_THRESHOLD_MIN``); below it,
+capping BLAS's threads would cost more than the products themselves (about
+0.1 ms per pass, more than the whole check of a small network).
+"""
+
+
+def blas_threads(limit=None, work=None):
     """Return a context that caps BLAS's threads at ``limit`` (numba's threads by default).
 
-    A no-op without ``threadpoolctl``, or when BLAS already uses no more
-    threads than that. Without the cap, BLAS keeps its own thread count (all
-    cores by default): the passes call BLAS and numba's parallel kernels one
-    after the other, never nested, so the two pools do not run at once.
+    ``work`` is the largest product's multiply-adds in the pass. A no-op
+    without ``threadpoolctl``, when ``work`` is below :data:`SMALL_PRODUCT`,
+    or when BLAS already uses no more threads than ``limit``. Without the
+    cap, BLAS keeps its own thread count (all cores by default): the passes
+    call BLAS and numba's parallel kernels one after the other, never
+    nested, so the two pools do not run at once.
     """
+    if work is not None and work < SMALL_PRODUCT:
+        return contextlib.nullcontext()
     controller = _blas_controller()
     if controller is None:
         return contextlib.nullcontext()
@@ -59,6 +72,12 @@ def _weight(net, u):
     return net.theta[net.w_off[u] : net.w_off[u] + n_out * n_in].reshape(n_out, n_in)
 
 
+def _largest_product(net, rows, first=1):
+    """Multiply-adds of the largest ``(rows, n_{u-1}) x (n_{u-1}, n_u)`` product, from ``first``."""
+    sizes = net.sizes.tolist()
+    return rows * max(a * b for a, b in zip(sizes[first - 1 : -1], sizes[first:], strict=True))
+
+
 def _block(buffer, net, u):
     start, stop = net.node_off[u], net.node_off[u + 1]
     return buffer[start:stop].reshape(-1, net.sizes[u])
@@ -72,7 +91,8 @@ def forward(net):
     product, then the bias), ``A_u = phi_u(Z_u) M_u``.
     """
     n_layers = net.sizes.shape[0] - 1
-    with blas_threads():
+    batch = int(net.node_off[1]) // int(net.sizes[0])
+    with blas_threads(work=_largest_product(net, batch)):
         for u in range(1, n_layers + 1):
             z = _block(net.pre, net, u)
             np.matmul(_block(net.acts, net, u - 1), _weight(net, u).T, out=z)
@@ -104,7 +124,7 @@ def backward(net, targets, loss_code, l2, grad):
     buffers = np.empty(2 * batch * widest)
     delta = buffers[: batch * sizes[n_layers]].reshape(batch, sizes[n_layers])
     dense.output_delta(net.pre, net.node_off, sizes, targets, loss_code, delta)
-    with blas_threads():
+    with blas_threads(work=_largest_product(net, batch)):
         for u in range(n_layers, 0, -1):
             n_out, n_in = sizes[u], sizes[u - 1]
             weight = _weight(net, u)
@@ -170,7 +190,7 @@ def directional_differences(u, weight_dirs, bias_dirs, epsilon, net, head, loss_
     dz = buffers[: rows * sizes[u]].reshape(columns, batch, sizes[u])
     a_in = _block(net.acts, net, u - 1)
     crossed = np.zeros((columns, batch), dtype=np.int64)
-    with blas_threads():
+    with blas_threads(work=_largest_product(net, rows, first=u)):
         for d in range(k):
             plus = dz[2 * d]
             if weight_dirs is None:

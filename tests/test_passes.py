@@ -90,6 +90,23 @@ def test_blas_threads_without_threadpoolctl_is_a_no_op(monkeypatch):
         assert value is None
 
 
+@pytest.mark.parametrize(
+    ("sizes", "batch", "capped"), [([4, 5, 3, 1], 3, False), ([64, 1100, 2], 1, True)]
+)
+def test_blas_threads_are_capped_only_where_a_product_could_be_threaded(
+    monkeypatch, sizes, batch, capped
+):
+    # below OpenBLAS's threading threshold the cap would cost more than the products
+    asked = []
+    monkeypatch.setattr(_passes, "_blas_controller", lambda: asked.append(1))
+    net = fg.MLP(sizes)
+    params = net.init("he_normal", seed=0)
+    X = np.random.default_rng(0).normal(size=(batch, sizes[0]))
+    net.gradients(params, X, np.zeros(batch, dtype=int))
+    assert bool(asked) is capped
+    assert sizes[0] * sizes[1] * batch >= _passes.SMALL_PRODUCT or not capped
+
+
 @pytest.mark.parametrize("hidden", ["relu", "tanh", "elu"])
 @pytest.mark.parametrize("batch", [1, 2, 33])
 def test_one_sample_and_odd_batches_match_naive(hidden, batch):

@@ -34,6 +34,7 @@ def hidden_entries(draw):
         return (name, draw(PARAMETERS[name]))
     return name
 
+
 # How the targets of a batch are given; each implies its output/loss pair.
 TARGETS = ("mse", "bce", "ce_one_hot", "ce_soft", "ce_labels")
 OUTPUT = {

@@ -156,9 +156,7 @@ def difference(code, param, z, delta):
                 return param * math.exp(z) * math.expm1(delta)
             # expm1 would overflow: exp(w) - exp(z) factored at w instead
             return -param * math.exp(w) * math.expm1(-delta)
-        return (w if w > 0.0 else param * math.expm1(w)) - (
-            z if z > 0.0 else param * math.expm1(z)
-        )
+        return (w if w > 0.0 else param * math.expm1(w)) - (z if z > 0.0 else param * math.expm1(z))
     if code == SOFTPLUS:
         # softplus(beta z) / beta: the difference of softplus at beta z, scaled back
         s, c = sigmoid_pair(param * z)

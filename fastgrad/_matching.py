@@ -5,7 +5,8 @@ pass it) is compared with the described network's. When the two differ beyond
 rounding, the gradients would be checked against the wrong function, so the
 check is not made; instead the nearby descriptions (each hidden activation,
 each output/loss pair and convention, the weight layout, L2 on or off,
-dropout off, the data layout) are evaluated, and the one whose ``J`` matches is named.
+dropout off, the data layout, the parameter of a parametrized activation at a
+round value) are evaluated, and the one whose ``J`` matches is named.
 
 After a check whose weight tensors all fail, :func:`layout_hint` and
 :func:`dropout_hint` try two readings of the user's gradients that are exact
@@ -30,6 +31,21 @@ differs by far more (a wrong activation, a factor from a convention)."""
 COMBINATION_WORK = 100_000_000
 """Multiply-adds of forward passes spent at most on every combination of hidden activations,
 after the single changes (which are always tried): about 0.1-0.5 s."""
+
+PARAMETER_GRIDS = {
+    "leaky_relu": np.linspace(-1.0, 1.0, 41),
+    "elu": np.linspace(0.0, 4.0, 41),
+    "softplus": np.geomspace(0.05, 100.0, 31),
+}
+"""Where a hidden activation's parameter is sought from the user's loss: ``J`` is
+evaluated on the grid, and each bracketed root refined by bisection."""
+
+PARAMETER_RTOL = 1e-11
+"""Relative distance under which a solved parameter's ``J`` is the user's: far tighter than
+:data:`LOSS_RTOL`, since a free number can bring ``J`` within 1e-5 of any loss in range."""
+
+PARAMETER_WORK = 200_000_000
+"""Multiply-adds of forward passes spent at most on solving for activation parameters."""
 
 MATCH = 1e-6
 """Relative difference under which a reading of the user's gradients explains them."""
@@ -106,6 +122,66 @@ def _candidates(net, layout, batch):
                 yield {"hidden": list(combo)}, layout
 
 
+def _fitted_parameters(net, params, X, Y, layout, dropout_masks, loss_user, batch):
+    """Yield ``{"hidden": [...], "_value": J}`` where a parametrized activation explains the loss.
+
+    For each hidden layer alone and for all of them together, and each
+    activation that takes a parameter, ``J`` is solved for the parameter on
+    :data:`PARAMETER_GRIDS`. With one free number some value always fits a
+    loss in range, so a root is named only where rounding it to one or two
+    significant digits (0.2, 0.01, 3.0, ...) still gives the user's ``J`` to
+    :data:`PARAMETER_RTOL` (a float64 forward pass; not a float32 one).
+    """
+    hidden = net.hidden_entries
+    if not hidden:
+        return
+    sizes = net.sizes
+    per_pass = batch * sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+    budget = PARAMETER_WORK // max(per_pass, 1)
+    layers = [[u] for u in range(len(hidden))]
+    if len(hidden) > 1:
+        layers.insert(0, list(range(len(hidden))))
+    stated = {e[0] if isinstance(e, tuple) else e for e in hidden}
+    names = sorted(PARAMETER_GRIDS, key=lambda name: name not in stated)
+    for chosen, name in itertools.product(layers, names):
+
+        def entries(value, chosen=chosen, name=name):
+            return [(name, value) if u in chosen else e for u, e in enumerate(hidden)]
+
+        def gap(value, chosen=chosen, name=name):
+            found = _try(net, {"hidden": entries(value)}, params, X, Y, layout, dropout_masks)
+            return np.nan if found is None else found - loss_user
+
+        grid = PARAMETER_GRIDS[name]
+        if budget < len(grid) + 30:
+            return
+        budget -= len(grid)
+        values = np.array([gap(float(v)) for v in grid])
+        for i in np.flatnonzero(np.sign(values[:-1]) * np.sign(values[1:]) <= 0):
+            lo, hi, g_lo = float(grid[i]), float(grid[i + 1]), values[i]
+            if not (np.isfinite(g_lo) and np.isfinite(values[i + 1])):
+                continue
+            for _ in range(24):  # to 1e-8 of the bracket: finer than the rounding
+                mid = 0.5 * (lo + hi)
+                g_mid = gap(mid)
+                budget -= 1
+                if not np.isfinite(g_mid):
+                    break
+                if np.sign(g_mid) == np.sign(g_lo):
+                    lo, g_lo = mid, g_mid
+                else:
+                    hi = mid
+            root = 0.5 * (lo + hi)
+            for digits in (1, 2):
+                value = float(f"{root:.{digits - 1}e}")
+                found = gap(value)
+                budget -= 1
+                if np.isfinite(found) and abs(found) <= PARAMETER_RTOL * abs(loss_user):
+                    changes = net.replace(hidden=entries(value)).options()["hidden"]
+                    yield {"hidden": changes, "_value": found + loss_user}
+                    return
+
+
 def _try(net, changes, params, X, Y, layout, dropout_masks):
     try:
         candidate = net.replace(**changes)
@@ -152,6 +228,13 @@ def loss_mismatch(net, params, X, Y, layout, dropout_masks, loss_user, loss_net)
                 "network that way and check again"
             )
             return reasons
+    for changes in _fitted_parameters(net, params, X, Y, layout, dropout_masks, loss_user, batch):
+        value = changes.pop("_value")
+        reasons.append(
+            f"your loss matches {_describe(changes)} (J = {value:.10g}): describe the network "
+            "that way and check again"
+        )
+        return reasons
     masks = ""
     if any(net.dropout) and dropout_masks is None:
         masks = (
@@ -160,8 +243,8 @@ def loss_mismatch(net, params, X, Y, layout, dropout_masks, loss_user, loss_net)
         )
     reasons.append(
         "no nearby description matches it (each hidden activation alone and for all layers, "
-        "output/loss pair and reduction, weight layout, L2 off, dropout off, data layout were "
-        f"tried){masks}"
+        "output/loss pair and reduction, weight layout, L2 off, dropout off, data layout, and "
+        f"the activations' parameters at round values were tried){masks}"
     )
     return reasons
 

@@ -57,6 +57,40 @@ def test_parameters_are_kept_and_a_forgotten_one_is_found():
     assert report.reasons[1].startswith("your loss matches hidden=['leaky_relu']")
 
 
+LEAKY = ("leaky_relu", 0.2)
+
+
+@pytest.mark.parametrize(
+    ("truth", "stated", "found"),
+    [
+        ([LEAKY, "tanh"], ["leaky_relu", "tanh"], "[('leaky_relu', 0.2), 'tanh']"),
+        ([LEAKY, "tanh"], [("leaky_relu", 0.3), "tanh"], "[('leaky_relu', 0.2), 'tanh']"),
+        ([LEAKY, "tanh"], ["relu", "tanh"], "[('leaky_relu', 0.2), 'tanh']"),
+        ([("elu", 0.5)], ["elu"], "[('elu', 0.5)]"),
+        ([("softplus", 3.0)], ["softplus"], "[('softplus', 3.0)]"),
+        ([("elu", 0.5), ("elu", 0.5)], ["elu", "elu"], "[('elu', 0.5), ('elu', 0.5)]"),
+    ],
+)
+def test_mis_stated_activation_parameter_is_found(truth, stated, found):
+    # the parameter is solved for from the user's loss, and named where it is a round value
+    truth = fg.MLP([3] + [5] * len(truth) + [3], hidden=truth)
+    params, X, Y = batch(truth.sizes, "softmax", seed=4)
+    grads, loss = truth.gradients(params, X, Y), truth.loss(params, X, Y)
+    report = fg.check(truth.replace(hidden=stated), params, X, Y, grads, loss=loss)
+    assert report.verdict == fg.Verdict.INCONCLUSIVE
+    assert report.reasons[1].startswith(f"your loss matches hidden={found}")
+
+
+def test_a_parameter_that_is_not_a_round_value_is_not_named():
+    # any loss in range has some slope; only a round one is taken for the user's
+    truth = fg.MLP([3, 5, 3], hidden=("leaky_relu", 0.1372913))
+    params, X, Y = batch(truth.sizes, "softmax", seed=4)
+    report = fg.check(
+        truth.replace(hidden="leaky_relu"), params, X, Y, loss=truth.loss(params, X, Y)
+    )
+    assert report.reasons[1].startswith("no nearby description matches")
+
+
 def test_mis_stated_convention_is_found():
     truth = fg.MLP([3, 4, 4], hidden="tanh", output="identity", reduction="mean")
     params, X, Y = batch(truth.sizes, "identity", seed=2)

@@ -8,6 +8,8 @@ tensors: when every layer above some point is right and the ones below are
 wrong, the error enters where the backward pass crosses that hidden layer.
 """
 
+import math
+
 import numpy as np
 
 from ._conventions import convention_factor_hint
@@ -39,6 +41,14 @@ def _few_entries(name, a, n, checked, errors, limit, thresholds, population):
 
 def fitted_factor(a, n):
     """Return ``c`` when ``a = c n`` to within :data:`FIT`, else ``None``."""
+    # c is the same for a / s and n / s: scaled, squares of entries beyond 1e154 do not
+    # overflow (a factor of NaN) nor those below 1e-154 underflow
+    a = np.asarray(a, dtype=np.float64)
+    n = np.asarray(n, dtype=np.float64)
+    s = max(float(np.max(np.abs(a), initial=0.0)), float(np.max(np.abs(n), initial=0.0)))
+    if not (math.isfinite(s) and s > 0.0):
+        return None
+    a, n = a / s, n / s
     denominator = float(n @ n)
     if denominator == 0.0:
         return None

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fastgrad._hints import _few_entries
+from fastgrad._hints import _few_entries, fitted_factor
 from fastgrad.thresholds import Thresholds
 
 
@@ -21,3 +21,11 @@ def test_few_entries_names_at_most_limit_entries(limit):
     else:
         assert hint.startswith("only 3 entries are wrong")
         assert all(f"W1[{i}]" in hint for i in wrong)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-200, 1e200, 1e300])
+def test_fitted_factor_is_the_same_at_any_magnitude(scale):
+    # squares of entries above 1e154 overflow: the factor must not come out NaN there
+    n = np.random.default_rng(0).normal(size=20) * scale
+    assert fitted_factor(0.5 * n, n) == pytest.approx(0.5, rel=1e-12)
+    assert fitted_factor(n + np.roll(n, 1), n) is None

@@ -78,6 +78,15 @@ def _activation(module, where):
     return entry
 
 
+def _flattened(model, where, torch):
+    """Yield ``(where, module)`` of a Sequential's modules, nested Sequentials opened."""
+    for index, module in enumerate(model):
+        if isinstance(module, torch.nn.Sequential):
+            yield from _flattened(module, f"{where}[{index}]", torch)
+        else:
+            yield f"{where}[{index}]", module
+
+
 def _layers(model):
     """Return ``(linears, hidden activation names)`` of an ``nn.Sequential``."""
     torch = _torch()
@@ -86,9 +95,9 @@ def _layers(model):
             f"model must be a torch.nn.Sequential of Linear and activation modules; "
             f"got {type(model).__name__}"
         )
+    modules = list(_flattened(model, "model", torch))
     linears, hidden, pending = [], [], None
-    for index, module in enumerate(model):
-        where = f"model[{index}]"
+    for index, (where, module) in enumerate(modules):
         if isinstance(module, torch.nn.Identity):
             continue  # changes nothing, wherever it stands
         if isinstance(module, torch.nn.Linear):
@@ -107,16 +116,21 @@ def _layers(model):
             linears.append(module)
             pending = None
         else:
-            last = index == len(model) - 1
+            last = index == len(modules) - 1
             if last and linears:
                 raise ValueError(
                     f"model ends with {type(module).__name__}; end it with the last Linear and "
                     "let the loss module take the logits (CrossEntropyLoss, BCEWithLogitsLoss, "
                     "MSELoss)"
                 )
+            if not linears and isinstance(module, torch.nn.Flatten):
+                raise ValueError(
+                    f"{where} is Flatten: give fastgrad X already flat, of shape "
+                    "(batch, n_in) (X.reshape(len(X), -1)), and leave Flatten out"
+                )
+            name = _activation(module, where)
             if not linears:
                 raise ValueError(f"{where} ({type(module).__name__}) comes before the first Linear")
-            name = _activation(module, where)
             if pending is not None:
                 raise ValueError(
                     f"{where} ({type(module).__name__}) follows another activation; "
@@ -179,7 +193,8 @@ def from_torch(model, loss_fn=None):
         ``threshold`` at least the default 20), each mapped to the hidden
         entry of the same parameter, e.g. ``("leaky_relu", 0.2)``;
         ``Identity`` anywhere changes nothing, and a Linear followed
-        directly by a Linear has the identity between them. The
+        directly by a Linear has the identity between them. Nested
+        ``nn.Sequential`` blocks are read as their modules in order. The
         last module is a ``Linear``: the loss module takes its logits.
     loss_fn : torch.nn.Module, optional
         ``CrossEntropyLoss``, ``BCEWithLogitsLoss`` or ``MSELoss``, each with

@@ -122,6 +122,18 @@ def test_consecutive_linears_have_identity_between():
         (lambda: nn.Sequential(nn.Linear(2, 3), nn.Sigmoid()), "ends with Sigmoid"),
         (lambda: nn.Sequential(nn.Tanh(), nn.Linear(2, 3)), "comes before the first Linear"),
         (
+            lambda: nn.Sequential(nn.Flatten(), nn.Linear(2, 3)),
+            r"model\[0\] is Flatten: give fastgrad X already flat",
+        ),
+        (
+            lambda: nn.Sequential(nn.GELU(), nn.Linear(2, 3)),
+            r"model\[0\] is GELU, which fastgrad cannot express",
+        ),
+        (
+            lambda: nn.Sequential(nn.Sequential(nn.Linear(2, 3), nn.GELU()), nn.Linear(3, 2)),
+            r"model\[0\]\[1\] is GELU",
+        ),
+        (
             lambda: nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.ReLU(), nn.Linear(3, 2)),
             "follows another activation",
         ),
@@ -235,3 +247,18 @@ def test_identity_modules_anywhere_are_no_ops(modules):
     net, params = fg.from_torch(model)
     assert net.hidden == ("tanh",)
     assert net.loss(params, X.numpy(), Y.numpy()) == pytest.approx(value, rel=1e-14)
+
+
+def test_nested_sequentials_are_read_as_their_modules():
+    torch.manual_seed(6)
+    block = nn.Sequential(nn.Linear(3, 4), nn.LeakyReLU(0.2))
+    model = nn.Sequential(block, nn.Sequential(nn.Linear(4, 5), nn.Tanh()), nn.Linear(5, 2))
+    model = model.double()
+    X = torch.randn(6, 3, dtype=torch.float64)
+    Y = torch.randint(0, 2, (6,))
+    value = autograd(model, nn.CrossEntropyLoss(), X, Y)
+    net, params = fg.from_torch(model)
+    assert net.hidden_entries == [("leaky_relu", 0.2), "tanh"]
+    assert net.loss(params, X.numpy(), Y.numpy()) == pytest.approx(value, rel=1e-14)
+    grads = fg.torch_gradients(model)
+    assert fg.check(net, params, X.numpy(), Y.numpy(), grads).verdict == fg.Verdict.CORRECT

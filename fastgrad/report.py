@@ -394,17 +394,26 @@ class CheckReport:
         self.scale = scale
         self.floor = comparison_floor(scale)
 
+    def _overflow_unit(self):
+        """Return ``2**-e`` with ``2**e`` above the largest compared entry of either gradient."""
+        used = self._checked & ~self._open
+        top = 0.0
+        for vector in (self._analytic[used], self._judged[used]):
+            finite = np.abs(vector[np.isfinite(vector)])
+            top = max(top, float(np.max(finite, initial=0.0)))
+        return math.ldexp(1.0, -math.frexp(top)[1]) if top > 0.0 else 1.0
+
     def _difference(self, squares, count):
         """Return ``||a - n|| / max(||a|| + ||n||, floor sqrt(count))``."""
         gap, a2, n2 = (float(x) for x in squares)
-        scale = max(math.sqrt(a2) + math.sqrt(n2), self.floor * math.sqrt(count))
+        scale = max(math.sqrt(a2) + math.sqrt(n2), self.floor * self._unit * math.sqrt(count))
         return math.sqrt(gap) / scale if scale > 0.0 else 0.0
 
     def _differences_of(self, squares, counts):
         """Return :meth:`_difference` of every row of ``squares``, in one vector pass."""
         gap, a2, n2 = squares.T
         norms = np.sqrt(a2) + np.sqrt(n2)
-        least = self.floor * np.sqrt(counts)
+        least = self.floor * self._unit * np.sqrt(counts)
         scale = np.where(least > norms, least, norms)  # max() as Python takes it, NaN included
         out = np.zeros(len(counts))
         np.divide(np.sqrt(gap), scale, out=out, where=scale > 0.0)
@@ -475,24 +484,35 @@ class CheckReport:
         squares = np.empty((n_tensors, 3))
         max_errors = np.empty(n_tensors)
         counts = np.empty(n_tensors, dtype=np.int64)
-        compare(
-            self._analytic,
-            self._judged,
-            self._checked,
-            self._open,
-            starts,
-            self.floor,
-            self._errors,
-            squares,
-            max_errors,
-            counts,
-        )
+        analytic, judged, unit = self._analytic, self._judged, 1.0
+        for _ in range(2):
+            compare(
+                analytic,
+                judged,
+                self._checked,
+                self._open,
+                starts,
+                self.floor * unit,
+                self._errors,
+                squares,
+                max_errors,
+                counts,
+            )
+            if np.isfinite(squares).all() or unit != 1.0:
+                break
+            # squares of entries beyond 1e154 overflow: compare again in units of a power of
+            # two near the largest entry, which leaves every ratio (and entry error) exact
+            unit = self._overflow_unit()
+            analytic, judged = self._analytic * unit, self._judged * unit
+        self._unit = unit
         for t, name in enumerate(packing.names):
             directions = self._directions.get(name)
             if directions is None:
                 continue
             kept = [d for d in directions if not d.kink]
-            squares[t] += squared_norms([d.analytic for d in kept], [d.numerical for d in kept])
+            squares[t] += squared_norms(
+                [d.analytic * unit for d in kept], [d.numerical * unit for d in kept]
+            )
             max_errors[t] = max([max_errors[t], *(d.error for d in kept)])
             counts[t] += len(directions)
         return squares, max_errors, counts

@@ -404,3 +404,25 @@ def test_entries_whose_difference_is_not_finite_are_inconclusive_not_wrong():
     analytic[-1] += 1.0
     report = full_report(analytic)
     assert report.verdict is fg.Verdict.WRONG
+
+
+def test_gradients_beyond_1e154_are_compared_without_overflow():
+    # elu of alpha 1e300: gradients near 1e299, whose squares overflow; the entries that
+    # agree must not make their tensor WRONG through a NaN difference
+    net = fg.MLP([3, 4, 2], hidden=("elu", 1e300))
+    params = net.init(seed=0)
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(5, 3)), rng.integers(0, 2, 5)
+    with np.errstate(over="ignore", invalid="ignore"):
+        grads = net.gradients(params, X, Y)
+        report = fg.check(net, params, X, Y, grads)
+        spoiled = {**grads, "dW2": grads["dW2"] * 1.5}
+        wrong = fg.check(net, params, X, Y, spoiled)
+    assert np.abs(grads["dW2"]).max() > 1e200
+    w2 = report.tensors["W2"]
+    assert np.isfinite(w2.difference) and w2.difference < 1e-7
+    assert w2.verdict != fg.Verdict.WRONG
+    assert np.isfinite(report.difference)
+    assert all("nan" not in hint for hint in report.hints)
+    assert wrong.tensors["W2"].verdict == fg.Verdict.WRONG
+    assert wrong.tensors["W2"].difference == pytest.approx(0.2, rel=0.05)

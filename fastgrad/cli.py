@@ -603,13 +603,27 @@ def exit_status(verdict):
     return 1 if verdict.failed else INCONCLUSIVE
 
 
+@contextlib.contextmanager
 def _cluster(args):
-    """Return a context yielding the Dask client of ``--scheduler``/``--workers``, or None."""
+    """Yield the Dask client of ``--scheduler``/``--workers``, or None.
+
+    A scheduler that cannot be reached is bad input (:class:`UsageError`).
+    """
     if args.scheduler is None and args.workers is None:
-        return contextlib.nullcontext()
+        yield None
+        return
     from . import distributed
 
-    return distributed.connect(scheduler=args.scheduler, workers=args.workers)
+    with contextlib.ExitStack() as stack:
+        try:
+            client = stack.enter_context(
+                distributed.connect(scheduler=args.scheduler, workers=args.workers)
+            )
+        except ValueError as exc:
+            if args.scheduler is None:
+                raise
+            raise UsageError(f"--scheduler: {exc}") from None
+        yield client
 
 
 def _check_cluster(args):
@@ -821,6 +835,8 @@ def main(argv=None):
         warnings.simplefilter("always")
         try:
             return args.run(args)
+        except UsageError as exc:
+            return _fail(str(exc), as_json)
         except (ValueError, TypeError) as exc:
             if not args.prepared:
                 return _fail(str(exc), as_json)

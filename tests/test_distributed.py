@@ -1,5 +1,6 @@
 """fastgrad.distributed: the check on a Dask cluster is the local check, to the bit."""
 
+import contextlib
 import json
 import logging
 import os
@@ -422,3 +423,23 @@ def test_a_cluster_check_judges_kinks_like_the_local_one(client, method):
         (k.interval, k.unverifiable) for k in local.kinks
     ]
     assert any(k.interval is not None for k in local.kinks)
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_cli_unreachable_scheduler_is_one_error_line(monkeypatch, capsys, as_json):
+    @contextlib.contextmanager
+    def unreachable(scheduler=None, workers=None):
+        raise ValueError(f"cannot reach the Dask scheduler {scheduler}: timed out")
+        yield
+
+    monkeypatch.setattr(dist, "connect", unreachable)
+    argv = ["check", "--sizes", "4,3,2", "--scheduler", "tcp://head-node:8786"]
+    assert cli.main(argv + (["--json"] if as_json else [])) == 2
+    out, err = capsys.readouterr()
+    assert err.strip() == (
+        "fastgrad: error: --scheduler: cannot reach the Dask scheduler tcp://head-node:8786: "
+        "timed out"
+    )
+    assert "Traceback" not in err
+    if as_json:
+        assert json.loads(out)["error"].startswith("--scheduler: cannot reach")

@@ -78,7 +78,8 @@ def keep_multipliers(net, masks, batch, layout):
                 f"{name} must hold 0 (dropped) and 1 (kept) only; "
                 + (
                     "it looks already scaled by 1/(1-p): pass the 0/1 mask, the scaling "
-                    "comes from the network's dropout=p"
+                    "comes from the network's dropout=p (net.dropout_masks(batch, "
+                    "scaled=False) gives the network's own as 0/1 masks)"
                     if scaled
                     else f"it holds {array[~binary].flat[0]!r}"
                 )

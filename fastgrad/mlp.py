@@ -403,14 +403,24 @@ class MLP:
                 params[name] = np.zeros(shape)
         return params
 
-    def dropout_masks(self, batch):
-        """Return the fixed dropout multipliers of each hidden layer for a batch size.
+    def dropout_masks(self, batch, scaled=True):
+        """Return the fixed dropout masks of each hidden layer for a batch size.
+
+        Parameters
+        ----------
+        batch : int
+            Number of samples.
+        scaled : bool, default True
+            ``True``: the multipliers the network applies, ``0`` (dropped) or
+            ``1 / (1 - p)`` (kept). ``False``: the 0/1 keep-masks, the form
+            ``dropout_masks=`` of :meth:`loss`, :meth:`gradients` and
+            :func:`fastgrad.check` takes.
 
         Returns
         -------
         list of ndarray
-            One ``(batch, n_units)`` array per hidden layer with entries ``0``
-            (dropped) or ``1 / (1 - p)`` (kept); all ones where ``p == 0``.
+            One ``(batch, n_units)`` array per hidden layer (rows layout); all
+            ones where ``p == 0``.
         """
         if not any(self.dropout):
             return [np.ones((batch, width)) for width in self.sizes[1:-1]]
@@ -421,7 +431,7 @@ class MLP:
                 masks.append(np.ones((batch, width)))
             else:
                 keep = rng.random((batch, width)) >= rate
-                masks.append(keep / (1.0 - rate))
+                masks.append(keep / (1.0 - rate) if scaled else keep.astype(np.float64))
         return masks
 
     def workspace(self, params, X, Y, layout="rows", dropout_masks=None):

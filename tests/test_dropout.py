@@ -139,3 +139,22 @@ def test_a_mask_that_drops_where_p_is_zero_is_refused():
     net = fg.MLP(sizes, hidden="relu", dropout=[0.2, 0.0])
     with pytest.raises(ValueError, match="has dropout p = 0 there"):
         fg.check(net, params, X, Y, layout="columns", dropout_masks=masks)
+
+
+@pytest.mark.parametrize("dropout", [0.3, [0.0, 0.5]])
+def test_the_network_s_own_masks_as_0_1_give_the_same_results(dropout):
+    net = fg.MLP([5, 7, 6, 3], hidden="tanh", dropout=dropout, dropout_seed=3)
+    params = net.init("xavier_normal", seed=1)
+    rng = np.random.default_rng(2)
+    X, y = rng.normal(size=(9, 5)), rng.integers(0, 3, 9)
+    keep = net.dropout_masks(9, scaled=False)
+    scaled = net.dropout_masks(9)
+    for mask, multiplier, rate in zip(keep, scaled, np.broadcast_to(dropout, 2), strict=True):
+        assert set(np.unique(mask)) <= {0.0, 1.0}
+        np.testing.assert_array_equal(mask / (1.0 - rate), multiplier)
+    assert net.loss(params, X, y, dropout_masks=keep) == net.loss(params, X, y)
+    ours = net.gradients(params, X, y, dropout_masks=keep)
+    for name, value in net.gradients(params, X, y).items():
+        np.testing.assert_array_equal(ours[name], value)
+    with pytest.raises(ValueError, match=r"scaled=False"):
+        fg.check(net, params, X, y, dropout_masks=scaled)

@@ -6,27 +6,15 @@ Their values are compared with tests/naive.py in tests/kernels/test_dense.py
 depend on numba's threads or on BLAS's, and that BLAS's threads follow numba's.
 """
 
-import contextlib
-
 import numba
 import numpy as np
 import pytest
 from compare import assert_close, reference, rounding_scale
 from strategies import build_case, random_params
+from threads import numba_threads
 
 import fastgrad as fg
 from fastgrad import _passes
-
-
-@contextlib.contextmanager
-def numba_threads(count):
-    """Run the body on ``count`` of numba's threads, restoring the count after."""
-    before = numba.get_num_threads()
-    numba.set_num_threads(count)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(before)
 
 
 def passes(net, params, X, Y):

@@ -1,7 +1,5 @@
 """The centered-difference kernel against a naive loop of full forward passes."""
 
-import contextlib
-
 import naive
 import numba
 import numpy as np
@@ -9,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from networks import ENTRIES, HIDDEN, OUTPUTS, PARAMETRIZED, case, naive_args
+from threads import numba_threads
 
 import fastgrad as fg
 from fastgrad import numerical
@@ -113,17 +112,6 @@ def test_sampled_entries_equal_the_same_entries_of_a_full_run():
     part, _, _ = fast_gradient(net, params, X, Y, 1e-6, entries)
     np.testing.assert_array_equal(part[entries], full[entries])
     assert np.isnan(np.delete(part, entries)).all()
-
-
-@contextlib.contextmanager
-def numba_threads(count):
-    """Run the body on ``count`` of numba's threads, restoring the count after."""
-    before = numba.get_num_threads()
-    numba.set_num_threads(count)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(before)
 
 
 def thread_counts():
@@ -522,16 +510,12 @@ def test_identical_results_for_any_thread_count_with_the_parallel_kernel(
     monkeypatch.setattr(numerical, "SERIAL_WORK", 0)  # the parallel kernel even on small work
     net, params, X, Y = case([20, 30, 30, 5], hidden, "softmax", batch=32, seed=3, dropout=dropout)
     X = blank_rows(X, np.random.default_rng(0), 2)  # kinks at the blank rows
-    before = numba.get_num_threads()
     runs = []
-    try:
-        for threads in range(1, numba.config.NUMBA_NUM_THREADS + 1):
-            numba.set_num_threads(threads)
+    for threads in range(1, numba.config.NUMBA_NUM_THREADS + 1):
+        with numba_threads(threads):
             for epsilon in (DEFAULT_EPSILON, 1e-3):
                 diff, values, kinks = differences(net, params, X, Y, epsilon, method)
                 runs.append((threads, epsilon, values, kinks, diff))
-    finally:
-        numba.set_num_threads(before)
     for threads, epsilon, values, kinks, diff in runs:
         first = next(r for r in runs if r[1] == epsilon)
         np.testing.assert_array_equal(values, first[2], err_msg=f"{threads} threads")

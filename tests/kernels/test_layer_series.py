@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from networks import case, naive_args
+from threads import numba_threads
 
 from fastgrad import _layer_series, numerical
 from fastgrad.kernels import layer_series as ls
@@ -251,17 +252,13 @@ def test_identical_results_for_any_thread_count_and_any_chunks(dropout, monkeypa
     )
     X[0] *= 1e3  # steps of 1e-4 in the first sample: order 7 and refusals there
     work, _ = net.workspace(params, X, Y)
-    before = numba.get_num_threads()
     runs = []
-    try:
-        for threads in range(1, numba.config.NUMBA_NUM_THREADS + 1):
-            numba.set_num_threads(threads)
+    for threads in range(1, numba.config.NUMBA_NUM_THREADS + 1):
+        with numba_threads(threads):
             for n_chunks in (1, 3):
                 diff = Differences(work, DEFAULT_EPSILON)
                 values, _, _ = diff.compute(n_chunks=n_chunks)
                 runs.append((threads, values, diff.paths, diff.tables.series_ready.copy()))
-    finally:
-        numba.set_num_threads(before)
     first = runs[0]
     assert (first[3] == ls.READY).any() and (first[3] == ls.REFUSED).any()
     for threads, values, paths, ready in runs:

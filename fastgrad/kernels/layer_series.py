@@ -134,6 +134,24 @@ def start_jets(u, units, b0, radius, net, jets, state):
 
 
 @jit()
+def _derivative_rule(w, factor, out, order, n):
+    """Set order ``order`` of ``n`` jets of ``y`` with ``y' = factor · w'``, one per column.
+
+    ``out[order, c] = (1/order) Σ_k k w[k, c] factor[order - k, c]``, the
+    coefficient recurrence of Taylor-mode differentiation (``factor`` may be
+    ``out`` itself: the exponential's ``E' = E w'``).
+    """
+    for c in range(n):
+        out[order, c] = 0.0
+    for k in range(1, order + 1):
+        for c in range(n):
+            out[order, c] += k * w[k, c] * factor[order - k, c]
+    inverse = 1.0 / order
+    for c in range(n):
+        out[order, c] *= inverse
+
+
+@jit()
 def _tanh_like_rows(w, y0, q0, quadratic, linear, y, q, n, top):
     """:func:`fastgrad.kernels.jets._tanh_like` for ``n`` jets at once, one per column.
 
@@ -144,14 +162,8 @@ def _tanh_like_rows(w, y0, q0, quadratic, linear, y, q, n, top):
         y[0, c] = y0
         q[0, c] = q0
     for order in range(1, top + 1):
+        _derivative_rule(w, q, y, order, n)
         for c in range(n):
-            y[order, c] = 0.0
-        for k in range(1, order + 1):
-            for c in range(n):
-                y[order, c] += k * w[k, c] * q[order - k, c]
-        inverse = 1.0 / order
-        for c in range(n):
-            y[order, c] *= inverse
             q[order, c] = 0.0
         for a in range(order + 1):
             for c in range(n):
@@ -166,14 +178,7 @@ def _exp_rows(w, e0, out, n, top):
     for c in range(n):
         out[0, c] = e0
     for order in range(1, top + 1):
-        for c in range(n):
-            out[order, c] = 0.0
-        for k in range(1, order + 1):
-            for c in range(n):
-                out[order, c] += k * w[k, c] * out[order - k, c]
-        inverse = 1.0 / order
-        for c in range(n):
-            out[order, c] *= inverse
+        _derivative_rule(w, out, out, order, n)
 
 
 @jit()

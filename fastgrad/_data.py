@@ -19,8 +19,12 @@ def check_layout(layout):
     )
 
 
-def prepare_inputs(X, n_in, layout):
-    """Return ``X`` as a new C-contiguous float64 ``(batch, n_in)`` array."""
+def prepare_inputs(X, n_in, layout, copy=True):
+    """Return ``X`` as a new C-contiguous float64 ``(batch, n_in)`` array.
+
+    With ``copy=False``, the user's own array (or a transposed view of it)
+    where it is already float64, for a caller that copies it anyway.
+    """
     check_layout(layout)
     array = as_float64("X", X)
     expected = "(batch, %d)" % n_in if layout == "rows" else "(%d, batch)" % n_in
@@ -39,7 +43,7 @@ def prepare_inputs(X, n_in, layout):
     if array.shape[0] == 0:
         raise ValueError("X holds no samples: the batch must have at least one")
     require_finite("X", array)
-    return np.array(array, dtype=np.float64, order="C")
+    return np.array(array, dtype=np.float64, order="C") if copy else array
 
 
 def _labels_to_one_hot(labels, n_out):

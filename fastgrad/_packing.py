@@ -62,7 +62,15 @@ def as_float64(name, value, *, copy=False):
 
 
 def require_finite(name, array):
-    """Raise ``ValueError`` if ``array`` holds NaN or Inf, naming the first one."""
+    """Raise ``ValueError`` if ``array`` holds NaN or Inf, naming the first one.
+
+    One pass and no temporary when all is well: a NaN or Inf makes the sum
+    non-finite (a sum that only overflows sends finite values through the
+    entry-by-entry search, which passes them).
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.add.reduce(array, axis=None)):
+            return
     bad = ~np.isfinite(array)
     if bad.any():
         first = tuple(int(i) for i in np.argwhere(bad)[0])
@@ -190,6 +198,88 @@ class Packing:
             )
         return ""
 
+    def _check_keys(self, params, prefix, what):
+        """Raise unless ``params`` is a dict holding exactly this network's tensors."""
+        if not hasattr(params, "keys"):
+            raise TypeError(f"{what} must be a dict of arrays; got {type(params).__name__}")
+        wanted = [prefix + name for name in self.names]
+        missing = [key for key in wanted if key not in params]
+        extra = sorted(str(key) for key in params.keys() if key not in wanted)
+        if missing or extra:
+            parts = []
+            if missing:
+                parts.append(f"missing {', '.join(missing)}")
+            if extra:
+                parts.append(f"unexpected {', '.join(extra)}")
+            raise ValueError(
+                f"{what} does not match a network of sizes {list(self.sizes)}: "
+                f"{'; '.join(parts)} (expected keys {', '.join(wanted)})"
+            )
+
+    def _validated(self, params, prefix, what):
+        """Return ``({name: float64 array as the user lays it out}, bias_shapes)``.
+
+        Each array is the user's own where it is already float64 and
+        contiguous (no copy), else a converted copy.
+        """
+        self._check_keys(params, prefix, what)
+        arrays = {}
+        bias_shapes = {}
+        for name in self.names:
+            key = prefix + name
+            array = as_float64(key, params[key])
+            shape = self.user_shape(name)
+            if name.startswith("b") and array.shape in ((shape[0],), (shape[0], 1), (1, shape[0])):
+                bias_shapes[name] = array.shape
+            elif array.shape != shape:
+                raise ValueError(
+                    f"{key} has shape {array.shape}; expected {self.expected(name)}"
+                    + (self._other_layout(params, prefix) if name.startswith("W") else "")
+                )
+            arrays[name] = array
+        return arrays, bias_shapes
+
+    def layers(self, params, *, prefix="", what="params"):
+        """Validate a dict of tensors and return each layer's weight and bias as float64 views.
+
+        Nothing is copied where the user's arrays are already float64 and
+        C-contiguous (``out_in`` weights): the passes of a network then read
+        them where they are. ``in_out`` weights are copied transposed, into
+        ``theta``'s layout.
+
+        Parameters
+        ----------
+        params : dict
+            ``{prefix + "W1": array, prefix + "b1": array, ...}``.
+        prefix, what : str
+            As for :meth:`pack`.
+
+        Returns
+        -------
+        layers : tuple
+            ``layers[u] = (W, b)`` for ``u = 1 .. L`` (``layers[0]`` is
+            None): ``W`` the ``(n_out, n_in)`` weight in ``theta``'s layout
+            (a transposed view for ``in_out``), ``b`` the ``(n_out,)`` bias.
+        bias_shapes : dict
+            The shape each bias was given in, ``(n,)``, ``(n, 1)`` or ``(1, n)``.
+
+        Raises
+        ------
+        TypeError, ValueError
+            As :meth:`pack`, with the same messages.
+        """
+        arrays, bias_shapes = self._validated(params, prefix, what)
+        for name in self.names:
+            require_finite(prefix + name, arrays[name])
+        out = [None]
+        for layer in range(1, len(self.sizes)):
+            weight = arrays[f"W{layer}"]
+            if self.transposed:
+                # theta's layout, so that every product is the same BLAS call, to the bit
+                weight = np.ascontiguousarray(weight.T)
+            out.append((weight, arrays[f"b{layer}"].reshape(-1)))
+        return tuple(out), bias_shapes
+
     def pack(self, params, *, prefix="", what="params"):
         """Validate a dict of tensors and return ``(theta, bias_shapes)``.
 
@@ -209,47 +299,15 @@ class Packing:
         bias_shapes : dict
             The shape each bias was given in, ``(n,)``, ``(n, 1)`` or ``(1, n)``.
         """
-        if not hasattr(params, "keys"):
-            raise TypeError(f"{what} must be a dict of arrays; got {type(params).__name__}")
-        wanted = [prefix + name for name in self.names]
-        missing = [key for key in wanted if key not in params]
-        extra = sorted(str(key) for key in params.keys() if key not in wanted)
-        if missing or extra:
-            parts = []
-            if missing:
-                parts.append(f"missing {', '.join(missing)}")
-            if extra:
-                parts.append(f"unexpected {', '.join(extra)}")
-            raise ValueError(
-                f"{what} does not match a network of sizes {list(self.sizes)}: "
-                f"{'; '.join(parts)} (expected keys {', '.join(wanted)})"
-            )
-        theta = np.empty(self.size)
-        bias_shapes = {}
+        arrays, bias_shapes = self._validated(params, prefix, what)
         for name in self.names:
-            key = prefix + name
-            array = as_float64(key, params[key])
-            shape = self.user_shape(name)
-            if name.startswith("b") and array.shape in ((shape[0],), (shape[0], 1), (1, shape[0])):
-                bias_shapes[name] = array.shape
-            elif array.shape != shape:
-                raise ValueError(
-                    f"{key} has shape {array.shape}; expected {self.expected(name)}"
-                    + (self._other_layout(params, prefix) if name.startswith("W") else "")
-                )
+            require_finite(prefix + name, arrays[name])
+        theta = np.empty(self.size)
+        for name in self.names:
+            array = arrays[name]
             if self.transposed and name.startswith("W"):
                 array = array.T
-            theta[self.slice(name)] = array.ravel()
-        # one pass and no temporary: a NaN or Inf makes the sum non-finite (a sum that only
-        # overflows sends finite parameters through the per-tensor search, which passes them)
-        with np.errstate(over="ignore", invalid="ignore"):
-            total = np.add.reduce(theta)
-        if not np.isfinite(total):
-            for name in self.names:
-                tensor = theta[self.slice(name)].reshape(self.shapes[name])
-                if self.transposed and name.startswith("W"):
-                    tensor = tensor.T
-                require_finite(prefix + name, tensor)
+            theta[self.slice(name)].reshape(array.shape)[...] = array
         return theta, bias_shapes
 
     def unpack(self, theta, bias_shapes=None, *, prefix=""):

@@ -67,9 +67,17 @@ def blas_threads(limit=None, work=None):
     return blas.limit(limits=limit)
 
 
-def _weight(net, u):
+def _weight(net, u, layers=None):
+    if layers is not None:
+        return layers[u][0]
     n_out, n_in = net.sizes[u], net.sizes[u - 1]
     return net.theta[net.w_off[u] : net.w_off[u] + n_out * n_in].reshape(n_out, n_in)
+
+
+def _bias(net, u, layers=None):
+    if layers is not None:
+        return layers[u][1]
+    return net.theta[net.b_off[u] : net.b_off[u] + net.sizes[u]]
 
 
 def _largest_product(net, rows, first=1):
@@ -83,20 +91,22 @@ def _block(buffer, net, u):
     return buffer[start:stop].reshape(-1, net.sizes[u])
 
 
-def forward(net):
+def forward(net, layers=None):
     """Fill ``net.pre`` with every ``Z_u`` and ``net.acts`` with every hidden ``A_u``.
 
     ``net`` is a :class:`~fastgrad.kernels.structures.Network` whose ``acts``
     block 0 holds the input batch. ``Z_u = A_{u-1} W_u^T + b_u`` (one matrix
-    product, then the bias), ``A_u = phi_u(Z_u) M_u``.
+    product, then the bias), ``A_u = phi_u(Z_u) M_u``. The weights and
+    biases are ``net.theta``'s, or ``layers[u] = (W_u, b_u)`` when given
+    (``net.theta`` is then not read).
     """
     n_layers = net.sizes.shape[0] - 1
     batch = int(net.node_off[1]) // int(net.sizes[0])
     with blas_threads(work=_largest_product(net, batch)):
         for u in range(1, n_layers + 1):
             z = _block(net.pre, net, u)
-            np.matmul(_block(net.acts, net, u - 1), _weight(net, u).T, out=z)
-            bias = net.theta[net.b_off[u] : net.b_off[u] + net.sizes[u]]
+            np.matmul(_block(net.acts, net, u - 1), _weight(net, u, layers).T, out=z)
+            bias = _bias(net, u, layers)
             hidden = u < n_layers
             dense.finish_layer(
                 z,
@@ -109,11 +119,12 @@ def forward(net):
             )
 
 
-def backward(net, targets, loss_code, l2, grad):
+def backward(net, targets, loss_code, l2, grad, layers=None):
     """Write the gradient of ``J`` into ``grad`` (laid out like ``net.theta``).
 
     ``J = (1/m) sum_b loss_b + l2 / (2m) sum_u ||W_u||^2`` with ``m`` the
-    batch size; ``net`` must have been through :func:`forward`. With
+    batch size; ``net`` must have been through :func:`forward`, and the
+    weights are read as there (``layers`` when given). With
     ``D_u = dJ/dZ_u``: ``dW_u = D_u^T A_{u-1} + (l2/m) W_u``, ``db_u = sum_b
     D_u``, ``D_{u-1} = (D_u W_u) M_{u-1} phi'(Z_{u-1})``.
     """
@@ -127,7 +138,7 @@ def backward(net, targets, loss_code, l2, grad):
     with blas_threads(work=_largest_product(net, batch)):
         for u in range(n_layers, 0, -1):
             n_out, n_in = sizes[u], sizes[u - 1]
-            weight = _weight(net, u)
+            weight = _weight(net, u, layers)
             d_weight = grad[net.w_off[u] : net.w_off[u] + n_out * n_in]
             np.matmul(delta.T, _block(net.acts, net, u - 1), out=d_weight.reshape(n_out, n_in))
             if l2:

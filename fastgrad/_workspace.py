@@ -13,6 +13,9 @@ from .kernels.line_series import DEGREE
 from .kernels.losses import BINARY_CROSS_ENTROPY
 from .kernels.structures import Head, Network
 
+_UNPACKED = np.empty(0)
+"""The ``theta`` of the passes' :class:`Network` while the parameters are the user's arrays."""
+
 
 class Workspace:
     """Flat arrays of a network, its parameters and a batch, after a forward pass.
@@ -21,10 +24,10 @@ class Workspace:
     ----------
     net : MLP
         The network (sizes, activation codes, loss code, l2, dropout).
-    theta : ndarray
-        Flat float64 parameters in the network's packing.
+    theta : ndarray or None
+        Flat float64 parameters in the network's packing, or None with ``layers``.
     inputs : ndarray
-        ``(batch, n_in)`` float64 inputs.
+        ``(batch, n_in)`` float64 inputs, copied (:attr:`inputs` is the copy).
     targets : ndarray
         ``(batch, n_out)`` float64 dense targets.
     dropout : bool, default True
@@ -32,6 +35,12 @@ class Workspace:
     masks : list of ndarray, optional
         The multipliers (0 or ``1 / (1 - p)``) of each hidden layer, ``(batch,
         n_l)``, in place of the network's own masks.
+    layers : tuple, optional
+        The parameters as :meth:`~fastgrad._packing.Packing.layers` gives
+        them (the user's arrays, validated, not copied), in place of
+        ``theta``: the passes read them where they are, and the flat
+        :attr:`theta` that the checker's kernels take is packed only when
+        first asked for.
 
     Attributes
     ----------
@@ -40,10 +49,12 @@ class Workspace:
         (:class:`~fastgrad.kernels.structures.Network`), built here only.
     """
 
-    def __init__(self, net, theta, inputs, targets, dropout=True, masks=None):
+    def __init__(self, net, theta, inputs, targets, dropout=True, masks=None, layers=None):
+        if (theta is None) == (layers is None):
+            raise TypeError("a Workspace takes theta or layers, one of the two")
         self.net = net
-        self.theta = theta
-        self.inputs = inputs
+        self._theta = theta
+        self._layers = layers
         self.targets = targets
         self.batch = inputs.shape[0]
         self.sizes = np.asarray(net.sizes, dtype=np.int64)
@@ -61,12 +72,13 @@ class Workspace:
             self.b_off[u] = packing.offsets[f"b{u}"]
         self.node_off = np.concatenate(([0], np.cumsum(self.sizes) * self.batch)).astype(np.int64)
         total = int(self.node_off[-1])
-        # the forward pass writes every block but the input's pre-activations (none) and
-        # the logits' activations (the loss's): only those are zeroed here
-        self.acts = np.empty(total)
-        self.pre = np.empty(total)
-        self.masks = np.ones(total)
-        self.block(self.acts, 0)[:] = inputs
+        # one allocation for the three per-unit buffers. The forward pass writes every block
+        # but the input's pre-activations (none) and the logits' activations (the loss's):
+        # only those are zeroed here
+        self.acts, self.pre, self.masks = np.empty((3, total))
+        self.masks[:] = 1.0
+        self.inputs = self.block(self.acts, 0)
+        self.inputs[:] = inputs
         self.block(self.acts, n_layers)[:] = 0.0
         self.block(self.pre, 0)[:] = 0.0
         if masks is None and dropout and any(net.dropout):
@@ -74,7 +86,48 @@ class Workspace:
         if dropout and masks is not None:
             for u, mask in enumerate(masks, start=1):
                 self.block(self.masks, u)[:] = mask
-        _passes.forward(self.network)
+        _passes.forward(self._pass_arrays(), self.layers)
+
+    @property
+    def theta(self):
+        """The flat float64 parameters in the network's packing (packed on first use)."""
+        if self._theta is None:
+            packing = self.net.packing
+            theta = np.empty(packing.size)
+            for u, (weight, bias) in enumerate(self._layers[1:], start=1):
+                theta[packing.slice(f"W{u}")].reshape(weight.shape)[...] = weight
+                theta[packing.slice(f"b{u}")] = bias
+            self._theta = theta
+            self._layers = None
+        return self._theta
+
+    @property
+    def layers(self):
+        """``layers[u] = (W_u, b_u)``, ``(n_out, n_in)`` and ``(n_out,)`` (``layers[0]`` None).
+
+        The user's arrays until :attr:`theta` is packed, views of it after.
+        """
+        if self._layers is not None:
+            return self._layers
+        packing, theta = self.net.packing, self._theta
+        return (None,) + tuple(
+            (
+                theta[packing.slice(f"W{u}")].reshape(packing.shapes[f"W{u}"]),
+                theta[packing.slice(f"b{u}")],
+            )
+            for u in range(1, len(self.sizes))
+        )
+
+    def __getstate__(self):
+        # a copy (pickled for a cluster's workers) carries the flat parameters only
+        state = dict(vars(self))
+        state["_theta"] = self.theta
+        state["_layers"] = None
+        return state
+
+    def _pass_arrays(self):
+        """Return the passes' :class:`Network` (its ``theta`` unread while layers are given)."""
+        return self._arrays(self._theta if self._theta is not None else _UNPACKED)
 
     @property
     def network(self):
@@ -84,8 +137,11 @@ class Workspace:
         on demand so that it always holds the arrays the attributes hold (a
         copy made by unpickling replaces them).
         """
+        return self._arrays(self.theta)
+
+    def _arrays(self, theta):
         return Network(
-            theta=self.theta,
+            theta=theta,
             w_off=self.w_off,
             b_off=self.b_off,
             sizes=self.sizes,
@@ -136,11 +192,11 @@ class Workspace:
         """Return ``l2 / (2m) * sum ||W||^2``."""
         if self.l2 == 0.0:
             return 0.0
-        return (
-            self.l2
-            / (2.0 * self.batch)
-            * dense.squared_weight_norm(self.theta, self.w_off, self.sizes)
-        )
+        total = 0.0
+        for weight, _ in self.layers[1:]:
+            # one row-major pass per weight, as on the flat vector, whatever the user's layout
+            total = dense.add_squares(np.ascontiguousarray(weight).reshape(-1), total)
+        return self.l2 / (2.0 * self.batch) * total
 
     def loss(self):
         """Return the objective ``J``: the data term in the network's convention plus L2."""
@@ -155,13 +211,15 @@ class Workspace:
         The kernel computes the course's convention; another convention's
         factor multiplies the data term only, and the L2 term is added after.
         """
-        grad = np.empty_like(self.theta)
+        grad = np.empty(self.net.packing.size)
         l2 = self.l2 if self.scale == 1.0 else 0.0
-        _passes.backward(self.network, self.targets, self.loss_code, l2, grad)
+        layers = self.layers
+        _passes.backward(self._pass_arrays(), self.targets, self.loss_code, l2, grad, layers)
         if self.scale != 1.0:
             grad *= self.scale
             if self.l2:
                 for u in range(1, len(self.sizes)):
-                    part = self.net.packing.slice(f"W{u}")
-                    grad[part] += self.l2 / self.batch * self.theta[part]
+                    weight = layers[u][0]
+                    part = grad[self.net.packing.slice(f"W{u}")].reshape(weight.shape)
+                    part += self.l2 / self.batch * weight
         return grad

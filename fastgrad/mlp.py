@@ -446,13 +446,14 @@ class MLP:
         bias_shapes : dict
             The shape each bias was given in.
         """
-        theta, bias_shapes = self.packing.pack(params)
-        inputs = prepare_inputs(X, self.sizes[0], layout)
+        layers, bias_shapes = self.packing.layers(params)
+        inputs = prepare_inputs(X, self.sizes[0], layout, copy=False)
         targets = prepare_targets(Y, inputs.shape[0], self.sizes[-1], self.loss_name, layout)
         masks = None
         if dropout_masks is not None:
             masks = keep_multipliers(self, dropout_masks, inputs.shape[0], layout)
-        return Workspace(self, theta, inputs, targets, masks=masks), bias_shapes
+        work = Workspace(self, None, inputs, targets, masks=masks, layers=layers)
+        return work, bias_shapes
 
     def loss(self, params, X, Y, layout="rows", dropout_masks=None):
         """Return the objective ``J`` (data term plus the L2 term) on a batch.
@@ -506,8 +507,8 @@ class MLP:
         ndarray
             ``(batch, n_out)``, or ``(n_out, batch)`` with ``layout="columns"``.
         """
-        theta, _ = self.packing.pack(params)
-        inputs = prepare_inputs(X, self.sizes[0], layout)
+        layers, _ = self.packing.layers(params)
+        inputs = prepare_inputs(X, self.sizes[0], layout, copy=False)
         dummy = np.zeros((inputs.shape[0], self.sizes[-1]))
-        out = Workspace(self, theta, inputs, dummy, dropout=False).outputs()
+        out = Workspace(self, None, inputs, dummy, dropout=False, layers=layers).outputs()
         return out if layout == "rows" else out.T

@@ -256,3 +256,53 @@ def test_positions_layers_and_tensors_agree_with_the_unpacked_dict(sizes):
         assert [layer, unit, column] == where
     with pytest.raises(IndexError):
         packing.tensor_at(packing.size)
+
+
+@given(
+    sizes=st.lists(st.integers(1, 6), min_size=2, max_size=4),
+    bias_shape=st.sampled_from(["flat", "column", "row", "mixed"]),
+    weights=st.sampled_from(["out_in", "in_out"]),
+    seed=st.integers(0, 2**16),
+)
+def test_layers_are_theta_per_layer(sizes, bias_shape, weights, seed):
+    params = random_params(sizes, np.random.default_rng(seed), bias_shape)
+    if weights == "in_out":
+        params = {k: v.T.copy() if k.startswith("W") else v for k, v in params.items()}
+    packing = Packing(sizes, weights=weights)
+    theta, bias_shapes = packing.pack(params)
+    layers, shapes = packing.layers(params)
+    assert shapes == bias_shapes and layers[0] is None and len(layers) == len(sizes)
+    for u in range(1, len(sizes)):
+        weight, bias = layers[u]
+        assert weight.flags.c_contiguous and weight.dtype == np.float64
+        np.testing.assert_array_equal(weight.ravel(), theta[packing.slice(f"W{u}")])
+        np.testing.assert_array_equal(bias, theta[packing.slice(f"b{u}")])
+        # float64 arrays are read where they are; in_out weights are copied into theta's layout
+        # (unless the transposed array is contiguous too: a single row or column)
+        in_place = weights == "out_in" or min(sizes[u - 1], sizes[u]) == 1
+        assert np.shares_memory(weight, params[f"W{u}"]) == in_place
+        assert np.shares_memory(bias, params[f"b{u}"])
+
+
+def test_layers_convert_what_pack_converts(params):
+    params["W1"] = np.asfortranarray(params["W1"])
+    params["b1"] = params["b1"].astype(np.int64)
+    layers, _ = Packing(SIZES).layers(params)
+    assert not np.shares_memory(layers[1][0], params["W1"]) and layers[1][0].flags.c_contiguous
+    np.testing.assert_array_equal(layers[1][1], params["b1"].astype(np.float64))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("weights", ["out_in", "in_out"])
+def test_layers_refuse_non_finite_like_pack(params, bad, weights):
+    if weights == "in_out":
+        params = {k: v.T.copy() if k.startswith("W") else v for k, v in params.items()}
+    params["b1"][2] = bad
+    params["W2"].flat[5] = bad
+    packing = Packing(SIZES, weights=weights)
+    with pytest.raises(ValueError) as packed:
+        packing.pack(params)
+    with pytest.raises(ValueError) as layered:
+        packing.layers(params)
+    assert str(layered.value) == str(packed.value)
+    assert str(packed.value).startswith("b1 contains 1 non-finite")

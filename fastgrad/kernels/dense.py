@@ -79,13 +79,24 @@ def sample_losses(pre, node_off, sizes, targets, loss_code, out):
 
 
 @jit()
+def add_squares(x, total):
+    """Return ``total`` plus the sum of the squares of the flat array ``x``, in order."""
+    for t in range(x.shape[0]):
+        total += x[t] * x[t]
+    return total
+
+
+@jit()
 def squared_weight_norm(theta, w_off, sizes):
-    """Return the sum over layers of the squared Frobenius norms of the weights."""
+    """Return the sum over layers of the squared Frobenius norms of the weights.
+
+    Layer by layer with :func:`add_squares`, as the passes sum the weights
+    when they are the user's arrays, so that both give the same bits.
+    """
     total = 0.0
     for u in range(1, sizes.shape[0]):
         start = w_off[u]
-        for t in range(start, start + sizes[u] * sizes[u - 1]):
-            total += theta[t] * theta[t]
+        total = add_squares(theta[start : start + sizes[u] * sizes[u - 1]], total)
     return total
 
 

@@ -240,8 +240,7 @@ def check(
         )
     with threads_limited(threads):
         if reasons:
-            nothing = np.empty(0, dtype=np.int64)
-            found = _entry_vectors(work.theta.size, nothing, np.empty(0), nothing)
+            found = _nothing_found(net.packing.size)
         elif mode == "directional":
             found = _directional_check(work, analytic, epsilon, k, seed, thresholds, details)
         else:
@@ -286,30 +285,13 @@ def _reading_hints(report, work, analytic, given):
         report.add_hint(hint)
 
 
-def _entry_vectors(size, entries, values, entry_kinks, differences=None, done=None):
-    """Spread per-entry results over full-length ``numerical``, ``checked``, ``kinks``.
-
-    When the kernel gave kink intervals (``differences.kink_lo`` and
-    ``kink_hi``, ``unverifiable``), they are spread too: ``done`` selects the
-    computed ones (a count of leading entries, or a boolean mask).
-    """
-    numerical = np.full(size, np.nan)
-    checked = np.zeros(size, dtype=bool)
-    kinks = np.zeros(size, dtype=np.int32)
-    numerical[entries] = values
-    checked[entries] = True
-    kinks[entries] = entry_kinks
-    found = {"numerical": numerical, "checked": checked, "kinks": kinks}
-    lo = getattr(differences, "kink_lo", None)
-    if lo is not None:
-        found["kink_lo"] = np.full(size, np.nan)
-        found["kink_hi"] = np.full(size, np.nan)
-        found["unverifiable"] = np.zeros(size, dtype=bool)
-        computed = slice(done) if np.ndim(done) == 0 else done
-        found["kink_lo"][entries] = lo[computed]
-        found["kink_hi"][entries] = differences.kink_hi[computed]
-        found["unverifiable"][entries] = differences.unverifiable[computed]
-    return found
+def _nothing_found(size):
+    """Return the per-entry results of a check that computed no entry."""
+    return {
+        "numerical": np.full(size, np.nan),
+        "checked": np.zeros(size, dtype=bool),
+        "kinks": np.zeros(size, dtype=np.int32),
+    }
 
 
 def _entry_check(work, epsilon, mode, k, seed, progress, details, client=None, method="exact"):
@@ -332,34 +314,20 @@ def _entry_check(work, epsilon, mode, k, seed, progress, details, client=None, m
             client, work, epsilon, entries, progress, interruptible=True, method=method
         )
         details.update(info)
-        found = _entry_vectors(
-            work.theta.size,
-            differences.entries[computed],
-            values[computed],
-            entry_kinks[computed],
-            differences,
-            computed,
-        )
+        found = differences.spread(values, entry_kinks, computed)
         found["partial"] = not computed.all()
         details["paths"] = dict(differences.paths)
         return found
     differences = Differences(work, epsilon, entries, method=method)
-    work_size = differences.entries.size * work.batch
+    work_size = differences.size * work.batch
     n_chunks = 1
-    if progress is not None and reports_progress(differences.entries.size, work.batch):
+    if progress is not None and reports_progress(differences.size, work.batch):
         n_chunks = min(100, differences.n_tasks)
     elif work_size > INTERRUPT_WORK:
         n_chunks = min(8, differences.n_tasks)
     values, entry_kinks, done = differences.compute(progress, n_chunks=n_chunks, interruptible=True)
-    found = _entry_vectors(
-        work.theta.size,
-        differences.entries[:done],
-        values[:done],
-        entry_kinks[:done],
-        differences,
-        done,
-    )
-    found["partial"] = done < differences.entries.size
+    found = differences.spread(values, entry_kinks, done)
+    found["partial"] = done < differences.size
     if getattr(differences, "paths", None) is not None:
         details["paths"] = dict(differences.paths)
     return found
@@ -375,7 +343,10 @@ def _directional_check(work, analytic, epsilon, k, seed, thresholds, details):
     packing = work.net.packing
     largest = max(packing.slice(name).stop - packing.slice(name).start for name in packing.names)
     details["directions"] = min(k, largest)
-    found = _entry_vectors(work.theta.size, entries, values, entry_kinks, differences, entries.size)
+    if differences is None:
+        found = _nothing_found(packing.size)
+    else:
+        found = differences.spread(values, entry_kinks, entries.size)
     found["directions"] = directions
     if getattr(differences, "paths", None) is not None:
         details["paths"] = dict(differences.paths)

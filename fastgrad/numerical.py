@@ -30,6 +30,9 @@ METHODS = {"exact": finite_diff.EXACT, "direct": finite_diff.DIRECT}
 PATH_NAMES = ("series", "line", "direct")
 """The kernel's paths, in the order of its per-task counts."""
 
+L2_ROWS = 1 << 16
+"""Weights whose L2 term is added at once to a full check's values (bounds a temporary)."""
+
 SUFFIX_SHARE = 1.0 / 64.0
 """Cost of one later-layer multiply-add per (unit, sample), relative to one entry-sample.
 
@@ -70,51 +73,89 @@ def entry_index_type(n_params):
 
 @functools.lru_cache(maxsize=8)
 def full_layout(sizes):
-    """Return the tasks of a full check of a network of ``sizes``.
+    """Return the tasks of a full check of a network of ``sizes``: what the kernel reads.
 
-    Entries are grouped by (layer, unit): row ``i`` of ``W_u`` then ``b_u[i]``.
+    Entries are grouped by (layer, unit): row ``i`` of ``W_u`` then ``b_u[i]``
+    (:func:`full_entries` gives their flat indices, built only when asked for).
 
     Returns
     -------
     tuple of ndarray
-        ``entries`` (flat indices: int32 when every index fits, else int64),
-        ``task_layer``, ``task_unit``, ``entry_ptr``, ``entry_input``
-        (int32), ``is_weight``.
+        ``task_layer``, ``task_unit``, ``entry_ptr``, ``entry_input`` (int32).
     """
-    packing = Packing(sizes)
-    index_type = entry_index_type(packing.size)
-    entries, layers, units, counts = [], [], [], []
+    layers, units, counts = [], [], []
     for u in range(1, len(sizes)):
         n_out, n_in = sizes[u], sizes[u - 1]
-        grid = np.empty((n_out, n_in + 1), dtype=index_type)
-        grid[:, :n_in] = packing.offsets[f"W{u}"] + np.arange(n_out * n_in).reshape(n_out, n_in)
-        grid[:, n_in] = packing.offsets[f"b{u}"] + np.arange(n_out)
-        entries.append(grid.ravel())
         layers.append(np.full(n_out, u, dtype=np.int64))
         units.append(np.arange(n_out, dtype=np.int64))
         counts.append(np.full(n_out, n_in + 1, dtype=np.int64))
     counts = np.concatenate(counts)
-    task_layer = np.concatenate(layers)
     entry_input = np.empty(int(counts.sum()), dtype=np.int32)
-    is_weight = np.ones(entry_input.size, dtype=bool)
     start = 0
     for u in range(1, len(sizes)):
         n_out, n_in = sizes[u], sizes[u - 1]
         rows = entry_input[start : start + n_out * (n_in + 1)].reshape(n_out, n_in + 1)
         rows[:] = np.arange(n_in + 1, dtype=np.int32)
-        is_weight[start : start + n_out * (n_in + 1)].reshape(n_out, n_in + 1)[:, n_in] = False
         start += n_out * (n_in + 1)
     arrays = (
-        np.concatenate(entries),
-        task_layer,
+        np.concatenate(layers),
         np.concatenate(units),
         np.r_[0, np.cumsum(counts)].astype(np.int64),
         entry_input,
-        is_weight,
     )
     for array in arrays:
         array.flags.writeable = False
     return arrays
+
+
+def full_entries(sizes):
+    """Return the flat indices of a full check's entries, in the order of :func:`full_layout`.
+
+    int32 when every index fits, else int64; with the entries, the boolean
+    ``is_weight`` of each.
+    """
+    packing = Packing(sizes)
+    entries = np.empty(packing.size, dtype=entry_index_type(packing.size))
+    is_weight = np.ones(packing.size, dtype=bool)
+    for u, start, stop in layer_blocks(sizes):
+        n_out, n_in = sizes[u], sizes[u - 1]
+        grid = entries[start:stop].reshape(n_out, n_in + 1)
+        grid[:, :n_in] = packing.offsets[f"W{u}"] + np.arange(n_out * n_in).reshape(n_out, n_in)
+        grid[:, n_in] = packing.offsets[f"b{u}"] + np.arange(n_out)
+        is_weight[start:stop].reshape(n_out, n_in + 1)[:, n_in] = False
+    return entries, is_weight
+
+
+def layer_blocks(sizes):
+    """Yield ``(u, start, stop)``: layer ``u``'s entries in a full check's order (and in theta).
+
+    In both orders a layer's entries are the same range; the check orders
+    them ``(n_out, n_in + 1)``, row ``i`` of ``W_u`` then ``b_u[i]``, theta
+    ``W_u`` then ``b_u``.
+    """
+    start = 0
+    for u in range(1, len(sizes)):
+        stop = start + sizes[u] * (sizes[u - 1] + 1)
+        yield u, start, stop
+        start = stop
+
+
+def to_theta_order(values, sizes):
+    """Reorder a full check's per-entry ``values`` into theta's layout, in place; return them.
+
+    A layer's block moves from ``(n_out, n_in + 1)`` (each weight row then
+    its bias) to ``W_u`` then ``b_u``: the rows close up to the left, one at
+    a time, and the biases go after them. No array of the entries' size is made.
+    """
+    for u, start, stop in layer_blocks(sizes):
+        n_out, n_in = sizes[u], sizes[u - 1]
+        block = values[start:stop]
+        biases = block[n_in :: n_in + 1].copy()
+        for i in range(1, n_out):
+            # a row moves i places to the left: overlapping, copied as numpy copies overlaps
+            block[i * n_in : (i + 1) * n_in] = block[i * (n_in + 1) : i * (n_in + 1) + n_in]
+        block[n_out * n_in :] = biases
+    return values
 
 
 def sampled_layout(work, entries):
@@ -182,13 +223,17 @@ class Differences:
     ----------
     entries : ndarray
         The flat indices differenced, in the order of the values.
+    kink_index : int64 ndarray or None
+        After :meth:`compute`: the positions (in the order of the values) of
+        the entries that crossed a kink, ascending; ``None`` when none did.
     kink_lo, kink_hi : ndarray or None
-        After :meth:`compute`: per entry, the interval spanned by the exact
-        centered differences of the samples that cross no kink plus, for
-        each sample whose evaluation at ``theta +- eps e_i`` crosses one,
-        its two one-sided differences; scaled like the values, so
-        ``kink_lo <= value <= kink_hi`` (equal where nothing crossed).
-        ``None`` when no entry crossed a kink: every interval is then its value.
+        After :meth:`compute`: for each entry of :attr:`kink_index`, the
+        interval spanned by the exact centered differences of the samples
+        that cross no kink plus, for each sample whose evaluation at ``theta
+        +- eps e_i`` crosses one, its two one-sided differences; scaled like
+        the values, so ``kink_lo <= value <= kink_hi``. ``None`` when no
+        entry crossed a kink. The other entries' intervals are their values
+        and are not stored.
     unverifiable : ndarray of bool
         After :meth:`compute`: entries where some sample met more than one
         kink in its two evaluations, so that the interval need not hold
@@ -204,18 +249,13 @@ class Differences:
         self.work = work
         self.epsilon = float(epsilon)
         self.method = check_method(method)
-        if entries is None:
+        self.full = entries is None
+        if self.full:
+            self._entries = self._is_weight = None
             layout = full_layout(tuple(int(s) for s in work.sizes))
         else:
-            layout = sampled_layout(work, entries)
-        (
-            self.entries,
-            self.task_layer,
-            self.task_unit,
-            self.entry_ptr,
-            self.entry_input,
-            self.is_weight,
-        ) = layout
+            self._entries, *layout, self._is_weight = sampled_layout(work, entries)
+        self.task_layer, self.task_unit, self.entry_ptr, self.entry_input = layout
         # one compiled variant for the whole run, chosen by its size alone: the serial and
         # the parallel kernels are separate compilations that fast-math may round differently,
         # so the choice must not depend on threads or on how the tasks are split. The size
@@ -278,6 +318,33 @@ class Differences:
                 )
 
     @property
+    def entries(self):
+        """The flat indices differenced, in the order of the values (built on first use)."""
+        if self._entries is None:
+            self._entries, self._is_weight = full_entries(tuple(int(s) for s in self.work.sizes))
+        return self._entries
+
+    @entries.setter
+    def entries(self, value):
+        self._entries = value
+
+    @property
+    def is_weight(self):
+        """Whether each entry of :attr:`entries` is a weight (else a bias)."""
+        if self._is_weight is None:
+            self._entries, self._is_weight = full_entries(tuple(int(s) for s in self.work.sizes))
+        return self._is_weight
+
+    @is_weight.setter
+    def is_weight(self, value):
+        self._is_weight = value
+
+    @property
+    def size(self):
+        """Number of entries differenced."""
+        return int(self.entry_ptr[-1])
+
+    @property
     def n_tasks(self):
         """Number of (layer, unit) tasks."""
         return self.task_layer.size
@@ -302,7 +369,7 @@ class Differences:
 
     def new_results(self):
         """Return zeroed :class:`~fastgrad.kernels.structures.Results` for these entries, tasks."""
-        n = self.entries.size
+        n = self.size
         return Results(
             diff=np.zeros(n),
             kinks=np.zeros(n, dtype=np.int32),
@@ -347,32 +414,110 @@ class Differences:
         grad = np.divide(diff, 2.0 * self.epsilon * work.batch, out=diff)
         if work.scale != 1.0:
             grad *= work.scale
-        if work.l2:
+        if work.l2 and not self.full:
             grad[self.is_weight] += work.l2 / work.batch * work.theta[self.entries[self.is_weight]]
+        elif work.l2:
+            # layer by layer, a few rows at a time: no index or temporary of the entries' size
+            sizes, packing = self.work.sizes, self.work.net.packing
+            for u, start, stop in layer_blocks(tuple(int(s) for s in sizes)):
+                n_out, n_in = int(sizes[u]), int(sizes[u - 1])
+                rows = grad[start:stop].reshape(n_out, n_in + 1)
+                weight = work.theta[packing.slice(f"W{u}")].reshape(n_out, n_in)
+                step = max(1, L2_ROWS // n_in)
+                for i in range(0, n_out, step):
+                    rows[i : i + step, :n_in] += work.l2 / work.batch * weight[i : i + step]
         return grad
 
     def summarize(self, out):
         """Return the gradient entries of ``out``; set the kink interval and the path counts.
 
-        Sets :attr:`kink_lo`, :attr:`kink_hi`, :attr:`unverifiable` and
-        :attr:`paths` from a filled :class:`~fastgrad.kernels.structures.Results`,
-        whose ``diff`` becomes the values and ``kink_width`` the lower ends of
-        the intervals. Where no entry crossed a kink the intervals are the
-        values themselves and are not stored: :attr:`kink_lo` and
-        :attr:`kink_hi` are then ``None``.
+        Sets :attr:`kink_index`, :attr:`kink_lo`, :attr:`kink_hi`,
+        :attr:`unverifiable` and :attr:`paths` from a filled
+        :class:`~fastgrad.kernels.structures.Results`, whose ``diff`` becomes
+        the values. Intervals are kept for the entries that crossed a kink
+        only (none, ``None``, when no entry did).
         """
         values = self.finish(out.diff)
         self.unverifiable = out.unverifiable
         self.paths = dict(zip(PATH_NAMES, (int(c) for c in out.paths.sum(axis=0)), strict=True))
-        self.kink_lo = self.kink_hi = None
-        if out.kinks.any():
-            width = out.kink_width
+        self.kink_index = self.kink_lo = self.kink_hi = None
+        kinked = np.flatnonzero(out.kinks)
+        if kinked.size:
+            width = out.kink_width[kinked]
             width /= 2.0 * self.epsilon * self.work.batch
             if self.work.scale != 1.0:
                 width *= self.work.scale
-            self.kink_hi = values + width
-            self.kink_lo = np.subtract(values, width, out=width)
+            self.kink_index = kinked
+            self.kink_hi = values[kinked] + width
+            self.kink_lo = np.subtract(values[kinked], width, out=width)
         return values
+
+    def spread(self, values, kinks, done):
+        """Return the results laid out like theta, as :func:`fastgrad.check` reports them.
+
+        ``values`` and ``kinks`` are in the order of :attr:`entries`; ``done``
+        selects the computed ones (a count of leading entries, or a boolean
+        mask). A full check's arrays are reordered in place and returned
+        (no array of the parameters' size is made but ``checked``); a sampled
+        one's are spread over new arrays, NaN where not computed.
+
+        Returns
+        -------
+        dict
+            ``numerical``, ``checked`` (bool), ``kinks`` (int32) of every
+            parameter; with intervals, ``kink_index`` (the flat indices of
+            the computed entries that crossed a kink, ascending) and their
+            ``kink_lo``, ``kink_hi`` and ``unverifiable``.
+        """
+        size = self.work.net.packing.size
+        computed = np.zeros(self.size, dtype=bool)
+        computed[slice(done) if np.ndim(done) == 0 else done] = True
+        found = {}
+        if self.kink_index is not None:
+            keep = computed[self.kink_index]
+            where = self.flat_indices(self.kink_index[keep])
+            order = np.argsort(where, kind="stable")
+            found["kink_index"] = where[order]
+            found["kink_lo"] = self.kink_lo[keep][order]
+            found["kink_hi"] = self.kink_hi[keep][order]
+            found["unverifiable"] = self.unverifiable[self.kink_index[keep]][order]
+        if self.full:
+            sizes = tuple(int(s) for s in self.work.sizes)
+            missing = ~computed
+            values[missing] = np.nan
+            kinks[missing] = 0
+            numerical = to_theta_order(values, sizes)
+            kink_counts = to_theta_order(kinks.astype(np.int32, copy=False), sizes)
+            checked = to_theta_order(computed, sizes)
+        else:
+            numerical = np.full(size, np.nan)
+            checked = np.zeros(size, dtype=bool)
+            kink_counts = np.zeros(size, dtype=np.int32)
+            entries = self.entries[computed]
+            numerical[entries] = values[computed]
+            checked[entries] = True
+            kink_counts[entries] = kinks[computed]
+        found.update(numerical=numerical, checked=checked, kinks=kink_counts)
+        return found
+
+    def flat_indices(self, positions):
+        """Return the flat indices into theta of the entries at ``positions`` (int64)."""
+        if not self.full:
+            return self.entries[positions].astype(np.int64)
+        sizes = tuple(int(s) for s in self.work.sizes)
+        packing = self.work.net.packing
+        positions = np.asarray(positions, dtype=np.int64)
+        out = np.empty(positions.size, dtype=np.int64)
+        for u, start, stop in layer_blocks(sizes):
+            mine = (positions >= start) & (positions < stop)
+            row, column = np.divmod(positions[mine] - start, sizes[u - 1] + 1)
+            bias = column == sizes[u - 1]
+            out[mine] = np.where(
+                bias,
+                packing.offsets[f"b{u}"] + row,
+                packing.offsets[f"W{u}"] + row * sizes[u - 1] + column,
+            )
+        return out
 
     def compute(self, progress=None, n_chunks=1, interruptible=False):
         """Run every task; return ``(gradient entries, kink counts, entries done)``.
@@ -380,8 +525,9 @@ class Differences:
         Values are in the order of :attr:`entries`; when ``interruptible`` and
         the user presses Ctrl-C, the run stops after the chunk in progress and
         only the first ``entries done`` values are meaningful. Also sets
-        :attr:`kink_lo`, :attr:`kink_hi`, :attr:`unverifiable` and
-        :attr:`paths` (:meth:`summarize`).
+        :attr:`kink_index`, :attr:`kink_lo`, :attr:`kink_hi`,
+        :attr:`unverifiable` and :attr:`paths` (:meth:`summarize`). The
+        transposed weights are let go of after the run (:meth:`release`).
 
         Parameters
         ----------
@@ -400,11 +546,22 @@ class Differences:
                 self.run(t_start, t_stop, out)
                 done = int(self.entry_ptr[t_stop])
                 if progress is not None:
-                    progress(done, self.entries.size)
+                    progress(done, self.size)
         except KeyboardInterrupt:
             if not interruptible:
                 raise
+        finally:
+            self.release()
         return self.summarize(out), out.kinks, done
+
+    def release(self):
+        """Let go of the transposed weights (a copy of theta's size) until a next run.
+
+        The other tables stay readable; a next run builds all of them again.
+        """
+        if self.prepared:
+            self.tables = self.tables._replace(wt=np.empty(0))
+            self.prepared = False
 
 
 def numerical_gradient(
@@ -487,6 +644,9 @@ def numerical_gradient(
         values, _, _ = differences.compute()
     else:
         differences, values, _, _, _ = compute(client, work, epsilon, method=method)
-    flat = np.empty_like(work.theta)
-    flat[differences.entries] = values
+    if differences.full and client is None:
+        flat = to_theta_order(values, tuple(net.sizes))
+    else:
+        flat = np.empty_like(work.theta)
+        flat[differences.entries] = values
     return net.packing.unpack(flat, bias_shapes, prefix="d")

@@ -259,6 +259,11 @@ class CheckReport:
     hints : sequence of str, optional
         Network-wide findings made outside the comparison (a transposed
         weight layout, a dropout mask left out), listed after the tensors' hints.
+    kink_index : int64 ndarray, optional
+        The flat indices of the computed entries that crossed a kink,
+        ascending; ``kink_lo``, ``kink_hi`` and ``unverifiable`` are then
+        given for these entries only. Without it they are per parameter
+        (read where ``kinks > 0``).
     """
 
     def __init__(
@@ -286,6 +291,7 @@ class CheckReport:
         kink_lo=None,
         kink_hi=None,
         unverifiable=None,
+        kink_index=None,
     ):
         self.net = net
         self.mode = mode
@@ -304,7 +310,7 @@ class CheckReport:
         self._bias_shapes = bias_shapes or {}
         self._directions = directions or {}
         self._bounds = net.packing.bounds
-        largest, numerical_scale = self._judge_kinks(kink_lo, kink_hi, unverifiable)
+        largest, numerical_scale = self._judge_kinks(kink_index, kink_lo, kink_hi, unverifiable)
         self._set_floor(scale, largest, numerical_scale)
         self._stats = self._tensor_stats()
         squares, max_errors, counts = self._stats
@@ -325,7 +331,7 @@ class CheckReport:
             verdict = max(verdict, int(Verdict.INCONCLUSIVE))
         self.verdict = Verdict(verdict)
 
-    def _judge_kinks(self, kink_lo, kink_hi, unverifiable):
+    def _judge_kinks(self, kink_index, kink_lo, kink_hi, unverifiable):
         """Decide which computed entries are compared, and against what.
 
         An entry whose evaluations crossed a kink is compared with the nearest
@@ -341,16 +347,29 @@ class CheckReport:
         for :meth:`_set_floor`.
         """
         size = self._numerical.size
+        self._kink_index = np.empty(0, dtype=np.int64)
         self._kink_lo = self._kink_hi = None
-        nothing = np.empty(0)
-        bounds = (nothing, nothing, np.empty(0, dtype=np.bool_))
+        flagged = np.empty(0, dtype=np.bool_)
         if kink_lo is not None:
+            if kink_index is None:  # per parameter: kept where a computed entry crossed a kink
+                kink_index = np.flatnonzero(self._checked & (self._kink_counts > 0))
+                kink_lo, kink_hi = np.asarray(kink_lo)[kink_index], np.asarray(kink_hi)[kink_index]
+                if unverifiable is not None:
+                    unverifiable = np.asarray(unverifiable)[kink_index]
+            self._kink_index = np.asarray(kink_index, dtype=np.int64)
             self._kink_lo = np.asarray(kink_lo, dtype=np.float64)
             self._kink_hi = np.asarray(kink_hi, dtype=np.float64)
-            flagged = bounds[2] if unverifiable is None else np.asarray(unverifiable, dtype=bool)
-            bounds = (self._kink_lo, self._kink_hi, flagged)
-        judged = np.empty(size)
-        self._open = np.empty(size, dtype=np.int64)
+            if unverifiable is not None:
+                flagged = np.asarray(unverifiable, dtype=bool)
+        nothing = np.empty(0)
+        bounds = (
+            self._kink_index,
+            nothing if self._kink_lo is None else self._kink_lo,
+            nothing if self._kink_hi is None else self._kink_hi,
+            flagged,
+        )
+        judged = np.empty(self._kink_index.size)
+        self._open = np.empty(size, dtype=bool)
         self._used = np.empty(size, dtype=bool)
         self._unverified = np.empty(size, dtype=bool)
         self._not_finite = np.empty(size, dtype=bool)
@@ -367,7 +386,10 @@ class CheckReport:
             self._counts,
         )
         # most checks cross no kink: then the numerical gradient itself is compared
-        self._judged = judged if clipped else self._numerical
+        self._judged = self._numerical
+        if clipped:
+            self._judged = self._numerical.copy()
+            self._judged[self._kink_index] = judged
         return largest, scale
 
     def _set_floor(self, terms, largest, scale):
@@ -581,8 +603,9 @@ class CheckReport:
         at = part.start + flat
         kink = bool(self._kink_counts[at] > 0)
         interval = None
-        if kink and self._kink_lo is not None:
-            interval = (float(self._kink_lo[at]), float(self._kink_hi[at]))
+        p = int(np.searchsorted(self._kink_index, at))
+        if kink and p < self._kink_index.size and self._kink_index[p] == at:
+            interval = (float(self._kink_lo[p]), float(self._kink_hi[p]))
         # a bias is indexed in the shape it was given in: (n,), (n, 1) or (1, n)
         shape = self._bias_shapes.get(name, shape)
         return Entry(

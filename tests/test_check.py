@@ -431,8 +431,8 @@ def test_directional_mode_catches_one_entry_off_by_1e3_relative_like_full_mode(s
 
 
 def test_check_forwards_kink_intervals_and_path_counts_from_the_kernel(monkeypatch):
-    # the finite-difference wrapper may carry per-entry intervals and per-path counts;
-    # check() spreads them over the flat vector (in the wrapper's entry order) for the report
+    # the finite-difference wrapper may carry intervals of its kinked entries and per-path
+    # counts; check() spreads them over the flat vector (in the wrapper's entry order)
     checking = importlib.import_module("fastgrad.check")  # the module, not the function
 
     class WithIntervals(checking.Differences):
@@ -440,8 +440,9 @@ def test_check_forwards_kink_intervals_and_path_counts_from_the_kernel(monkeypat
             values, kinks, done = super().compute(*args, **kwargs)
             kinks = kinks.copy()
             kinks[::7] = 1
-            self.kink_lo = values - 1e-3
-            self.kink_hi = values + 1e-3
+            self.kink_index = np.flatnonzero(kinks)
+            self.kink_lo = values[self.kink_index] - 1e-3
+            self.kink_hi = values[self.kink_index] + 1e-3
             self.unverifiable = np.zeros(values.size, dtype=bool)
             self.unverifiable[::14] = True
             self.paths = {"series": int(done), "line": 0, "direct": 0}

@@ -281,7 +281,9 @@ def test_relu_blank_rows_zero_biases_never_pass_a_wrong_gradient(case, data):
 # --- kink entries judged by their interval (synthetic kernel output) ------------------
 
 
-def kinked_report(analytic_shift=0.0, unverifiable=False, intervals=True, width=1e-3):
+def kinked_report(
+    analytic_shift=0.0, unverifiable=False, intervals=True, width=1e-3, compact=False
+):
     """A report of a correct tanh network where entries 3 and 5 of b1 'crossed a kink'.
 
     Their numerical values are moved off the analytic ones (as a one-sided
@@ -309,6 +311,9 @@ def kinked_report(analytic_shift=0.0, unverifiable=False, intervals=True, width=
         flags = np.zeros(flat.size, dtype=bool)
         flags[picked] = unverifiable
         extra = {"kink_lo": lo, "kink_hi": hi, "unverifiable": flags}
+        if compact:  # the intervals of the kinked entries only, as check() gives them
+            extra = {key: value[picked] for key, value in extra.items()}
+            extra["kink_index"] = picked
     report = fg.CheckReport(
         net=net,
         theta=work.theta,
@@ -325,6 +330,19 @@ def kinked_report(analytic_shift=0.0, unverifiable=False, intervals=True, width=
         **extra,
     )
     return report, (lo[picked[0]], hi[picked[0]]), analytic[picked[0]]
+
+
+@pytest.mark.parametrize("unverifiable", [False, True])
+@pytest.mark.parametrize("shift", [0.0, 0.5])
+def test_intervals_of_the_kinked_entries_alone_make_the_same_report(shift, unverifiable):
+    full, *_ = kinked_report(analytic_shift=shift, unverifiable=unverifiable)
+    compact, *_ = kinked_report(analytic_shift=shift, unverifiable=unverifiable, compact=True)
+    assert compact.verdict == full.verdict and compact.difference == full.difference
+    assert [str(e) for e in compact.kinks] == [str(e) for e in full.kinks]
+    assert [e.to_dict() for e in compact.worst(5)] == [e.to_dict() for e in full.worst(5)]
+    for ours, theirs in zip(compact.compared(), full.compared(), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    assert compact.kink_summary == full.kink_summary
 
 
 def test_kink_entry_inside_its_interval_passes_and_counts():

@@ -73,7 +73,8 @@ def judge(analytic, numerical, checked, kinks, bounds, starts, judged, flags, co
     An entry whose evaluations crossed a kink (``kinks > 0``) is compared with
     the nearest point of its interval when it has one, else it is left open
     (not compared); an entry whose centered difference is not finite is open
-    too.
+    too. Intervals are stored for the kinked entries only, so memory does not
+    grow with the parameters that crossed none.
 
     Parameters
     ----------
@@ -81,20 +82,23 @@ def judge(analytic, numerical, checked, kinks, bounds, starts, judged, flags, co
         Flat gradients (``numerical`` is NaN where not computed).
     checked : bool ndarray
         Entries whose numerical gradient was computed.
-    kinks : int64 ndarray
+    kinks : int ndarray
         Kink crossings per entry.
-    bounds : tuple of (ndarray, ndarray, bool ndarray)
-        ``(kink_lo, kink_hi, unverifiable)``: each entry's interval and whether
-        it does not bound backprop's convention. Empty arrays when the kernel
-        gave no intervals (every kink entry is then open).
+    bounds : tuple of (int64 ndarray, ndarray, ndarray, bool ndarray)
+        ``(kink_index, kink_lo, kink_hi, unverifiable)``: the computed
+        entries that crossed a kink (ascending), each one's interval and
+        whether it does not bound backprop's convention. Empty arrays when
+        the kernel gave no intervals (every kink entry is then open), and
+        an empty ``unverifiable`` when none is flagged.
     starts : int64 ndarray
         Offset of each tensor, then the total length.
     judged : ndarray
-        Output: ``numerical``, with each bounded kink entry's analytic value
-        clipped to its interval.
-    flags : tuple of 4 ndarray
-        Output, per entry: ``open`` (int64, 1 where not compared),
-        ``used`` (compared), ``unverified`` and ``not_finite`` (bool).
+        Output, one per ``kink_index``: the value the entry is compared with,
+        its analytic value clipped to its interval (its numerical value where
+        open). Every other entry is compared with its numerical value.
+    flags : tuple of 4 bool ndarray
+        Output, per entry: ``open`` (not compared), ``used`` (compared),
+        ``unverified`` and ``not_finite``.
     counts : int64 ndarray
         Output, ``(tensors, 3)``: per tensor, the entries used, unverified
         and not finite.
@@ -106,10 +110,12 @@ def judge(analytic, numerical, checked, kinks, bounds, starts, judged, flags, co
         ``|a| + |judged|`` and the largest ``|judged|`` of the used entries
         (0 when none; NaN propagates as ``numpy.max`` does).
     """
-    kink_lo, kink_hi, unverifiable = bounds
+    kink_index, kink_lo, kink_hi, unverifiable = bounds
     opened, used, unverified, not_finite = flags
-    intervals = kink_lo.shape[0] > 0
+    n_kinked = kink_index.shape[0]
+    intervals = n_kinked > 0
     flagged = unverifiable.shape[0] > 0
+    p = 0  # the first interval at or after the entry
     clipped = False
     largest = 0.0
     scale = 0.0
@@ -122,27 +128,30 @@ def judge(analytic, numerical, checked, kinks, bounds, starts, judged, flags, co
         for e in range(starts[t], starts[t + 1]):
             value = numerical[e]
             if not checked[e]:
-                judged[e] = value
-                opened[e] = 0
+                opened[e] = False
                 used[e] = False
                 unverified[e] = False
                 not_finite[e] = False
                 continue
             is_open = False
             if kinks[e] > 0:
-                is_open = not intervals or (flagged and unverifiable[e])
+                while p < n_kinked and kink_index[p] < e:
+                    p += 1
+                bounded = p < n_kinked and kink_index[p] == e
+                is_open = not bounded or (flagged and unverifiable[p])
                 if not is_open:
                     # np.clip: the larger of a and low, then the smaller of that and high;
                     # a NaN propagates
-                    low = kink_lo[e]
-                    high = kink_hi[e]
+                    low = kink_lo[p]
+                    high = kink_hi[p]
                     value = analytic[e]
                     if math.isnan(low) or low > value:
                         value = low
                     if math.isnan(high) or high < value:
                         value = high
                     clipped = True
-            judged[e] = value
+                if bounded:
+                    judged[p] = value
             unverified[e] = intervals and is_open
             n_unverified += intervals and is_open
             infinite = not math.isfinite(numerical[e])

@@ -373,6 +373,14 @@ def blank_rows(X, rng, count):
     return X
 
 
+def intervals(diff, values):
+    """Return each entry's kink interval in the order of the values (the value where none)."""
+    lo, hi = values.copy(), values.copy()
+    if diff.kink_index is not None:
+        lo[diff.kink_index], hi[diff.kink_index] = diff.kink_lo, diff.kink_hi
+    return lo, hi
+
+
 @settings(max_examples=15, deadline=None)
 @given(
     sizes=st.lists(st.integers(1, 5), min_size=3, max_size=4),
@@ -408,7 +416,8 @@ def test_kink_flags_intervals_and_unverifiable_entries_match_a_naive_loop(
     scale = max(np.abs(values).max(), 1e-300)
     # without a crossing the intervals are the values themselves and are not stored
     assert (diff.kink_lo is None) == (diff.kink_hi is None) == (not kinks.any())
-    lo, hi = (values, values) if diff.kink_lo is None else (diff.kink_lo, diff.kink_hi)
+    assert diff.kink_index is None or np.array_equal(diff.kink_index, np.flatnonzero(kinks))
+    lo, hi = intervals(diff, values)
     np.testing.assert_allclose(hi - values, ref_width[order], rtol=1e-9, atol=1e-11 * scale)
     np.testing.assert_allclose(values - lo, ref_width[order], rtol=1e-9, atol=1e-11 * scale)
     assert np.all(lo[kinks == 0] == values[kinks == 0])
@@ -443,7 +452,7 @@ def test_a_blank_row_at_zero_biases_bounds_every_convention_or_says_it_cannot():
     values, kinks, _ = diff.compute()
     order = np.argsort(diff.entries)
     unpack = net.packing.unpack
-    lo, hi = unpack(diff.kink_lo[order]), unpack(diff.kink_hi[order])
+    lo, hi = (unpack(bound[order]) for bound in intervals(diff, values))
     unverifiable = unpack(diff.unverifiable[order].astype(float))
     # b1 moves a unit of layer 1 across its kink and then units of layer 2: unverifiable
     assert unverifiable["b1"].all()
@@ -520,6 +529,7 @@ def test_identical_results_for_any_thread_count_with_the_parallel_kernel(
         first = next(r for r in runs if r[1] == epsilon)
         np.testing.assert_array_equal(values, first[2], err_msg=f"{threads} threads")
         np.testing.assert_array_equal(kinks, first[3])
+        np.testing.assert_array_equal(diff.kink_index, first[4].kink_index)
         np.testing.assert_array_equal(diff.kink_lo, first[4].kink_lo)
         np.testing.assert_array_equal(diff.unverifiable, first[4].unverifiable)
         assert diff.paths == first[4].paths

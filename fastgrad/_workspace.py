@@ -41,6 +41,10 @@ class Workspace:
         ``theta``: the passes read them where they are, and the flat
         :attr:`theta` that the checker's kernels take is packed only when
         first asked for.
+    buffers : ndarray, optional
+        A float64 ``(3, batch * sum(sizes))`` array to hold the activations,
+        pre-activations and masks (:attr:`buffers`), overwritten here;
+        allocated when omitted or of another shape.
 
     Attributes
     ----------
@@ -49,7 +53,9 @@ class Workspace:
         (:class:`~fastgrad.kernels.structures.Network`), built here only.
     """
 
-    def __init__(self, net, theta, inputs, targets, dropout=True, masks=None, layers=None):
+    def __init__(
+        self, net, theta, inputs, targets, dropout=True, masks=None, layers=None, buffers=None
+    ):
         if (theta is None) == (layers is None):
             raise TypeError("a Workspace takes theta or layers, one of the two")
         self.net = net
@@ -75,7 +81,10 @@ class Workspace:
         # one allocation for the three per-unit buffers. The forward pass writes every block
         # but the input's pre-activations (none) and the logits' activations (the loss's):
         # only those are zeroed here
-        self.acts, self.pre, self.masks = np.empty((3, total))
+        if buffers is None or buffers.shape != (3, total):
+            buffers = np.empty((3, total))
+        self.buffers = buffers
+        self.acts, self.pre, self.masks = buffers
         self.masks[:] = 1.0
         self.inputs = self.block(self.acts, 0)
         self.inputs[:] = inputs

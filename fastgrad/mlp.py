@@ -269,6 +269,7 @@ class MLP:
             raise TypeError(f"dropout_seed must be an integer; got {dropout_seed!r}")
         self.dropout_seed = int(dropout_seed)
 
+        self._spares = []  # per-unit buffers of a finished call, for the next one to reuse
         self.reduction = check_reduction(reduction)
         self.weights = check_weights(weights)
         self.packing = Packing(self.sizes, weights=self.weights)
@@ -282,6 +283,11 @@ class MLP:
             *(0.0 if p is None else p for p in self.hidden_parameters),
             0.0,
         )
+
+    def __getstate__(self):
+        state = dict(vars(self))
+        state["_spares"] = []
+        return state
 
     @property
     def hidden_entries(self):
@@ -434,10 +440,30 @@ class MLP:
                 masks.append(keep / (1.0 - rate) if scaled else keep.astype(np.float64))
         return masks
 
-    def workspace(self, params, X, Y, layout="rows", dropout_masks=None):
+    def _take_spare(self):
+        """Return the per-unit buffers a finished call gave back, or None.
+
+        :meth:`loss`, :meth:`gradients` and :meth:`predict` let go of their
+        workspace before they return, so the next call can reuse its buffers:
+        allocated afresh, they cost page faults each call, as much time as
+        the passes of a small network. A buffer goes to one call at a time
+        (``list.pop`` is atomic), whatever the threads.
+        """
+        try:
+            return self._spares.pop()
+        except IndexError:
+            return None
+
+    def _give_back(self, work):
+        """Keep ``work``'s buffers for the next call (one set is kept)."""
+        if not self._spares:
+            self._spares.append(work.buffers)
+
+    def workspace(self, params, X, Y, layout="rows", dropout_masks=None, buffers=None):
         """Validate parameters and a batch and run the forward pass.
 
-        ``dropout_masks`` are the user's own 0/1 keep-masks (see :meth:`loss`).
+        ``dropout_masks`` are the user's own 0/1 keep-masks (see :meth:`loss`);
+        ``buffers`` as :class:`~fastgrad._workspace.Workspace` takes them.
 
         Returns
         -------
@@ -452,7 +478,7 @@ class MLP:
         masks = None
         if dropout_masks is not None:
             masks = keep_multipliers(self, dropout_masks, inputs.shape[0], layout)
-        work = Workspace(self, None, inputs, targets, masks=masks, layers=layers)
+        work = Workspace(self, None, inputs, targets, masks=masks, layers=layers, buffers=buffers)
         return work, bias_shapes
 
     def loss(self, params, X, Y, layout="rows", dropout_masks=None):
@@ -482,7 +508,11 @@ class MLP:
         -------
         float
         """
-        return self.workspace(params, X, Y, layout, dropout_masks)[0].loss()
+        spare = self._take_spare()
+        work, _ = self.workspace(params, X, Y, layout, dropout_masks, spare)
+        loss = work.loss()
+        self._give_back(work)
+        return loss
 
     def gradients(self, params, X, Y, layout="rows", dropout_masks=None):
         """Return the gradient of :meth:`loss` by fastgrad's own backpropagation.
@@ -494,8 +524,11 @@ class MLP:
         dict
             ``{"dW1": ..., "db1": ..., ...}``, each in the shape of its parameter.
         """
-        work, bias_shapes = self.workspace(params, X, Y, layout, dropout_masks)
-        return self.packing.unpack(work.gradient(), bias_shapes, prefix="d")
+        spare = self._take_spare()
+        work, bias_shapes = self.workspace(params, X, Y, layout, dropout_masks, spare)
+        grad = work.gradient()
+        self._give_back(work)
+        return self.packing.unpack(grad, bias_shapes, prefix="d")
 
     def predict(self, params, X, layout="rows"):
         """Return the network's output (after the output function) for inputs ``X``.
@@ -510,5 +543,8 @@ class MLP:
         layers, _ = self.packing.layers(params)
         inputs = prepare_inputs(X, self.sizes[0], layout, copy=False)
         dummy = np.zeros((inputs.shape[0], self.sizes[-1]))
-        out = Workspace(self, None, inputs, dummy, dropout=False, layers=layers).outputs()
+        spare = self._take_spare()
+        work = Workspace(self, None, inputs, dummy, dropout=False, layers=layers, buffers=spare)
+        out = work.outputs()
+        self._give_back(work)
         return out if layout == "rows" else out.T

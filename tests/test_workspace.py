@@ -1,6 +1,8 @@
 """A network's workspace on a batch: the user's arrays read in place, theta packed on demand."""
 
+import copy
 import pickle
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from hypothesis import given, settings
@@ -60,3 +62,45 @@ def test_a_pickled_workspace_carries_theta():
     np.testing.assert_array_equal(copy.theta, case.net.packing.pack(case.params)[0])
     np.testing.assert_array_equal(copy.gradient(), work.gradient())
     assert copy.loss() == work.loss()
+
+
+def test_calls_reuse_the_buffers_of_the_last_one_and_return_nothing_of_them():
+    case = build_case([5, 7, 6, 3], "relu", "ce_labels", l2=0.3, dropout=0.25, batch=6)
+    net, params, X, Y = case.net, case.params, case.X_given, case.Y_given
+    first = (net.loss(params, X, Y), net.gradients(params, X, Y), net.predict(params, X))
+    spare = net._spares[0]
+    for _ in range(2):
+        loss, grads, out = (
+            net.loss(params, X, Y),
+            net.gradients(params, X, Y),
+            net.predict(params, X),
+        )
+        assert len(net._spares) == 1 and net._spares[0] is spare
+        assert loss == first[0]
+        for name, value in grads.items():
+            np.testing.assert_array_equal(value, first[1][name])
+            assert not np.shares_memory(value, spare)
+        np.testing.assert_array_equal(out, first[2])
+        assert not np.shares_memory(out, spare)
+    # another batch size gets buffers of its own shape
+    assert net.loss(params, X[:2], Y[:2]) == case.net.replace().loss(params, X[:2], Y[:2])
+    # a pickled or copied network carries no buffers
+    assert pickle.loads(pickle.dumps(net))._spares == []
+    assert copy.deepcopy(net)._spares == []
+
+
+def test_calls_from_threads_at_once_never_share_buffers():
+    case = build_case([30, 40, 20, 4], "tanh", "ce_labels", l2=0.1, batch=16, seed=3)
+    net, params, X, Y = case.net, case.params, case.X_given, case.Y_given
+    expected = net.gradients(params, X, Y)
+
+    def many(_):
+        for _ in range(60):
+            grads = net.gradients(params, X, Y)
+            for name, value in grads.items():
+                if not np.array_equal(value, expected[name]):
+                    return False
+        return True
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert all(pool.map(many, range(4)))

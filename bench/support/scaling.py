@@ -217,6 +217,17 @@ def fresh_check(name="mnist", mode="full", batch=None):
     }
 
 
+RESULT_BYTES = 8 + 8 + 8 + 1 + 4
+"""Bytes per parameter a check must hold whatever it does: the analytic gradient (float64)
+and the report's per-entry arrays, the numerical gradient and the entry errors (float64),
+whether each entry was computed (bool) and its kink count (int32)."""
+
+
+def beyond_results(m):
+    """Return the bytes per parameter a check added beyond :data:`RESULT_BYTES`."""
+    return (m["peak_after_mb"] - m["peak_warm_mb"]) * 2**20 / m["N"] - RESULT_BYTES
+
+
 def describe_memory(m):
     """Return the peak RSS of a :func:`fresh_check` as text."""
     data = m["params_mb"] + m["batch_mb"] + m["activations_mb"]
@@ -225,7 +236,8 @@ def describe_memory(m):
         f"{m['workload']} {m['mode']} (N={m['N']:,}): peak {m['peak_after_mb']:.0f} MB; "
         f"{m['peak_start_mb']:.0f} MB with the data built, "
         f"{m['peak_warm_mb']:.0f} MB with the kernels loaded; the check added "
-        f"{added:.0f} MB ({added * 2**20 / m['N']:.0f} bytes per parameter). "
+        f"{added:.0f} MB ({added * 2**20 / m['N']:.0f} bytes per parameter, "
+        f"{beyond_results(m):.0f} beyond the gradient and the report's per-entry arrays). "
         f"Data: {data:.2f} MB (parameters {m['params_mb']:.2f}, batch {m['batch_mb']:.2f}, "
         f"pre-activations, activations and masks {m['activations_mb']:.2f})"
     )
@@ -239,7 +251,7 @@ def describe_fresh(m):
         f"{m['seconds'] / m['backprop_seconds']:9.1f} backprops "
         f"(backprop {m['backprop_seconds'] * 1e3:.1f} ms)  "
         f"peak RSS {m['peak_after_mb']:.0f} MB (+{m['peak_after_mb'] - m['peak_warm_mb']:.0f} "
-        f"MB in the check)  {m['verdict']}"
+        f"MB in the check, {beyond_results(m):.0f} B/param beyond the results)  {m['verdict']}"
         + (f"  [scaled from {m['measured_seconds']:.3f} s at batch {m['batch']}]" if scaled else "")
     )
 

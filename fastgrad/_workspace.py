@@ -45,6 +45,11 @@ class Workspace:
         A float64 ``(3, batch * sum(sizes))`` array to hold the activations,
         pre-activations and masks (:attr:`buffers`), overwritten here;
         allocated when omitted or of another shape.
+    clean : bool, default False
+        Whether ``buffers`` hold what the passes of a workspace that applied
+        no mask (:attr:`masked` false) left in them: masks all ones, the
+        input's pre-activations and the logits' activations zero, which are
+        then not written again (nothing else is read before it is written).
 
     Attributes
     ----------
@@ -54,7 +59,16 @@ class Workspace:
     """
 
     def __init__(
-        self, net, theta, inputs, targets, dropout=True, masks=None, layers=None, buffers=None
+        self,
+        net,
+        theta,
+        inputs,
+        targets,
+        dropout=True,
+        masks=None,
+        layers=None,
+        buffers=None,
+        clean=False,
     ):
         if (theta is None) == (layers is None):
             raise TypeError("a Workspace takes theta or layers, one of the two")
@@ -82,17 +96,19 @@ class Workspace:
         # but the input's pre-activations (none) and the logits' activations (the loss's):
         # only those are zeroed here
         if buffers is None or buffers.shape != (3, total):
-            buffers = np.empty((3, total))
+            buffers, clean = np.empty((3, total)), False
         self.buffers = buffers
         self.acts, self.pre, self.masks = buffers
-        self.masks[:] = 1.0
+        if not clean:
+            self.masks[:] = 1.0
+            self.block(self.acts, n_layers)[:] = 0.0
+            self.block(self.pre, 0)[:] = 0.0
         self.inputs = self.block(self.acts, 0)
         self.inputs[:] = inputs
-        self.block(self.acts, n_layers)[:] = 0.0
-        self.block(self.pre, 0)[:] = 0.0
         if masks is None and dropout and any(net.dropout):
             masks = net.dropout_masks(self.batch)
-        if dropout and masks is not None:
+        self.masked = bool(dropout and masks is not None)
+        if self.masked:
             for u, mask in enumerate(masks, start=1):
                 self.block(self.masks, u)[:] = mask
         _passes.forward(self._pass_arrays(), self.layers)

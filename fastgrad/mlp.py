@@ -441,7 +441,7 @@ class MLP:
         return masks
 
     def _take_spare(self):
-        """Return the per-unit buffers a finished call gave back, or None.
+        """Return ``{"buffers": ..., "clean": ...}`` a finished call gave back (empty if none).
 
         :meth:`loss`, :meth:`gradients` and :meth:`predict` let go of their
         workspace before they return, so the next call can reuse its buffers:
@@ -452,18 +452,19 @@ class MLP:
         try:
             return self._spares.pop()
         except IndexError:
-            return None
+            return {}
 
     def _give_back(self, work):
         """Keep ``work``'s buffers for the next call (one set is kept)."""
         if not self._spares:
-            self._spares.append(work.buffers)
+            self._spares.append({"buffers": work.buffers, "clean": not work.masked})
 
-    def workspace(self, params, X, Y, layout="rows", dropout_masks=None, buffers=None):
+    def workspace(self, params, X, Y, layout="rows", dropout_masks=None, buffers=None, clean=False):
         """Validate parameters and a batch and run the forward pass.
 
         ``dropout_masks`` are the user's own 0/1 keep-masks (see :meth:`loss`);
-        ``buffers`` as :class:`~fastgrad._workspace.Workspace` takes them.
+        ``buffers`` and ``clean`` as :class:`~fastgrad._workspace.Workspace`
+        takes them.
 
         Returns
         -------
@@ -478,7 +479,9 @@ class MLP:
         masks = None
         if dropout_masks is not None:
             masks = keep_multipliers(self, dropout_masks, inputs.shape[0], layout)
-        work = Workspace(self, None, inputs, targets, masks=masks, layers=layers, buffers=buffers)
+        work = Workspace(
+            self, None, inputs, targets, masks=masks, layers=layers, buffers=buffers, clean=clean
+        )
         return work, bias_shapes
 
     def loss(self, params, X, Y, layout="rows", dropout_masks=None):
@@ -509,7 +512,7 @@ class MLP:
         float
         """
         spare = self._take_spare()
-        work, _ = self.workspace(params, X, Y, layout, dropout_masks, spare)
+        work, _ = self.workspace(params, X, Y, layout, dropout_masks, **spare)
         loss = work.loss()
         self._give_back(work)
         return loss
@@ -525,7 +528,7 @@ class MLP:
             ``{"dW1": ..., "db1": ..., ...}``, each in the shape of its parameter.
         """
         spare = self._take_spare()
-        work, bias_shapes = self.workspace(params, X, Y, layout, dropout_masks, spare)
+        work, bias_shapes = self.workspace(params, X, Y, layout, dropout_masks, **spare)
         grad = work.gradient()
         self._give_back(work)
         return self.packing.unpack(grad, bias_shapes, prefix="d")
@@ -544,7 +547,7 @@ class MLP:
         inputs = prepare_inputs(X, self.sizes[0], layout, copy=False)
         dummy = np.zeros((inputs.shape[0], self.sizes[-1]))
         spare = self._take_spare()
-        work = Workspace(self, None, inputs, dummy, dropout=False, layers=layers, buffers=spare)
+        work = Workspace(self, None, inputs, dummy, dropout=False, layers=layers, **spare)
         out = work.outputs()
         self._give_back(work)
         return out if layout == "rows" else out.T

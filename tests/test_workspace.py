@@ -68,14 +68,14 @@ def test_calls_reuse_the_buffers_of_the_last_one_and_return_nothing_of_them():
     case = build_case([5, 7, 6, 3], "relu", "ce_labels", l2=0.3, dropout=0.25, batch=6)
     net, params, X, Y = case.net, case.params, case.X_given, case.Y_given
     first = (net.loss(params, X, Y), net.gradients(params, X, Y), net.predict(params, X))
-    spare = net._spares[0]
+    spare = net._spares[0]["buffers"]
     for _ in range(2):
         loss, grads, out = (
             net.loss(params, X, Y),
             net.gradients(params, X, Y),
             net.predict(params, X),
         )
-        assert len(net._spares) == 1 and net._spares[0] is spare
+        assert len(net._spares) == 1 and net._spares[0]["buffers"] is spare
         assert loss == first[0]
         for name, value in grads.items():
             np.testing.assert_array_equal(value, first[1][name])
@@ -104,3 +104,20 @@ def test_calls_from_threads_at_once_never_share_buffers():
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         assert all(pool.map(many, range(4)))
+
+
+def test_a_call_after_one_with_dropout_masks_is_the_call_of_a_fresh_network():
+    # a reused buffer skips the writes a clean one does not need: never after a masked call
+    case = build_case([5, 7, 6, 3], "relu", "ce_labels", dropout=[0.5, 0.3], batch=6, seed=1)
+    net, params, X, Y = case.net, case.params, case.X_given, case.Y_given
+    calls = {
+        "gradients": lambda n: n.gradients(params, X, Y),
+        "predict": lambda n: {"out": n.predict(params, X)},
+        "loss": lambda n: {"J": np.array(n.loss(params, X, Y))},
+        "kept": lambda n: {"J": np.array(n.loss(params, X, Y, dropout_masks=kept))},
+    }
+    kept = [np.ones((6, 7)), np.ones((6, 6))]  # the user's own masks, keeping every unit
+    for name in ["gradients", "predict", "kept", "loss", "predict", "predict", "gradients"]:
+        ours, fresh = calls[name](net), calls[name](net.replace())
+        for key, value in fresh.items():
+            np.testing.assert_array_equal(ours[key], value, err_msg=name)

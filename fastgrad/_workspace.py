@@ -144,10 +144,12 @@ class Workspace:
         )
 
     def __getstate__(self):
-        # a copy (pickled for a cluster's workers) carries the flat parameters only
+        # a copy (pickled for a cluster's workers) carries the flat parameters and the
+        # per-unit arrays once each (not the user's arrays, not the buffer they are views of)
         state = dict(vars(self))
         state["_theta"] = self.theta
         state["_layers"] = None
+        state["buffers"] = None
         return state
 
     def _pass_arrays(self):

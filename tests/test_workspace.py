@@ -57,11 +57,11 @@ def test_inputs_are_a_copy():
 def test_a_pickled_workspace_carries_theta():
     case = build_case([3, 5, 2], "relu", "mse", l2=0.5, batch=3)
     work, _ = case.net.workspace(case.params, case.X_given, case.Y_given)
-    copy = pickle.loads(pickle.dumps(work))
-    assert copy._layers is None
-    np.testing.assert_array_equal(copy.theta, case.net.packing.pack(case.params)[0])
-    np.testing.assert_array_equal(copy.gradient(), work.gradient())
-    assert copy.loss() == work.loss()
+    shipped = pickle.loads(pickle.dumps(work))
+    assert shipped._layers is None and shipped.buffers is None
+    np.testing.assert_array_equal(shipped.theta, case.net.packing.pack(case.params)[0])
+    np.testing.assert_array_equal(shipped.gradient(), work.gradient())
+    assert shipped.loss() == work.loss()
 
 
 def test_calls_reuse_the_buffers_of_the_last_one_and_return_nothing_of_them():

@@ -13,6 +13,7 @@ import numba
 import numpy as np
 
 from ._layer_series import layer_series
+from ._line_setup import LineSetup, line_layers, line_series
 from ._packing import Packing
 from .kernels import finite_diff, tables
 from .kernels.jets import ORDER
@@ -279,12 +280,18 @@ class Differences:
             work.acts, work.node_off, work.sizes, reach_in, nonzero_ptr, index
         )
         n_nodes = int(work.node_off[n_layers + 1])
+        self.line_layers = self._line_layers()
+        series = self._batched_layers() or self.line_layers
+        # shared by every run (and by the task ranges of a distributed check)
+        self.line_setup = (
+            LineSetup(work.network, min(self.line_layers)) if self.line_layers else None
+        )
         self.tables = Tables(
             wt,
             reach_in,
             nonzero_ptr,
             index[:used],
-            np.empty((n_nodes if self._batched_layers() else 0, ORDER + 1)),
+            np.empty((n_nodes if series else 0, ORDER + 1)),
             np.zeros(n_nodes, dtype=np.int8),
         )
         self.prepared = True
@@ -295,6 +302,37 @@ class Differences:
             return []
         codes = self.work.network.codes
         return [u for u in range(1, len(self.work.sizes) - 1) if batched(u, codes)]
+
+    def _line_layers(self):
+        """Node layers, among the tasks', whose units' series are set up at once along lines."""
+        if self.method != finite_diff.EXACT:
+            return []
+        w = self.work
+        asked = set(np.unique(self.task_layer).tolist())
+        return [u for u in line_layers(w.sizes, w.network.codes) if u in asked]
+
+    def _line_series(self, t_start, t_stop):
+        """Set up the series of the units of tasks ``t_start:t_stop`` in line layers."""
+        if not self.line_layers:
+            return
+        w = self.work
+        layers = self.task_layer[t_start:t_stop]
+        units = self.task_unit[t_start:t_stop]
+        t = self.tables
+        for u in self.line_layers:
+            chosen = units[layers == u]
+            if chosen.size:
+                line_series(
+                    self.line_setup,
+                    self.head,
+                    t.reach_in,
+                    w.loss_code,
+                    self.epsilon,
+                    u,
+                    np.ascontiguousarray(chosen, dtype=np.int64),
+                    t.series,
+                    t.series_ready,
+                )
 
     def _layer_series(self, t_start, t_stop):
         """Compute the series of the units of tasks ``t_start:t_stop`` that are batched."""
@@ -390,6 +428,7 @@ class Differences:
         """
         self.prepare()
         self._layer_series(t_start, t_stop)
+        self._line_series(t_start, t_stop)
         w = self.work
         tasks = Tasks(self.task_layer, self.task_unit, self.entry_ptr, self.entry_input)
         args = (w.network, self.head, self.tables, w.loss_code, self.method, self.epsilon, out)

@@ -1,0 +1,179 @@
+"""The series path for every unit of a layer followed by piecewise-linear layers, set up at once.
+
+For a node layer ``u`` after which every hidden layer is identity, relu or
+leaky relu (:func:`fastgrad.kernels.line_setup.is_line_layer`), the one-unit
+path carries each (unit, sample)'s change through every later layer, ``batch
+x n_u x sum_k n_k n_{k+1}`` multiply-adds per layer. Along a piecewise-linear
+suffix that carry only ever yields the direction in which the logits move,
+column ``i`` of the Jacobian ``G_u[b]`` of the logits with respect to
+``A_u[b]``, and the fact that no later unit changes side. Here the Jacobians
+of all samples come from reverse accumulation, ``G_{k-1} = (G_k D_k) W_k``
+with ``D_k`` the slopes times the dropout multipliers, one matrix product
+per layer for the whole batch (``batch x n_out`` rows: the work of ``n_out /
+3`` backprops in all); the side condition from the bounds of
+:mod:`fastgrad.kernels.line_setup` (the next layer exactly, the later ones
+by Cauchy-Schwarz with per-sample norms of the masked weights, three more
+products per layer). A (unit, sample) the bounds do not decide is left to
+the one-unit path, which carries it exactly, kinks included.
+"""
+
+import numpy as np
+
+from ._passes import blas_threads
+from .kernels import line_setup
+
+
+def line_layers(sizes, codes):
+    """Return the node layers whose units' series are set up at once.
+
+    A hidden layer qualifies when every hidden layer after it is piecewise
+    linear and it has at least as many units as the network has outputs:
+    per sample the setup costs about ``n_out`` carries of one unit (the
+    Jacobian's rows), in matrix products. The choice depends on the
+    network alone, never on the entries asked for, so that a sampled check
+    computes each entry exactly as a full one does.
+    """
+    n_out = sizes[-1]
+    return [
+        u
+        for u in range(1, len(sizes) - 1)
+        if line_setup.is_line_layer(u, codes) and sizes[u] >= n_out
+    ]
+
+
+def _weight(net, k):
+    sizes = net.sizes
+    return net.theta[net.w_off[k] : net.w_off[k] + sizes[k] * sizes[k - 1]].reshape(
+        sizes[k], sizes[k - 1]
+    )
+
+
+class LineSetup:
+    """The Jacobians and bounds shared by the layers of one network and batch.
+
+    Parameters
+    ----------
+    net : Network
+        The network after its forward pass.
+    first : int
+        The earliest node layer to set up; the Jacobians are built from the
+        logits down to it.
+    """
+
+    def __init__(self, net, first):
+        self.net = net
+        sizes = net.sizes
+        n_layers = sizes.size - 1
+        batch = (net.node_off[1] - net.node_off[0]) // sizes[0]
+        self.batch = int(batch)
+        n_out = int(sizes[n_layers])
+        self.slopes = {}
+        for k in range(first + 1, n_layers):
+            out = np.empty((self.batch, sizes[k]))
+            line_setup.slopes(k, net, out)
+            self.slopes[k] = out
+        width = int(sizes[first:].max())
+        with blas_threads(work=self.batch * n_out * width * width):
+            # G_{L-1} = W_L in every sample; G_{k-1}[b] = (G_k[b] D_k[b]) W_k
+            self.jacobians = {}
+            g = np.broadcast_to(_weight(net, n_layers), (self.batch, n_out, sizes[n_layers - 1]))
+            self.jacobians[n_layers - 1] = g
+            for k in range(n_layers - 1, first, -1):
+                scaled = (g * self.slopes[k][:, None, :]).reshape(self.batch * n_out, sizes[k])
+                g = (scaled @ _weight(net, k)).reshape(self.batch, n_out, sizes[k - 1])
+                self.jacobians[k - 1] = g
+            # R_k[b, q]^2 = sum_p W_k[q, p]^2 |D_{k-1}[b, p]|, for k = first + 2 ..
+            self.rows = {}
+            for k in range(first + 2, n_layers):
+                square = _weight(net, k) ** 2
+                self.rows[k] = np.sqrt(np.abs(self.slopes[k - 1]) @ square.T)
+        self.reach = {}
+        self.spread = {}
+        for k in self.rows:
+            h = np.empty(self.batch)
+            line_setup.later_layer_reach(k, net, self.rows[k], h)
+            self.reach[k] = h
+            # F_k[b]^2 = sum_q |D_k[b, q]| R_k[b, q]^2 (only through hidden layers)
+            self.spread[k] = np.sqrt(
+                np.einsum("bq,bq->b", np.abs(self.slopes[k]), self.rows[k] ** 2)
+            )
+        self.safety = line_setup.bound_safety(n_layers, int(sizes.max()))
+        self._bounds = {}
+
+    def bounds(self, u):
+        """Return ``(t, c, H)`` of layer ``u`` (see :func:`line_series`), computed once."""
+        if u not in self._bounds:
+            self._bounds[u] = (self.next_reach(u), self.column_norms(u), self.later(u))
+        return self._bounds[u]
+
+    def later(self, u):
+        """Return ``H[b]``: no unit of layers ``u + 2 ..`` crosses while ``|s| c[b, i] < H[b]``."""
+        n_layers = self.net.sizes.size - 1
+        bound = np.full(self.batch, np.inf)
+        factor = np.ones(self.batch)
+        for k in range(u + 2, n_layers):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                # a zero growth factor means nothing reaches layer k: no bound from it
+                step = np.where(factor > 0.0, self.reach[k] / factor, np.inf)
+            bound = np.minimum(bound, step)
+            factor = factor * self.spread[k]
+        return bound
+
+    def column_norms(self, u):
+        """Return ``c[b, i]``, ``c^2 = sum_q |D_{u+1}[b, q]| W_{u+1}[q, i]^2`` (0 if unused)."""
+        sizes = self.net.sizes
+        if u + 2 >= sizes.size - 1:
+            return np.zeros((self.batch, sizes[u]))
+        square = _weight(self.net, u + 1) ** 2
+        with blas_threads(work=self.batch * square.size):
+            return np.sqrt(np.abs(self.slopes[u + 1]) @ square)
+
+    def next_reach(self, u):
+        """Return ``t[b, i]`` of :func:`~fastgrad.kernels.line_setup.next_layer_reach`."""
+        sizes = self.net.sizes
+        out = np.zeros((self.batch, sizes[u]))
+        if u + 1 < sizes.size - 1:
+            line_setup.next_layer_reach(u, self.net, out)
+        return out
+
+
+def line_series(setup, head, reach_in, loss_code, epsilon, u, units, coef, ready):
+    """Fill ``coef`` and ``ready`` for ``units`` of layer ``u`` in every sample, where certified.
+
+    Parameters
+    ----------
+    setup : LineSetup
+        The network's Jacobians and bounds, built down to ``u`` or below.
+    head : Head
+        Its loss side.
+    reach_in : ndarray
+        ``(L, batch)`` ``max(1, max_j |A_{u-1}[b, j]|)`` per layer and sample.
+    loss_code : int
+        Loss code.
+    epsilon : float
+        Step.
+    u : int
+        Node layer; :func:`~fastgrad.kernels.line_setup.is_line_layer` holds.
+    units : ndarray of int64
+        Units of layer ``u``.
+    coef, ready : ndarray
+        Outputs, indexed like ``net.pre`` (see
+        :func:`~fastgrad.kernels.line_setup.finish_line_series`).
+    """
+    net = setup.net
+    if not line_setup.is_line_layer(u, net.codes):
+        raise ValueError(f"line_series: layer {u} is not followed by piecewise-linear layers only")
+    jacobian = np.ascontiguousarray(setup.jacobians[u])
+    line_setup.finish_line_series(
+        u,
+        units,
+        epsilon * reach_in[u - 1],
+        net,
+        head,
+        loss_code,
+        jacobian,
+        *setup.bounds(u),
+        setup.safety,
+        coef,
+        ready,
+    )

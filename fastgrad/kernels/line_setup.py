@@ -1,0 +1,277 @@
+"""The series of every unit of a layer followed by piecewise-linear layers: the elementwise steps.
+
+When every hidden layer after node layer ``u`` is identity, relu or leaky
+relu, moving ``A_u[b, i]`` by ``s`` moves the logits of sample ``b`` along a
+line, ``z + s v``, for as long as no later kinked unit changes side; ``v``
+is column ``i`` of the Jacobian ``G_u[b]`` of the logits with respect to
+``A_u[b]``, which reverse accumulation gives for every unit of the layer at
+once (:mod:`fastgrad._line_setup`, one matrix product per layer for all
+samples). What the one-unit path
+(:func:`~fastgrad.kernels.unit_series.unit_series`) carries through every
+later layer per (unit, sample) reduces to ``v`` and a certificate that no
+later unit changes side, made here from bounds instead of the carried
+changes:
+
+- the next layer exactly: ``Z_{u+1}[b, q]`` moves by ``s W_{u+1}[q, i]``,
+  so ``|s| t[b, i] < 1`` with ``t[b, i] = max_q |W_{u+1}[q, i]| / |Z_{u+1}[b, q]|``
+  (:func:`next_layer_reach`) is the condition itself;
+- later layers ``k >= u + 2`` by Cauchy-Schwarz: with ``D_k`` the slopes
+  times the dropout multipliers and ``d_k`` the change of ``Z_k`` per unit of
+  ``s``, ``|d_k[q]| <= R_k[b, q] y_{k-1}``, ``R_k[b, q]^2 = sum_p W_k[q, p]^2
+  |D_{k-1}[b, p]|`` and ``y_k^2 = sum_p |D_k[b, p]| d_k[p]^2``; ``y_{u+1} =
+  c[b, i]`` exactly and ``y_k <= F_k[b] y_{k-1}`` with ``F_k[b]^2 = sum_q
+  |D_k[b, q]| R_k[b, q]^2``. So ``|s| c[b, i] < H[b]``, ``H[b] = min_k
+  h_k[b] / prod_{l=u+2}^{k-1} F_l[b]`` and ``h_k[b] = min_q |Z_k[b, q]| /
+  R_k[b, q]`` (:func:`later_layer_reach`), certifies them all.
+
+Every quantity of the bounds is a sum of non-negative terms or a product,
+quotient or square root of such sums: in floating point each is within a
+relative ``(n + 2) u`` of its exact value (``n`` terms, any order of
+summation, with or without fused multiply-adds; Higham, *Accuracy and
+Stability of Numerical Algorithms*, 2nd ed., §3.1), so the whole bound is
+within ``(L + 2)(n_max + 4) u``; the tests below compare against ``SAFETY``
+shrunk by twice that (:func:`bound_safety`). A pair the certificate does not
+decide is left to the one-unit path, which carries the change exactly.
+
+:func:`finish_line_series` makes, per (unit, sample), the other tests of the
+one-unit path with the same constants (the unit's own kink or reach, the
+logits' reach, the tail) and writes the loss series. Each (unit, sample) is
+written by one thread: results do not depend on the number of threads.
+"""
+
+import math
+
+import numba
+import numpy as np
+
+from ._jit import jit
+from .activations import derivative, is_kinked, is_piecewise_linear
+from .dense import node_block, weight_view
+from .jets import ORDER, activation_jet, loss_jet, reach
+from .layer_series import READY, REFUSED
+from .losses import MSE
+from .unit_series import JET_REACH, SAFETY, _breaks_at_zero, _jet_reach, tail_fits
+
+UNIT_ROUNDING = 2.0**-53
+"""Unit roundoff of float64."""
+
+
+@jit()
+def bound_safety(n_layers, width):
+    """Return the share of a distance to a kink that a bounded move may take.
+
+    :data:`~fastgrad.kernels.unit_series.SAFETY` shrunk by twice the
+    relative rounding that the bounds of a network of ``n_layers`` layers
+    at most ``width`` wide can carry, ``(n_layers + 2)(width + 4) u``.
+    """
+    return SAFETY * (1.0 - 2.0 * (n_layers + 2) * (width + 4) * UNIT_ROUNDING)
+
+
+@jit()
+def is_line_layer(u, codes):
+    """Whether every hidden layer after node layer ``u`` (hidden) is piecewise linear."""
+    n_layers = codes.shape[0] - 1
+    if u < 1 or u >= n_layers:
+        return False
+    for k in range(u + 1, n_layers):
+        if not is_piecewise_linear(codes[k]):
+            return False
+    return True
+
+
+@jit(parallel=True)
+def slopes(k, net, out):
+    """Fill ``out[b, q]`` with ``D_k[b, q] = phi'(Z_k[b, q]) M_k[b, q]`` of hidden layer ``k``.
+
+    At a kink the left slope (:func:`~fastgrad.kernels.activations.derivative`).
+    """
+    z_k = node_block(net.pre, net.node_off, net.sizes, k)
+    m_k = node_block(net.masks, net.node_off, net.sizes, k)
+    code = net.codes[k]
+    param = net.act_params[k]
+    for b in numba.prange(z_k.shape[0]):
+        for q in range(z_k.shape[1]):
+            m = m_k[b, q]
+            out[b, q] = 0.0 if m == 0.0 else m * derivative(code, param, z_k[b, q])
+
+
+@jit(parallel=True)
+def next_layer_reach(u, net, out):
+    """Fill ``out[b, i] = max_q |W_{u+1}[q, i]| / |Z_{u+1}[b, q]|`` over the layer's kinked units.
+
+    Units of layer ``u + 1`` dropped in sample ``b`` (``M = 0``) do not
+    count, and neither does any unit when the layer is not kinked (0). A
+    unit sitting on its kink (``Z = 0``) gives ``inf`` for every ``i`` with
+    ``W_{u+1}[q, i] != 0``: any move crosses it.
+    """
+    sizes = net.sizes
+    k = u + 1
+    z_k = node_block(net.pre, net.node_off, sizes, k)
+    m_k = node_block(net.masks, net.node_off, sizes, k)
+    weight = weight_view(net.theta, net.w_off, sizes, k)
+    kinked = is_kinked(net.codes[k], net.act_params[k])
+    n = sizes[u]
+    for b in numba.prange(z_k.shape[0]):
+        row = out[b]
+        for i in range(n):
+            row[i] = 0.0
+        if not kinked:
+            continue
+        for q in range(sizes[k]):
+            if m_k[b, q] == 0.0:
+                continue
+            z = abs(z_k[b, q])
+            w = weight[q]
+            if z == 0.0:
+                for i in range(n):
+                    if w[i] != 0.0:
+                        row[i] = math.inf
+                continue
+            inverse = 1.0 / z
+            for i in range(n):
+                row[i] = max(row[i], abs(w[i]) * inverse)
+
+
+@jit(parallel=True)
+def later_layer_reach(k, net, rows, out):
+    """Fill ``out[b] = min_q |Z_k[b, q]| / rows[b, q]`` over the kinked units of layer ``k``.
+
+    ``rows`` ``(batch, sizes[k])`` are the bounds ``R_k`` of how far each
+    unit moves per unit of the norm of the change below it; units dropped
+    in the sample, units that cannot move (``rows = 0``) and every unit of
+    a layer that is not kinked do not count (``inf``).
+    """
+    z_k = node_block(net.pre, net.node_off, net.sizes, k)
+    m_k = node_block(net.masks, net.node_off, net.sizes, k)
+    kinked = is_kinked(net.codes[k], net.act_params[k])
+    for b in numba.prange(z_k.shape[0]):
+        least = math.inf
+        if kinked:
+            for q in range(z_k.shape[1]):
+                if m_k[b, q] != 0.0 and rows[b, q] > 0.0:
+                    least = min(least, abs(z_k[b, q]) / rows[b, q])
+        out[b] = least
+
+
+@jit(parallel=True)
+def finish_line_series(
+    u,
+    units,
+    radius,
+    net,
+    head,
+    loss_code,
+    jacobian,
+    next_reach,
+    column_norm,
+    later,
+    safety,
+    coef,
+    ready,
+):
+    """Write the loss series of ``units`` of layer ``u`` in every sample, or decide against it.
+
+    Parameters
+    ----------
+    u : int
+        Node layer (hidden); :func:`is_line_layer` holds.
+    units : ndarray of int64
+        Units of layer ``u``.
+    radius : ndarray
+        ``(batch,)`` the largest step ``r = eps max(1, max_j |A_{u-1}[b, j]|)``.
+    net, head, loss_code
+        The network after its forward pass, its loss side and loss code.
+    jacobian : ndarray
+        ``(batch, n_out, sizes[u])`` ``G_u``: the logits' change per unit
+        change of each activation of layer ``u``.
+    next_reach : ndarray
+        ``(batch, sizes[u])`` ``t`` of :func:`next_layer_reach` (zeros when
+        ``u + 1`` is the output layer).
+    column_norm : ndarray
+        ``(batch, sizes[u])`` ``c``: the norm of the change of layer ``u +
+        2``'s input per unit of ``s`` (unused when ``later`` is ``inf``).
+    later : ndarray
+        ``(batch,)`` ``H``: the largest ``|s| c`` that no unit of layers
+        ``u + 2 ..`` crosses at (``inf`` without such layers).
+    safety : float
+        :func:`bound_safety` of the network.
+    coef, ready : ndarray
+        Outputs, indexed like ``net.pre``: ``(len, ORDER + 1)`` loss series
+        and int8 states. ``READY`` where the series is certified;
+        ``REFUSED`` where the one-unit path would refuse it too (the unit's
+        own kink or reach, the logits' reach, the tail test); left as it
+        was where only the bound on later units does not decide, so that
+        the one-unit path decides exactly.
+    """
+    sizes = net.sizes
+    n_layers = sizes.shape[0] - 1
+    n_out = sizes[n_layers]
+    batch = radius.shape[0]
+    code = net.codes[u]
+    param = net.act_params[u]
+    breaks = _breaks_at_zero(code)
+    smooth = not is_piecewise_linear(code)
+    degree = ORDER if smooth else 1
+    limit = _jet_reach(code, param)
+    z_u = node_block(net.pre, net.node_off, sizes, u)
+    m_u = node_block(net.masks, net.node_off, sizes, u)
+    logits = node_block(net.pre, net.node_off, sizes, n_layers)
+    for b in numba.prange(batch):
+        # scratch once per sample, shared by its units
+        w = np.zeros(ORDER + 1)
+        w[1] = 1.0
+        act = np.zeros(ORDER + 1)
+        y = np.zeros(ORDER + 1)
+        q = np.zeros(ORDER + 1)
+        moves = np.zeros(ORDER + 1)
+        jets = np.zeros((ORDER + 1, n_out))
+        e = np.zeros(ORDER + 1)
+        s = np.zeros(ORDER + 1)
+        log = np.zeros(ORDER + 1)
+        out = np.zeros(ORDER + 1)
+        r = radius[b]
+        for index in range(units.shape[0]):
+            i = units[index]
+            node = net.node_off[u] + b * sizes[u] + i
+            m = m_u[b, i]
+            if m == 0.0:
+                continue  # dropped: the kernel skips it before any path
+            z = z_u[b, i]
+            if (breaks and not r < abs(z) * SAFETY) or (smooth and r > limit):
+                ready[node] = REFUSED
+                continue
+            activation_jet(code, param, z, w, act, y, q)
+            still = True
+            for d in range(1, degree + 1):
+                moves[d] = m * act[d]
+                still = still and act[d] == 0.0
+            for d in range(degree + 1, ORDER + 1):
+                moves[d] = 0.0
+            if still:
+                for d in range(ORDER + 1):
+                    coef[node, d] = 0.0
+                ready[node] = READY
+                continue
+            step = reach(moves, r)
+            if not (
+                step * next_reach[b, i] < safety and step * column_norm[b, i] < safety * later[b]
+            ):
+                continue  # the bound does not decide: the one-unit path will, exactly
+            direction = jacobian[b, :, i]
+            spread = 0.0
+            for c in range(n_out):
+                spread = max(spread, abs(direction[c]))
+            if loss_code != MSE and spread * step > JET_REACH:
+                ready[node] = REFUSED
+                continue
+            for c in range(n_out):
+                jets[0, c] = 0.0
+                for d in range(1, ORDER + 1):
+                    jets[d, c] = moves[d] * direction[c]
+            loss_jet(loss_code, logits[b], head.prob[b], head.targets[b], jets, out, e, s, log)
+            if tail_fits(out, r, ORDER):
+                for d in range(ORDER + 1):
+                    coef[node, d] = out[d]
+                ready[node] = READY
+            else:
+                ready[node] = REFUSED

@@ -1,0 +1,381 @@
+"""The series of a layer followed by piecewise-linear layers, set up at once, against references."""
+
+import naive
+import numba
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from networks import case, naive_args
+from threads import numba_threads
+
+import fastgrad as fg
+from fastgrad import _line_setup, numerical
+from fastgrad.kernels import layer_series as ls
+from fastgrad.kernels import line_setup
+from fastgrad.kernels.jets import ORDER
+from fastgrad.kernels.structures import Jets
+from fastgrad.kernels.unit_series import SAFETY, unit_series
+from fastgrad.numerical import DEFAULT_EPSILON, Differences
+
+LINEAR = ("relu", "identity", ("leaky_relu", 0.2), ("leaky_relu", -0.3), "leaky_relu")
+EXTENDED = np.finfo(np.longdouble).eps < 1e-18
+
+
+def prepared(net, params, X, Y, epsilon):
+    work, _ = net.workspace(params, X, Y)
+    diff = Differences(work, epsilon)
+    diff.prepare()
+    return work, diff
+
+
+def set_up(work, diff, epsilon):
+    """Set up the series of every unit of every layer followed by piecewise-linear layers.
+
+    Whatever their width: a check leaves out the layers narrower than the outputs.
+    """
+    setup = _line_setup.LineSetup(work.network, 1)
+    t = diff.tables
+    if t.series.shape[0] == 0:
+        diff.tables = t = t._replace(series=np.zeros((t.series_ready.size, ORDER + 1)))
+    for u in range(1, work.sizes.size - 1):
+        if line_setup.is_line_layer(u, work.network.codes):
+            units = np.arange(work.sizes[u], dtype=np.int64)
+            _line_setup.line_series(
+                setup, diff.head, t.reach_in, work.loss_code, epsilon, u, units, t.series,
+                t.series_ready,
+            )  # fmt: skip
+    return setup
+
+
+def extended_flat(net, params, X, Y, epsilon):
+    sizes, hidden, output, l2, masks = naive_args(net, X)
+    grads = naive.numerical_gradient(
+        sizes, hidden, output, l2, params, X, Y, masks, epsilon, dtype=np.longdouble
+    )
+    return np.concatenate([grads["d" + name].ravel() for name in net.packing.names])
+
+
+def relative(a, b):
+    return np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-300)
+
+
+def slopes_of(net, params, X):
+    """``Z_k`` and ``D_k = phi'(Z_k) M_k`` by node layer, and the masks, from the naive pass.
+
+    At a kink the left slope, as the kernels take it.
+    """
+    sizes, hidden, _, _, masks = naive_args(net, X)
+    pre, _ = naive.forward(sizes, hidden, params, X, masks)
+    Z = dict(enumerate(pre, start=1))  # by node layer
+    out = {}
+    for k in range(1, len(sizes) - 1):
+        name, param = (hidden[k - 1], None) if isinstance(hidden[k - 1], str) else hidden[k - 1]
+        z = Z[k]
+        if name == "relu":
+            d = (z > 0).astype(float)
+        elif name == "leaky_relu":
+            d = np.where(z > 0, 1.0, 0.01 if param is None else param)
+        elif name == "identity":
+            d = np.ones_like(z)
+        else:
+            d = np.full_like(z, np.nan)  # not used: the suffix is piecewise linear
+        out[k] = d * masks[k - 1]
+    return Z, out, masks
+
+
+def changes(params, slopes, u, i, b, n_layers):
+    """``d_k``: how ``Z_k[b]`` moves per unit change of ``A_u[b, i]``, k = u+1 .. L, in numpy."""
+    d = params[f"W{u + 1}"][:, i].copy()
+    out = {u + 1: d}
+    for k in range(u + 2, n_layers + 1):
+        d = params[f"W{k}"] @ (slopes[k - 1][b] * d)
+        out[k] = d
+    return out
+
+
+linear_networks = st.tuples(
+    st.lists(st.integers(1, 7), min_size=3, max_size=6),
+    st.lists(st.sampled_from(LINEAR), min_size=4, max_size=4),
+    st.sampled_from(["softmax", "sigmoid", "identity"]),
+    st.integers(1, 5),
+    st.sampled_from([None, 0.3]),
+    st.integers(0, 2**16),
+)
+
+
+def built(drawn, first=None):
+    sizes, hidden, output, batch, dropout, seed = drawn
+    if output == "softmax" and sizes[-1] == 1:
+        sizes = sizes[:-1] + [2]
+    hidden = hidden[: len(sizes) - 2]
+    if first is not None:
+        hidden = [first] + hidden[1:]
+    return sizes, case(sizes, hidden, output, batch=batch, seed=seed, dropout=dropout)
+
+
+# -- the pieces against numpy ---------------------------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(linear_networks)
+def test_slopes_jacobians_and_bounds_match_numpy(drawn):
+    sizes, (net, params, X, Y) = built(drawn)
+    X[0, : max(1, sizes[0] // 2)] = 0.0  # zeros below: units on their kinks at small biases
+    work, _ = net.workspace(params, X, Y)
+    Z, slopes, masks = slopes_of(net, params, X)
+    n_layers = len(sizes) - 1
+    setup = _line_setup.LineSetup(work.network, 1)
+    for k in range(2, n_layers):
+        np.testing.assert_array_equal(setup.slopes[k], slopes[k])
+    for u in range(1, n_layers):
+        t, c, later = setup.bounds(u)
+        for b in range(X.shape[0]):
+            # the Jacobian of the logits, one column per unit, from per-unit carries in numpy
+            for i in range(sizes[u]):
+                d = changes(params, slopes, u, i, b, n_layers)
+                np.testing.assert_allclose(
+                    setup.jacobians[u][b, :, i], d[n_layers], rtol=1e-12, atol=1e-14
+                )
+            # the next layer exactly
+            if u + 1 < n_layers:
+                kinked = line_setup.is_line_layer(u, work.network.codes) and net.hidden_entries[
+                    u
+                ] not in ("identity", ("leaky_relu", 1.0))
+                live = masks[u][b] != 0.0
+                W = np.abs(params[f"W{u + 1}"])
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    ratio = np.where(W > 0, W / np.abs(Z[u + 1][b])[:, None], 0.0)
+                want = ratio[live].max(axis=0, initial=0.0) if kinked else np.zeros(sizes[u])
+                np.testing.assert_allclose(t[b], want, rtol=1e-15)
+            # the later layers: c, the row norms and H by their definitions
+            if u + 2 < n_layers:
+                W1 = params[f"W{u + 1}"]
+                D = np.abs(slopes[u + 1][b])
+                np.testing.assert_allclose(c[b], np.sqrt(D @ W1**2), rtol=1e-13)
+                bound, factor = np.inf, 1.0
+                for k in range(u + 2, n_layers):
+                    rows = np.sqrt(params[f"W{k}"] ** 2 @ np.abs(slopes[k - 1][b]))
+                    np.testing.assert_allclose(setup.rows[k][b], rows, rtol=1e-13)
+                    live = (masks[k - 1][b] != 0.0) & (rows > 0.0)
+                    name = net.hidden_entries[k - 1]
+                    if name not in ("identity", ("leaky_relu", 1.0)) and live.any():
+                        h = np.min(np.abs(Z[k][b][live]) / rows[live])
+                        bound = min(bound, h / factor if factor > 0 else np.inf)
+                    factor *= np.sqrt(np.abs(slopes[k][b]) @ rows**2)
+                np.testing.assert_allclose(later[b], bound, rtol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(linear_networks, st.sampled_from([1e-7, 1e-5, 1e-3, 0.1]))
+def test_a_certified_unit_moves_no_later_unit_across_its_kink(drawn, epsilon):
+    sizes, (net, params, X, Y) = built(drawn)
+    X *= 3.0
+    work, diff = prepared(net, params, X, Y, epsilon)
+    Z, slopes, masks = slopes_of(net, params, X)
+    n_layers = len(sizes) - 1
+    set_up(work, diff, epsilon)
+    ready = diff.tables.series_ready
+    for u in range(1, n_layers):
+        state = ready[work.node_off[u] : work.node_off[u + 1]].reshape(-1, sizes[u])
+        for b, i in zip(*np.nonzero(state == ls.READY), strict=True):
+            # the largest move of the unit's activation over the row's inputs, in numpy
+            r = epsilon * max(1.0, np.abs(naive.forward(sizes, net.hidden_entries, params, X,
+                                                        masks)[1][u - 1][b]).max())  # fmt: skip
+            step = r * abs(slopes[u][b, i])
+            for k, d in changes(params, slopes, u, i, b, n_layers).items():
+                if k == n_layers:
+                    break
+                name = net.hidden_entries[k - 1]
+                if name in ("identity", ("leaky_relu", 1.0)):
+                    continue
+                live = masks[k - 1][b] != 0.0
+                assert np.all(step * np.abs(d[live]) < np.abs(Z[k][b][live])), (u, i, b, k)
+
+
+def one_unit_series(work, diff, u, i, b, epsilon):
+    """The one-unit path's series of (u, i, b), or None where it refuses."""
+    width = int(work.sizes.max())
+    scratch = Jets(
+        np.zeros((ORDER + 1, width)),
+        np.zeros((ORDER + 1, width)),
+        *(np.zeros(ORDER + 1) for _ in range(7)),
+    )
+    out = np.zeros(ORDER + 1)
+    r = epsilon * diff.tables.reach_in[u - 1, b]
+    net, t = work.network, diff.tables
+    if unit_series(u, i, b, r, net, diff.head, t.wt, work.loss_code, scratch, out):
+        return out
+    return None
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    linear_networks,
+    st.sampled_from([None, "tanh", "sigmoid", ("elu", 0.5)]),
+    st.sampled_from([1e-7, 1e-5, 1e-3]),
+)
+def test_each_ready_series_is_the_one_unit_series(drawn, first, epsilon):
+    sizes, (net, params, X, Y) = built(drawn, first)
+    work, diff = prepared(net, params, X, Y, epsilon)
+    n_layers = len(sizes) - 1
+    set_up(work, diff, epsilon)
+    t = diff.tables
+    for u in range(1, n_layers):
+        if not line_setup.is_line_layer(u, work.network.codes):
+            continue
+        for b in range(X.shape[0]):
+            for i in range(sizes[u]):
+                node = work.node_off[u] + b * sizes[u] + i
+                state = t.series_ready[node]
+                if state == 0:
+                    continue  # left to the one-unit path
+                ours = one_unit_series(work, diff, u, i, b, epsilon)
+                if state == ls.REFUSED:
+                    continue  # the own unit, the logits' reach or the tail: tested below
+                assert ours is not None, (u, i, b)
+                scale = np.abs(ours).max() + 1e-300
+                np.testing.assert_allclose(t.series[node], ours, rtol=0, atol=1e-12 * scale)
+
+
+# -- the bounds at their edges --------------------------------------------------------------------
+
+
+def edge_case(at, margin):
+    """A relu network, 1-1-2-1-1, and a step that puts a later unit ``margin`` times a bound away.
+
+    The sample is ``x = 1``; the entries ``W1[0, 0]`` and ``b1[0]`` move the unit of layer 1 by
+    the step. Its change reaches layer 2 as ``(0.75, 1)`` per unit (``c = 1.25``) and layer 3
+    as ``0.75 * 0.75 + 1 = 1.5625 = R c``: Cauchy-Schwarz is tight. ``at = "cs"`` puts the unit
+    of layer 3 at ``Z = 2^-20`` (exactly: every sum of the forward pass is exact) and picks
+    the step with ``1.5625 eps = 2^-20 safety margin``; ``at = "next"`` does the same with unit
+    0 of layer 2, which the next layer's exact bound covers (``0.75 eps = 2^-20 safety
+    margin``). So below 1 the bound certifies, between 1 and ``1 / safety`` it does not
+    although nothing crosses, above ``1 / safety`` the unit crosses its kink.
+    """
+    net = fg.MLP([1, 1, 2, 1, 1], hidden="relu", output="sigmoid")
+    tiny = 2.0**-20
+    params = {
+        "W1": np.array([[1.0]]),
+        "b1": np.array([0.0]),
+        "W2": np.array([[0.75], [1.0]]),
+        "b2": np.array([1.0, 1.0]),
+        "W3": np.array([[0.75, 1.0]]),
+        "b3": np.array([0.0]),
+        "W4": np.array([[1.0]]),
+        "b4": np.array([0.0]),
+    }
+    safety = line_setup.bound_safety(4, 2)
+    if at == "cs":
+        params["b3"] = np.array([tiny - (0.75 * 1.75 + 2.0)])  # Z1 = 1, Z2 = (1.75, 2)
+        epsilon = tiny * safety * margin / 1.5625
+    else:
+        params["b2"] = np.array([tiny - 0.75, 1.0])
+        epsilon = tiny * safety * margin / 0.75
+    return net, params, np.array([[1.0]]), np.array([[0.3]]), epsilon
+
+
+MARGINS = {"certified": 1.0 - 1e-6, "undecided": 1.0 + 1e-10, "crossing": 1.0 + 1e-6}
+
+
+@pytest.mark.parametrize("at", ["cs", "next"])
+@pytest.mark.parametrize("where", list(MARGINS))
+def test_the_bounds_decide_exactly_at_their_edges(at, where):
+    net, params, X, Y, epsilon = edge_case(at, MARGINS[where])
+    work, diff = prepared(net, params, X, Y, epsilon)
+    z = work.pre[work.node_off[3] if at == "cs" else work.node_off[2]]
+    assert z == 2.0**-20  # built exactly
+    _line_setup.line_series(
+        diff.line_setup, diff.head, diff.tables.reach_in, work.loss_code, epsilon, 1,
+        np.array([0], dtype=np.int64), diff.tables.series, diff.tables.series_ready,
+    )  # fmt: skip
+    state = diff.tables.series_ready[work.node_off[1]]
+    # inside the bound the setup certifies; outside it leaves the unit to the exact path
+    assert state == (ls.READY if where == "certified" else 0)
+    values, kinks, _ = diff.compute()
+    moved = [list(diff.entries).index(net.packing.offsets[name]) for name in ("W1", "b1")]
+    # ... which finds the kink where the unit crosses, and none where it only comes close
+    assert list(kinks[moved]) == ([1, 1] if where == "crossing" else [0, 0])
+    if where == "crossing":
+        assert np.all(diff.kink_lo[moved] < values[moved])
+        assert np.all(values[moved] < diff.kink_hi[moved])
+    if EXTENDED:
+        ref = extended_flat(net, params, X, Y, epsilon)[diff.entries]
+        assert relative(values, ref) < 1e-10
+
+
+# -- whole checks ---------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not EXTENDED, reason="needs 80-bit long double")
+@settings(max_examples=25, deadline=None)
+@given(linear_networks, st.sampled_from([1e-7, 1e-5]), st.sampled_from([0.0, 0.4]))
+def test_checks_through_piecewise_linear_layers_match_an_extended_precision_loop(
+    drawn, epsilon, l2
+):
+    sizes, (net, params, X, Y) = built(drawn)
+    diff = Differences(net.workspace(params, X, Y)[0], epsilon)
+    ours = diff.compute()[0]
+    assert relative(ours, extended_flat(net, params, X, Y, epsilon)[diff.entries]) < 1e-10
+
+
+def test_an_ordinary_relu_check_sets_its_series_up_a_layer_at_a_time():
+    net, params, X, Y = case([30, 16, 12, 10], "relu", "softmax", batch=8, seed=2)
+    work, diff = prepared(net, params, X, Y, DEFAULT_EPSILON)
+    assert diff.line_layers == [1, 2]
+    values, _, _ = diff.compute()
+    ready = diff.tables.series_ready[work.node_off[1] : work.node_off[3]]
+    # the kernel never marks a series ready: these come from the setup of the layer
+    assert np.mean(ready == ls.READY) > 0.9
+    assert diff.paths["series"] > 0.9 * sum(diff.paths.values())
+    report = fg.check(net, params, X, Y)
+    assert report.details["paths"]["series"] > 0.9 * sum(report.details["paths"].values())
+    if EXTENDED:
+        ref = extended_flat(net, params, X, Y, DEFAULT_EPSILON)[diff.entries]
+        assert relative(values, ref) < 1e-10
+
+
+def test_a_layer_followed_by_a_smooth_one_or_narrower_than_the_outputs_is_not_set_up():
+    net, params, X, Y = case([3, 4, 6, 3, 5], ["relu", "tanh", "relu"], batch=2, seed=1)
+    work, diff = prepared(net, params, X, Y, DEFAULT_EPSILON)
+    codes = work.network.codes
+    assert [line_setup.is_line_layer(u, codes) for u in range(5)] == [
+        False, False, True, True, False,
+    ]  # fmt: skip
+    assert diff.line_layers == [2]  # layer 3 has fewer units than the 5 outputs
+    direct = Differences(work, DEFAULT_EPSILON, method="direct")
+    direct.prepare()
+    assert direct.line_layers == [] and direct.line_setup is None
+    with pytest.raises(ValueError, match="layer 1"):
+        _line_setup.line_series(
+            diff.line_setup, diff.head, diff.tables.reach_in, work.loss_code, DEFAULT_EPSILON, 1,
+            np.arange(4, dtype=np.int64), diff.tables.series, diff.tables.series_ready,
+        )  # fmt: skip
+
+
+@pytest.mark.threads
+@pytest.mark.parametrize("dropout", [None, 0.3])
+def test_identical_results_for_any_thread_count(dropout, monkeypatch):
+    monkeypatch.setattr(numerical, "SERIAL_WORK", 0)
+    net, params, X, Y = case([20, 30, 24, 5], ["relu", "leaky_relu"], batch=16, seed=3,
+                             dropout=dropout)  # fmt: skip
+    X[:2] = 0.0  # kinks at the blank rows
+    runs = []
+    for threads in range(1, numba.config.NUMBA_NUM_THREADS + 1):
+        with numba_threads(threads):
+            for epsilon in (DEFAULT_EPSILON, 1e-3):
+                work, diff = prepared(net, params, X, Y, epsilon)
+                values, kinks, _ = diff.compute(n_chunks=3)
+                runs.append((epsilon, values, kinks, diff))
+    for epsilon, values, kinks, diff in runs:
+        first = next(r for r in runs if r[0] == epsilon)
+        np.testing.assert_array_equal(values, first[1])
+        np.testing.assert_array_equal(kinks, first[2])
+        np.testing.assert_array_equal(diff.tables.series_ready, first[3].tables.series_ready)
+        assert diff.paths == first[3].paths
+
+
+def test_safety_shrinks_with_the_rounding_the_bounds_can_carry():
+    assert line_setup.bound_safety(4, 2048) < SAFETY
+    assert SAFETY - line_setup.bound_safety(4, 2048) < 1e-11
+    assert line_setup.bound_safety(2, 10) > line_setup.bound_safety(20, 10**6)

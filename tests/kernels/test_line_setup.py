@@ -241,19 +241,23 @@ def test_each_ready_series_is_the_one_unit_series(drawn, first, epsilon):
 # -- the bounds at their edges --------------------------------------------------------------------
 
 
+EDGES = {"next": (2, 0.75), "cs": (3, 1.5625), "deeper": (4, 3.125)}
+"""Where a unit is put at a bound: its node layer, and how far it moves per unit of the step."""
+
+
 def edge_case(at, margin):
-    """A relu network, 1-1-2-1-1, and a step that puts a later unit ``margin`` times a bound away.
+    """A relu network, 1-1-2-1-1-1, and a step that puts a later unit ``margin`` times a bound away.
 
     The sample is ``x = 1``; the entries ``W1[0, 0]`` and ``b1[0]`` move the unit of layer 1 by
-    the step. Its change reaches layer 2 as ``(0.75, 1)`` per unit (``c = 1.25``) and layer 3
-    as ``0.75 * 0.75 + 1 = 1.5625 = R c``: Cauchy-Schwarz is tight. ``at = "cs"`` puts the unit
-    of layer 3 at ``Z = 2^-20`` (exactly: every sum of the forward pass is exact) and picks
-    the step with ``1.5625 eps = 2^-20 safety margin``; ``at = "next"`` does the same with unit
-    0 of layer 2, which the next layer's exact bound covers (``0.75 eps = 2^-20 safety
-    margin``). So below 1 the bound certifies, between 1 and ``1 / safety`` it does not
-    although nothing crosses, above ``1 / safety`` the unit crosses its kink.
+    the step. Its change reaches layer 2 as ``(0.75, 1)`` per unit (``c = 1.25``), layer 3 as
+    ``0.75 * 0.75 + 1 = 1.5625 = R_3 c`` and layer 4 as ``2 * 1.5625 = 3.125 = R_4 F_3 c``:
+    every bound is tight. ``at`` names the unit put at ``Z = 2^-20`` (exactly: every sum of the
+    forward pass is exact), unit 0 of layer 2 (the next layer's exact bound), layer 3 (one
+    Cauchy-Schwarz step) or layer 4 (two), and the step is picked so that the unit's move is
+    ``2^-20 safety margin``. So below 1 the bound certifies, between 1 and ``1 / safety`` it
+    does not although nothing crosses, above ``1 / safety`` the unit crosses its kink.
     """
-    net = fg.MLP([1, 1, 2, 1, 1], hidden="relu", output="sigmoid")
+    net = fg.MLP([1, 1, 2, 1, 1, 1], hidden="relu", output="sigmoid")
     tiny = 2.0**-20
     params = {
         "W1": np.array([[1.0]]),
@@ -262,29 +266,33 @@ def edge_case(at, margin):
         "b2": np.array([1.0, 1.0]),
         "W3": np.array([[0.75, 1.0]]),
         "b3": np.array([0.0]),
-        "W4": np.array([[1.0]]),
+        "W4": np.array([[2.0]]),
         "b4": np.array([0.0]),
+        "W5": np.array([[1.0]]),
+        "b5": np.array([0.0]),
     }
-    safety = line_setup.bound_safety(4, 2)
-    if at == "cs":
-        params["b3"] = np.array([tiny - (0.75 * 1.75 + 2.0)])  # Z1 = 1, Z2 = (1.75, 2)
-        epsilon = tiny * safety * margin / 1.5625
-    else:
+    # without the edge: Z1 = 1, Z2 = (1.75, 2), Z3 = 3.3125, Z4 = 6.625
+    if at == "next":
         params["b2"] = np.array([tiny - 0.75, 1.0])
-        epsilon = tiny * safety * margin / 0.75
+    elif at == "cs":
+        params["b3"] = np.array([tiny - 3.3125])
+        params["b4"] = np.array([1.0])  # layer 4 then sits far from its kink
+    else:
+        params["b4"] = np.array([tiny - 6.625])
+    safety = line_setup.bound_safety(5, 2)
+    epsilon = tiny * safety * margin / EDGES[at][1]
     return net, params, np.array([[1.0]]), np.array([[0.3]]), epsilon
 
 
 MARGINS = {"certified": 1.0 - 1e-6, "undecided": 1.0 + 1e-10, "crossing": 1.0 + 1e-6}
 
 
-@pytest.mark.parametrize("at", ["cs", "next"])
+@pytest.mark.parametrize("at", list(EDGES))
 @pytest.mark.parametrize("where", list(MARGINS))
 def test_the_bounds_decide_exactly_at_their_edges(at, where):
     net, params, X, Y, epsilon = edge_case(at, MARGINS[where])
     work, diff = prepared(net, params, X, Y, epsilon)
-    z = work.pre[work.node_off[3] if at == "cs" else work.node_off[2]]
-    assert z == 2.0**-20  # built exactly
+    assert work.pre[work.node_off[EDGES[at][0]]] == 2.0**-20  # built exactly
     _line_setup.line_series(
         diff.line_setup, diff.head, diff.tables.reach_in, work.loss_code, epsilon, 1,
         np.array([0], dtype=np.int64), diff.tables.series, diff.tables.series_ready,

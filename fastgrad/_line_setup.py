@@ -26,19 +26,21 @@ from .kernels import line_setup
 def line_layers(sizes, codes):
     """Return the node layers whose units' series are set up at once.
 
-    A hidden layer qualifies when every hidden layer after it is piecewise
-    linear and it has at least as many units as the network has outputs:
-    per sample the setup costs about ``n_out`` carries of one unit (the
-    Jacobian's rows), in matrix products. The choice depends on the
-    network alone, never on the entries asked for, so that a sampled check
-    computes each entry exactly as a full one does.
+    The logits always (each moves the loss along its own axis). A hidden
+    layer when every hidden layer after it is piecewise linear and it has at
+    least as many units as the network has outputs: per sample the setup
+    costs about ``n_out`` carries of one unit (the Jacobian's rows), in
+    matrix products. The choice depends on the network alone, never on the
+    entries asked for, so that a sampled check computes each entry exactly
+    as a full one does.
     """
-    n_out = sizes[-1]
-    return [
+    n_layers = len(sizes) - 1
+    hidden = [
         u
-        for u in range(1, len(sizes) - 1)
-        if line_setup.is_line_layer(u, codes) and sizes[u] >= n_out
+        for u in range(1, n_layers)
+        if line_setup.is_line_layer(u, codes) and sizes[u] >= sizes[-1]
     ]
+    return [*hidden, n_layers]
 
 
 def _weight(net, k):
@@ -99,6 +101,13 @@ class LineSetup:
             )
         self.safety = line_setup.bound_safety(n_layers, int(sizes.max()))
         self._bounds = {}
+        self._directions = {}
+
+    def directions(self, u):
+        """Return ``G_u`` as ``(batch, sizes[u], n_out)``: each unit's direction, contiguous."""
+        if u not in self._directions:
+            self._directions[u] = np.ascontiguousarray(self.jacobians[u].transpose(0, 2, 1))
+        return self._directions[u]
 
     def bounds(self, u):
         """Return ``(t, c, H)`` of layer ``u`` (see :func:`line_series`), computed once."""
@@ -137,13 +146,16 @@ class LineSetup:
         return out
 
 
-def line_series(setup, head, reach_in, loss_code, epsilon, u, units, coef, ready):
+def line_series(net, setup, head, reach_in, loss_code, epsilon, u, units, coef, ready):
     """Fill ``coef`` and ``ready`` for ``units`` of layer ``u`` in every sample, where certified.
 
     Parameters
     ----------
-    setup : LineSetup
-        The network's Jacobians and bounds, built down to ``u`` or below.
+    net : Network
+        The network after its forward pass.
+    setup : LineSetup or None
+        The network's Jacobians and bounds, built down to ``u`` or below
+        (not used for the logits, ``u = L``).
     head : Head
         Its loss side.
     reach_in : ndarray
@@ -160,10 +172,13 @@ def line_series(setup, head, reach_in, loss_code, epsilon, u, units, coef, ready
         Outputs, indexed like ``net.pre`` (see
         :func:`~fastgrad.kernels.line_setup.finish_line_series`).
     """
-    net = setup.net
+    if u == net.sizes.size - 1:
+        line_setup.finish_logit_series(
+            units, epsilon * reach_in[u - 1], net, head, loss_code, coef, ready
+        )
+        return
     if not line_setup.is_line_layer(u, net.codes):
         raise ValueError(f"line_series: layer {u} is not followed by piecewise-linear layers only")
-    jacobian = np.ascontiguousarray(setup.jacobians[u])
     line_setup.finish_line_series(
         u,
         units,
@@ -171,7 +186,7 @@ def line_series(setup, head, reach_in, loss_code, epsilon, u, units, coef, ready
         net,
         head,
         loss_code,
-        jacobian,
+        setup.directions(u),
         *setup.bounds(u),
         setup.safety,
         coef,

@@ -283,9 +283,8 @@ class Differences:
         self.line_layers = self._line_layers()
         series = self._batched_layers() or self.line_layers
         # shared by every run (and by the task ranges of a distributed check)
-        self.line_setup = (
-            LineSetup(work.network, min(self.line_layers)) if self.line_layers else None
-        )
+        hidden = [u for u in self.line_layers if u < n_layers]
+        self.line_setup = LineSetup(work.network, min(hidden)) if hidden else None
         self.tables = Tables(
             wt,
             reach_in,
@@ -323,6 +322,7 @@ class Differences:
             chosen = units[layers == u]
             if chosen.size:
                 line_series(
+                    w.network,
                     self.line_setup,
                     self.head,
                     t.reach_in,

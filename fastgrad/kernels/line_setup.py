@@ -49,7 +49,7 @@ from .activations import derivative, is_kinked, is_piecewise_linear
 from .dense import node_block, weight_view
 from .jets import ORDER, activation_jet, loss_jet, reach
 from .layer_series import READY, REFUSED
-from .losses import MSE
+from .losses import BINARY_CROSS_ENTROPY, MSE
 from .unit_series import JET_REACH, SAFETY, _breaks_at_zero, _jet_reach, tail_fits
 
 UNIT_ROUNDING = 2.0**-53
@@ -153,6 +153,75 @@ def later_layer_reach(k, net, rows, out):
         out[b] = least
 
 
+@jit()
+def linear_loss_series(loss_code, z, prob, y, w, bernoulli, out):
+    """Fill ``out[1:]`` with the series in ``g`` of ``loss(z + g w) - loss(z)``: logits on a line.
+
+    The special case of :func:`~fastgrad.kernels.jets.loss_jet` where every
+    logit's jet is linear, without its exponential and logarithm jets:
+
+    - mse: ``w.(z - y) g + |w|^2 g^2 / 2``;
+    - cross-entropy: ``(W p.w - y.w) g + W sum_{n >= 2} kappa_n g^n / n!``,
+      ``W = sum y`` and ``kappa_n`` the cumulants of ``w`` under ``p =
+      softmax(z)``, from its central moments by the moment-cumulant
+      relations (Kendall & Stuart, *The Advanced Theory of Statistics*,
+      vol. 1, §3.14);
+    - binary cross-entropy: ``sum_k K_k(g w_k) - g y.w``, ``K_k`` the
+      cumulant generating function of output ``k``'s Bernoulli variable
+      (``bernoulli[k, n]``, :func:`~fastgrad.kernels.line_series.bernoulli_cumulants`).
+    """
+    n_out = z.shape[0]
+    for n in range(ORDER + 1):
+        out[n] = 0.0
+    y_dot_w = 0.0
+    for c in range(n_out):
+        y_dot_w += y[c] * w[c]
+    if loss_code == MSE:
+        square = 0.0
+        for c in range(n_out):
+            out[1] += w[c] * (z[c] - y[c])
+            square += w[c] * w[c]
+        out[2] = 0.5 * square
+        return
+    if loss_code == BINARY_CROSS_ENTROPY:
+        for c in range(n_out):
+            power = 1.0
+            for n in range(1, ORDER + 1):
+                power *= w[c]
+                out[n] += bernoulli[c, n] * power
+        factorial = 1.0
+        for n in range(1, ORDER + 1):
+            factorial *= n
+            out[n] /= factorial
+        out[1] -= y_dot_w
+        return
+    weight = 0.0
+    mean = 0.0
+    for c in range(n_out):
+        weight += y[c]
+        mean += prob[c] * w[c]
+    m2 = m3 = m4 = m5 = m6 = m7 = 0.0
+    for c in range(n_out):
+        d = w[c] - mean
+        d2 = d * d
+        d3 = d2 * d
+        d4 = d2 * d2
+        p = prob[c]
+        m2 += p * d2
+        m3 += p * d3
+        m4 += p * d4
+        m5 += p * d4 * d
+        m6 += p * d3 * d3
+        m7 += p * d4 * d3
+    out[1] = weight * mean - y_dot_w
+    out[2] = weight * m2 / 2.0
+    out[3] = weight * m3 / 6.0
+    out[4] = weight * (m4 - 3.0 * m2 * m2) / 24.0
+    out[5] = weight * (m5 - 10.0 * m3 * m2) / 120.0
+    out[6] = weight * (m6 - 15.0 * m4 * m2 - 10.0 * m3 * m3 + 30.0 * m2 * m2 * m2) / 720.0
+    out[7] = weight * (m7 - 21.0 * m5 * m2 - 35.0 * m4 * m3 + 210.0 * m3 * m2 * m2) / 5040.0
+
+
 @jit(parallel=True)
 def finish_line_series(
     u,
@@ -182,8 +251,8 @@ def finish_line_series(
     net, head, loss_code
         The network after its forward pass, its loss side and loss code.
     jacobian : ndarray
-        ``(batch, n_out, sizes[u])`` ``G_u``: the logits' change per unit
-        change of each activation of layer ``u``.
+        ``(batch, sizes[u], n_out)``, ``G_u`` transposed: the logits' change
+        per unit change of each activation of layer ``u``, a row per unit.
     next_reach : ndarray
         ``(batch, sizes[u])`` ``t`` of :func:`next_layer_reach` (zeros when
         ``u + 1`` is the output layer).
@@ -229,6 +298,8 @@ def finish_line_series(
         s = np.zeros(ORDER + 1)
         log = np.zeros(ORDER + 1)
         out = np.zeros(ORDER + 1)
+        line = np.zeros(n_out)
+        bernoulli = head.bernoulli[b % head.bernoulli.shape[0]]
         r = radius[b]
         for index in range(units.shape[0]):
             i = units[index]
@@ -257,18 +328,62 @@ def finish_line_series(
                 step * next_reach[b, i] < safety and step * column_norm[b, i] < safety * later[b]
             ):
                 continue  # the bound does not decide: the one-unit path will, exactly
-            direction = jacobian[b, :, i]
+            direction = jacobian[b, i]
             spread = 0.0
             for c in range(n_out):
                 spread = max(spread, abs(direction[c]))
             if loss_code != MSE and spread * step > JET_REACH:
                 ready[node] = REFUSED
                 continue
-            for c in range(n_out):
-                jets[0, c] = 0.0
-                for d in range(1, ORDER + 1):
-                    jets[d, c] = moves[d] * direction[c]
-            loss_jet(loss_code, logits[b], head.prob[b], head.targets[b], jets, out, e, s, log)
+            if smooth:
+                for c in range(n_out):
+                    jets[0, c] = 0.0
+                    for d in range(1, ORDER + 1):
+                        jets[d, c] = moves[d] * direction[c]
+                loss_jet(loss_code, logits[b], head.prob[b], head.targets[b], jets, out, e, s, log)
+            else:
+                for c in range(n_out):
+                    line[c] = moves[1] * direction[c]
+                linear_loss_series(
+                    loss_code, logits[b], head.prob[b], head.targets[b], line, bernoulli, out
+                )
+            if tail_fits(out, r, ORDER):
+                for d in range(ORDER + 1):
+                    coef[node, d] = out[d]
+                ready[node] = READY
+            else:
+                ready[node] = REFUSED
+
+
+@jit(parallel=True)
+def finish_logit_series(units, radius, net, head, loss_code, coef, ready):
+    """Write the loss series of the logits ``units`` in every sample, or refuse it.
+
+    A logit moves the loss along its own axis: the series of
+    :func:`linear_loss_series` with ``w = e_i``, under the tests of the
+    one-unit path (the logit may move at most ``JET_REACH`` unless the loss
+    is mse; the tail). Outputs as :func:`finish_line_series`.
+    """
+    sizes = net.sizes
+    n_layers = sizes.shape[0] - 1
+    n_out = sizes[n_layers]
+    logits = node_block(net.pre, net.node_off, sizes, n_layers)
+    for b in numba.prange(radius.shape[0]):
+        out = np.zeros(ORDER + 1)
+        axis = np.zeros(n_out)
+        bernoulli = head.bernoulli[b % head.bernoulli.shape[0]]
+        r = radius[b]
+        for index in range(units.shape[0]):
+            i = units[index]
+            node = net.node_off[n_layers] + b * n_out + i
+            if loss_code != MSE and r > JET_REACH:
+                ready[node] = REFUSED
+                continue
+            axis[i] = 1.0
+            linear_loss_series(
+                loss_code, logits[b], head.prob[b], head.targets[b], axis, bernoulli, out
+            )
+            axis[i] = 0.0
             if tail_fits(out, r, ORDER):
                 for d in range(ORDER + 1):
                     coef[node, d] = out[d]

@@ -30,7 +30,7 @@ def prepared(net, params, X, Y, epsilon):
 
 
 def set_up(work, diff, epsilon):
-    """Set up the series of every unit of every layer followed by piecewise-linear layers.
+    """Set up the series of the logits and of every layer followed by piecewise-linear layers.
 
     Whatever their width: a check leaves out the layers narrower than the outputs.
     """
@@ -38,12 +38,13 @@ def set_up(work, diff, epsilon):
     t = diff.tables
     if t.series.shape[0] == 0:
         diff.tables = t = t._replace(series=np.zeros((t.series_ready.size, ORDER + 1)))
-    for u in range(1, work.sizes.size - 1):
-        if line_setup.is_line_layer(u, work.network.codes):
+    n_layers = work.sizes.size - 1
+    for u in range(1, n_layers + 1):
+        if u == n_layers or line_setup.is_line_layer(u, work.network.codes):
             units = np.arange(work.sizes[u], dtype=np.int64)
             _line_setup.line_series(
-                setup, diff.head, t.reach_in, work.loss_code, epsilon, u, units, t.series,
-                t.series_ready,
+                work.network, setup, diff.head, t.reach_in, work.loss_code, epsilon, u, units,
+                t.series, t.series_ready,
             )  # fmt: skip
     return setup
 
@@ -221,8 +222,8 @@ def test_each_ready_series_is_the_one_unit_series(drawn, first, epsilon):
     n_layers = len(sizes) - 1
     set_up(work, diff, epsilon)
     t = diff.tables
-    for u in range(1, n_layers):
-        if not line_setup.is_line_layer(u, work.network.codes):
+    for u in range(1, n_layers + 1):
+        if u < n_layers and not line_setup.is_line_layer(u, work.network.codes):
             continue
         for b in range(X.shape[0]):
             for i in range(sizes[u]):
@@ -231,9 +232,11 @@ def test_each_ready_series_is_the_one_unit_series(drawn, first, epsilon):
                 if state == 0:
                     continue  # left to the one-unit path
                 ours = one_unit_series(work, diff, u, i, b, epsilon)
-                if state == ls.REFUSED:
-                    continue  # the own unit, the logits' reach or the tail: tested below
-                assert ours is not None, (u, i, b)
+                # refused for the unit's own kink or reach, the logits' reach or the tail,
+                # which the one-unit path tests alike
+                assert (ours is None) == (state == ls.REFUSED), (u, i, b, state)
+                if ours is None:
+                    continue
                 scale = np.abs(ours).max() + 1e-300
                 np.testing.assert_allclose(t.series[node], ours, rtol=0, atol=1e-12 * scale)
 
@@ -294,8 +297,8 @@ def test_the_bounds_decide_exactly_at_their_edges(at, where):
     work, diff = prepared(net, params, X, Y, epsilon)
     assert work.pre[work.node_off[EDGES[at][0]]] == 2.0**-20  # built exactly
     _line_setup.line_series(
-        diff.line_setup, diff.head, diff.tables.reach_in, work.loss_code, epsilon, 1,
-        np.array([0], dtype=np.int64), diff.tables.series, diff.tables.series_ready,
+        work.network, diff.line_setup, diff.head, diff.tables.reach_in, work.loss_code,
+        epsilon, 1, np.array([0], dtype=np.int64), diff.tables.series, diff.tables.series_ready,
     )  # fmt: skip
     state = diff.tables.series_ready[work.node_off[1]]
     # inside the bound the setup certifies; outside it leaves the unit to the exact path
@@ -330,9 +333,9 @@ def test_checks_through_piecewise_linear_layers_match_an_extended_precision_loop
 def test_an_ordinary_relu_check_sets_its_series_up_a_layer_at_a_time():
     net, params, X, Y = case([30, 16, 12, 10], "relu", "softmax", batch=8, seed=2)
     work, diff = prepared(net, params, X, Y, DEFAULT_EPSILON)
-    assert diff.line_layers == [1, 2]
+    assert diff.line_layers == [1, 2, 3]
     values, _, _ = diff.compute()
-    ready = diff.tables.series_ready[work.node_off[1] : work.node_off[3]]
+    ready = diff.tables.series_ready[work.node_off[1] : work.node_off[4]]
     # the kernel never marks a series ready: these come from the setup of the layer
     assert np.mean(ready == ls.READY) > 0.9
     assert diff.paths["series"] > 0.9 * sum(diff.paths.values())
@@ -350,14 +353,15 @@ def test_a_layer_followed_by_a_smooth_one_or_narrower_than_the_outputs_is_not_se
     assert [line_setup.is_line_layer(u, codes) for u in range(5)] == [
         False, False, True, True, False,
     ]  # fmt: skip
-    assert diff.line_layers == [2]  # layer 3 has fewer units than the 5 outputs
+    assert diff.line_layers == [2, 4]  # layer 3 has fewer units than the 5 outputs
     direct = Differences(work, DEFAULT_EPSILON, method="direct")
     direct.prepare()
     assert direct.line_layers == [] and direct.line_setup is None
     with pytest.raises(ValueError, match="layer 1"):
         _line_setup.line_series(
-            diff.line_setup, diff.head, diff.tables.reach_in, work.loss_code, DEFAULT_EPSILON, 1,
-            np.arange(4, dtype=np.int64), diff.tables.series, diff.tables.series_ready,
+            work.network, diff.line_setup, diff.head, diff.tables.reach_in, work.loss_code,
+            DEFAULT_EPSILON, 1, np.arange(4, dtype=np.int64), diff.tables.series,
+            diff.tables.series_ready,
         )  # fmt: skip
 
 

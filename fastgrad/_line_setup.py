@@ -110,9 +110,9 @@ class LineSetup:
         return self._directions[u]
 
     def bounds(self, u):
-        """Return ``(t, c, H)`` of layer ``u`` (see :func:`line_series`), computed once."""
+        """Return ``(column_top, nearest, c, H)`` of layer ``u`` (see :func:`line_series`), once."""
         if u not in self._bounds:
-            self._bounds[u] = (self.next_reach(u), self.column_norms(u), self.later(u))
+            self._bounds[u] = (*self.next_bounds(u), self.column_norms(u), self.later(u))
         return self._bounds[u]
 
     def later(self, u):
@@ -137,16 +137,22 @@ class LineSetup:
         with blas_threads(work=self.batch * square.size):
             return np.sqrt(np.abs(self.slopes[u + 1]) @ square)
 
-    def next_reach(self, u):
-        """Return ``t[b, i]`` of :func:`~fastgrad.kernels.line_setup.next_layer_reach`."""
+    def next_bounds(self, u):
+        """Return ``(column_top, nearest)``: the next layer's reach in one product.
+
+        ``column_top[i] = max_q |W_{u+1}[q, i]|`` and ``nearest[b]`` of
+        :func:`~fastgrad.kernels.line_setup.nearest_kinks` (zeros when ``u +
+        1`` is the output layer).
+        """
         sizes = self.net.sizes
-        out = np.zeros((self.batch, sizes[u]))
-        if u + 1 < sizes.size - 1:
-            line_setup.next_layer_reach(u, self.net, out)
-        return out
+        nearest = np.zeros(self.batch)
+        if u + 1 == sizes.size - 1:
+            return np.zeros(sizes[u]), nearest
+        line_setup.nearest_kinks(u + 1, self.net, nearest)
+        return np.abs(_weight(self.net, u + 1)).max(axis=0), nearest
 
 
-def line_series(net, setup, head, reach_in, loss_code, epsilon, u, units, coef, ready):
+def line_series(net, setup, head, wt, reach_in, loss_code, epsilon, u, units, coef, ready):
     """Fill ``coef`` and ``ready`` for ``units`` of layer ``u`` in every sample, where certified.
 
     Parameters
@@ -158,6 +164,8 @@ def line_series(net, setup, head, reach_in, loss_code, epsilon, u, units, coef, 
         (not used for the logits, ``u = L``).
     head : Head
         Its loss side.
+    wt : ndarray
+        The transposed weights (:class:`~fastgrad.kernels.structures.Tables`).
     reach_in : ndarray
         ``(L, batch)`` ``max(1, max_j |A_{u-1}[b, j]|)`` per layer and sample.
     loss_code : int
@@ -187,6 +195,7 @@ def line_series(net, setup, head, reach_in, loss_code, epsilon, u, units, coef, 
         head,
         loss_code,
         setup.directions(u),
+        wt,
         *setup.bounds(u),
         setup.safety,
         coef,

@@ -325,6 +325,7 @@ class Differences:
                     w.network,
                     self.line_setup,
                     self.head,
+                    t.wt,
                     t.reach_in,
                     w.loss_code,
                     self.epsilon,

@@ -12,7 +12,7 @@ from threads import numba_threads
 import fastgrad as fg
 from fastgrad import _line_setup, numerical
 from fastgrad.kernels import layer_series as ls
-from fastgrad.kernels import line_setup
+from fastgrad.kernels import line_setup, tables
 from fastgrad.kernels.jets import ORDER
 from fastgrad.kernels.structures import Jets
 from fastgrad.kernels.unit_series import SAFETY, unit_series
@@ -43,7 +43,7 @@ def set_up(work, diff, epsilon):
         if u == n_layers or line_setup.is_line_layer(u, work.network.codes):
             units = np.arange(work.sizes[u], dtype=np.int64)
             _line_setup.line_series(
-                work.network, setup, diff.head, t.reach_in, work.loss_code, epsilon, u, units,
+                work.network, setup, diff.head, t.wt, t.reach_in, work.loss_code, epsilon, u, units,
                 t.series, t.series_ready,
             )  # fmt: skip
     return setup
@@ -129,8 +129,10 @@ def test_slopes_jacobians_and_bounds_match_numpy(drawn):
     setup = _line_setup.LineSetup(work.network, 1)
     for k in range(2, n_layers):
         np.testing.assert_array_equal(setup.slopes[k], slopes[k])
+    wt = np.empty_like(work.theta)
+    tables.transpose_weights(work.theta, work.w_off, work.sizes, wt)
     for u in range(1, n_layers):
-        t, c, later = setup.bounds(u)
+        top, nearest, c, later = setup.bounds(u)
         for b in range(X.shape[0]):
             # the Jacobian of the logits, one column per unit, from per-unit carries in numpy
             for i in range(sizes[u]):
@@ -138,17 +140,25 @@ def test_slopes_jacobians_and_bounds_match_numpy(drawn):
                 np.testing.assert_allclose(
                     setup.jacobians[u][b, :, i], d[n_layers], rtol=1e-12, atol=1e-14
                 )
-            # the next layer exactly
+                np.testing.assert_array_equal(
+                    setup.directions(u)[b, i], setup.jacobians[u][b, :, i]
+                )
+            # the next layer: exactly, and bounded in one product
             if u + 1 < n_layers:
-                kinked = line_setup.is_line_layer(u, work.network.codes) and net.hidden_entries[
-                    u
-                ] not in ("identity", ("leaky_relu", 1.0))
+                name = net.hidden_entries[u]
+                kinked = name not in ("identity", ("leaky_relu", 1.0))
                 live = masks[u][b] != 0.0
                 W = np.abs(params[f"W{u + 1}"])
                 with np.errstate(divide="ignore", invalid="ignore"):
                     ratio = np.where(W > 0, W / np.abs(Z[u + 1][b])[:, None], 0.0)
                 want = ratio[live].max(axis=0, initial=0.0) if kinked else np.zeros(sizes[u])
-                np.testing.assert_allclose(t[b], want, rtol=1e-15)
+                got = [line_setup.next_reach(u, i, b, work.network, wt) for i in range(sizes[u])]
+                np.testing.assert_allclose(got, want, rtol=1e-15)
+                np.testing.assert_array_equal(top, W.max(axis=0))
+                near = 1.0 / np.abs(Z[u + 1][b][live]).min() if kinked and live.any() else 0.0
+                np.testing.assert_allclose(nearest[b], near, rtol=1e-15)
+                # up to the rounding of a quotient against a product by a reciprocal
+                assert np.all(np.asarray(got) <= top * nearest[b] * (1.0 + 4.0 * 2.0**-53))
             # the later layers: c, the row norms and H by their definitions
             if u + 2 < n_layers:
                 W1 = params[f"W{u + 1}"]
@@ -297,7 +307,8 @@ def test_the_bounds_decide_exactly_at_their_edges(at, where):
     work, diff = prepared(net, params, X, Y, epsilon)
     assert work.pre[work.node_off[EDGES[at][0]]] == 2.0**-20  # built exactly
     _line_setup.line_series(
-        work.network, diff.line_setup, diff.head, diff.tables.reach_in, work.loss_code,
+        work.network, diff.line_setup, diff.head, diff.tables.wt, diff.tables.reach_in,
+        work.loss_code,
         epsilon, 1, np.array([0], dtype=np.int64), diff.tables.series, diff.tables.series_ready,
     )  # fmt: skip
     state = diff.tables.series_ready[work.node_off[1]]
@@ -359,7 +370,8 @@ def test_a_layer_followed_by_a_smooth_one_or_narrower_than_the_outputs_is_not_se
     assert direct.line_layers == [] and direct.line_setup is None
     with pytest.raises(ValueError, match="layer 1"):
         _line_setup.line_series(
-            work.network, diff.line_setup, diff.head, diff.tables.reach_in, work.loss_code,
+            work.network, diff.line_setup, diff.head, diff.tables.wt, diff.tables.reach_in,
+        work.loss_code,
             DEFAULT_EPSILON, 1, np.arange(4, dtype=np.int64), diff.tables.series,
             diff.tables.series_ready,
         )  # fmt: skip

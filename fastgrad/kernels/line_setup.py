@@ -305,7 +305,6 @@ def finish_line_series(
     param = net.act_params[u]
     breaks = _breaks_at_zero(code)
     smooth = not is_piecewise_linear(code)
-    degree = ORDER if smooth else 1
     limit = _jet_reach(code, param)
     z_u = node_block(net.pre, net.node_off, sizes, u)
     m_u = node_block(net.masks, net.node_off, sizes, u)
@@ -336,19 +335,23 @@ def finish_line_series(
             if (breaks and not r < abs(z) * SAFETY) or (smooth and r > limit):
                 ready[node] = REFUSED
                 continue
-            activation_jet(code, param, z, w, act, y, q)
-            still = True
-            for d in range(1, degree + 1):
-                moves[d] = m * act[d]
-                still = still and act[d] == 0.0
-            for d in range(degree + 1, ORDER + 1):
-                moves[d] = 0.0
+            if smooth:
+                activation_jet(code, param, z, w, act, y, q)
+                still = True
+                for d in range(1, ORDER + 1):
+                    moves[d] = m * act[d]
+                    still = still and act[d] == 0.0
+                step = reach(moves, r)
+            else:
+                # linear on the unit's side of its kink: the jet is the slope alone
+                moves[1] = m * derivative(code, param, z)
+                still = moves[1] == 0.0
+                step = abs(moves[1]) * r
             if still:
                 for d in range(ORDER + 1):
                     coef[node, d] = 0.0
                 ready[node] = READY
                 continue
-            step = reach(moves, r)
             if not step * column_norm[b, i] < safety * later[b]:
                 continue  # the bound does not decide: the one-unit path will, exactly
             if not step * (column_top[i] * nearest[b]) < safety:

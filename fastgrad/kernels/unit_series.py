@@ -176,11 +176,14 @@ def tail_fits(series, r, top):
     the terms not kept cannot show in float64.
     """
     total = 0.0
+    tail = 0.0
     power = 1.0
     for d in range(1, top + 1):
         power *= r
-        total += abs(series[d]) * power
-    tail = abs(series[top - 1]) * r ** (top - 1) + abs(series[top]) * r**top
+        term = abs(series[d]) * power
+        total += term
+        if d >= top - 1:
+            tail += term
     return tail <= TAIL * total
 
 

@@ -283,6 +283,7 @@ class Differences:
         self.line_layers = self._line_layers()
         series = self._batched_layers() or self.line_layers
         # shared by every run (and by the task ranges of a distributed check)
+        self.lines_set_up = False
         hidden = [u for u in self.line_layers if u < n_layers]
         self.line_setup = LineSetup(work.network, min(hidden)) if hidden else None
         self.tables = Tables(
@@ -310,13 +311,18 @@ class Differences:
         asked = set(np.unique(self.task_layer).tolist())
         return [u for u in line_layers(w.sizes, w.network.codes) if u in asked]
 
-    def _line_series(self, t_start, t_stop):
-        """Set up the series of the units of tasks ``t_start:t_stop`` in line layers."""
-        if not self.line_layers:
+    def _line_series(self):
+        """Set up the series of every task's unit in line layers (done by the first run).
+
+        All at once rather than chunk by chunk: it costs a few percent of
+        the run, and one call per layer instead of one per layer and chunk.
+        """
+        if not self.line_layers or self.lines_set_up:
             return
+        self.lines_set_up = True
         w = self.work
-        layers = self.task_layer[t_start:t_stop]
-        units = self.task_unit[t_start:t_stop]
+        layers = self.task_layer
+        units = self.task_unit
         t = self.tables
         for u in self.line_layers:
             chosen = units[layers == u]
@@ -429,7 +435,7 @@ class Differences:
         """
         self.prepare()
         self._layer_series(t_start, t_stop)
-        self._line_series(t_start, t_stop)
+        self._line_series()
         w = self.work
         tasks = Tasks(self.task_layer, self.task_unit, self.entry_ptr, self.entry_input)
         args = (w.network, self.head, self.tables, w.loss_code, self.method, self.epsilon, out)

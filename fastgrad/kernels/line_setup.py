@@ -32,8 +32,8 @@ quotient or square root of such sums: in floating point each is within a
 relative ``(n + 2) u`` of its exact value (``n`` terms, any order of
 summation, with or without fused multiply-adds; Higham, *Accuracy and
 Stability of Numerical Algorithms*, 2nd ed., §3.1), so the whole bound is
-within ``(L + 2)(n_max + 4) u``; the tests below compare against ``SAFETY``
-shrunk by twice that (:func:`bound_safety`). A pair the certificate does not
+within ``(L + 2)(n_max + 4) u``; :func:`finish_line_series` compares
+against ``SAFETY`` shrunk by twice that (:func:`bound_safety`). A pair the certificate does not
 decide is left to the one-unit path, which carries the change exactly.
 
 :func:`finish_line_series` makes, per (unit, sample), the other tests of the

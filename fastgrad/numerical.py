@@ -601,12 +601,13 @@ class Differences:
         return self.summarize(out), out.kinks, done
 
     def release(self):
-        """Let go of the transposed weights (a copy of theta's size) until a next run.
+        """Let go of the transposed weights (a copy of theta's size) and the line setup.
 
         The other tables stay readable; a next run builds all of them again.
         """
         if self.prepared:
             self.tables = self.tables._replace(wt=np.empty(0))
+            self.line_setup = None
             self.prepared = False
 
 

@@ -7,14 +7,53 @@ an exception: the checker must see it), and an explicit set of fast-math
 flags. ``nnan`` and ``ninf`` are deliberately absent so that NaN and Inf still
 propagate, and so are ``arcp`` and ``afn``, which would trade accuracy of
 divisions and of ``exp``/``log`` for speed.
+
+No kernel gets numba's C-callable wrapper (``no_cfunc_wrapper``: nothing
+takes a kernel's address), and a helper that only compiled code calls is
+compiled without its Python entry point (``entry=False``): numba lowers,
+optimizes and emits both wrappers for every compiled function, and a helper
+taking named tuples of arrays has a wrapper as large as its own body.
 """
 
 import numba
+from numba.core.registry import CPUDispatcher
 
 FASTMATH_FLAGS = frozenset({"nsz", "contract", "reassoc"})
 
 
-def jit(*, parallel=False, cache=True, inline=False):
+class _Helper(CPUDispatcher):
+    """A compiled function without a Python entry point, for compiled callers.
+
+    Compiled code calls it as any other compiled function. Called from
+    Python (tests do), it goes through a small compiled trampoline built
+    on the first such call, so that the call still works.
+    """
+
+    _entry = None
+
+    def __call__(self, *args):
+        entry = self._entry
+        if entry is None:
+            helper = self
+            entry = self._entry = numba.njit(
+                lambda *arguments: helper(*arguments), **_options(False, False)
+            )
+        return entry(*args)
+
+
+def _options(parallel, inline, refcount=True):
+    return dict(
+        _nrt=refcount,
+        nogil=True,
+        parallel=parallel,
+        error_model="numpy",
+        fastmath=set(FASTMATH_FLAGS),
+        inline="always" if inline else "never",
+        no_cfunc_wrapper=True,
+    )
+
+
+def jit(*, parallel=False, cache=True, inline=False, entry=True, refcount=True):
     """Return the ``numba.njit`` decorator every fastgrad kernel uses.
 
     Parameters
@@ -31,6 +70,17 @@ def jit(*, parallel=False, cache=True, inline=False):
         function with one small caller compiles faster inlined. Measure
         before using it more: inlining every one-caller helper of the
         finite-difference kernel made its first compile longer, not shorter.
+    entry : bool, optional
+        Give the function its Python entry point. ``False`` for a helper that
+        only compiled code calls: it compiles without numba's Python wrapper
+        (see :class:`_Helper` for a call from Python).
+    refcount : bool, optional
+        Count references to arrays (numba's runtime, NRT). ``False`` for a
+        helper called per unit and sample that neither allocates nor returns
+        an array and calls only helpers of the same kind: every array it
+        binds would otherwise cost an atomic increment and decrement per
+        call, which took about half of the kernel's time on small networks.
+        Its arrays stay alive in the caller, which counts them.
 
     Returns
     -------
@@ -38,11 +88,18 @@ def jit(*, parallel=False, cache=True, inline=False):
         ``numba.njit`` configured with ``cache=True``, ``nogil=True``,
         numpy's error model and :data:`FASTMATH_FLAGS`.
     """
-    return numba.njit(
-        cache=cache,
-        nogil=True,
-        parallel=parallel,
-        error_model="numpy",
-        fastmath=set(FASTMATH_FLAGS),
-        inline="always" if inline else "never",
-    )
+    options = _options(parallel, inline, refcount)
+    if entry:
+        return numba.njit(cache=cache, **options)
+
+    def decorate(function):
+        helper = _Helper(
+            py_func=function,
+            locals={},
+            targetoptions=dict(nopython=True, no_cpython_wrapper=True, **options),
+        )
+        if cache:
+            helper.enable_caching()
+        return helper
+
+    return decorate

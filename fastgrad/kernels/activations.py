@@ -41,7 +41,7 @@ SOFTPLUS_BETA = 1.0
 """Default ``beta`` of softplus."""
 
 
-@jit()
+@jit(entry=False)
 def sigmoid_pair(z):
     """Return ``(sigmoid(z), 1 - sigmoid(z))``, each accurate to rounding."""
     if z >= 0.0:
@@ -51,13 +51,13 @@ def sigmoid_pair(z):
     return e / (1.0 + e), 1.0 / (1.0 + e)
 
 
-@jit()
+@jit(entry=False)
 def softplus(z):
     """Return ``log(1 + exp(z))`` without overflow."""
     return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
 
 
-@jit()
+@jit(entry=False)
 def activate(code, param, z):
     """Return ``phi(z)`` for the activation ``code`` with parameter ``param``."""
     if code == RELU:
@@ -75,7 +75,7 @@ def activate(code, param, z):
     return z
 
 
-@jit()
+@jit(entry=False)
 def derivative(code, param, z):
     """Return ``phi'(z)``; at the kink of ``relu``/``leaky_relu``/``elu`` the left slope."""
     if code == RELU:
@@ -95,7 +95,7 @@ def derivative(code, param, z):
     return 1.0
 
 
-@jit()
+@jit(entry=False)
 def is_kinked(code, param):
     """Whether the activation has a point where it is not differentiable (at 0).
 
@@ -105,13 +105,13 @@ def is_kinked(code, param):
     return code == RELU or ((code == LEAKY_RELU or code == ELU) and param != 1.0)
 
 
-@jit()
+@jit(entry=False)
 def is_piecewise_linear(code):
     """Whether the activation is linear on each side of 0."""
     return code == IDENTITY or code == RELU or code == LEAKY_RELU
 
 
-@jit()
+@jit(entry=False)
 def difference(code, param, z, delta):
     """Return ``phi(z + delta) - phi(z)`` without catastrophic cancellation."""
     if code == IDENTITY:
@@ -164,7 +164,7 @@ def difference(code, param, z, delta):
     return delta
 
 
-@jit()
+@jit(entry=False)
 def sigmoid_difference(z, delta):
     """Return ``sigmoid(z + delta) - sigmoid(z)`` for any step, however large.
 
@@ -182,7 +182,7 @@ def sigmoid_difference(z, delta):
     return sigmoid_pair(z)[0] * sigmoid_pair(w)[1] * math.expm1(delta)
 
 
-@jit()
+@jit(entry=False)
 def softplus_difference(z, delta, s, c):
     """Return ``softplus(z + delta) - softplus(z)``, given ``(s, c) = sigmoid_pair(z)``.
 

@@ -37,7 +37,7 @@ from .activations import activate, derivative
 from .losses import logit_gradient, output_probabilities, sample_loss
 
 
-@jit()
+@jit(entry=False)
 def node_block(buffer, node_off, sizes, u):
     """Return node layer ``u``'s ``(batch, sizes[u])`` view of a per-unit buffer."""
     start = node_off[u]
@@ -45,7 +45,7 @@ def node_block(buffer, node_off, sizes, u):
     return buffer[start:stop].reshape(((stop - start) // sizes[u], sizes[u]))
 
 
-@jit()
+@jit(entry=False)
 def weight_view(theta, w_off, sizes, u):
     """Return the ``(sizes[u], sizes[u - 1])`` weight producing node layer ``u``."""
     n_out = sizes[u]

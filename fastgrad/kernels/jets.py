@@ -44,7 +44,7 @@ last two could be ``2.6e-13`` of the first, and the test would turn most units
 away from the series path."""
 
 
-@jit()
+@jit(entry=False, refcount=False)
 def reach(w, r):
     """Return ``sum_n |w[n]| r^n``: how far the jet can move at ``|g| <= r``."""
     total = 0.0
@@ -55,7 +55,7 @@ def reach(w, r):
     return total
 
 
-@jit()
+@jit(entry=False, refcount=False)
 def _tanh_like(w, y0, q0, quadratic, linear, y, q):
     """Jet of ``y`` with ``y' = q w'``, ``q = linear * y - quadratic * y^2`` (up to a constant).
 
@@ -74,7 +74,7 @@ def _tanh_like(w, y0, q0, quadratic, linear, y, q):
         q[n] = linear * y[n] - quadratic * square
 
 
-@jit()
+@jit(entry=False, refcount=False)
 def exp_jet(w, e0, out):
     """Fill ``out`` with the jet of ``e0 * exp(w(g))`` (``out[0] = e0``)."""
     out[0] = e0
@@ -85,7 +85,7 @@ def exp_jet(w, e0, out):
         out[n] = total / n
 
 
-@jit()
+@jit(entry=False, refcount=False)
 def log_jet(s, out):
     """Fill ``out[1:]`` with the jet of ``log(s(g) / s[0])``."""
     out[0] = 0.0
@@ -96,7 +96,7 @@ def log_jet(s, out):
         out[n] = total / (n * s[0])
 
 
-@jit()
+@jit(entry=False, refcount=False)
 def activation_jet(code, param, z, w, out, y, q):
     """Fill ``out[1:]`` with the jet of ``phi(z + w(g)) - phi(z)``.
 
@@ -155,7 +155,7 @@ def activation_jet(code, param, z, w, out, y, q):
     raise ValueError("activation_jet: unknown activation code")
 
 
-@jit()
+@jit(entry=False, refcount=False)
 def loss_jet(loss_code, z, prob, y, w, out, e, s, log):
     """Fill ``out[1:]`` with the jet of ``loss(z + w(g)) - loss(z)`` for one sample.
 

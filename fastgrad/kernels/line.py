@@ -19,7 +19,7 @@ from .line_series import evaluate, line_coefficients, odd_difference
 from .unit_series import SAFETY
 
 
-@jit()
+@jit(entry=False)
 def line_direction(u, i, b, net, wt, line):
     """Write into ``line.direction`` how the logits move per unit change of ``A_u[b, i]``.
 
@@ -72,7 +72,7 @@ def line_direction(u, i, b, net, wt, line):
     return radius
 
 
-@jit()
+@jit(entry=False)
 def line_path(u, i, b, e0, e1, steps, net, head, tables, loss_code, line, out):
     """Path 2: add the loss changes of entries ``e0:e1`` that stay on the line.
 

@@ -21,7 +21,7 @@ COLUMNS = 32
 """Evaluations carried together (16 entries, both signs): one pass over each weight serves them."""
 
 
-@jit()
+@jit(entry=False)
 def carry_to_loss(k0, b, n_cols, net, head, loss_code, carry):
     """Carry ``carry.dz_a[c, :sizes[k0]]``, the change of ``Z_k0[b]`` in column ``c``, to the loss.
 
@@ -81,7 +81,7 @@ def carry_to_loss(k0, b, n_cols, net, head, loss_code, carry):
         )
 
 
-@jit()
+@jit(entry=False)
 def carry_unit_change(u, i, b, n_cols, net, head, wt, loss_code, carry):
     """Carry activation changes ``carry.steps`` of unit ``(u, i)`` to the loss of sample ``b``.
 
@@ -105,7 +105,7 @@ def carry_unit_change(u, i, b, n_cols, net, head, wt, loss_code, carry):
     carry_to_loss(min(u + 1, n_layers), b, n_cols, net, head, loss_code, carry)
 
 
-@jit()
+@jit(entry=False)
 def direct_path(u, i, b, e0, n_pending, steps, net, head, tables, loss_code, carry, out):
     """Path 3: add the exact loss changes of the pending entries of unit ``(u, i)``, sample ``b``.
 

@@ -113,7 +113,7 @@ many kinked units each column moved across their kink.
 """
 
 
-@jit()
+@jit(entry=False)
 def width_of(sizes):
     """Return the widest node layer (at least 1)."""
     width = 1
@@ -122,13 +122,13 @@ def width_of(sizes):
     return width
 
 
-@jit()
+@jit(entry=False)
 def carry_scratch(columns, width):
     """Return a :class:`Carry` for ``columns`` evaluations of layers up to ``width`` wide."""
     return Carry(
-        np.empty((columns, width)),
-        np.empty((columns, width)),
-        np.empty(columns),
-        np.empty(columns),
+        np.zeros((columns, width)),
+        np.zeros((columns, width)),
+        np.zeros(columns),
+        np.zeros(columns),
         np.zeros(columns, dtype=np.int64),
     )

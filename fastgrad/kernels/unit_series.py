@@ -12,7 +12,6 @@ the truncated terms are below rounding.
 
 from ._jit import jit
 from .activations import ELU, LEAKY_RELU, RELU, SOFTPLUS, is_piecewise_linear
-from .dense import node_block, weight_view
 from .jets import ORDER, activation_jet, loss_jet, reach
 from .losses import MSE
 
@@ -39,19 +38,19 @@ Below ``u / 10``: when the last two terms are that small, the terms not
 kept (smaller still, by the ratio above) cannot show in float64."""
 
 
-@jit()
+@jit(entry=False)
 def _breaks_at_zero(code):
     """Whether a unit's series breaks where its pre-activation crosses 0."""
     return code == RELU or code == LEAKY_RELU or code == ELU
 
 
-@jit()
+@jit(entry=False, refcount=False)
 def _jet_reach(code, param):
     """How far a smooth unit may move for the series: :data:`JET_REACH`, over beta for softplus."""
     return JET_REACH / param if code == SOFTPLUS else JET_REACH
 
 
-@jit()
+@jit(entry=False, refcount=False)
 def unit_series(u, i, b, r, net, head, wt, loss_code, scratch, out):
     """Fill ``out`` with the series in ``g`` of ``loss_b`` when ``Z_u[b, i]`` moves by ``g``.
 
@@ -73,7 +72,9 @@ def unit_series(u, i, b, r, net, head, wt, loss_code, scratch, out):
     for n in range(ORDER + 1):
         w[n] = 0.0
     w[1] = 1.0
-    z = node_block(pre, node_off, sizes, u)[b, i]
+    # flat indices into the per-unit buffers and theta, not views: a view in a loop that
+    # runs per (unit, sample) costs a reference count up and down, more than its arithmetic
+    z = pre[node_off[u] + b * sizes[u] + i]
     if u == n_layers:
         if r > JET_REACH and loss_code != MSE:
             return False
@@ -89,7 +90,7 @@ def unit_series(u, i, b, r, net, head, wt, loss_code, scratch, out):
         elif not is_piecewise_linear(code) and r > _jet_reach(code, param):
             return False
         activation_jet(code, param, z, w, act, y, q)
-        m = node_block(masks, node_off, sizes, u)[b, i]
+        m = masks[node_off[u] + b * sizes[u] + i]
         degree = 1 if is_piecewise_linear(code) else ORDER
         still = True
         for d in range(1, degree + 1):
@@ -105,15 +106,14 @@ def unit_series(u, i, b, r, net, head, wt, loss_code, scratch, out):
             for p in range(n):
                 jet_a[d, p] = m * act[d] * wt[start + p]
         for k in range(u + 1, n_layers):
-            z_k = node_block(pre, node_off, sizes, k)[b]
-            m_k = node_block(masks, node_off, sizes, k)[b]
+            row = node_off[k] + b * sizes[k]
             code = codes[k]
             param = net.act_params[k]
             kinked = _breaks_at_zero(code)
             smooth = not is_piecewise_linear(code)
             limit = _jet_reach(code, param)
             for p in range(sizes[k]):
-                if m_k[p] == 0.0:
+                if masks[row + p] == 0.0:
                     # every order: a smooth layer reads orders beyond the current degree
                     for d in range(1, ORDER + 1):
                         jet_a[d, p] = 0.0
@@ -122,24 +122,26 @@ def unit_series(u, i, b, r, net, head, wt, loss_code, scratch, out):
                     w[d] = jet_a[d, p]
                 moved = reach(w, r)
                 if kinked:
-                    if not moved < abs(z_k[p]) * SAFETY:
+                    if not moved < abs(pre[row + p]) * SAFETY:
                         return False
                 elif smooth and moved > limit:
                     return False
-                activation_jet(code, param, z_k[p], w, act, y, q)
+                activation_jet(code, param, pre[row + p], w, act, y, q)
+                m_p = masks[row + p]
                 for d in range(1, degree + 1):
-                    jet_a[d, p] = m_k[p] * act[d]
+                    jet_a[d, p] = m_p * act[d]
                 if smooth:
                     for d in range(degree + 1, ORDER + 1):
-                        jet_a[d, p] = m_k[p] * act[d]
+                        jet_a[d, p] = m_p * act[d]
             if smooth:
                 degree = ORDER
-            weight = weight_view(theta, w_off, sizes, k + 1)
+            n_in = sizes[k]
             for d in range(1, degree + 1):
                 for p in range(sizes[k + 1]):
+                    w_row = w_off[k + 1] + p * n_in
                     total = 0.0
-                    for c in range(sizes[k]):
-                        total += weight[p, c] * jet_a[d, c]
+                    for c in range(n_in):
+                        total += theta[w_row + c] * jet_a[d, c]
                     jet_b[d, p] = total
             jet_a, jet_b = jet_b, jet_a
         if loss_code != MSE:
@@ -151,7 +153,7 @@ def unit_series(u, i, b, r, net, head, wt, loss_code, scratch, out):
     for d in range(degree + 1, ORDER + 1):
         jet_a[d, :n_out] = 0.0
     jet_a[0, :n_out] = 0.0
-    logits = node_block(pre, node_off, sizes, n_layers)[b]
+    logits = pre[node_off[n_layers] + b * n_out : node_off[n_layers] + (b + 1) * n_out]
     loss_jet(
         loss_code,
         logits,
@@ -166,7 +168,7 @@ def unit_series(u, i, b, r, net, head, wt, loss_code, scratch, out):
     return tail_fits(out, r, ORDER)
 
 
-@jit()
+@jit(entry=False, refcount=False)
 def tail_fits(series, r, top):
     """Whether a loss series kept to order ``top`` may be used for ``|g| <= r``.
 
@@ -187,7 +189,7 @@ def tail_fits(series, r, top):
     return tail <= TAIL * total
 
 
-@jit()
+@jit(entry=False, refcount=False)
 def series_path(b, e0, e1, entry_input, epsilon, series, a_in, nonzero_ptr, nonzero_index, diff):
     """Path 1: add ``loss_b(+) - loss_b(-)`` of entries ``e0:e1`` from the unit's series.
 

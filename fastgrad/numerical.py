@@ -12,6 +12,7 @@ import functools
 import numba
 import numpy as np
 
+from ._lanes import run_lanes
 from ._layer_series import layer_series
 from ._line_setup import LineSetup, line_layers, line_series
 from ._packing import Packing
@@ -439,11 +440,10 @@ class Differences:
         w = self.work
         tasks = Tasks(self.task_layer, self.task_unit, self.entry_ptr, self.entry_input)
         args = (w.network, self.head, self.tables, w.loss_code, self.method, self.epsilon, out)
-        if not self.parallel:
-            finite_diff.centered_differences_serial(tasks, int(t_start), int(t_stop), *args)
-        else:
+        lanes = 1
+        if self.parallel:
             lanes = max(1, min(numba.get_num_threads(), int(t_stop - t_start)))
-            finite_diff.centered_differences(tasks, int(t_start), int(t_stop), lanes, *args)
+        run_lanes(finite_diff.centered_differences, lanes, tasks, int(t_start), int(t_stop), *args)
 
     def finish(self, diff):
         """Turn summed per-sample differences into gradient entries (adds the L2 term), in place.

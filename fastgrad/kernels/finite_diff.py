@@ -1,4 +1,4 @@
-"""The parallel centered-difference kernel of a dense network.
+"""The centered-difference kernel of a dense network, one lane of tasks per thread.
 
 For every requested parameter ``theta_i`` it computes, sample by sample,
 ``loss_b(theta + eps e_i) - loss_b(theta - eps e_i)`` exactly (to rounding),
@@ -22,7 +22,6 @@ writes only its own entries of the outputs and sums over the batch in
 sample order, so results do not depend on the thread count.
 """
 
-import numba
 import numpy as np
 
 from ._jit import jit
@@ -46,7 +45,7 @@ SERIES, LINE, DIRECT_PATH = 0, 1, 2
 """Columns of :attr:`Results.paths <fastgrad.kernels.structures.Results>`."""
 
 
-@jit()
+@jit(entry=False)
 def _steps(u, i, b, e0, e1, entry_input, epsilon, net, steps):
     """Fill ``steps`` with the activation change of unit ``(u, i)`` for each entry.
 
@@ -161,7 +160,7 @@ def _task(task, tasks, net, head, tables, loss_code, method, epsilon, scratch, o
     out.paths[task, DIRECT_PATH] = n_direct
 
 
-@jit()
+@jit(entry=False)
 def _on_line(u, codes):
     """Whether every hidden layer after node layer ``u`` is piecewise linear."""
     for k in range(u + 1, codes.shape[0] - 1):
@@ -171,8 +170,40 @@ def _on_line(u, codes):
 
 
 @jit()
-def _lane(lane, lanes, tasks, t_start, t_stop, net, head, tables, loss_code, method, epsilon, out):
-    """Run tasks ``t_start + lane``, ``t_start + lane + lanes``, ... with scratch allocated once."""
+def centered_differences(
+    lane, lanes, tasks, t_start, t_stop, net, head, tables, loss_code, method, epsilon, out
+):
+    """Sum over the batch of per-sample centered differences, for one lane of tasks.
+
+    The lane runs tasks ``t_start + lane``, ``t_start + lane + lanes``, ...
+    up to ``t_stop``, with its scratch allocated once. The caller runs the
+    lanes ``0 .. lanes - 1`` on as many threads (:func:`fastgrad._lanes.run_lanes`;
+    the function releases the GIL): one compiled function serves any number
+    of threads, so the results are the same for any of them.
+
+    Parameters
+    ----------
+    lane, lanes : int
+        This lane, and how many lanes the tasks are dealt to round-robin.
+    tasks : Tasks
+        The entries to difference, grouped by (layer, unit).
+    t_start, t_stop : int
+        The tasks to run (this lane's share of them).
+    net : Network
+        The network after its forward pass.
+    head : Head
+        Output probabilities, targets and Bernoulli cumulants.
+    tables : Tables
+        Transposed weights and input tables.
+    loss_code : int
+        Loss code.
+    method : int
+        :data:`EXACT` or :data:`DIRECT`.
+    epsilon : float
+        Step.
+    out : Results
+        Output, written for the entries (and tasks) of this lane's tasks only.
+    """
     width = width_of(net.sizes)
     scratch = (
         Jets(
@@ -188,16 +219,16 @@ def _lane(lane, lanes, tasks, t_start, t_stop, net, head, tables, loss_code, met
         ),
         np.zeros(ORDER + 1),
         Steps(
-            np.empty(width + 1),
-            np.empty(width + 1),
+            np.zeros(width + 1),
+            np.zeros(width + 1),
             np.zeros(width + 1, dtype=np.bool_),
             np.zeros(width + 1, dtype=np.bool_),
-            np.empty(width + 1, dtype=np.int64),
+            np.zeros(width + 1, dtype=np.int64),
         ),
         Line(
-            np.empty(width),
-            np.empty(width),
-            np.empty(width),
+            np.zeros(width),
+            np.zeros(width),
+            np.zeros(width),
             np.zeros(DEGREE + 1),
             np.zeros(DEGREE + 1),
             np.zeros(DEGREE + 1),
@@ -206,63 +237,3 @@ def _lane(lane, lanes, tasks, t_start, t_stop, net, head, tables, loss_code, met
     )
     for task in range(t_start + lane, t_stop, lanes):
         _task(task, tasks, net, head, tables, loss_code, method, epsilon, scratch, out)
-
-
-@jit(parallel=True)
-def centered_differences(
-    tasks, t_start, t_stop, lanes, net, head, tables, loss_code, method, epsilon, out
-):
-    """Sum over the batch of per-sample centered differences, for tasks ``t_start:t_stop``.
-
-    Parameters
-    ----------
-    tasks : Tasks
-        The entries to difference, grouped by (layer, unit).
-    t_start, t_stop : int
-        The tasks to run.
-    lanes : int
-        Tasks are dealt round-robin to this many parallel lanes (the number
-        of threads); it does not change the results.
-    net : Network
-        The network after its forward pass.
-    head : Head
-        Output probabilities, targets and Bernoulli cumulants.
-    tables : Tables
-        Transposed weights and input tables.
-    loss_code : int
-        Loss code.
-    method : int
-        :data:`EXACT` or :data:`DIRECT`.
-    epsilon : float
-        Step.
-    out : Results
-        Output, written for the entries (and tasks) of ``t_start:t_stop`` only.
-    """
-    for lane in numba.prange(lanes):
-        # int64, as the loop was typed: prange hands the lane as uint64, which would
-        # compile _lane (most of the compile time) a second time
-        _lane(
-            np.int64(lane),
-            lanes,
-            tasks,
-            t_start,
-            t_stop,
-            net,
-            head,
-            tables,
-            loss_code,
-            method,
-            epsilon,
-            out,
-        )
-
-
-@jit()
-def centered_differences_serial(
-    tasks, t_start, t_stop, net, head, tables, loss_code, method, epsilon, out
-):
-    """Run :func:`centered_differences` on the calling thread.
-
-    For work too small to repay starting the parallel threads.
-    """
-    _lane(0, 1, tasks, t_start, t_stop, net, head, tables, loss_code, method, epsilon, out)

@@ -11,6 +11,7 @@ from threads import numba_threads
 
 import fastgrad as fg
 from fastgrad import numerical
+from fastgrad.kernels import finite_diff
 from fastgrad.numerical import DEFAULT_EPSILON, Differences
 
 
@@ -533,6 +534,30 @@ def test_identical_results_for_any_thread_count_with_the_parallel_kernel(
         np.testing.assert_array_equal(diff.kink_lo, first[4].kink_lo)
         np.testing.assert_array_equal(diff.unverifiable, first[4].unverifiable)
         assert diff.paths == first[4].paths
+
+
+@pytest.mark.threads
+def test_one_compiled_kernel_serves_runs_on_the_calling_thread_and_on_every_thread():
+    # the same compiled function runs a small piece of work on the calling thread and a
+    # large one in lanes on the threads, so the two agree bit for bit (two compilations
+    # of the same loop need not: fast-math may round them differently)
+    net, params, X, Y = case([20, 30, 30, 5], ["relu", "tanh"], "softmax", batch=32, seed=6)
+    work, _ = net.workspace(params, X, Y)
+    runs = []
+    for parallel in (False, True):
+        for threads in (1, numba.config.NUMBA_NUM_THREADS):
+            with numba_threads(threads):
+                diff = Differences(work, DEFAULT_EPSILON)
+                diff.parallel = parallel
+                values, kinks, _ = diff.compute()
+                runs.append((values, kinks))
+                signatures = len(finite_diff.centered_differences.signatures)
+                if len(runs) == 1:
+                    first_signatures = signatures
+                assert signatures == first_signatures
+    for values, kinks in runs[1:]:
+        np.testing.assert_array_equal(values, runs[0][0])
+        np.testing.assert_array_equal(kinks, runs[0][1])
 
 
 @pytest.mark.parametrize("dropout", [None, 0.3])

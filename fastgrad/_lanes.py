@@ -1,0 +1,56 @@
+"""Run the lanes of a compiled kernel on threads.
+
+A kernel that takes ``(lane, lanes, ...)`` and releases the GIL runs its
+lanes here: lane 0 on the calling thread, the others on a pool of threads
+kept for the life of the process. One compiled function thus serves any
+number of threads, instead of a ``prange`` build (numba's parallel lowering
+optimizes and emits the kernel's whole call tree once per wrapper level,
+most of a first-ever check's compile) beside a serial build of the same
+code.
+"""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+_pool = None
+_pool_size = 0
+_pool_lock = threading.Lock()
+
+
+def _executor(workers):
+    """Return the shared pool, grown to at least ``workers`` threads."""
+    global _pool, _pool_size
+    with _pool_lock:
+        if _pool_size < workers:
+            if _pool is not None:
+                _pool.shutdown(wait=False)
+            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fastgrad-lane")
+            _pool_size = workers
+        return _pool
+
+
+def run_lanes(kernel, lanes, *args):
+    """Call ``kernel(lane, lanes, *args)`` for ``lane = 0 .. lanes - 1`` at once.
+
+    Returns when every lane has returned, so that no lane writes into the
+    outputs after this call; an exception of any lane is raised here.
+
+    Parameters
+    ----------
+    kernel : numba dispatcher
+        Compiled with ``nogil=True``, so that its lanes run in parallel.
+    lanes : int
+        Number of lanes (threads), at least 1.
+    *args
+        The kernel's other arguments.
+    """
+    if lanes <= 1:
+        kernel(0, 1, *args)
+        return
+    pool = _executor(lanes - 1)
+    futures = [pool.submit(kernel, lane, lanes, *args) for lane in range(1, lanes)]
+    try:
+        kernel(0, lanes, *args)
+    finally:
+        for future in futures:
+            future.result()

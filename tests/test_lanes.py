@@ -1,0 +1,49 @@
+"""Lanes of a compiled kernel run on threads: all of them, and all finished on return."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from fastgrad import _lanes
+
+
+def recording_kernel(log, delay=0.0):
+    def kernel(lane, lanes, out):
+        if lane > 0:
+            time.sleep(delay)  # the other lanes finish after lane 0
+        out[lane] = lanes
+        log.append((lane, threading.get_ident()))
+
+    return kernel
+
+
+@pytest.mark.parametrize("lanes", [1, 2, 3, 8])
+def test_every_lane_runs_once_and_all_have_finished_on_return(lanes):
+    log, out = [], np.zeros(lanes)
+    _lanes.run_lanes(recording_kernel(log, delay=0.05), lanes, out)
+    assert sorted(lane for lane, _ in log) == list(range(lanes))
+    np.testing.assert_array_equal(out, lanes)
+
+
+def test_lane_zero_runs_on_the_calling_thread_and_the_others_do_not():
+    log = []
+    _lanes.run_lanes(recording_kernel(log, delay=0.02), 3, np.zeros(3))
+    threads = dict(log)
+    assert threads[0] == threading.get_ident()
+    assert threading.get_ident() not in (threads[1], threads[2])
+
+
+def test_an_exception_in_any_lane_is_raised_after_every_lane_returned():
+    done = []
+
+    def kernel(lane, lanes):
+        if lane == 1:
+            raise ValueError("lane 1 failed")
+        time.sleep(0.05)
+        done.append(lane)
+
+    with pytest.raises(ValueError, match="lane 1 failed"):
+        _lanes.run_lanes(kernel, 3)
+    assert sorted(done) == [0, 2]

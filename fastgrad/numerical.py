@@ -258,10 +258,9 @@ class Differences:
         else:
             self._entries, *layout, self._is_weight = sampled_layout(work, entries)
         self.task_layer, self.task_unit, self.entry_ptr, self.entry_input = layout
-        # one compiled variant for the whole run, chosen by its size alone: the serial and
-        # the parallel kernels are separate compilations that fast-math may round differently,
-        # so the choice must not depend on threads or on how the tasks are split. The size
-        # counts the later layers: a few sampled entries of a wide network cost minutes
+        # whether to start the threads, by the run's size alone (the same compiled kernel
+        # runs either way). The size counts the later layers: a few sampled entries of a
+        # wide network cost minutes
         self.parallel = float(self.task_costs().sum()) >= SERIAL_WORK
         self.prepared = False
 
@@ -430,9 +429,10 @@ class Differences:
         ``out`` is a :class:`~fastgrad.kernels.structures.Results` (see
         :meth:`new_results`). A run of less than :data:`SERIAL_WORK` in all
         (estimated by :meth:`task_costs`) runs on the calling thread: starting the
-        parallel threads would cost more. Otherwise every range runs in the
-        parallel kernel, even on one thread, so that the results are the same
-        whatever the threads and the ranges.
+        threads would cost more. Otherwise the tasks are dealt to one lane per
+        numba thread (:func:`fastgrad._lanes.run_lanes`). Every run calls the same
+        compiled kernel, so the results are the same whatever the threads and the
+        ranges.
         """
         self.prepare()
         self._layer_series(t_start, t_stop)

@@ -233,7 +233,8 @@ def centered_differences(
             np.zeros(DEGREE + 1),
             np.zeros(DEGREE + 1),
         ),
-        carry_scratch(COLUMNS, width),
+        # int64, not the literal 32: the literal would compile its own np.zeros variants
+        carry_scratch(np.int64(COLUMNS), width),
     )
     for task in range(t_start + lane, t_stop, lanes):
         _task(task, tasks, net, head, tables, loss_code, method, epsilon, scratch, out)

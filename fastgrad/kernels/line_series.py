@@ -36,7 +36,7 @@ RADIUS = 0.01
 the series and fewer to the direct path, but needs more terms for the same tail."""
 
 
-@jit(entry=False)
+@jit(entry=False, refcount=False)
 def binomial(n, k):
     """Return ``C(n, k)`` as a float.
 
@@ -49,7 +49,7 @@ def binomial(n, k):
     return float(total)
 
 
-@jit(entry=False)
+@jit(entry=False, refcount=False)
 def cumulants_from_central_moments(mu, kappa):
     """Fill ``kappa[2:]`` from central moments ``mu[2:]`` (``mu[1] = 0``).
 
@@ -62,7 +62,7 @@ def cumulants_from_central_moments(mu, kappa):
         kappa[n] = total
 
 
-@jit(entry=False)
+@jit(entry=False, refcount=False)
 def bernoulli_cumulants(q, q_bar, mu, kappa):
     """Fill ``kappa[1:]`` with the cumulants of a Bernoulli(``q``) variable.
 
@@ -79,7 +79,7 @@ def bernoulli_cumulants(q, q_bar, mu, kappa):
     cumulants_from_central_moments(mu, kappa)
 
 
-@jit(entry=False)
+@jit(entry=False, refcount=False)
 def line_coefficients(loss_code, z, prob, y, direction, bernoulli, mu, kappa, coef):
     """Fill ``coef[1:]`` with the series of ``F(s) = loss(z + s u) - loss(z)``.
 
@@ -155,7 +155,7 @@ def line_coefficients(loss_code, z, prob, y, direction, bernoulli, mu, kappa, co
     return RADIUS / spread
 
 
-@jit(entry=False)
+@jit(entry=False, refcount=False)
 def evaluate(coef, s):
     """Return ``sum_n coef[n] s^n`` by Horner's rule."""
     total = 0.0
@@ -164,7 +164,7 @@ def evaluate(coef, s):
     return total
 
 
-@jit(entry=False)
+@jit(entry=False, refcount=False)
 def odd_difference(coef, s):
     """Return ``F(s) - F(-s) = 2 sum_{n odd} coef[n] s^n``."""
     s2 = s * s

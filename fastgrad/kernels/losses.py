@@ -25,7 +25,7 @@ BINARY_CROSS_ENTROPY = 1
 CROSS_ENTROPY = 2
 
 
-@jit(entry=False)
+@jit(entry=False, refcount=False)
 def softmax_into(z, out):
     """Write ``softmax(z)`` into ``out`` and return ``logsumexp(z)``."""
     top = z[0]
@@ -40,7 +40,7 @@ def softmax_into(z, out):
     return top + math.log(total)
 
 
-@jit(entry=False)
+@jit(entry=False, refcount=False)
 def sample_loss(code, z, y, scratch):
     """Return the loss of one sample from its logits ``z`` and target ``y``.
 
@@ -61,7 +61,7 @@ def sample_loss(code, z, y, scratch):
     return total
 
 
-@jit(entry=False)
+@jit(entry=False, refcount=False)
 def output_probabilities(code, z, out):
     """Write the output function of ``z`` (identity, sigmoid or softmax) into ``out``."""
     if code == MSE:
@@ -74,7 +74,7 @@ def output_probabilities(code, z, out):
         softmax_into(z, out)
 
 
-@jit(entry=False)
+@jit(entry=False, refcount=False)
 def logit_gradient(code, z, y, out):
     """Write ``d loss / d z`` of one sample into ``out``."""
     output_probabilities(code, z, out)
@@ -87,7 +87,7 @@ def logit_gradient(code, z, y, out):
         out[k] = weight * out[k] - y[k]
 
 
-@jit(entry=False)
+@jit(entry=False, refcount=False)
 def loss_difference(code, z, prob, y, dz):
     """Return ``loss(z + dz) - loss(z)`` for one sample, without cancellation.
 
@@ -115,7 +115,7 @@ def loss_difference(code, z, prob, y, dz):
     return _cross_entropy_difference(z, prob, y, dz)
 
 
-@jit(entry=False)
+@jit(entry=False, refcount=False)
 def _cross_entropy_difference(z, prob, y, dz):
     """``W (logsumexp(z + dz) - logsumexp(z)) - y.dz`` with ``W = sum_k y_k``.
 

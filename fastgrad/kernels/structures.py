@@ -122,7 +122,7 @@ def width_of(sizes):
     return width
 
 
-@jit(entry=False)
+@jit()
 def carry_scratch(columns, width):
     """Return a :class:`Carry` for ``columns`` evaluations of layers up to ``width`` wide."""
     return Carry(

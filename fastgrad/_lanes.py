@@ -9,23 +9,32 @@ most of a first-ever check's compile) beside a serial build of the same
 code.
 """
 
+import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 _pool = None
 _pool_size = 0
+_pool_pid = None
 _pool_lock = threading.Lock()
 
 
 def _executor(workers):
-    """Return the shared pool, grown to at least ``workers`` threads."""
-    global _pool, _pool_size
+    """Return the shared pool, grown to at least ``workers`` threads.
+
+    A process forked after the pool started has none of its threads, so it
+    starts its own pool (the inherited one would never run a task).
+    """
+    global _pool, _pool_size, _pool_pid
     with _pool_lock:
+        if _pool_pid != os.getpid():
+            _pool, _pool_size = None, 0
         if _pool_size < workers:
             if _pool is not None:
                 _pool.shutdown(wait=False)
             _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fastgrad-lane")
             _pool_size = workers
+            _pool_pid = os.getpid()
         return _pool
 
 
@@ -52,5 +61,6 @@ def run_lanes(kernel, lanes, *args):
     try:
         kernel(0, lanes, *args)
     finally:
-        for future in futures:
-            future.result()
+        wait(futures)  # every lane, even when one has failed: none may still be writing
+    for future in futures:
+        future.result()  # raises a lane's exception

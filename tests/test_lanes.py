@@ -1,5 +1,6 @@
 """Lanes of a compiled kernel run on threads: all of them, and all finished on return."""
 
+import multiprocessing
 import threading
 import time
 
@@ -41,9 +42,29 @@ def test_an_exception_in_any_lane_is_raised_after_every_lane_returned():
     def kernel(lane, lanes):
         if lane == 1:
             raise ValueError("lane 1 failed")
-        time.sleep(0.05)
+        time.sleep(0.05 if lane == 0 else 0.3)  # lane 2 ends well after lane 0
         done.append(lane)
 
     with pytest.raises(ValueError, match="lane 1 failed"):
         _lanes.run_lanes(kernel, 3)
     assert sorted(done) == [0, 2]
+
+
+def _lanes_in_child(queue):
+    log = []
+    _lanes.run_lanes(recording_kernel(log), 3, np.zeros(3))
+    queue.put(sorted(lane for lane, _ in log))
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="needs fork")
+def test_a_process_forked_after_the_pool_started_runs_its_lanes():
+    _lanes.run_lanes(recording_kernel([]), 3, np.zeros(3))  # the pool's threads exist now
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_lanes_in_child, args=(queue,))
+    child.start()
+    child.join(timeout=60)
+    if child.is_alive():
+        child.kill()
+    assert child.exitcode == 0
+    assert queue.get(timeout=5) == [0, 1, 2]

@@ -45,7 +45,7 @@ SERIES, LINE, DIRECT_PATH = 0, 1, 2
 """Columns of :attr:`Results.paths <fastgrad.kernels.structures.Results>`."""
 
 
-@jit(entry=False)
+@jit(entry=False, refcount=False)
 def _steps(u, i, b, e0, e1, entry_input, epsilon, net, steps):
     """Fill ``steps`` with the activation change of unit ``(u, i)`` for each entry.
 
@@ -58,14 +58,16 @@ def _steps(u, i, b, e0, e1, entry_input, epsilon, net, steps):
     code = net.codes[u]
     param = net.act_params[u]
     kinked = hidden and is_kinked(code, param)
-    a_in = node_block(net.acts, net.node_off, sizes, u - 1)
-    z = node_block(net.pre, net.node_off, sizes, u)[b, i]
-    m = node_block(net.masks, net.node_off, sizes, u)[b, i] if hidden else 1.0
+    # flat indices, not views: see unit_series
+    a_row = net.node_off[u - 1] + b * n_in
+    node = net.node_off[u] + b * sizes[u] + i
+    z = net.pre[node]
+    m = net.masks[node] if hidden else 1.0
     side = z > 0.0
     moved = False
     for e in range(e0, e1):
         j = entry_input[e]
-        g = epsilon if j == n_in else epsilon * a_in[b, j]
+        g = epsilon if j == n_in else epsilon * net.acts[a_row + j]
         x = e - e0
         if hidden:
             sp = m * difference(code, param, z, g)

@@ -14,12 +14,11 @@ import math
 
 from ._jit import jit
 from .activations import derivative, is_kinked
-from .dense import node_block, weight_view
 from .line_series import evaluate, line_coefficients, odd_difference
 from .unit_series import SAFETY
 
 
-@jit(entry=False)
+@jit(entry=False, refcount=False)
 def line_direction(u, i, b, net, wt, line):
     """Write into ``line.direction`` how the logits move per unit change of ``A_u[b, i]``.
 
@@ -46,25 +45,27 @@ def line_direction(u, i, b, net, wt, line):
         v_a[q] = wt[start + q]
     radius = math.inf
     for k in range(u + 1, n_layers):
-        z_k = node_block(net.pre, net.node_off, sizes, k)[b]
-        m_k = node_block(net.masks, net.node_off, sizes, k)[b]
+        # flat indices, not views: see unit_series
+        row = net.node_off[k] + b * sizes[k]
         code = net.codes[k]
         param = net.act_params[k]
         kinked = is_kinked(code, param)
         for q in range(sizes[k]):
             vq = v_a[q]
-            m = m_k[q]
+            m = net.masks[row + q]
             if m == 0.0:
                 v_a[q] = 0.0
                 continue
+            z_q = net.pre[row + q]
             if kinked and vq != 0.0:
-                radius = min(radius, abs(z_k[q]) / abs(vq))
-            v_a[q] = vq * m * derivative(code, param, z_k[q])
-        weight = weight_view(net.theta, net.w_off, sizes, k + 1)
+                radius = min(radius, abs(z_q) / abs(vq))
+            v_a[q] = vq * m * derivative(code, param, z_q)
+        n_in = sizes[k]
         for p in range(sizes[k + 1]):
+            w_row = net.w_off[k + 1] + p * n_in
             total = 0.0
-            for q in range(sizes[k]):
-                total += weight[p, q] * v_a[q]
+            for q in range(n_in):
+                total += net.theta[w_row + q] * v_a[q]
             v_b[p] = total
         v_a, v_b = v_b, v_a
     for q in range(n_out):
@@ -72,7 +73,7 @@ def line_direction(u, i, b, net, wt, line):
     return radius
 
 
-@jit(entry=False)
+@jit(entry=False, refcount=False)
 def line_path(u, i, b, e0, e1, steps, net, head, tables, loss_code, line, out):
     """Path 2: add the loss changes of entries ``e0:e1`` that stay on the line.
 
@@ -91,10 +92,10 @@ def line_path(u, i, b, e0, e1, steps, net, head, tables, loss_code, line, out):
     """
     n_out = net.sizes[net.sizes.shape[0] - 1]
     radius = line_direction(u, i, b, net, tables.wt, line)
-    logits = node_block(net.pre, net.node_off, net.sizes, net.sizes.shape[0] - 1)
+    start = net.node_off[net.sizes.shape[0] - 1] + b * n_out
     reach = line_coefficients(
         loss_code,
-        logits[b],
+        net.pre[start : start + n_out],
         head.prob[b],
         head.targets[b],
         line.direction[:n_out],

@@ -12,6 +12,8 @@ import warnings
 
 import numpy as np
 
+from .kernels import dense
+
 
 class PrecisionWarning(UserWarning):
     """Input arrived in less than float64 precision and was converted."""
@@ -64,13 +66,19 @@ def as_float64(name, value, *, copy=False):
 def require_finite(name, array):
     """Raise ``ValueError`` if ``array`` holds NaN or Inf, naming the first one.
 
-    One pass and no temporary when all is well: a NaN or Inf makes the sum
-    non-finite (a sum that only overflows sends finite values through the
-    entry-by-entry search, which passes them).
+    One pass and no temporary when all is well: a test of every entry's
+    exponent bits for a C-contiguous float64 array
+    (:func:`~fastgrad.kernels.dense.any_nonfinite`), else the sum, which a
+    NaN or Inf makes non-finite (a sum that only overflows sends finite
+    values through the entry-by-entry search, which passes them).
     """
-    with np.errstate(over="ignore", invalid="ignore"):
-        if np.isfinite(np.add.reduce(array, axis=None)):
+    if array.dtype == np.float64 and array.flags.c_contiguous:
+        if not dense.any_nonfinite(array.reshape(-1)):
             return
+    else:
+        with np.errstate(over="ignore", invalid="ignore"):
+            if np.isfinite(np.add.reduce(array, axis=None)):
+                return
     bad = ~np.isfinite(array)
     if bad.any():
         first = tuple(int(i) for i in np.argwhere(bad)[0])

@@ -169,3 +169,28 @@ def test_node_block_and_weight_view():
     np.testing.assert_array_equal(
         dense.weight_view(theta, w_off, sizes, 1), np.arange(6.0).reshape(3, 2)
     )
+
+
+SPECIAL = [np.nan, np.inf, -np.inf, -np.nan, 0.0, -0.0, 5e-324, -5e-324, np.finfo(float).max]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    values=st.lists(
+        st.one_of(st.sampled_from(SPECIAL), st.floats(allow_nan=True, allow_infinity=True)),
+        max_size=70,
+    )
+)
+def test_any_nonfinite_is_numpys_isfinite(values):
+    # every special value, alone or among others, at any position of the vectorized loop
+    x = np.array(values, dtype=np.float64)
+    assert dense.any_nonfinite(x) == (not np.isfinite(x).all())
+
+
+def test_any_nonfinite_sees_a_nan_of_any_payload_and_sign():
+    x = np.zeros(37)
+    for bits in (0x7FF0000000000001, 0xFFF8000000000000, 0x7FFFFFFFFFFFFFFF, 0xFFF0000000000000):
+        x.view(np.uint64)[23] = bits
+        assert dense.any_nonfinite(x)
+    x.view(np.uint64)[23] = 0x7FEFFFFFFFFFFFFF  # the largest finite float
+    assert not dense.any_nonfinite(x)

@@ -95,21 +95,24 @@ def _block(buffer, net, u):
     return buffer[start:stop].reshape(-1, net.sizes[u])
 
 
-def forward(net, layers=None):
+def forward(net, layers=None, inputs=None):
     """Fill ``net.pre`` with every ``Z_u`` and ``net.acts`` with every hidden ``A_u``.
 
     ``net`` is a :class:`~fastgrad.kernels.structures.Network` whose ``acts``
     block 0 holds the input batch. ``Z_u = A_{u-1} W_u^T + b_u`` (one matrix
     product, then the bias), ``A_u = phi_u(Z_u) M_u``. The weights and
     biases are ``net.theta``'s, or ``layers[u] = (W_u, b_u)`` when given
-    (``net.theta`` is then not read).
+    (``net.theta`` is then not read). ``inputs``, when given, is ``A_0``
+    (``(batch, n_0)``, C-contiguous) in place of ``acts`` block 0, which is
+    then not read.
     """
     n_layers = net.sizes.shape[0] - 1
     batch = int(net.node_off[1]) // int(net.sizes[0])
     with blas_threads(work=_largest_product(net, batch)):
         for u in range(1, n_layers + 1):
             z = _block(net.pre, net, u)
-            np.matmul(_block(net.acts, net, u - 1), _weight(net, u, layers).T, out=z)
+            a_in = inputs if u == 1 and inputs is not None else _block(net.acts, net, u - 1)
+            np.matmul(a_in, _weight(net, u, layers).T, out=z)
             bias = _bias(net, u, layers)
             hidden = u < n_layers
             dense.finish_layer(
@@ -123,12 +126,13 @@ def forward(net, layers=None):
             )
 
 
-def backward(net, targets, loss_code, l2, grad, layers=None):
+def backward(net, targets, loss_code, l2, grad, layers=None, inputs=None):
     """Write the gradient of ``J`` into ``grad`` (laid out like ``net.theta``).
 
     ``J = (1/m) sum_b loss_b + l2 / (2m) sum_u ||W_u||^2`` with ``m`` the
     batch size; ``net`` must have been through :func:`forward`, and the
-    weights are read as there (``layers`` when given). With
+    weights and the inputs are read as there (``layers`` and ``inputs`` when
+    given). With
     ``D_u = dJ/dZ_u``: ``dW_u = D_u^T A_{u-1} + (l2/m) W_u``, ``db_u = sum_b
     D_u``, ``D_{u-1} = (D_u W_u) M_{u-1} phi'(Z_{u-1})``.
     """
@@ -144,7 +148,8 @@ def backward(net, targets, loss_code, l2, grad, layers=None):
             n_out, n_in = sizes[u], sizes[u - 1]
             weight = _weight(net, u, layers)
             d_weight = grad[net.w_off[u] : net.w_off[u] + n_out * n_in]
-            np.matmul(delta.T, _block(net.acts, net, u - 1), out=d_weight.reshape(n_out, n_in))
+            a_in = inputs if u == 1 and inputs is not None else _block(net.acts, net, u - 1)
+            np.matmul(delta.T, a_in, out=d_weight.reshape(n_out, n_in))
             if l2:
                 dense.add_scaled(d_weight, weight.ravel(), l2 / batch)
             np.sum(delta, axis=0, out=grad[net.b_off[u] : net.b_off[u] + n_out])

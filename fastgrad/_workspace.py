@@ -27,7 +27,8 @@ class Workspace:
     theta : ndarray or None
         Flat float64 parameters in the network's packing, or None with ``layers``.
     inputs : ndarray
-        ``(batch, n_in)`` float64 inputs, copied (:attr:`inputs` is the copy).
+        ``(batch, n_in)`` float64 inputs, copied into the activations' first
+        block (:attr:`inputs` is the copy), unless ``copy_inputs`` is false.
     targets : ndarray
         ``(batch, n_out)`` float64 dense targets.
     dropout : bool, default True
@@ -41,6 +42,13 @@ class Workspace:
         ``theta``: the passes read them where they are, and the flat
         :attr:`theta` that the checker's kernels take is packed only when
         first asked for.
+    copy_inputs : bool, default True
+        False: C-contiguous float64 ``inputs`` are not copied; the passes read
+        them where they are (:attr:`inputs` is the caller's array) and the
+        first block of :attr:`acts` is left unwritten. Only for a workspace
+        whose own methods alone read it (``net.loss``, ``net.gradients``,
+        ``net.predict``): the copy adds the batch once more to what the
+        passes keep in cache.
     buffers : ndarray, optional
         A float64 ``(3, batch * sum(sizes))`` array to hold the activations,
         pre-activations and masks (:attr:`buffers`), overwritten here;
@@ -69,6 +77,7 @@ class Workspace:
         layers=None,
         buffers=None,
         clean=False,
+        copy_inputs=True,
     ):
         if (theta is None) == (layers is None):
             raise TypeError("a Workspace takes theta or layers, one of the two")
@@ -103,15 +112,19 @@ class Workspace:
             self.masks[:] = 1.0
             self.block(self.acts, n_layers)[:] = 0.0
             self.block(self.pre, 0)[:] = 0.0
-        self.inputs = self.block(self.acts, 0)
-        self.inputs[:] = inputs
+        self._inputs = None  # the caller's inputs, read by the passes in place of the copy
+        if copy_inputs or inputs.dtype != np.float64 or not inputs.flags.c_contiguous:
+            self.inputs = self.block(self.acts, 0)
+            self.inputs[:] = inputs
+        else:
+            self.inputs = self._inputs = inputs
         if masks is None and dropout and any(net.dropout):
             masks = net.dropout_masks(self.batch)
         self.masked = bool(dropout and masks is not None)
         if self.masked:
             for u, mask in enumerate(masks, start=1):
                 self.block(self.masks, u)[:] = mask
-        _passes.forward(self._pass_arrays(), self.layers)
+        _passes.forward(self._pass_arrays(), self.layers, self._inputs)
 
     @property
     def theta(self):
@@ -241,7 +254,9 @@ class Workspace:
         grad = np.empty(self.net.packing.size)
         l2 = self.l2 if self.scale == 1.0 else 0.0
         layers = self.layers
-        _passes.backward(self._pass_arrays(), self.targets, self.loss_code, l2, grad, layers)
+        _passes.backward(
+            self._pass_arrays(), self.targets, self.loss_code, l2, grad, layers, self._inputs
+        )
         if self.scale != 1.0:
             grad *= self.scale
             if self.l2:

@@ -459,12 +459,22 @@ class MLP:
         if not self._spares:
             self._spares.append({"buffers": work.buffers, "clean": not work.masked})
 
-    def workspace(self, params, X, Y, layout="rows", dropout_masks=None, buffers=None, clean=False):
+    def workspace(
+        self,
+        params,
+        X,
+        Y,
+        layout="rows",
+        dropout_masks=None,
+        buffers=None,
+        clean=False,
+        copy_inputs=True,
+    ):
         """Validate parameters and a batch and run the forward pass.
 
         ``dropout_masks`` are the user's own 0/1 keep-masks (see :meth:`loss`);
-        ``buffers`` and ``clean`` as :class:`~fastgrad._workspace.Workspace`
-        takes them.
+        ``buffers``, ``clean`` and ``copy_inputs`` as
+        :class:`~fastgrad._workspace.Workspace` takes them.
 
         Returns
         -------
@@ -480,7 +490,15 @@ class MLP:
         if dropout_masks is not None:
             masks = keep_multipliers(self, dropout_masks, inputs.shape[0], layout)
         work = Workspace(
-            self, None, inputs, targets, masks=masks, layers=layers, buffers=buffers, clean=clean
+            self,
+            None,
+            inputs,
+            targets,
+            masks=masks,
+            layers=layers,
+            buffers=buffers,
+            clean=clean,
+            copy_inputs=copy_inputs,
         )
         return work, bias_shapes
 
@@ -512,7 +530,7 @@ class MLP:
         float
         """
         spare = self._take_spare()
-        work, _ = self.workspace(params, X, Y, layout, dropout_masks, **spare)
+        work, _ = self.workspace(params, X, Y, layout, dropout_masks, copy_inputs=False, **spare)
         loss = work.loss()
         self._give_back(work)
         return loss
@@ -528,7 +546,9 @@ class MLP:
             ``{"dW1": ..., "db1": ..., ...}``, each in the shape of its parameter.
         """
         spare = self._take_spare()
-        work, bias_shapes = self.workspace(params, X, Y, layout, dropout_masks, **spare)
+        work, bias_shapes = self.workspace(
+            params, X, Y, layout, dropout_masks, copy_inputs=False, **spare
+        )
         grad = work.gradient()
         self._give_back(work)
         return self.packing.unpack(grad, bias_shapes, prefix="d")
@@ -547,7 +567,9 @@ class MLP:
         inputs = prepare_inputs(X, self.sizes[0], layout, copy=False)
         dummy = np.zeros((inputs.shape[0], self.sizes[-1]))
         spare = self._take_spare()
-        work = Workspace(self, None, inputs, dummy, dropout=False, layers=layers, **spare)
+        work = Workspace(
+            self, None, inputs, dummy, dropout=False, layers=layers, copy_inputs=False, **spare
+        )
         out = work.outputs()
         self._give_back(work)
         return out if layout == "rows" else out.T

@@ -54,6 +54,25 @@ def test_inputs_are_a_copy():
     assert np.shares_memory(work.inputs, work.acts)
 
 
+@settings(max_examples=40, deadline=None)
+@given(case=cases())
+def test_inputs_read_in_place_give_the_copys_results_to_the_bit(case):
+    # net.loss, net.gradients and net.predict feed X straight into the first products
+    net = case.net
+    copied, _ = net.workspace(case.params, case.X_given, case.Y_given, case.layout)
+    work, _ = net.workspace(case.params, case.X_given, case.Y_given, case.layout, copy_inputs=False)
+    rows = np.asarray(case.X_given) if case.layout == "rows" else np.asarray(case.X_given).T
+    in_place = rows.dtype == np.float64 and rows.flags.c_contiguous
+    assert np.shares_memory(work.inputs, case.X_given) == in_place
+    np.testing.assert_array_equal(work.inputs, copied.inputs)
+    # the pre-activations and the hidden activations past the input block
+    np.testing.assert_array_equal(work.pre, copied.pre)
+    first = copied.node_off[1]
+    np.testing.assert_array_equal(work.acts[first:], copied.acts[first:])
+    assert work.loss() == copied.loss()
+    np.testing.assert_array_equal(work.gradient(), copied.gradient())
+
+
 def test_a_pickled_workspace_carries_theta():
     case = build_case([3, 5, 2], "relu", "mse", l2=0.5, batch=3)
     work, _ = case.net.workspace(case.params, case.X_given, case.Y_given)

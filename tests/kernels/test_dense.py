@@ -194,3 +194,27 @@ def test_any_nonfinite_sees_a_nan_of_any_payload_and_sign():
         assert dense.any_nonfinite(x)
     x.view(np.uint64)[23] = 0x7FEFFFFFFFFFFFFF  # the largest finite float
     assert not dense.any_nonfinite(x)
+
+
+@pytest.mark.parametrize("code", [activations.RELU, activations.LEAKY_RELU, activations.TANH])
+def test_elementwise_steps_are_the_scalar_activations_to_the_bit(code):
+    # relu's loops run with the code as a constant (vectorized), the others dispatch per entry:
+    # either way each entry is activate()/derivative() of it, as the scalar functions give it
+    rng = np.random.default_rng(code)
+    z0 = rng.normal(size=(7, 33))
+    z0[0, :4] = [0.0, -0.0, 5e-324, -5e-324]
+    bias = rng.normal(size=33)
+    bias[:4] = 0.0
+    mask = np.where(rng.random((7, 33)) < 0.3, 0.0, 2.0)
+    param = 0.2 if code == activations.LEAKY_RELU else 0.0
+    z, a_out = z0.copy(), np.empty_like(z0)
+    dense.finish_layer(z, bias, mask, a_out, code, param, True)
+    total = z0 + bias
+    np.testing.assert_array_equal(z, total)
+    expected = [[activations.activate(code, param, t) for t in row] for row in total]
+    np.testing.assert_array_equal(a_out, np.array(expected) * mask)
+    d_act = rng.normal(size=z0.shape)
+    d_out = d_act.copy()
+    dense.through_activation(d_out, total, mask, code, param)
+    slopes = np.array([[activations.derivative(code, param, t) for t in row] for row in total])
+    np.testing.assert_array_equal(d_out, d_act * (mask * slopes))

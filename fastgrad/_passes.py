@@ -142,7 +142,10 @@ def backward(net, targets, loss_code, l2, grad, layers=None, inputs=None):
     widest = int(np.max(sizes[1:]))
     buffers = np.empty(2 * batch * widest)
     delta = buffers[: batch * sizes[n_layers]].reshape(batch, sizes[n_layers])
-    dense.output_delta(net.pre, net.node_off, sizes, targets, loss_code, delta)
+    # each layer's bias gradient (the column sums of its delta) is written with the delta
+    b_last = net.b_off[n_layers]
+    bias_grad = grad[b_last : b_last + sizes[n_layers]]
+    dense.output_delta(net.pre, net.node_off, sizes, targets, loss_code, delta, bias_grad)
     with blas_threads(work=_largest_product(net, batch)):
         for u in range(n_layers, 0, -1):
             n_out, n_in = sizes[u], sizes[u - 1]
@@ -152,7 +155,9 @@ def backward(net, targets, loss_code, l2, grad, layers=None, inputs=None):
             np.matmul(delta.T, a_in, out=d_weight.reshape(n_out, n_in))
             if l2:
                 dense.add_scaled(d_weight, weight.ravel(), l2 / batch)
-            np.sum(delta, axis=0, out=grad[net.b_off[u] : net.b_off[u] + n_out])
+            if n_out == 1:
+                # numpy sums a single column pairwise, which the bits of db_u always were
+                np.add.reduce(delta, axis=0, out=grad[net.b_off[u] : net.b_off[u] + 1])
             if u > 1:
                 half = (n_layers - u + 1) % 2
                 below = buffers[half * batch * widest :][: batch * n_in].reshape(batch, n_in)
@@ -163,6 +168,7 @@ def backward(net, targets, loss_code, l2, grad, layers=None, inputs=None):
                     _block(net.masks, net, u - 1),
                     net.codes[u - 1],
                     net.act_params[u - 1],
+                    grad[net.b_off[u - 1] : net.b_off[u - 1] + n_in],
                 )
                 delta = below
 

@@ -129,8 +129,26 @@ def squared_weight_norm(theta, w_off, sizes):
 
 
 @jit()
-def output_delta(pre, node_off, sizes, targets, loss_code, delta):
-    """Write ``d J / d Z_L`` (the data term, ``1/m`` included) into ``delta`` (``batch x n_L``)."""
+def column_sums(x, out):
+    """Write the sum of each column of ``x`` (``batch x n``) into ``out``, row after row.
+
+    Row 0 first, then each next row added: the order of numpy's
+    ``np.add.reduce(x, axis=0)`` on a C-contiguous array, to the bit.
+    """
+    for k in range(x.shape[1]):
+        out[k] = x[0, k]
+    for b in range(1, x.shape[0]):
+        for k in range(x.shape[1]):
+            out[k] += x[b, k]
+
+
+@jit()
+def output_delta(pre, node_off, sizes, targets, loss_code, delta, bias_grad):
+    """Write ``d J / d Z_L`` (the data term, ``1/m`` included) into ``delta`` (``batch x n_L``).
+
+    ``bias_grad`` receives its column sums, the gradient of the output bias
+    (:func:`column_sums`).
+    """
     n_layers = sizes.shape[0] - 1
     batch = targets.shape[0]
     logits = node_block(pre, node_off, sizes, n_layers)
@@ -138,6 +156,7 @@ def output_delta(pre, node_off, sizes, targets, loss_code, delta):
         logit_gradient(loss_code, logits[b], targets[b], delta[b])
         for k in range(sizes[n_layers]):
             delta[b, k] /= batch
+    column_sums(delta, bias_grad)
 
 
 @jit()
@@ -155,15 +174,18 @@ def _through(d_act, z, mask, code, param):
 
 
 @jit()
-def through_activation(d_act, z, mask, code, param):
+def through_activation(d_act, z, mask, code, param, bias_grad):
     """Turn ``dJ/dA_u`` into ``dJ/dZ_u`` in place: times ``M_u phi'(Z_u)``.
 
     ``param`` is the activation's parameter (:mod:`fastgrad.kernels.activations`).
+    ``bias_grad`` receives the column sums of ``dJ/dZ_u``, the gradient of the
+    bias of layer ``u`` (:func:`column_sums`).
     """
     if code == RELU:
         _through(d_act, z, mask, RELU, param)  # the code as a constant, as in finish_layer
     else:
         _through(d_act, z, mask, code, param)
+    column_sums(d_act, bias_grad)
 
 
 @jit()

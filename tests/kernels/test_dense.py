@@ -215,6 +215,24 @@ def test_elementwise_steps_are_the_scalar_activations_to_the_bit(code):
     np.testing.assert_array_equal(a_out, np.array(expected) * mask)
     d_act = rng.normal(size=z0.shape)
     d_out = d_act.copy()
-    dense.through_activation(d_out, total, mask, code, param)
+    bias_grad = np.full(33, np.nan)
+    dense.through_activation(d_out, total, mask, code, param, bias_grad)
     slopes = np.array([[activations.derivative(code, param, t) for t in row] for row in total])
     np.testing.assert_array_equal(d_out, d_act * (mask * slopes))
+    np.testing.assert_array_equal(bias_grad, np.add.reduce(d_out, axis=0))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rows=st.integers(1, 70),
+    columns=st.integers(2, 40),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_column_sums_are_numpys_sum_over_rows_to_the_bit(rows, columns, seed):
+    # the bias gradients were numpy's np.add.reduce(delta, axis=0); they must not move.
+    # (numpy sums a single column pairwise: the passes leave that one to numpy)
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, columns)) * 10.0 ** rng.integers(-8, 9, size=(rows, columns))
+    out = np.full(columns, np.nan)
+    dense.column_sums(x, out)
+    np.testing.assert_array_equal(out, np.add.reduce(x, axis=0))

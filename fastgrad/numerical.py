@@ -188,6 +188,25 @@ def sampled_layout(work, entries):
     )
 
 
+@functools.lru_cache(maxsize=8)
+def _suffix_factors(sizes):
+    """Per node layer ``u``, a task's cost per entry-sample: ``1 + SUFFIX_SHARE`` times the
+    multiply-adds of the layers after ``u`` (``[0]`` unused)."""
+    factors = np.ones(len(sizes))
+    for u in range(1, len(sizes)):
+        suffix = sum(a * b for a, b in zip(sizes[u:-1], sizes[u + 1 :], strict=True))
+        factors[u] = 1 + (suffix + sizes[-1]) * SUFFIX_SHARE
+    factors.flags.writeable = False
+    return factors
+
+
+@functools.lru_cache(maxsize=8)
+def _batched_layers(codes):
+    """Node layers of a network of activation ``codes`` whose series are batched."""
+    array = np.asarray(codes, dtype=np.int64)
+    return tuple(u for u in range(1, len(codes) - 1) if batched(u, array))
+
+
 def split_tasks(costs, n_ranges):
     """Split tasks of estimated ``costs`` into at most ``n_ranges`` contiguous ranges of like cost.
 
@@ -300,8 +319,7 @@ class Differences:
         """Node layers whose units' series are computed for the whole layer at once."""
         if self.method != finite_diff.EXACT:
             return []
-        codes = self.work.network.codes
-        return [u for u in range(1, len(self.work.sizes) - 1) if batched(u, codes)]
+        return list(_batched_layers(tuple(int(code) for code in self.work.codes)))
 
     def _line_layers(self):
         """Node layers, among the tasks', whose units' series are set up at once along lines."""
@@ -396,12 +414,8 @@ class Differences:
 
     def task_costs(self):
         """Return the estimated work of each task, in entry-samples weighted by the later layers."""
-        work = self.work
-        cost = np.diff(self.entry_ptr) * work.batch
-        for u in range(1, len(work.sizes)):
-            suffix = int(np.sum(work.sizes[u:-1] * work.sizes[u + 1 :])) + int(work.sizes[-1])
-            cost = np.where(self.task_layer == u, cost * (1 + suffix * SUFFIX_SHARE), cost)
-        return cost
+        factors = _suffix_factors(tuple(int(s) for s in self.work.sizes))
+        return (self.entry_ptr[1:] - self.entry_ptr[:-1]) * self.work.batch * factors[self.task_layer]
 
     def chunks(self, n_chunks):
         """Split the tasks into at most ``n_chunks`` ranges of similar work.

@@ -5,13 +5,45 @@ the forward pass once and keeps every pre-activation and activation, which the
 loss, the backward pass, the checker and the diagnostics all read.
 """
 
+import functools
+
 import numpy as np
 
 from . import _passes
+from ._packing import Packing
 from .kernels import dense, tables
 from .kernels.line_series import DEGREE
 from .kernels.losses import BINARY_CROSS_ENTROPY
 from .kernels.structures import Head, Network
+
+@functools.lru_cache(maxsize=16)
+def _layout(sizes, codes, act_params, batch):
+    """Return the arrays that describe a network's layers, laid out for a batch.
+
+    ``act_params`` as :func:`_exactly` writes them. Returns
+    ``(sizes, codes, act_params, w_off, b_off, node_off)`` as
+    :class:`~fastgrad.kernels.structures.Network` holds them, built once per
+    network shape and batch size: every workspace of the same shape shares
+    them, and nothing writes to them.
+    """
+    packing = Packing(sizes)
+    n_layers = len(sizes) - 1
+    w_off = np.zeros(n_layers + 1, dtype=np.int64)
+    b_off = np.zeros(n_layers + 1, dtype=np.int64)
+    for u in range(1, n_layers + 1):
+        w_off[u] = packing.offsets[f"W{u}"]
+        b_off[u] = packing.offsets[f"b{u}"]
+    sizes = np.asarray(sizes, dtype=np.int64)
+    node_off = np.concatenate(([0], np.cumsum(sizes) * batch)).astype(np.int64)
+    codes = np.asarray(codes, dtype=np.int64)
+    act_params = np.array([float.fromhex(p) for p in act_params], dtype=np.float64)
+    return sizes, codes, act_params, w_off, b_off, node_off
+
+
+def _exactly(values):
+    """Key floats by their bits (``0.0`` and ``-0.0`` compare equal but are not the same)."""
+    return tuple(float(v).hex() for v in values)
+
 
 _UNPACKED = np.empty(0)
 """The ``theta`` of the passes' :class:`Network` while the parameters are the user's arrays."""
@@ -86,20 +118,14 @@ class Workspace:
         self._layers = layers
         self.targets = targets
         self.batch = inputs.shape[0]
-        self.sizes = np.asarray(net.sizes, dtype=np.int64)
-        self.codes = np.asarray(net.activation_codes, dtype=np.int64)
-        self.act_params = np.asarray(net.activation_parameters, dtype=np.float64)
+        params = _exactly(net.activation_parameters)
+        (self.sizes, self.codes, self.act_params, self.w_off, self.b_off, self.node_off) = _layout(
+            net.sizes, net.activation_codes, params, self.batch
+        )
         self.loss_code = net.loss_code
         self.l2 = float(net.l2)
         self.scale = net.data_scale(self.batch)
-        packing = net.packing
         n_layers = len(net.sizes) - 1
-        self.w_off = np.zeros(n_layers + 1, dtype=np.int64)
-        self.b_off = np.zeros(n_layers + 1, dtype=np.int64)
-        for u in range(1, n_layers + 1):
-            self.w_off[u] = packing.offsets[f"W{u}"]
-            self.b_off[u] = packing.offsets[f"b{u}"]
-        self.node_off = np.concatenate(([0], np.cumsum(self.sizes) * self.batch)).astype(np.int64)
         total = int(self.node_off[-1])
         # one allocation for the three per-unit buffers. The forward pass writes every block
         # but the input's pre-activations (none) and the logits' activations (the loss's):
@@ -180,17 +206,17 @@ class Workspace:
         return self._arrays(self.theta)
 
     def _arrays(self, theta):
-        return Network(
-            theta=theta,
-            w_off=self.w_off,
-            b_off=self.b_off,
-            sizes=self.sizes,
-            codes=self.codes,
-            act_params=self.act_params,
-            masks=self.masks,
-            node_off=self.node_off,
-            acts=self.acts,
-            pre=self.pre,
+        return Network(  # by position, in the order of its fields: a check builds it often
+            theta,
+            self.w_off,
+            self.b_off,
+            self.sizes,
+            self.codes,
+            self.act_params,
+            self.masks,
+            self.node_off,
+            self.acts,
+            self.pre,
         )
 
     def block(self, buffer, u):

@@ -67,27 +67,31 @@ def _backward_terms(work):
     ``delta`` is ``(batch, sizes[u])``: per sample, the sum of absolute terms
     of the loss's derivative by the pre-activations of layer ``u``.
     """
-    packing = work.net.packing
     targets = np.abs(work.targets)
     if work.net.output == "softmax":  # p sum(y) - y: soft targets need not sum to 1
         delta = work.outputs() * np.add.reduce(targets, axis=1, keepdims=True) + targets
     else:
         delta = np.abs(work.outputs()) + targets
     delta *= abs(work.scale)  # the network's convention for the data term (sum, mean)
-    for u in range(len(work.sizes) - 1, 0, -1):
-        weight = work.theta[packing.slice(f"W{u}")].reshape(packing.shapes[f"W{u}"])
+    # plain ints: a small network's arrays take less time than numpy's scalars slicing them
+    sizes, node_off, w_off = work.sizes.tolist(), work.node_off.tolist(), work.w_off.tolist()
+    codes, act_params = work.codes.tolist(), work.act_params.tolist()
+    batch = work.batch
+    for u in range(len(sizes) - 1, 0, -1):
+        n_out, n_in = sizes[u], sizes[u - 1]
+        weight = work.theta[w_off[u] : w_off[u] + n_out * n_in].reshape(n_out, n_in)
         yield u, delta, weight
         if u > 1:
-            code = int(work.codes[u - 1])
-            pre = work.block(work.pre, u - 1)
+            code = codes[u - 1]
+            start, stop = node_off[u - 1], node_off[u]
+            pre = work.pre[start:stop].reshape(batch, n_in)
+            masks = work.masks[start:stop].reshape(batch, n_in)
             if code in PIECEWISE_LINEAR:  # one compiled pass, the same products
                 spread = np.empty_like(pre)
-                slope_spread(
-                    code, float(work.act_params[u - 1]), pre, work.block(work.masks, u - 1), spread
-                )
+                slope_spread(code, act_params[u - 1], pre, masks, spread)
             else:
-                spread = _derivative(code, float(work.act_params[u - 1]), pre)
-                spread *= np.abs(work.block(work.masks, u - 1))
+                spread = _derivative(code, act_params[u - 1], pre)
+                spread *= np.abs(masks)
             delta = np.einsum("bk,kj->bj", delta, np.abs(weight))
             delta *= spread
 
@@ -138,9 +142,11 @@ def gradient_scale(work):
     batch = work.batch
     scale = 0.0
     largest_of = np.maximum.reduce  # the ufunc itself: np.max's wrapper costs more than a
-    for u, delta, weight in _backward_terms(work):  # small layer's reduction
-        reach = np.empty(batch)
-        row_reach(work.block(work.acts, u - 1), reach)
+    node_off = work.node_off.tolist()  # small layer's reduction
+    reach = np.empty(batch)
+    for u, delta, weight in _backward_terms(work):
+        a_in = work.acts[node_off[u - 1] : node_off[u]].reshape(batch, weight.shape[1])
+        row_reach(a_in, reach)
         largest = float(largest_of(np.einsum("b,bk->k", reach, delta), initial=0.0))
         if work.l2 and weight.size:
             largest += work.l2 * float(largest_of(np.abs(weight), axis=None))

@@ -21,6 +21,11 @@ def _median(values):
     return float(0.5 * (ordered[(values.size - 1) // 2] + ordered[middle]))
 
 
+_VERDICTS = tuple(sorted(Verdict))
+"""Each verdict at the index of its value: looked up faster than ``Verdict(value)`` is made."""
+_SUSPICIOUS, _INCONCLUSIVE = int(Verdict.SUSPICIOUS), int(Verdict.INCONCLUSIVE)
+
+
 @dataclass(frozen=True)
 class Entry:
     """One compared entry of a gradient.
@@ -317,13 +322,15 @@ class CheckReport:
         compared = self._compared_counts()
         self.difference = self._difference(squares.sum(axis=0), int(compared.sum()))
         differences = self._differences_of(squares, compared)
-        levels = np.maximum(thresholds.levels(differences), thresholds.levels(max_errors))
+        n_tensors = len(differences)
+        both = thresholds.levels(np.concatenate((differences, max_errors)))
+        levels = np.maximum(both[:n_tensors], both[n_tensors:])
         open_tensors = (compared == 0) | (self._unverifiable_counts() > 0)
         if self.vanishing:
             open_tensors[:] = True
-        levels[open_tensors & (levels < Verdict.SUSPICIOUS)] = Verdict.INCONCLUSIVE
+        levels[open_tensors & (levels < _SUSPICIOUS)] = _INCONCLUSIVE
         self._differences = differences
-        self._verdicts = [Verdict(level) for level in levels]
+        self._verdicts = [_VERDICTS[level] for level in levels.tolist()]
         verdict = max(int(levels.max()), int(thresholds.classify(self.difference)))
         self.reasons = [*reasons, *self._inconclusive_reasons(compared)]
         self._extra_hints = list(hints)
@@ -432,14 +439,17 @@ class CheckReport:
         return math.sqrt(gap) / scale if scale > 0.0 else 0.0
 
     def _differences_of(self, squares, counts):
-        """Return :meth:`_difference` of every row of ``squares``, in one vector pass."""
-        gap, a2, n2 = squares.T
-        norms = np.sqrt(a2) + np.sqrt(n2)
-        least = self.floor * self._unit * np.sqrt(counts)
-        scale = np.where(least > norms, least, norms)  # max() as Python takes it, NaN included
-        out = np.zeros(len(counts))
-        np.divide(np.sqrt(gap), scale, out=out, where=scale > 0.0)
-        return out
+        """Return :meth:`_difference` of every row of ``squares`` as a vector."""
+        # one tensor at a time in Python's floats: the same correctly rounded operations as
+        # numpy's, at less cost for the few tensors of a network
+        floor = self.floor * self._unit
+        out = []
+        for (gap, a2, n2), count in zip(squares.tolist(), counts.tolist(), strict=True):
+            norms = math.sqrt(a2) + math.sqrt(n2)
+            least = floor * math.sqrt(count)
+            scale = least if least > norms else norms  # max() as Python takes it, NaN included
+            out.append(math.sqrt(gap) / scale if scale > 0.0 else 0.0)
+        return np.array(out)
 
     def _unverifiable_counts(self):
         """Per tensor, computed entries that could not be compared (and block a pass)."""
@@ -468,15 +478,15 @@ class CheckReport:
                 "of the terms it sums); check at another (e.g. at initialization)"
             )
         packing = self.net.packing
-        names = [n for n, c in zip(packing.names, counts, strict=True) if c == 0]
+        names = [n for n, c in zip(packing.names, counts.tolist(), strict=True) if c == 0]
         if names:
             kinked = [n for n in names if np.any(self._kink_counts[packing.slice(n)])]
             reached = "no entry compared" if not kinked else "no entry compared (kinks only)"
             reasons.append(f"{', '.join(names)}: {reached}")
+        if not self._counts[:, 1:].any():
+            return reasons
         unverified = self._counts[:, 1]
         not_finite = self._counts[:, 2]
-        if not (unverified.any() or not_finite.any()):
-            return reasons
         for name, count, overflows in zip(packing.names, unverified, not_finite, strict=True):
             count = int(count)
             if count and name not in names:

@@ -499,7 +499,7 @@ class Differences:
         """
         values = self.finish(out.diff)
         self.unverifiable = out.unverifiable
-        self.paths = dict(zip(PATH_NAMES, (int(c) for c in out.paths.sum(axis=0)), strict=True))
+        self.paths = dict(zip(PATH_NAMES, out.paths.sum(axis=0).tolist(), strict=True))
         self.kink_index = self.kink_lo = self.kink_hi = None
         kinked = np.flatnonzero(out.kinks)
         if kinked.size:

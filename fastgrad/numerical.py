@@ -190,8 +190,10 @@ def sampled_layout(work, entries):
 
 @functools.lru_cache(maxsize=8)
 def _suffix_factors(sizes):
-    """Per node layer ``u``, a task's cost per entry-sample: ``1 + SUFFIX_SHARE`` times the
-    multiply-adds of the layers after ``u`` (``[0]`` unused)."""
+    """Return each node layer's cost per entry-sample of its tasks (``[0]`` unused).
+
+    ``1 + SUFFIX_SHARE`` times the multiply-adds of the layers after ``u``.
+    """
     factors = np.ones(len(sizes))
     for u in range(1, len(sizes)):
         suffix = sum(a * b for a, b in zip(sizes[u:-1], sizes[u + 1 :], strict=True))
@@ -415,7 +417,8 @@ class Differences:
     def task_costs(self):
         """Return the estimated work of each task, in entry-samples weighted by the later layers."""
         factors = _suffix_factors(tuple(int(s) for s in self.work.sizes))
-        return (self.entry_ptr[1:] - self.entry_ptr[:-1]) * self.work.batch * factors[self.task_layer]
+        entries = self.entry_ptr[1:] - self.entry_ptr[:-1]
+        return entries * self.work.batch * factors[self.task_layer]
 
     def chunks(self, n_chunks):
         """Split the tasks into at most ``n_chunks`` ranges of similar work.

@@ -16,6 +16,7 @@ from .kernels.line_series import DEGREE
 from .kernels.losses import BINARY_CROSS_ENTROPY
 from .kernels.structures import Head, Network
 
+
 @functools.lru_cache(maxsize=16)
 def _layout(sizes, codes, act_params, batch):
     """Return the arrays that describe a network's layers, laid out for a batch.

@@ -382,11 +382,15 @@ class Differences:
                     t.series_ready,
                 )
 
+    def _build_entries(self):
+        """Build the flat indices and weight flags of a full check's entries."""
+        self._entries, self._is_weight = full_entries(tuple(int(s) for s in self.work.sizes))
+
     @property
     def entries(self):
         """The flat indices differenced, in the order of the values (built on first use)."""
         if self._entries is None:
-            self._entries, self._is_weight = full_entries(tuple(int(s) for s in self.work.sizes))
+            self._build_entries()
         return self._entries
 
     @entries.setter
@@ -397,7 +401,7 @@ class Differences:
     def is_weight(self):
         """Whether each entry of :attr:`entries` is a weight (else a bias)."""
         if self._is_weight is None:
-            self._entries, self._is_weight = full_entries(tuple(int(s) for s in self.work.sizes))
+            self._build_entries()
         return self._is_weight
 
     @is_weight.setter

@@ -7,13 +7,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from networks import case, naive_args
+from one_unit import one_unit_series
 from threads import numba_threads
 
 from fastgrad import _layer_series, numerical
 from fastgrad.kernels import layer_series as ls
 from fastgrad.kernels.jets import ORDER
-from fastgrad.kernels.structures import Jets
-from fastgrad.kernels.unit_series import JET_REACH, SAFETY, TAIL, tail_fits, unit_series
+from fastgrad.kernels.unit_series import JET_REACH, SAFETY, TAIL, tail_fits
 from fastgrad.numerical import DEFAULT_EPSILON, Differences
 
 SMOOTH = ("tanh", "sigmoid", "softplus", "elu")
@@ -26,22 +26,6 @@ def prepared(net, params, X, Y, epsilon):
     diff = Differences(work, epsilon)
     diff.prepare()
     return work, diff
-
-
-def one_unit_series(work, diff, u, i, b, epsilon):
-    """The one-unit path's series of (u, i, b), or None where it refuses."""
-    width = int(work.sizes.max())
-    scratch = Jets(
-        np.zeros((ORDER + 1, width)),
-        np.zeros((ORDER + 1, width)),
-        *(np.zeros(ORDER + 1) for _ in range(7)),
-    )
-    out = np.zeros(ORDER + 1)
-    r = epsilon * diff.tables.reach_in[u - 1, b]
-    net, t = work.network, diff.tables
-    if unit_series(u, i, b, r, net, diff.head, t.wt, work.loss_code, scratch, out):
-        return out
-    return None
 
 
 def odd_part(series, g):

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from networks import case, naive_args
+from one_unit import one_unit_series
 from threads import numba_threads
 
 import fastgrad as fg
@@ -14,8 +15,7 @@ from fastgrad import _line_setup, numerical
 from fastgrad.kernels import layer_series as ls
 from fastgrad.kernels import line_setup, tables
 from fastgrad.kernels.jets import ORDER
-from fastgrad.kernels.structures import Jets
-from fastgrad.kernels.unit_series import SAFETY, unit_series
+from fastgrad.kernels.unit_series import SAFETY
 from fastgrad.numerical import DEFAULT_EPSILON, Differences
 
 LINEAR = ("relu", "identity", ("leaky_relu", 0.2), ("leaky_relu", -0.3), "leaky_relu")
@@ -202,22 +202,6 @@ def test_a_certified_unit_moves_no_later_unit_across_its_kink(drawn, epsilon):
                     continue
                 live = masks[k - 1][b] != 0.0
                 assert np.all(step * np.abs(d[live]) < np.abs(Z[k][b][live])), (u, i, b, k)
-
-
-def one_unit_series(work, diff, u, i, b, epsilon):
-    """The one-unit path's series of (u, i, b), or None where it refuses."""
-    width = int(work.sizes.max())
-    scratch = Jets(
-        np.zeros((ORDER + 1, width)),
-        np.zeros((ORDER + 1, width)),
-        *(np.zeros(ORDER + 1) for _ in range(7)),
-    )
-    out = np.zeros(ORDER + 1)
-    r = epsilon * diff.tables.reach_in[u - 1, b]
-    net, t = work.network, diff.tables
-    if unit_series(u, i, b, r, net, diff.head, t.wt, work.loss_code, scratch, out):
-        return out
-    return None
 
 
 @settings(max_examples=40, deadline=None)

@@ -182,26 +182,29 @@ def sigmoid_difference(z, delta):
     return sigmoid_pair(z)[0] * sigmoid_pair(w)[1] * math.expm1(delta)
 
 
+_SMALLEST_NORMAL = 2.2250738585072014e-308
+
+
 @jit(entry=False)
 def softplus_difference(z, delta, s, c):
     """Return ``softplus(z + delta) - softplus(z)``, given ``(s, c) = sigmoid_pair(z)``.
 
     ``log1p(s expm1(delta))`` is exact to rounding while its argument stays
     above ``-1/2`` and finite. Below, the argument nears ``-1`` and cancels;
-    there ``log(c + s exp(delta))`` sums two positive terms instead. When
-    ``expm1`` overflows (``delta > 709``) the two values differ by so much
-    that subtracting them directly loses nothing that matters.
+    there ``log(c + s exp(delta))`` sums two positive terms instead, while
+    that sum is a normal number (a subnormal one holds too few bits). When
+    ``expm1`` overflows (``delta > 709``), or the sum is subnormal (then
+    ``z > 708``), ``softplus(x) = x + softplus(-x)`` for ``x = z`` and ``x =
+    z + delta`` leaves ``delta`` plus two terms that are small or cancel
+    nothing.
     """
     x = s * math.expm1(delta)
     if -0.5 <= x < math.inf:
         return math.log1p(x)
     if delta < 0.0:
         y = c + s * math.exp(delta)
-        if y > 0.0:
+        if y >= _SMALLEST_NORMAL:
             return math.log(y)
-        return softplus(z + delta) - softplus(z)
-    w = z + delta
     if z > 0.0:
-        # softplus(x) = x + log1p(exp(-x)) for x > 0
-        return delta + (math.log1p(math.exp(-w)) - math.log1p(math.exp(-z)))
-    return softplus(w) - softplus(z)
+        return delta + (softplus(-(z + delta)) - softplus(-z))
+    return softplus(z + delta) - softplus(z)

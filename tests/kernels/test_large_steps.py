@@ -96,3 +96,16 @@ def test_random_networks_at_large_weights_inputs_and_steps(
     Y = random_targets(output, 2, sizes[-1], rng)
     ours = kernel_values(net, params, X, Y, epsilon, method)
     assert_exact(ours, reference(net, params, X, Y, epsilon))
+
+
+@pytest.mark.parametrize("method", ["exact", "direct"])
+@pytest.mark.parametrize("y", [0.0, 0.2])
+@pytest.mark.parametrize("epsilon", [1e-3, 0.5])
+def test_a_logit_past_exp_range_moved_by_more_than_it(epsilon, y, method):
+    # z of 1e6 and more moved by eps x = 740 (between 708 and 745): s exp(-740) of
+    # log(c + s exp(-dz)) is subnormal (6 bits) and c = 0 cannot make up for it
+    net = fg.MLP([1, 1], output="sigmoid")
+    params = {"W1": np.array([[1000.1]]), "b1": np.array([0.3])}
+    X, Y = np.array([[740.0 / epsilon]]), np.array([[y]])
+    ours = kernel_values(net, params, X, Y, epsilon, method)
+    assert_exact(ours, reference(net, params, X, Y, epsilon))

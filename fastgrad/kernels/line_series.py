@@ -131,14 +131,23 @@ def line_coefficients(loss_code, z, prob, y, direction, bernoulli, mu, kappa, co
             coef[n] /= factorial
         coef[1] -= y_dot_u
     elif loss_code == CROSS_ENTROPY:
+        # about the likeliest output's u, whose term is then exactly zero: a confident
+        # output (p = 1 - tiny) leaves the others' tiny p in the mean, not 1 - p
+        likeliest = 0
+        for k in range(1, n_out):
+            if prob[k] > prob[likeliest]:
+                likeliest = k
+        origin = direction[likeliest]
         weight = 0.0
         mean = 0.0
+        y_dot_u = 0.0
         for k in range(n_out):
             weight += y[k]
-            mean += prob[k] * direction[k]
+            mean += prob[k] * (direction[k] - origin)
+            y_dot_u += y[k] * (direction[k] - origin)
         mu[:] = 0.0
         for k in range(n_out):
-            centred = direction[k] - mean
+            centred = (direction[k] - origin) - mean
             spread = max(spread, abs(centred))
             power = centred
             for n in range(2, DEGREE + 1):

@@ -182,7 +182,8 @@ def linear_loss_series(loss_code, z, prob, y, w, bernoulli, out):
     - mse: ``w.(z - y) g + |w|^2 g^2 / 2``;
     - cross-entropy: ``(W p.w - y.w) g + W sum_{n >= 2} kappa_n g^n / n!``,
       ``W = sum y`` and ``kappa_n`` the cumulants of ``w`` under ``p =
-      softmax(z)``, from its central moments by the moment-cumulant
+      softmax(z)``, from its moments about the likeliest output's ``w``
+      (then ``p.w`` and ``y.w`` are taken about it too) by the moment-cumulant
       relations (Kendall & Stuart, *The Advanced Theory of Statistics*,
       vol. 1, §3.14);
     - binary cross-entropy: ``sum_k K_k(g w_k) - g y.w``, ``K_k`` the
@@ -214,14 +215,24 @@ def linear_loss_series(loss_code, z, prob, y, w, bernoulli, out):
             out[n] /= factorial
         out[1] -= y_dot_w
         return
+    # the moments about the likeliest output's w: its term is exactly zero, so that a
+    # confident output (p = 1 - tiny) leaves the others' tiny p, not 1 - p, in the mean;
+    # cumulants past the first do not move with the origin, and sum(W p - y) = 0
+    likeliest = 0
+    for c in range(1, n_out):
+        if prob[c] > prob[likeliest]:
+            likeliest = c
+    origin = w[likeliest]
     weight = 0.0
     mean = 0.0
+    y_dot_w = 0.0
     for c in range(n_out):
         weight += y[c]
-        mean += prob[c] * w[c]
+        mean += prob[c] * (w[c] - origin)
+        y_dot_w += y[c] * (w[c] - origin)
     m2 = m3 = m4 = m5 = m6 = m7 = 0.0
     for c in range(n_out):
-        d = w[c] - mean
+        d = (w[c] - origin) - mean
         d2 = d * d
         d3 = d2 * d
         d4 = d2 * d2

@@ -109,3 +109,29 @@ def test_a_logit_past_exp_range_moved_by_more_than_it(epsilon, y, method):
     X, Y = np.array([[740.0 / epsilon]]), np.array([[y]])
     ours = kernel_values(net, params, X, Y, epsilon, method)
     assert_exact(ours, reference(net, params, X, Y, epsilon))
+
+
+@pytest.mark.parametrize("method", ["exact", "direct"])
+@pytest.mark.parametrize("hidden", [None, "relu", ("leaky_relu", -0.3), "identity", "tanh"])
+def test_a_confident_right_softmax_keeps_its_tiny_gradient(hidden, method):
+    # the target's p is 1 - 9e-27: every entry is about 1e-26, and a series whose first
+    # term is p.u - y.u (1 u_1 - 1 u_1 in float64) would get none of it
+    X, Y = np.array([[1.0], [-0.5]]), np.array([[0.0, 1.0, 0.0], [0.0, 1.0, 0.0]])
+    if hidden is None:
+        net = fg.MLP([1, 3], output="softmax")
+        params = {"W1": np.array([[0.0], [60.0], [-3.0]]), "b1": np.array([0.0, 0.0, 0.1])}
+        X = X[:1]
+        Y = Y[:1]
+    else:
+        # a hidden layer as wide as the outputs, which the layer-wide setup takes too
+        net = fg.MLP([1, 3, 3], hidden=[hidden], output="softmax")
+        params = {
+            "W1": np.array([[1.0], [0.5], [-0.25]]),
+            "b1": np.array([0.0, 2.0, 1.0]),
+            "W2": np.array([[0.0, 1.0, 0.5], [0.5, 40.0, 0.0], [-3.0, 1.0, 0.25]]),
+            "b2": np.array([0.0, 0.0, 0.1]),
+        }
+    ours = kernel_values(net, params, X, Y, 1e-3, method)
+    ref = reference(net, params, X, Y, 1e-3)
+    assert np.abs(ref).max() < 1e-10
+    assert_exact(ours, ref)

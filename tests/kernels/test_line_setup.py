@@ -15,6 +15,7 @@ from fastgrad import _line_setup, numerical
 from fastgrad.kernels import layer_series as ls
 from fastgrad.kernels import line_setup, tables
 from fastgrad.kernels.jets import ORDER
+from fastgrad.kernels.losses import CROSS_ENTROPY
 from fastgrad.kernels.unit_series import SAFETY
 from fastgrad.numerical import DEFAULT_EPSILON, Differences
 
@@ -387,3 +388,28 @@ def test_safety_shrinks_with_the_rounding_the_bounds_can_carry():
     assert line_setup.bound_safety(4, 2048) < SAFETY
     assert SAFETY - line_setup.bound_safety(4, 2048) < 1e-11
     assert line_setup.bound_safety(2, 10) > line_setup.bound_safety(20, 10**6)
+
+
+@pytest.mark.parametrize("target", [1, 0])
+def test_the_logits_line_series_of_a_confident_softmax_keeps_the_small_probabilities(target):
+    # p_1 = 1 - 9e-27: the series' terms are about 1e-26 when the target is the likeliest
+    # output, which p.w - y.w and moments about p.w, formed in float64, lose to rounding
+    import mpmath
+
+    z = np.array([0.0, 60.0, -3.0])
+    prob = np.exp(z - z.max())
+    prob /= prob.sum()
+    y = np.eye(3)[target]
+    w = np.array([1.0, 0.25, -2.0])
+    out = np.zeros(ORDER + 1)
+    line_setup.linear_loss_series(CROSS_ENTROPY, z, prob, y, w, np.zeros((3, ORDER + 1)), out)
+    with mpmath.workdps(60):
+        zs, ws = [mpmath.mpf(v) for v in z], [mpmath.mpf(v) for v in w]
+
+        def loss(g):
+            moved = [a + g * b for a, b in zip(zs, ws, strict=True)]
+            return mpmath.log(mpmath.fsum(mpmath.exp(v) for v in moved)) - moved[target]
+
+        ref = [float(c) for c in mpmath.taylor(loss, 0, ORDER)]
+    for n in range(1, ORDER + 1):
+        assert abs(out[n] - ref[n]) <= 1e-12 * abs(ref[n]), (n, out[n], ref[n])

@@ -121,7 +121,7 @@ def nearest_kinks(k, net, out):
         out[b] = 0.0 if least == math.inf else 1.0 / least
 
 
-@jit()
+@jit(entry=False, refcount=False)
 def next_reach(u, i, b, net, wt):
     """Return ``t = max_q |W_{u+1}[q, i]| / |Z_{u+1}[b, q]|`` over the kinked units of ``u + 1``.
 
@@ -135,16 +135,15 @@ def next_reach(u, i, b, net, wt):
     k = u + 1
     if not is_kinked(net.codes[k], net.act_params[k]):
         return 0.0
-    z_k = node_block(net.pre, net.node_off, sizes, k)[b]
-    m_k = node_block(net.masks, net.node_off, sizes, k)[b]
     n = sizes[k]
+    row = net.node_off[k] + b * n
     start = net.w_off[k] + i * n
     reach_of = 0.0
     for q in range(n):
         w = abs(wt[start + q])
-        if m_k[q] == 0.0 or w == 0.0:
+        if net.masks[row + q] == 0.0 or w == 0.0:
             continue
-        z = abs(z_k[q])
+        z = abs(net.pre[row + q])
         if z == 0.0:
             return math.inf
         reach_of = max(reach_of, w / z)
@@ -172,7 +171,7 @@ def later_layer_reach(k, net, rows, out):
         out[b] = least
 
 
-@jit()
+@jit(entry=False, refcount=False)
 def linear_loss_series(loss_code, z, prob, y, w, bernoulli, out):
     """Fill ``out[1:]`` with the series in ``g`` of ``loss(z + g w) - loss(z)``: logits on a line.
 
@@ -382,7 +381,18 @@ def finish_line_series(
                     jets[0, c] = 0.0
                     for d in range(1, ORDER + 1):
                         jets[d, c] = moves[d] * direction[c]
-                loss_jet(loss_code, logits[b], head.prob[b], head.targets[b], jets, out, e, s, log)
+                # sliced as the one-unit path passes its jets: one compiled loss_jet for both
+                loss_jet(
+                    loss_code,
+                    logits[b],
+                    head.prob[b],
+                    head.targets[b],
+                    jets[:, :n_out],
+                    out,
+                    e,
+                    s,
+                    log,
+                )
             else:
                 for c in range(n_out):
                     line[c] = moves[1] * direction[c]

@@ -14,14 +14,13 @@ formula and no series is involved.
 
 from ._jit import jit
 from .activations import difference, is_kinked
-from .dense import node_block, weight_view
 from .losses import loss_difference
 
 COLUMNS = 32
 """Evaluations carried together (16 entries, both signs): one pass over each weight serves them."""
 
 
-@jit(entry=False)
+@jit(entry=False, refcount=False)
 def carry_to_loss(k0, b, n_cols, net, head, loss_code, carry):
     """Carry ``carry.dz_a[c, :sizes[k0]]``, the change of ``Z_k0[b]`` in column ``c``, to the loss.
 
@@ -46,42 +45,50 @@ def carry_to_loss(k0, b, n_cols, net, head, loss_code, carry):
     """
     sizes = net.sizes
     n_layers = sizes.shape[0] - 1
+    pre = net.pre
+    masks = net.masks
+    theta = net.theta
     dz_a = carry.dz_a
     dz_b = carry.dz_b
     for c in range(n_cols):
         carry.crossed[c] = 0
     for k in range(k0, n_layers):
-        z_k = node_block(net.pre, net.node_off, sizes, k)[b]
-        m_k = node_block(net.masks, net.node_off, sizes, k)[b]
+        n_in = sizes[k]
+        row = net.node_off[k] + b * n_in
         code = net.codes[k]
         param = net.act_params[k]
         kinked = is_kinked(code, param)
-        weight = weight_view(net.theta, net.w_off, sizes, k + 1)
+        n_next = sizes[k + 1]
+        w_start = net.w_off[k + 1]
+        # a 2-d view, not flat indexing: the products are summed as before, bit for bit
+        weight = theta[w_start : w_start + n_next * n_in].reshape((n_next, n_in))
         for c in range(n_cols):
-            for q in range(sizes[k]):
+            for q in range(n_in):
                 d = dz_a[c, q]
-                m = m_k[q]
+                m = masks[row + q]
                 if m == 0.0 or d == 0.0:
                     dz_a[c, q] = 0.0
                     continue
-                z = z_k[q]
+                z = pre[row + q]
                 if kinked and ((z + d > 0.0) != (z > 0.0)):
                     carry.crossed[c] += 1
                 dz_a[c, q] = m * difference(code, param, z, d)
-            for p in range(sizes[k + 1]):
+            for p in range(n_next):
                 total = 0.0
-                for q in range(sizes[k]):
+                for q in range(n_in):
                     total += weight[p, q] * dz_a[c, q]
                 dz_b[c, p] = total
         dz_a, dz_b = dz_b, dz_a
-    logits = node_block(net.pre, net.node_off, sizes, n_layers)[b]
+    n_out = sizes[n_layers]
+    start = net.node_off[n_layers] + b * n_out
+    logits = pre[start : start + n_out]
     for c in range(n_cols):
         carry.f_out[c] = loss_difference(
-            loss_code, logits, head.prob[b], head.targets[b], dz_a[c, : sizes[n_layers]]
+            loss_code, logits, head.prob[b], head.targets[b], dz_a[c, :n_out]
         )
 
 
-@jit(entry=False)
+@jit(entry=False, refcount=False)
 def carry_unit_change(u, i, b, n_cols, net, head, wt, loss_code, carry):
     """Carry activation changes ``carry.steps`` of unit ``(u, i)`` to the loss of sample ``b``.
 
@@ -98,14 +105,13 @@ def carry_unit_change(u, i, b, n_cols, net, head, wt, loss_code, carry):
     else:
         n = sizes[u + 1]
         start = net.w_off[u + 1] + i * n
-        column = wt[start : start + n]
         for c in range(n_cols):
             for q in range(n):
-                carry.dz_a[c, q] = carry.steps[c] * column[q]
+                carry.dz_a[c, q] = carry.steps[c] * wt[start + q]
     carry_to_loss(min(u + 1, n_layers), b, n_cols, net, head, loss_code, carry)
 
 
-@jit(entry=False)
+@jit(entry=False, refcount=False)
 def direct_path(u, i, b, e0, n_pending, steps, net, head, tables, loss_code, carry, out):
     """Path 3: add the exact loss changes of the pending entries of unit ``(u, i)``, sample ``b``.
 

@@ -1,7 +1,11 @@
 """The jit factory: helpers without a Python entry, or without reference counting."""
 
-import numpy as np
+import gc
 
+import numpy as np
+import pytest
+
+import fastgrad as fg
 from fastgrad.kernels import _jit, dense, jets, line
 from fastgrad.kernels._jit import jit
 
@@ -46,3 +50,45 @@ def test_helpers_compile_without_python_entry_and_what_python_calls_with_one():
     assert isinstance(jets.activation_jet, _jit._Helper)
     assert isinstance(line.line_path, _jit._Helper)
     assert not isinstance(dense.output_delta, _jit._Helper)
+
+
+def _nrt_balance(run):
+    """Return how many more arrays compiled code allocated than it freed during ``run()``."""
+    from numba.core.runtime import _nrt_python, rtsys
+
+    # the switch NUMBA_NRT_STATS sets at start, turned on for this call
+    was_enabled = _nrt_python.memsys_stats_enabled()
+    _nrt_python.memsys_enable_stats()
+    try:
+        gc.collect()
+        before = rtsys.get_allocation_stats()
+        run()
+        gc.collect()
+        after = rtsys.get_allocation_stats()
+    finally:
+        if not was_enabled:
+            _nrt_python.memsys_disable_stats()
+    return (after.mi_alloc - before.mi_alloc) - (after.mi_free - before.mi_free)
+
+
+@pytest.mark.parametrize(
+    "hidden, epsilon",
+    [("relu", 0.05), ("tanh", 0.05), (["tanh", "relu"], 1e-3), ("sigmoid", 1e-7)],
+)
+def test_helpers_without_reference_counting_leak_no_array(hidden, epsilon):
+    # A helper compiled with refcount=False that called a compiled function
+    # returning an array (a view included) would keep that array's count up:
+    # every check through it would leave arrays that are never freed. The
+    # cases run the series, line and direct paths and the line setup.
+    net = fg.MLP([5, 7, 6, 3], hidden=hidden)
+    params = net.init(seed=3)
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((6, 5))
+    Y = np.eye(3)[rng.integers(0, 3, 6)]
+
+    def run():
+        for method in ("exact", "direct"):
+            fg.numerical_gradient(net, params, X, Y, epsilon=epsilon, method=method)
+
+    run()  # compile first: the compiler's own allocations do not count
+    assert _nrt_balance(run) == 0

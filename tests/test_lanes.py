@@ -57,6 +57,8 @@ def _lanes_in_child(queue):
 
 
 @pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="needs fork")
+# JAX, when an earlier test imported it, warns at every fork; the child here never uses JAX
+@pytest.mark.filterwarnings("ignore:os.fork\\(\\) was called:RuntimeWarning")
 def test_a_process_forked_after_the_pool_started_runs_its_lanes():
     _lanes.run_lanes(recording_kernel([]), 3, np.zeros(3))  # the pool's threads exist now
     context = multiprocessing.get_context("fork")

@@ -78,12 +78,6 @@ def _weight(net, u, layers=None):
     return net.theta[net.w_off[u] : net.w_off[u] + n_out * n_in].reshape(n_out, n_in)
 
 
-def _bias(net, u, layers=None):
-    if layers is not None:
-        return layers[u][1]
-    return net.theta[net.b_off[u] : net.b_off[u] + net.sizes[u]]
-
-
 def _largest_product(net, rows, first=1):
     """Multiply-adds of the largest ``(rows, n_{u-1}) x (n_{u-1}, n_u)`` product, from ``first``."""
     sizes = net.sizes.tolist()
@@ -93,6 +87,63 @@ def _largest_product(net, rows, first=1):
 def _block(buffer, net, u):
     start, stop = net.node_off[u], net.node_off[u + 1]
     return buffer[start:stop].reshape(-1, net.sizes[u])
+
+
+class _Layout:
+    """A network's offsets and sizes as Python ints, for slicing in a pass.
+
+    Built once per network shape and batch (:func:`_layout`): indexing int64
+    arrays gives numpy scalars, which slice and reshape several times slower
+    than ints, and a small network's pass slices a dozen times.
+    """
+
+    def __init__(self, sizes, node_off, w_off, b_off, codes, act_params):
+        self.sizes = sizes
+        self.node_off = node_off
+        self.w_off = w_off
+        self.b_off = b_off
+        self.codes = codes
+        self.act_params = act_params
+        self.n_layers = len(sizes) - 1
+        self.batch = node_off[1] // sizes[0]
+        self.widest = max(sizes[1:])
+        self.work = self.batch * max(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
+
+    def block(self, buffer, u):
+        """Node layer ``u``'s ``(batch, sizes[u])`` view of a per-unit buffer."""
+        return buffer[self.node_off[u] : self.node_off[u + 1]].reshape(self.batch, self.sizes[u])
+
+    def weight(self, theta, u, layers):
+        """``W_u``: ``layers[u][0]`` when given, else its ``(n_out, n_in)`` view of ``theta``."""
+        if layers is not None:
+            return layers[u][0]
+        start = self.w_off[u]
+        n_out, n_in = self.sizes[u], self.sizes[u - 1]
+        return theta[start : start + n_out * n_in].reshape(n_out, n_in)
+
+    def bias(self, theta, u, layers):
+        """``b_u``: ``layers[u][1]`` when given, else its view of ``theta``."""
+        if layers is not None:
+            return layers[u][1]
+        return theta[self.b_off[u] : self.b_off[u] + self.sizes[u]]
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_layout(sizes, node_off, w_off, b_off, codes, act_params):
+    return _Layout(sizes, node_off, w_off, b_off, codes, act_params)
+
+
+def _layout(net):
+    """Return the :class:`_Layout` of a :class:`~fastgrad.kernels.structures.Network`."""
+    # act_params by their bits: 0.0 and -0.0 are equal keys but not the same parameter
+    return _cached_layout(
+        tuple(net.sizes.tolist()),
+        tuple(net.node_off.tolist()),
+        tuple(net.w_off.tolist()),
+        tuple(net.b_off.tolist()),
+        tuple(net.codes.tolist()),
+        net.act_params.tobytes(),
+    )
 
 
 def forward(net, layers=None, inputs=None):
@@ -106,23 +157,22 @@ def forward(net, layers=None, inputs=None):
     (``(batch, n_0)``, C-contiguous) in place of ``acts`` block 0, which is
     then not read.
     """
-    n_layers = net.sizes.shape[0] - 1
-    batch = int(net.node_off[1]) // int(net.sizes[0])
-    with blas_threads(work=_largest_product(net, batch)):
+    shape = _layout(net)
+    n_layers = shape.n_layers
+    act_params = net.act_params.tolist()
+    with blas_threads(work=shape.work):
         for u in range(1, n_layers + 1):
-            z = _block(net.pre, net, u)
-            a_in = inputs if u == 1 and inputs is not None else _block(net.acts, net, u - 1)
-            np.matmul(a_in, _weight(net, u, layers).T, out=z)
-            bias = _bias(net, u, layers)
-            hidden = u < n_layers
+            z = shape.block(net.pre, u)
+            a_in = inputs if u == 1 and inputs is not None else shape.block(net.acts, u - 1)
+            np.matmul(a_in, shape.weight(net.theta, u, layers).T, out=z)
             dense.finish_layer(
                 z,
-                bias,
-                _block(net.masks, net, u),
-                _block(net.acts, net, u),
-                net.codes[u],
-                net.act_params[u],
-                hidden,
+                shape.bias(net.theta, u, layers),
+                shape.block(net.masks, u),
+                shape.block(net.acts, u),
+                shape.codes[u],
+                act_params[u],
+                u < n_layers,
             )
 
 
@@ -136,39 +186,40 @@ def backward(net, targets, loss_code, l2, grad, layers=None, inputs=None):
     ``D_u = dJ/dZ_u``: ``dW_u = D_u^T A_{u-1} + (l2/m) W_u``, ``db_u = sum_b
     D_u``, ``D_{u-1} = (D_u W_u) M_{u-1} phi'(Z_{u-1})``.
     """
-    sizes = net.sizes
-    n_layers = sizes.shape[0] - 1
+    shape = _layout(net)
+    sizes, w_off, b_off = shape.sizes, shape.w_off, shape.b_off
+    n_layers = shape.n_layers
+    act_params = net.act_params.tolist()
     batch = targets.shape[0]
-    widest = int(np.max(sizes[1:]))
+    widest = shape.widest
     buffers = np.empty(2 * batch * widest)
     delta = buffers[: batch * sizes[n_layers]].reshape(batch, sizes[n_layers])
     # each layer's bias gradient (the column sums of its delta) is written with the delta
-    b_last = net.b_off[n_layers]
-    bias_grad = grad[b_last : b_last + sizes[n_layers]]
-    dense.output_delta(net.pre, net.node_off, sizes, targets, loss_code, delta, bias_grad)
-    with blas_threads(work=_largest_product(net, batch)):
+    bias_grad = grad[b_off[n_layers] : b_off[n_layers] + sizes[n_layers]]
+    dense.output_delta(net.pre, net.node_off, net.sizes, targets, loss_code, delta, bias_grad)
+    with blas_threads(work=shape.work):
         for u in range(n_layers, 0, -1):
             n_out, n_in = sizes[u], sizes[u - 1]
-            weight = _weight(net, u, layers)
-            d_weight = grad[net.w_off[u] : net.w_off[u] + n_out * n_in]
-            a_in = inputs if u == 1 and inputs is not None else _block(net.acts, net, u - 1)
+            weight = shape.weight(net.theta, u, layers)
+            d_weight = grad[w_off[u] : w_off[u] + n_out * n_in]
+            a_in = inputs if u == 1 and inputs is not None else shape.block(net.acts, u - 1)
             np.matmul(delta.T, a_in, out=d_weight.reshape(n_out, n_in))
             if l2:
                 dense.add_scaled(d_weight, weight.ravel(), l2 / batch)
             if n_out == 1:
                 # numpy sums a single column pairwise, which the bits of db_u always were
-                np.add.reduce(delta, axis=0, out=grad[net.b_off[u] : net.b_off[u] + 1])
+                np.add.reduce(delta, axis=0, out=grad[b_off[u] : b_off[u] + 1])
             if u > 1:
                 half = (n_layers - u + 1) % 2
                 below = buffers[half * batch * widest :][: batch * n_in].reshape(batch, n_in)
                 np.matmul(delta, weight, out=below)
                 dense.through_activation(
                     below,
-                    _block(net.pre, net, u - 1),
-                    _block(net.masks, net, u - 1),
-                    net.codes[u - 1],
-                    net.act_params[u - 1],
-                    grad[net.b_off[u - 1] : net.b_off[u - 1] + n_in],
+                    shape.block(net.pre, u - 1),
+                    shape.block(net.masks, u - 1),
+                    shape.codes[u - 1],
+                    act_params[u - 1],
+                    grad[b_off[u - 1] : b_off[u - 1] + n_in],
                 )
                 delta = below
 

@@ -126,6 +126,7 @@ class Packing:
         self.offsets = {}
         self._slices = {}
         self._layers = {}
+        self._entries = {}  # per key prefix: (key, name, user shape, a bias's accepted shapes)
         offset = 0
         for layer in range(1, len(self.sizes)):
             n_in, n_out = self.sizes[layer - 1], self.sizes[layer]
@@ -224,20 +225,42 @@ class Packing:
                 f"{'; '.join(parts)} (expected keys {', '.join(wanted)})"
             )
 
+    def _bias_forms(self, name):
+        """Return the shapes a bias may come in, ``(n,)``, ``(n, 1)``, ``(1, n)`` (none for W)."""
+        if not name.startswith("b"):
+            return ()
+        n = self.shapes[name][0]
+        return ((n,), (n, 1), (1, n))
+
     def _validated(self, params, prefix, what):
         """Return ``({name: float64 array as the user lays it out}, bias_shapes)``.
 
         Each array is the user's own where it is already float64 and
         contiguous (no copy), else a converted copy.
         """
-        self._check_keys(params, prefix, what)
+        entries = self._entries.get(prefix)
+        if entries is None:
+            entries = self._entries[prefix] = tuple(
+                (
+                    prefix + name,
+                    name,
+                    self.user_shape(name),
+                    self._bias_forms(name),
+                )
+                for name in self.names
+            )
+        # a dict of exactly these keys needs no further look (a call's common case)
+        if not (
+            type(params) is dict
+            and len(params) == len(entries)
+            and all(entry[0] in params for entry in entries)
+        ):
+            self._check_keys(params, prefix, what)
         arrays = {}
         bias_shapes = {}
-        for name in self.names:
-            key = prefix + name
+        for key, name, shape, bias_forms in entries:
             array = as_float64(key, params[key])
-            shape = self.user_shape(name)
-            if name.startswith("b") and array.shape in ((shape[0],), (shape[0], 1), (1, shape[0])):
+            if array.shape in bias_forms:
                 bias_shapes[name] = array.shape
             elif array.shape != shape:
                 raise ValueError(

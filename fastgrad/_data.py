@@ -8,6 +8,7 @@ one-hot rows).
 import numpy as np
 
 from ._packing import as_float64, require_choice, require_finite
+from .kernels import dense
 
 LAYOUTS = ("rows", "columns")
 
@@ -52,14 +53,13 @@ def _labels_to_one_hot(labels, n_out):
         if np.any(labels != np.round(labels)):
             raise ValueError("Y as a vector holds class labels and must be integers")
     labels = labels.astype(np.int64)
-    bad = (labels < 0) | (labels >= n_out)
-    if bad.any():
+    one_hot = np.zeros((labels.shape[0], n_out))
+    bad = dense.one_hot(labels, one_hot)
+    if bad >= 0:
         raise ValueError(
-            f"Y holds label {int(labels[bad][0])}, but the output layer has {n_out} units: "
+            f"Y holds label {int(labels[bad])}, but the output layer has {n_out} units: "
             f"labels must lie in 0..{n_out - 1}"
         )
-    one_hot = np.zeros((labels.shape[0], n_out))
-    one_hot[np.arange(labels.shape[0]), labels] = 1.0
     return one_hot
 
 

@@ -194,3 +194,20 @@ def output_batch(pre, node_off, sizes, loss_code, out):
     logits = node_block(pre, node_off, sizes, sizes.shape[0] - 1)
     for b in range(logits.shape[0]):
         output_probabilities(loss_code, logits[b], out[b])
+
+
+@jit()
+def one_hot(labels, out):
+    """Write row ``b`` of ``out`` (``batch x n``, zeros on entry) as the one-hot of ``labels[b]``.
+
+    ``labels`` is int64. Returns the position of the first label outside
+    ``0 .. n - 1`` (whose row and those after it are left as they were),
+    or -1 when every label fits.
+    """
+    n = out.shape[1]
+    for b in range(labels.shape[0]):
+        label = labels[b]
+        if label < 0 or label >= n:
+            return b
+        out[b, label] = 1.0
+    return -1

@@ -126,6 +126,7 @@ class Packing:
         self.offsets = {}
         self._slices = {}
         self._layers = {}
+        self._views = {}  # per key prefix: (key, name, slice, shape, transposed) of unpack
         self._entries = {}  # per key prefix: (key, name, user shape, a bias's accepted shapes)
         offset = 0
         for layer in range(1, len(self.sizes)):
@@ -348,9 +349,20 @@ class Packing:
         absent); weights in the user's layout (a transposed view for ``in_out``).
         """
         bias_shapes = bias_shapes or {}
+        views = self._views.get(prefix)
+        if views is None:
+            views = self._views[prefix] = tuple(
+                (
+                    prefix + name,
+                    name,
+                    self._slices[name],
+                    self.shapes[name],
+                    self.transposed and name.startswith("W"),
+                )
+                for name in self.names
+            )
         out = {}
-        for name in self.names:
-            shape = bias_shapes.get(name, self.shapes[name])
-            view = theta[self.slice(name)].reshape(shape)
-            out[prefix + name] = view.T if self.transposed and name.startswith("W") else view
+        for key, name, part, shape, transposed in views:
+            view = theta[part].reshape(bias_shapes.get(name, shape))
+            out[key] = view.T if transposed else view
         return out

@@ -97,13 +97,12 @@ class _Layout:
     than ints, and a small network's pass slices a dozen times.
     """
 
-    def __init__(self, sizes, node_off, w_off, b_off, codes, act_params):
+    def __init__(self, sizes, node_off, w_off, b_off, codes):
         self.sizes = sizes
         self.node_off = node_off
         self.w_off = w_off
         self.b_off = b_off
         self.codes = codes
-        self.act_params = act_params
         self.n_layers = len(sizes) - 1
         self.batch = node_off[1] // sizes[0]
         self.widest = max(sizes[1:])
@@ -129,20 +128,19 @@ class _Layout:
 
 
 @functools.lru_cache(maxsize=16)
-def _cached_layout(sizes, node_off, w_off, b_off, codes, act_params):
-    return _Layout(sizes, node_off, w_off, b_off, codes, act_params)
+def _cached_layout(sizes, node_off, w_off, b_off, codes):
+    return _Layout(sizes, node_off, w_off, b_off, codes)
 
 
 def _layout(net):
     """Return the :class:`_Layout` of a :class:`~fastgrad.kernels.structures.Network`."""
-    # act_params by their bits: 0.0 and -0.0 are equal keys but not the same parameter
+    # the activation parameters are read in each pass, as floats (they are not in the key)
     return _cached_layout(
         tuple(net.sizes.tolist()),
         tuple(net.node_off.tolist()),
         tuple(net.w_off.tolist()),
         tuple(net.b_off.tolist()),
         tuple(net.codes.tolist()),
-        net.act_params.tobytes(),
     )
 
 

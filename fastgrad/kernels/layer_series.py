@@ -214,14 +214,7 @@ def activation_rows(code, param, z, w, out, y, q, n, top):
     s, c_ = sigmoid_pair(param * z)
     _tanh_like_rows(w, s, param * s * c_, param, param, y, q, n, top)
     for order in range(1, top + 1):
-        for c in range(n):
-            out[order, c] = 0.0
-        for k in range(1, order + 1):
-            for c in range(n):
-                out[order, c] += k * w[k, c] * y[order - k, c]
-        inverse = 1.0 / order
-        for c in range(n):
-            out[order, c] *= inverse
+        _derivative_rule(w, y, out, order, n)
 
 
 ROWS = 64

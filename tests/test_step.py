@@ -47,11 +47,8 @@ def test_no_advice_at_the_default_step():
     assert "step" not in report.details
 
 
-def test_elu_units_at_zero_warn_of_first_order_truncation():
-    # a blank row at zero biases puts ELU units at 0, where phi'' jumps from 1 to 0: the
-    # centered difference's error there is about eps/4, not eps^2, and a right gradient
-    # reads SUSPICIOUS at eps 1e-4; the warning says so and its step passes
-    net = fg.MLP([1, 4, 1], hidden="elu", output="sigmoid")
+def _elu_at_zero_case():
+    """Parameters and a batch of a 1-4-1 network whose first sample is blank at zero biases."""
     params = {
         "W1": np.array([[0.35], [0.82], [0.33], [-1.3]]),
         "b1": np.zeros(4),
@@ -59,6 +56,15 @@ def test_elu_units_at_zero_warn_of_first_order_truncation():
         "b2": np.zeros(1),
     }
     X, Y = np.array([[0.0], [-0.48]]), np.array([[0.0], [1.0]])
+    return params, X, Y
+
+
+def test_elu_units_at_zero_warn_of_first_order_truncation():
+    # a blank row at zero biases puts ELU units at 0, where phi'' jumps from 1 to 0: the
+    # centered difference's error there is about eps/4, not eps^2, and a right gradient
+    # reads SUSPICIOUS at eps 1e-4; the warning says so and its step passes
+    net = fg.MLP([1, 4, 1], hidden="elu", output="sigmoid")
+    params, X, Y = _elu_at_zero_case()
     with pytest.warns(fg.StepWarning, match="ELU") as caught:
         report = fg.check(net, params, X, Y, epsilon=1e-4)
     assert report.verdict.failed  # what the warning is for
@@ -72,13 +78,7 @@ def test_elu_with_another_alpha_is_a_kink_not_a_curvature_warning():
     # with alpha 0.5 phi' itself jumps at 0: the kernels count the crossings and bound
     # them by one-sided differences, so the check passes and the phi'' advice stays silent
     net = fg.MLP([1, 4, 1], hidden=("elu", 0.5), output="sigmoid")
-    params = {
-        "W1": np.array([[0.35], [0.82], [0.33], [-1.3]]),
-        "b1": np.zeros(4),
-        "W2": np.array([[0.18, 0.15, 0.014, 0.27]]),
-        "b2": np.zeros(1),
-    }
-    X, Y = np.array([[0.0], [-0.48]]), np.array([[0.0], [1.0]])
+    params, X, Y = _elu_at_zero_case()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         report = fg.check(net, params, X, Y, epsilon=1e-4)

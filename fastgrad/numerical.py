@@ -203,6 +203,24 @@ def _suffix_factors(sizes):
 
 
 @functools.lru_cache(maxsize=8)
+def _full_run_parallel(sizes, batch):
+    """Whether a full check of a network of ``sizes`` on ``batch`` samples starts threads.
+
+    :meth:`Differences.task_costs` summed over the tasks of :func:`full_layout`,
+    against :data:`SERIAL_WORK`: the same sum for every check of that shape.
+    """
+    task_layer, _, entry_ptr, _ = full_layout(sizes)
+    costs = (entry_ptr[1:] - entry_ptr[:-1]) * batch * _suffix_factors(sizes)[task_layer]
+    return float(costs.sum()) >= SERIAL_WORK
+
+
+@functools.lru_cache(maxsize=8)
+def _full_line_layers(sizes, codes):
+    """:func:`line_layers` of a network, as a full check (every layer asked for) uses them."""
+    return tuple(line_layers(sizes, np.asarray(codes, dtype=np.int64)))
+
+
+@functools.lru_cache(maxsize=8)
 def _batched_layers(codes):
     """Node layers of a network of activation ``codes`` whose series are batched."""
     array = np.asarray(codes, dtype=np.int64)
@@ -273,16 +291,21 @@ class Differences:
         self.epsilon = float(epsilon)
         self.method = check_method(method)
         self.full = entries is None
+        # the network's shape as Python ints (an MLP keeps them so): keys of per-shape caches
+        self._sizes = tuple(work.net.sizes)
         if self.full:
             self._entries = self._is_weight = None
-            layout = full_layout(tuple(int(s) for s in work.sizes))
+            layout = full_layout(self._sizes)
         else:
             self._entries, *layout, self._is_weight = sampled_layout(work, entries)
         self.task_layer, self.task_unit, self.entry_ptr, self.entry_input = layout
         # whether to start the threads, by the run's size alone (the same compiled kernel
         # runs either way). The size counts the later layers: a few sampled entries of a
         # wide network cost minutes
-        self.parallel = float(self.task_costs().sum()) >= SERIAL_WORK
+        if self.full:
+            self.parallel = _full_run_parallel(self._sizes, int(work.batch))
+        else:
+            self.parallel = float(self.task_costs().sum()) >= SERIAL_WORK
         self.prepared = False
 
     def prepare(self):
@@ -321,13 +344,15 @@ class Differences:
         """Node layers whose units' series are computed for the whole layer at once."""
         if self.method != finite_diff.EXACT:
             return []
-        return list(_batched_layers(tuple(int(code) for code in self.work.codes)))
+        return list(_batched_layers(self.work.net.activation_codes))
 
     def _line_layers(self):
         """Node layers, among the tasks', whose units' series are set up at once along lines."""
         if self.method != finite_diff.EXACT:
             return []
         w = self.work
+        if self.full:
+            return list(_full_line_layers(self._sizes, w.net.activation_codes))
         asked = set(np.unique(self.task_layer).tolist())
         return [u for u in line_layers(w.sizes, w.network.codes) if u in asked]
 
@@ -341,14 +366,18 @@ class Differences:
             return
         self.lines_set_up = True
         w = self.work
+        network = w.network
         layers = self.task_layer
         units = self.task_unit
         t = self.tables
         for u in self.line_layers:
-            chosen = units[layers == u]
+            if self.full:  # every unit of the layer, in order
+                chosen = np.arange(self._sizes[u], dtype=np.int64)
+            else:
+                chosen = np.ascontiguousarray(units[layers == u], dtype=np.int64)
             if chosen.size:
                 line_series(
-                    w.network,
+                    network,
                     self.line_setup,
                     self.head,
                     t.wt,
@@ -356,7 +385,7 @@ class Differences:
                     w.loss_code,
                     self.epsilon,
                     u,
-                    np.ascontiguousarray(chosen, dtype=np.int64),
+                    chosen,
                     t.series,
                     t.series_ready,
                 )

@@ -160,6 +160,20 @@ def to_theta_order(values, sizes):
     return values
 
 
+SMALL_REORDER = 1 << 16
+"""Parameters up to which a full check's results are reordered by a permutation cached per
+shape (:func:`_theta_order`, one gather per array) rather than in place layer by layer."""
+
+
+@functools.lru_cache(maxsize=8)
+def _theta_order(sizes):
+    """Return ``order``: ``values[order]`` is :func:`to_theta_order` of a full check's ``values``."""
+    n_params = sum(sizes[u] * (sizes[u - 1] + 1) for u in range(1, len(sizes)))
+    order = to_theta_order(np.arange(n_params, dtype=np.int64), sizes)
+    order.flags.writeable = False
+    return order
+
+
 def sampled_layout(work, entries):
     """Return the tasks of the given flat ``entries`` (see :func:`full_layout`)."""
     packing = work.net.packing
@@ -554,8 +568,9 @@ class Differences:
         ``values`` and ``kinks`` are in the order of :attr:`entries`; ``done``
         selects the computed ones (a count of leading entries, or a boolean
         mask). A full check's arrays are reordered in place and returned
-        (no array of the parameters' size is made but ``checked``); a sampled
-        one's are spread over new arrays, NaN where not computed.
+        (no array of the parameters' size is made but ``checked``), or for a
+        network of at most :data:`SMALL_REORDER` parameters gathered into new
+        ones; a sampled one's are spread over new arrays, NaN where not computed.
 
         Returns
         -------
@@ -578,13 +593,18 @@ class Differences:
             found["kink_hi"] = self.kink_hi[keep][order]
             found["unverifiable"] = self.unverifiable[self.kink_index[keep]][order]
         if self.full:
-            sizes = tuple(int(s) for s in self.work.sizes)
+            sizes = self._sizes
             missing = ~computed
             values[missing] = np.nan
             kinks[missing] = 0
-            numerical = to_theta_order(values, sizes)
-            kink_counts = to_theta_order(kinks.astype(np.int32, copy=False), sizes)
-            checked = to_theta_order(computed, sizes)
+            kinks = kinks.astype(np.int32, copy=False)
+            if size <= SMALL_REORDER:
+                order = _theta_order(sizes)
+                numerical, kink_counts, checked = values[order], kinks[order], computed[order]
+            else:
+                numerical = to_theta_order(values, sizes)
+                kink_counts = to_theta_order(kinks, sizes)
+                checked = to_theta_order(computed, sizes)
         else:
             numerical = np.full(size, np.nan)
             checked = np.zeros(size, dtype=bool)

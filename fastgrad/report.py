@@ -322,21 +322,26 @@ class CheckReport:
         compared = self._compared_counts()
         self.difference = self._difference(squares.sum(axis=0), int(compared.sum()))
         differences = self._differences_of(squares, compared)
-        n_tensors = len(differences)
-        both = thresholds.levels(np.concatenate((differences, max_errors)))
-        levels = np.maximum(both[:n_tensors], both[n_tensors:])
-        open_tensors = (compared == 0) | (self._unverifiable_counts() > 0)
-        if self.vanishing:
-            open_tensors[:] = True
-        levels[open_tensors & (levels < _SUSPICIOUS)] = _INCONCLUSIVE
+        # a network has a few tensors: their verdicts in Python's floats and ints, as
+        # Thresholds.classify reads each (the levels of Thresholds.levels, NaN WRONG)
+        classify = thresholds.classify
+        unverifiable = self._unverifiable_counts().tolist()
+        levels = []
+        for difference, largest, count, open_count in zip(
+            differences.tolist(), max_errors.tolist(), compared.tolist(), unverifiable, strict=True
+        ):
+            level = max(int(classify(difference)), int(classify(largest)))
+            if (self.vanishing or count == 0 or open_count > 0) and level < _SUSPICIOUS:
+                level = _INCONCLUSIVE
+            levels.append(level)
         self._differences = differences
-        self._verdicts = [_VERDICTS[level] for level in levels.tolist()]
-        verdict = max(int(levels.max()), int(thresholds.classify(self.difference)))
+        self._verdicts = [_VERDICTS[level] for level in levels]
+        verdict = max(max(levels), int(classify(self.difference)))
         self.reasons = [*reasons, *self._inconclusive_reasons(compared)]
         self._extra_hints = list(hints)
         if self.reasons:
-            verdict = max(verdict, int(Verdict.INCONCLUSIVE))
-        self.verdict = Verdict(verdict)
+            verdict = max(verdict, _INCONCLUSIVE)
+        self.verdict = _VERDICTS[verdict]
 
     def _judge_kinks(self, kink_index, kink_lo, kink_hi, unverifiable):
         """Decide which computed entries are compared, and against what.
@@ -537,7 +542,7 @@ class CheckReport:
             unit = self._overflow_unit()
             analytic, judged = self._analytic * unit, self._judged * unit
         self._unit = unit
-        for t, name in enumerate(packing.names):
+        for t, name in enumerate(packing.names if self._directions else ()):
             directions = self._directions.get(name)
             if directions is None:
                 continue

@@ -113,8 +113,9 @@ def prepare_targets(Y, batch, n_out, loss, layout):
         raise ValueError(f"Y has shape {shown}; expected {wanted} with layout={layout!r}")
     targets = as_float64("Y", raw, copy=True)
     require_finite("Y", targets)
+    # finite here, so the extremes alone say whether every target lies in [0, 1]
     if loss in ("cross_entropy", "binary_cross_entropy") and (
-        np.any(targets < 0) or np.any(targets > 1)
+        np.minimum.reduce(targets, axis=None) < 0 or np.maximum.reduce(targets, axis=None) > 1
     ):
         raise ValueError(
             f"Y must lie in [0, 1] for {loss} (one-hot rows, soft labels or probabilities); "

@@ -132,16 +132,25 @@ def _cached_layout(sizes, node_off, w_off, b_off, codes):
     return _Layout(sizes, node_off, w_off, b_off, codes)
 
 
+_BY_ARRAYS = {}
+"""``(arrays, layout)`` by the ids of a Network's shape arrays: a workspace's come from a
+cache of its own (one set per network shape and batch), so a pass usually finds them here
+without reading them. The arrays are kept with their layout, so an id stays theirs."""
+
+
 def _layout(net):
     """Return the :class:`_Layout` of a :class:`~fastgrad.kernels.structures.Network`."""
+    arrays = (net.sizes, net.node_off, net.w_off, net.b_off, net.codes)
+    key = tuple(map(id, arrays))
+    found = _BY_ARRAYS.get(key)
+    if found is not None:
+        return found[1]
     # the activation parameters are read in each pass, as floats (they are not in the key)
-    return _cached_layout(
-        tuple(net.sizes.tolist()),
-        tuple(net.node_off.tolist()),
-        tuple(net.w_off.tolist()),
-        tuple(net.b_off.tolist()),
-        tuple(net.codes.tolist()),
-    )
+    layout = _cached_layout(*(tuple(array.tolist()) for array in arrays))
+    if len(_BY_ARRAYS) >= 16:
+        _BY_ARRAYS.clear()
+    _BY_ARRAYS[key] = (arrays, layout)
+    return layout
 
 
 def forward(net, layers=None, inputs=None):

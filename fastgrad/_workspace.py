@@ -46,6 +46,26 @@ def _exactly(values):
     return tuple(float(v).hex() for v in values)
 
 
+_EXACT = {}
+"""``(values, key)`` by the id of a network's activation parameters (a tuple, kept with
+its key so that the id stays its own): the key of a network's next check without
+writing its floats out again."""
+
+
+def _exact_key(values):
+    """Return :func:`_exactly` of a tuple of floats, kept per tuple object."""
+    if type(values) is not tuple:  # only an immutable sequence keeps its key
+        return _exactly(values)
+    found = _EXACT.get(id(values))
+    if found is not None and found[0] is values:
+        return found[1]
+    key = _exactly(values)
+    if len(_EXACT) >= 16:
+        _EXACT.clear()
+    _EXACT[id(values)] = (values, key)
+    return key
+
+
 _UNPACKED = np.empty(0)
 """The ``theta`` of the passes' :class:`Network` while the parameters are the user's arrays."""
 
@@ -119,7 +139,7 @@ class Workspace:
         self._layers = layers
         self.targets = targets
         self.batch = inputs.shape[0]
-        params = _exactly(net.activation_parameters)
+        params = _exact_key(net.activation_parameters)
         (self.sizes, self.codes, self.act_params, self.w_off, self.b_off, self.node_off) = _layout(
             net.sizes, net.activation_codes, params, self.batch
         )

@@ -17,6 +17,8 @@ products per layer). A (unit, sample) the bounds do not decide is left to
 the one-unit path, which carries it exactly, kinks included.
 """
 
+import functools
+
 import numpy as np
 
 from ._passes import blas_threads
@@ -43,11 +45,10 @@ def line_layers(sizes, codes):
     return [*hidden, n_layers]
 
 
-def _weight(net, k):
-    sizes = net.sizes
-    return net.theta[net.w_off[k] : net.w_off[k] + sizes[k] * sizes[k - 1]].reshape(
-        sizes[k], sizes[k - 1]
-    )
+@functools.lru_cache(maxsize=16)
+def _safety(n_layers, width):
+    """:func:`~fastgrad.kernels.line_setup.bound_safety`, once per network shape."""
+    return line_setup.bound_safety(n_layers, width)
 
 
 class LineSetup:
@@ -64,30 +65,32 @@ class LineSetup:
 
     def __init__(self, net, first):
         self.net = net
-        sizes = net.sizes
-        n_layers = sizes.size - 1
-        batch = (net.node_off[1] - net.node_off[0]) // sizes[0]
-        self.batch = int(batch)
-        n_out = int(sizes[n_layers])
+        # plain ints: a small network's setup takes less time than numpy's scalars in it
+        sizes = net.sizes.tolist()
+        self._sizes = sizes
+        self._w_off = net.w_off.tolist()
+        n_layers = len(sizes) - 1
+        self.batch = (int(net.node_off[1]) - int(net.node_off[0])) // sizes[0]
+        n_out = sizes[n_layers]
         self.slopes = {}
         for k in range(first + 1, n_layers):
             out = np.empty((self.batch, sizes[k]))
             line_setup.slopes(k, net, out)
             self.slopes[k] = out
-        width = int(sizes[first:].max())
+        width = max(sizes[first:])
         with blas_threads(work=self.batch * n_out * width * width):
             # G_{L-1} = W_L in every sample; G_{k-1}[b] = (G_k[b] D_k[b]) W_k
             self.jacobians = {}
-            g = np.broadcast_to(_weight(net, n_layers), (self.batch, n_out, sizes[n_layers - 1]))
+            g = np.broadcast_to(self._weight(n_layers), (self.batch, n_out, sizes[n_layers - 1]))
             self.jacobians[n_layers - 1] = g
             for k in range(n_layers - 1, first, -1):
                 scaled = (g * self.slopes[k][:, None, :]).reshape(self.batch * n_out, sizes[k])
-                g = (scaled @ _weight(net, k)).reshape(self.batch, n_out, sizes[k - 1])
+                g = (scaled @ self._weight(k)).reshape(self.batch, n_out, sizes[k - 1])
                 self.jacobians[k - 1] = g
             # R_k[b, q]^2 = sum_p W_k[q, p]^2 |D_{k-1}[b, p]|, for k = first + 2 ..
             self.rows = {}
             for k in range(first + 2, n_layers):
-                square = _weight(net, k) ** 2
+                square = self._weight(k) ** 2
                 self.rows[k] = np.sqrt(np.abs(self.slopes[k - 1]) @ square.T)
         self.reach = {}
         self.spread = {}
@@ -99,9 +102,14 @@ class LineSetup:
             self.spread[k] = np.sqrt(
                 np.einsum("bq,bq->b", np.abs(self.slopes[k]), self.rows[k] ** 2)
             )
-        self.safety = line_setup.bound_safety(n_layers, int(sizes.max()))
+        self.safety = _safety(n_layers, max(sizes))
         self._bounds = {}
         self._directions = {}
+
+    def _weight(self, k):
+        """``W_k``, ``(sizes[k], sizes[k - 1])``, a view of the network's ``theta``."""
+        start, n_out, n_in = self._w_off[k], self._sizes[k], self._sizes[k - 1]
+        return self.net.theta[start : start + n_out * n_in].reshape(n_out, n_in)
 
     def directions(self, u):
         """Return ``G_u`` as ``(batch, sizes[u], n_out)``: each unit's direction, contiguous."""
@@ -117,8 +125,10 @@ class LineSetup:
 
     def later(self, u):
         """Return ``H[b]``: no unit of layers ``u + 2 ..`` crosses while ``|s| c[b, i] < H[b]``."""
-        n_layers = self.net.sizes.size - 1
+        n_layers = len(self._sizes) - 1
         bound = np.full(self.batch, np.inf)
+        if u + 2 >= n_layers:
+            return bound
         factor = np.ones(self.batch)
         for k in range(u + 2, n_layers):
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -130,10 +140,10 @@ class LineSetup:
 
     def column_norms(self, u):
         """Return ``c[b, i]``, ``c^2 = sum_q |D_{u+1}[b, q]| W_{u+1}[q, i]^2`` (0 if unused)."""
-        sizes = self.net.sizes
-        if u + 2 >= sizes.size - 1:
+        sizes = self._sizes
+        if u + 2 >= len(sizes) - 1:
             return np.zeros((self.batch, sizes[u]))
-        square = _weight(self.net, u + 1) ** 2
+        square = self._weight(u + 1) ** 2
         with blas_threads(work=self.batch * square.size):
             return np.sqrt(np.abs(self.slopes[u + 1]) @ square)
 
@@ -144,12 +154,12 @@ class LineSetup:
         :func:`~fastgrad.kernels.line_setup.nearest_kinks` (zeros when ``u +
         1`` is the output layer).
         """
-        sizes = self.net.sizes
+        sizes = self._sizes
         nearest = np.zeros(self.batch)
-        if u + 1 == sizes.size - 1:
+        if u + 1 == len(sizes) - 1:
             return np.zeros(sizes[u]), nearest
         line_setup.nearest_kinks(u + 1, self.net, nearest)
-        return np.abs(_weight(self.net, u + 1)).max(axis=0), nearest
+        return np.abs(self._weight(u + 1)).max(axis=0), nearest
 
 
 def line_series(net, setup, head, wt, reach_in, loss_code, epsilon, u, units, coef, ready):

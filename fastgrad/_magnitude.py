@@ -72,14 +72,16 @@ def _backward_terms(work):
         delta = work.outputs() * np.add.reduce(targets, axis=1, keepdims=True) + targets
     else:
         delta = np.abs(work.outputs()) + targets
-    delta *= abs(work.scale)  # the network's convention for the data term (sum, mean)
+    if work.scale != 1.0:
+        delta *= abs(work.scale)  # the network's convention for the data term (sum, mean)
     # plain ints: a small network's arrays take less time than numpy's scalars slicing them
     sizes, node_off, w_off = work.sizes.tolist(), work.node_off.tolist(), work.w_off.tolist()
     codes, act_params = work.codes.tolist(), work.act_params.tolist()
     batch = work.batch
+    theta = work.theta
     for u in range(len(sizes) - 1, 0, -1):
         n_out, n_in = sizes[u], sizes[u - 1]
-        weight = work.theta[w_off[u] : w_off[u] + n_out * n_in].reshape(n_out, n_in)
+        weight = theta[w_off[u] : w_off[u] + n_out * n_in].reshape(n_out, n_in)
         yield u, delta, weight
         if u > 1:
             code = codes[u - 1]

@@ -177,12 +177,9 @@ class Workspace:
     def theta(self):
         """The flat float64 parameters in the network's packing (packed on first use)."""
         if self._theta is None:
-            packing = self.net.packing
-            theta = np.empty(packing.size)
-            for u, (weight, bias) in enumerate(self._layers[1:], start=1):
-                theta[packing.slice(f"W{u}")].reshape(weight.shape)[...] = weight
-                theta[packing.slice(f"b{u}")] = bias
-            self._theta = theta
+            # W1 row-major, b1, W2, ...: the packing's order, each copied once
+            parts = [part.reshape(-1) for pair in self._layers[1:] for part in pair]
+            self._theta = np.concatenate(parts)
             self._layers = None
         return self._theta
 

@@ -167,7 +167,7 @@ shape (:func:`_theta_order`, one gather per array) rather than in place layer by
 
 @functools.lru_cache(maxsize=8)
 def _theta_order(sizes):
-    """Return ``order``: ``values[order]`` is :func:`to_theta_order` of a full check's ``values``."""
+    """Return ``order``, with ``values[order]`` :func:`to_theta_order` of a full check's values."""
     n_params = sum(sizes[u] * (sizes[u - 1] + 1) for u in range(1, len(sizes)))
     order = to_theta_order(np.arange(n_params, dtype=np.int64), sizes)
     order.flags.writeable = False
@@ -551,7 +551,7 @@ class Differences:
         self.unverifiable = out.unverifiable
         self.paths = dict(zip(PATH_NAMES, out.paths.sum(axis=0).tolist(), strict=True))
         self.kink_index = self.kink_lo = self.kink_hi = None
-        kinked = np.flatnonzero(out.kinks)
+        kinked = out.kinks.nonzero()[0]
         if kinked.size:
             width = out.kink_width[kinked]
             width /= 2.0 * self.epsilon * self.work.batch
@@ -676,7 +676,7 @@ class Differences:
         The other tables stay readable; a next run builds all of them again.
         """
         if self.prepared:
-            self.tables = self.tables._replace(wt=np.empty(0))
+            self.tables = Tables(np.empty(0), *self.tables[1:])
             self.line_setup = None
             self.prepared = False
 

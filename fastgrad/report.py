@@ -439,7 +439,7 @@ class CheckReport:
 
     def _difference(self, squares, count):
         """Return ``||a - n|| / max(||a|| + ||n||, floor sqrt(count))``."""
-        gap, a2, n2 = (float(x) for x in squares)
+        gap, a2, n2 = squares.tolist()
         scale = max(math.sqrt(a2) + math.sqrt(n2), self.floor * self._unit * math.sqrt(count))
         return math.sqrt(gap) / scale if scale > 0.0 else 0.0
 

@@ -22,6 +22,7 @@ import functools
 import numpy as np
 
 from ._passes import blas_threads
+from ._scratch import Scratch
 from .kernels import line_setup
 
 
@@ -61,10 +62,14 @@ class LineSetup:
     first : int
         The earliest node layer to set up; the Jacobians are built from the
         logits down to it.
+    scratch : Scratch, optional
+        Where the slopes, Jacobians, directions and row bounds are kept
+        (:mod:`fastgrad._scratch`); by default allocated afresh.
     """
 
-    def __init__(self, net, first):
+    def __init__(self, net, first, scratch=None):
         self.net = net
+        self.scratch = scratch = Scratch() if scratch is None else scratch
         # plain ints: a small network's setup takes less time than numpy's scalars in it
         sizes = net.sizes.tolist()
         self._sizes = sizes
@@ -74,7 +79,7 @@ class LineSetup:
         n_out = sizes[n_layers]
         self.slopes = {}
         for k in range(first + 1, n_layers):
-            out = np.empty((self.batch, sizes[k]))
+            out = scratch.empty(("slopes", k), (self.batch, sizes[k]))
             line_setup.slopes(k, net, out)
             self.slopes[k] = out
         width = max(sizes[first:])
@@ -84,14 +89,21 @@ class LineSetup:
             g = np.broadcast_to(self._weight(n_layers), (self.batch, n_out, sizes[n_layers - 1]))
             self.jacobians[n_layers - 1] = g
             for k in range(n_layers - 1, first, -1):
-                scaled = (g * self.slopes[k][:, None, :]).reshape(self.batch * n_out, sizes[k])
-                g = (scaled @ self._weight(k)).reshape(self.batch, n_out, sizes[k - 1])
+                scaled = scratch.empty(("scaled", k), (self.batch, n_out, sizes[k]))
+                np.multiply(g, self.slopes[k][:, None, :], out=scaled)
+                g = scratch.empty(("jacobian", k - 1), (self.batch * n_out, sizes[k - 1]))
+                np.matmul(scaled.reshape(self.batch * n_out, sizes[k]), self._weight(k), out=g)
+                g = g.reshape(self.batch, n_out, sizes[k - 1])
                 self.jacobians[k - 1] = g
             # R_k[b, q]^2 = sum_p W_k[q, p]^2 |D_{k-1}[b, p]|, for k = first + 2 ..
             self.rows = {}
             for k in range(first + 2, n_layers):
-                square = self._weight(k) ** 2
-                self.rows[k] = np.sqrt(np.abs(self.slopes[k - 1]) @ square.T)
+                weight = self._weight(k)
+                square = np.square(weight, out=scratch.empty(("square", k), weight.shape))
+                size = scratch.empty(("slope_size", k - 1), self.slopes[k - 1].shape)
+                rows = scratch.empty(("rows", k), (self.batch, sizes[k]))
+                np.matmul(np.abs(self.slopes[k - 1], out=size), square.T, out=rows)
+                self.rows[k] = np.sqrt(rows, out=rows)
         self.reach = {}
         self.spread = {}
         for k in self.rows:
@@ -114,7 +126,11 @@ class LineSetup:
     def directions(self, u):
         """Return ``G_u`` as ``(batch, sizes[u], n_out)``: each unit's direction, contiguous."""
         if u not in self._directions:
-            self._directions[u] = np.ascontiguousarray(self.jacobians[u].transpose(0, 2, 1))
+            jacobian = self.jacobians[u]
+            batch, n_out, width = jacobian.shape
+            out = self.scratch.empty(("directions", u), (batch, width, n_out))
+            out[...] = jacobian.transpose(0, 2, 1)
+            self._directions[u] = out
         return self._directions[u]
 
     def bounds(self, u):

@@ -8,6 +8,7 @@ import warnings
 import numba
 import numpy as np
 
+from . import _scratch
 from ._directional import directional_comparison
 from ._magnitude import gradient_magnitude, gradient_scale
 from ._matching import dropout_hint, layout_hint, loss_mismatch, user_loss
@@ -228,7 +229,12 @@ def check(
             raise ValueError("threads applies to a local check; a client's workers use their own")
     if weights is not None and weights != net.weights:
         net = net.replace(weights=weights)
-    work, bias_shapes = net.workspace(params, X, Y, layout, dropout_masks)
+    # a local check reuses the working arrays of the last one on this network (none of them
+    # reaches the report); a cluster's workers may still read them after a Ctrl-C
+    local = client is None
+    scratch = _scratch.take(net) if local else None
+    spare = net._take_spare() if local else {}
+    work, bias_shapes = net.workspace(params, X, Y, layout, dropout_masks, **spare)
     analytic = analytic_vector(net, work, grads)
     threads = _count("threads", threads, None)
     seed = _seed(seed)
@@ -244,7 +250,9 @@ def check(
         elif mode == "directional":
             found = _directional_check(work, analytic, epsilon, k, seed, thresholds, details)
         else:
-            found = _entry_check(work, epsilon, mode, k, seed, progress, details, client, method)
+            found = _entry_check(
+                work, epsilon, mode, k, seed, progress, details, client, method, scratch
+            )
     advice = step_advice(work, epsilon, thresholds, found["kinks"], found["checked"])
     for sentence in advice:
         warnings.warn(sentence, StepWarning, stacklevel=2)
@@ -268,6 +276,9 @@ def check(
     )
     if grads is not None and report.verdict.failed:
         _reading_hints(report, work, analytic, (params, X, Y, grads, layout, dropout_masks))
+    if local:
+        net._give_back(work)
+        _scratch.give_back(net, scratch)
     return report
 
 
@@ -294,12 +305,15 @@ def _nothing_found(size):
     }
 
 
-def _entry_check(work, epsilon, mode, k, seed, progress, details, client=None, method="exact"):
+def _entry_check(
+    work, epsilon, mode, k, seed, progress, details, client=None, method="exact", scratch=None
+):
     """Full and sample modes: centered differences of every or of sampled entries.
 
     The kernel runs in chunks when progress is reported or the work is long
     enough to be worth interrupting; Ctrl-C keeps the chunks already done.
-    With a Dask ``client`` it runs on the cluster's workers instead.
+    With a Dask ``client`` it runs on the cluster's workers instead. The
+    working arrays come from ``scratch`` (:mod:`fastgrad._scratch`) when given.
     """
     entries = None
     if mode == "sample":
@@ -318,7 +332,7 @@ def _entry_check(work, epsilon, mode, k, seed, progress, details, client=None, m
         found["partial"] = not computed.all()
         details["paths"] = dict(differences.paths)
         return found
-    differences = Differences(work, epsilon, entries, method=method)
+    differences = Differences(work, epsilon, entries, method=method, scratch=scratch)
     work_size = differences.size * work.batch
     n_chunks = 1
     if progress is not None and reports_progress(differences.size, work.batch):

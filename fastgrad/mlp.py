@@ -270,6 +270,7 @@ class MLP:
         self.dropout_seed = int(dropout_seed)
 
         self._spares = []  # per-unit buffers of a finished call, for the next one to reuse
+        self._scratches = []  # a finished check's working arrays (fastgrad._scratch)
         self.reduction = check_reduction(reduction)
         self.weights = check_weights(weights)
         self.packing = Packing(self.sizes, weights=self.weights)
@@ -287,6 +288,7 @@ class MLP:
     def __getstate__(self):
         state = dict(vars(self))
         state["_spares"] = []
+        state["_scratches"] = []
         return state
 
     @property

@@ -15,7 +15,9 @@ import numpy as np
 from ._lanes import run_lanes
 from ._layer_series import layer_series
 from ._line_setup import LineSetup, line_layers, line_series
+from . import _scratch
 from ._packing import Packing
+from ._scratch import Scratch
 from .kernels import finite_diff, tables
 from .kernels.jets import ORDER
 from .kernels.layer_series import batched
@@ -273,6 +275,10 @@ class Differences:
     method : {"exact", "direct"}, default "exact"
         ``"exact"`` takes the fastest exact path for each (unit, sample);
         ``"direct"`` carries every evaluation layer by layer, no series.
+    scratch : Scratch, optional
+        Where the working arrays come from (:mod:`fastgrad._scratch`): the
+        tables, the line setup and the kink widths; by default allocated
+        afresh. The values, kink counts and intervals never come from it.
 
     Attributes
     ----------
@@ -300,8 +306,9 @@ class Differences:
         unmoved unit, count in none).
     """
 
-    def __init__(self, work, epsilon, entries=None, method="exact"):
+    def __init__(self, work, epsilon, entries=None, method="exact", scratch=None):
         self.work = work
+        self.scratch = Scratch() if scratch is None else scratch
         self.epsilon = float(epsilon)
         self.method = check_method(method)
         self.full = entries is None
@@ -326,14 +333,14 @@ class Differences:
         """Build the kernel's tables (done by the first :meth:`run`; a no-op after)."""
         if self.prepared:
             return
-        work = self.work
+        work, scratch = self.work, self.scratch
         self.head = work.head()
-        wt = np.empty_like(work.theta)
+        wt = scratch.empty("wt", work.theta.size)
         tables.transpose_weights(work.theta, work.w_off, work.sizes, wt)
         n_layers = len(work.sizes) - 1
-        reach_in = np.empty((n_layers, work.batch))
-        nonzero_ptr = np.empty((n_layers, work.batch + 1), dtype=np.int64)
-        index = np.empty(int(work.node_off[n_layers]), dtype=np.int64)
+        reach_in = scratch.empty("reach_in", (n_layers, work.batch))
+        nonzero_ptr = scratch.empty("nonzero_ptr", (n_layers, work.batch + 1), dtype=np.int64)
+        index = scratch.empty("nonzero_index", int(work.node_off[n_layers]), dtype=np.int64)
         used = tables.input_tables(
             work.acts, work.node_off, work.sizes, reach_in, nonzero_ptr, index
         )
@@ -343,14 +350,14 @@ class Differences:
         # shared by every run (and by the task ranges of a distributed check)
         self.lines_set_up = False
         hidden = [u for u in self.line_layers if u < n_layers]
-        self.line_setup = LineSetup(work.network, min(hidden)) if hidden else None
+        self.line_setup = LineSetup(work.network, min(hidden), scratch) if hidden else None
         self.tables = Tables(
             wt,
             reach_in,
             nonzero_ptr,
             index[:used],
-            np.empty((n_nodes if series else 0, ORDER + 1)),
-            np.zeros(n_nodes, dtype=np.int8),
+            scratch.empty("series", (n_nodes if series else 0, ORDER + 1)),
+            scratch.zeros("series_ready", n_nodes, dtype=np.int8),
         )
         self.prepared = True
 
@@ -482,8 +489,8 @@ class Differences:
         return Results(
             diff=np.zeros(n),
             kinks=np.zeros(n, dtype=np.int32),
-            kink_width=np.zeros(n),
-            unverifiable=np.zeros(n, dtype=np.bool_),
+            kink_width=self.scratch.zeros("kink_width", n),
+            unverifiable=self.scratch.zeros("unverifiable", n, dtype=np.bool_),
             paths=np.zeros((self.n_tasks, len(PATH_NAMES)), dtype=np.int64),
         )
 
@@ -755,11 +762,16 @@ def numerical_gradient(
         from .distributed import check_client, compute
 
         check_client(client)
-    work, bias_shapes = net.workspace(params, X, Y, layout, dropout_masks)
     if client is None:
-        differences = Differences(work, epsilon, method=method)
+        # the working arrays of the last local run on this network (fastgrad._scratch)
+        spare, scratch = net._take_spare(), _scratch.take(net)
+        work, bias_shapes = net.workspace(params, X, Y, layout, dropout_masks, **spare)
+        differences = Differences(work, epsilon, method=method, scratch=scratch)
         values, _, _ = differences.compute()
+        net._give_back(work)
+        _scratch.give_back(net, scratch)
     else:
+        work, bias_shapes = net.workspace(params, X, Y, layout, dropout_masks)
         differences, values, _, _, _ = compute(client, work, epsilon, method=method)
     if differences.full and client is None:
         flat = to_theta_order(values, tuple(net.sizes))

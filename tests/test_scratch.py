@@ -1,0 +1,211 @@
+"""A check's working arrays, kept on the network from one check to the next."""
+
+import copy
+import pickle
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import build_case, cases, random_params
+
+import fastgrad as fg
+from fastgrad import _scratch
+from fastgrad._scratch import Scratch
+
+# a large step crosses kinks (and writes the kink widths); its advice is not under test here
+pytestmark = pytest.mark.filterwarnings("ignore::fastgrad.StepWarning")
+
+REPORT_ARRAYS = ("_numerical", "_analytic", "_checked", "_kink_counts", "_errors", "_judged")
+
+
+def test_a_scratch_hands_out_the_same_array_while_name_shape_and_type_stay():
+    scratch = Scratch(limit=1 << 20)
+    first = scratch.empty("a", (3, 4))
+    assert scratch.empty("a", (3, 4)) is first
+    assert scratch.nbytes == first.nbytes
+    assert scratch.empty("b", 5, dtype=np.int8) is scratch.empty("b", 5, dtype=np.int8)
+    assert scratch.nbytes == first.nbytes + 5
+    # another shape or type replaces it
+    wider = scratch.empty("a", (3, 5))
+    assert wider is not first and wider.shape == (3, 5)
+    assert scratch.empty("a", (3, 5), dtype=np.int64).dtype == np.int64
+    assert scratch.nbytes == 3 * 5 * 8 + 5
+    # zeros are zeros, the reused array too
+    zeros = scratch.zeros("z", 7)
+    zeros[:] = 3.0
+    again = scratch.zeros("z", 7)
+    assert again is zeros and not again.any()
+
+
+def test_a_scratch_keeps_no_more_than_its_limit():
+    scratch = Scratch(limit=100)
+    small = scratch.empty("small", 10)  # 80 bytes: kept
+    large = scratch.empty("large", 10)  # 80 more would pass 100: allocated, not kept
+    assert scratch.empty("small", 10) is small
+    assert scratch.empty("large", 10) is not large
+    assert scratch.nbytes == 80
+    assert not scratch.zeros("large", 10).any()
+    nothing = Scratch()
+    assert nothing.empty("a", 3) is not nothing.empty("a", 3)
+    assert nothing.nbytes == 0
+
+
+def check_twice(net, params, X, Y, other, **options):
+    """Check ``other`` then ``params`` on ``net``: the second check runs on the first's arrays."""
+    fg.check(net, other, X, Y, **options)
+    kept = list(net._scratches)
+    report = fg.check(net, params, X, Y, **options)
+    return report, kept
+
+
+def assert_same_reports(ours, fresh):
+    for name in REPORT_ARRAYS:
+        np.testing.assert_array_equal(getattr(ours, name), getattr(fresh, name), err_msg=name)
+    for name in ("_kink_index", "_kink_lo", "_kink_hi"):
+        mine, theirs = getattr(ours, name), getattr(fresh, name)
+        assert (mine is None) == (theirs is None), name
+        if mine is not None:
+            np.testing.assert_array_equal(mine, theirs, err_msg=name)
+    assert ours.difference == fresh.difference
+    assert ours.verdict == fresh.verdict
+    assert ours.details.get("paths") == fresh.details.get("paths")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    case=cases(),
+    mode=st.sampled_from(["full", "sample"]),
+    method=st.sampled_from(["exact", "direct"]),
+    epsilon=st.sampled_from([1e-6, 3e-2]),
+    seed=st.integers(0, 2**16),
+)
+def test_a_check_on_the_last_checks_arrays_is_a_fresh_networks_check_to_the_bit(
+    case, mode, method, epsilon, seed
+):
+    # the first check leaves other values in every kept array (a large step crosses kinks)
+    other = random_params(case.sizes, np.random.default_rng(seed), "flat")
+    options = {"mode": mode, "method": method, "epsilon": epsilon, "layout": case.layout}
+    if mode == "sample":
+        options["k"] = 2
+    args = (case.params, case.X_given, case.Y_given)
+    ours, kept = check_twice(case.net, *args, other, **options)
+    fresh = fg.check(case.net.replace(), *args, **options)
+    assert_same_reports(ours, fresh)
+    # the second check took the first one's scratch and gave it back
+    assert len(kept) == 1 and case.net._scratches == kept
+    assert kept[0].nbytes > 0
+
+
+@settings(max_examples=20, deadline=None)
+@given(case=cases(), seed=st.integers(0, 2**16))
+def test_a_numerical_gradient_on_the_last_runs_arrays_is_a_fresh_networks_to_the_bit(
+    case, seed
+):
+    other = random_params(case.sizes, np.random.default_rng(seed), "flat")
+    net, args = case.net, (case.X_given, case.Y_given, 1e-6, case.layout)
+    fg.numerical_gradient(net, other, *args)
+    ours = fg.numerical_gradient(net, case.params, *args)
+    fresh = fg.numerical_gradient(net.replace(), case.params, *args)
+    assert len(net._scratches) == 1
+    for name, value in fresh.items():
+        np.testing.assert_array_equal(ours[name], value, err_msg=name)
+
+
+def report_arrays(report):
+    """Every array a report holds or hands out."""
+    arrays = [value for value in vars(report).values() if isinstance(value, np.ndarray)]
+    for name in report.net.packing.names:
+        arrays.extend(report.tensor_arrays(name))
+        arrays.extend(report.compared(name))
+    arrays.extend(report.numerical.values())
+    arrays.extend(report.analytic.values())
+    return arrays
+
+
+def kept_arrays(net):
+    arrays = [spare["buffers"] for spare in net._spares]
+    for scratch in net._scratches:
+        arrays.extend(scratch._arrays.values())
+    return arrays
+
+
+@pytest.mark.parametrize("hidden", ["relu", "tanh"])
+def test_no_array_of_a_report_is_kept_for_the_next_check(hidden):
+    # a large step: kinks, and with them the kink intervals a report copies out of the kernel's
+    case = build_case([6, 12, 9, 4], hidden, "ce_labels", l2=0.2, batch=5, seed=2)
+    net, args = case.net, (case.params, case.X_given, case.Y_given)
+    first = fg.check(net, *args, epsilon=0.05)
+    saved = {name: getattr(first, name).copy() for name in REPORT_ARRAYS}
+    kept = kept_arrays(net)
+    assert kept and net._scratches[0]._arrays
+    for ours in report_arrays(first):
+        for scratch in kept:
+            assert not np.shares_memory(ours, scratch)
+    # the next check, of other parameters, overwrites the kept arrays and leaves the report alone
+    other = random_params(case.sizes, np.random.default_rng(7), "flat")
+    fg.check(net, other, *args[1:], epsilon=0.05)
+    for name, value in saved.items():
+        np.testing.assert_array_equal(getattr(first, name), value, err_msg=name)
+
+
+def test_checks_from_threads_at_once_never_share_arrays():
+    case = build_case([20, 30, 16, 4], "relu", "ce_labels", l2=0.1, batch=12, seed=3)
+    net, args = case.net, (case.params, case.X_given, case.Y_given)
+    expected = fg.check(net.replace(), *args)
+
+    def many(_):
+        for _ in range(15):
+            report = fg.check(net, *args)
+            for name in REPORT_ARRAYS:
+                if not np.array_equal(getattr(report, name), getattr(expected, name)):
+                    return False
+        return True
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert all(pool.map(many, range(4)))
+    assert len(net._scratches) == 1
+
+
+def test_a_network_keeps_at_most_the_limits_bytes_between_checks(monkeypatch):
+    case = build_case([30, 20, 10, 3], "relu", "ce_labels", batch=8, seed=4)
+    net, args = case.net, (case.params, case.X_given, case.Y_given)
+    fresh = fg.check(net.replace(), *args)
+    everything = fresh.net._scratches[0].nbytes
+    limit = everything // 3
+    monkeypatch.setattr(_scratch, "KEEP_BYTES", limit)
+    for _ in range(2):
+        report = fg.check(net, *args)
+        assert_same_reports(report, fresh)
+        assert 0 < net._scratches[0].nbytes <= limit
+    monkeypatch.setattr(_scratch, "KEEP_BYTES", 0)
+    other = case.net.replace()
+    fg.check(other, *args)
+    assert other._scratches == []
+
+
+def test_a_check_and_the_passes_share_the_last_calls_buffers():
+    # the check's workspace takes the passes' buffers and gives them back: with the user's own
+    # dropout masks (a masked workspace) and without, each call is a fresh network's
+    case = build_case([5, 7, 6, 3], "relu", "ce_labels", dropout=[0.5, 0.3], batch=6, seed=1)
+    net, params, X, Y = case.net, case.params, case.X_given, case.Y_given
+    kept = [np.ones((6, 7)), np.ones((6, 6))]
+    calls = {
+        "check": lambda n: {"num": fg.check(n, params, X, Y)._numerical},
+        "check_kept": lambda n: {"num": fg.check(n, params, X, Y, dropout_masks=kept)._numerical},
+        "gradients": lambda n: n.gradients(params, X, Y),
+        "loss": lambda n: {"J": np.array(n.loss(params, X, Y))},
+    }
+    for name in ["check", "gradients", "check_kept", "loss", "check", "check_kept", "gradients"]:
+        ours, fresh = calls[name](net), calls[name](net.replace())
+        for key, value in fresh.items():
+            np.testing.assert_array_equal(ours[key], value, err_msg=name)
+
+
+def test_a_pickled_or_copied_network_carries_no_scratch():
+    case = build_case([3, 5, 2], "relu", "mse", batch=3)
+    fg.check(case.net, case.params, case.X_given, case.Y_given)
+    assert case.net._scratches
+    assert pickle.loads(pickle.dumps(case.net))._scratches == []
+    assert copy.deepcopy(case.net)._scratches == []

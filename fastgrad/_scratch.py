@@ -17,22 +17,27 @@ Rules that keep this safe:
   network's list (atomic under any threads), so a second check running at
   the same time on the same network gets a new one, and only one scratch
   is kept when both give theirs back;
-- a scratch keeps at most :data:`KEEP_BYTES`: an array that would pass the
-  limit is allocated as before and let go of with the check (a check that
-  large takes seconds, and its page faults are a small part of it);
+- a network keeps a check's working arrays only when they total at most
+  :data:`KEEP_BYTES`: the first request that would pass the limit makes
+  the scratch let go of everything and keep nothing more, so that a
+  larger check allocates and frees its arrays as it always has (its peak
+  memory unchanged) and leaves nothing on the network;
 - a scratch is never pickled with its network.
 """
 
 import numpy as np
 
-KEEP_BYTES = 64 << 20
-"""Most bytes of working arrays a network keeps between checks (64 MiB).
+KEEP_BYTES = 16 << 20
+"""Most bytes of working arrays a network keeps between checks (16 MiB).
 
-Page faults cost about a microsecond per 4 KiB page written, about 0.25 ms
-per MiB; a check whose working arrays pass 64 MiB (a network of about a
-million parameters and more) takes seconds, so that the faults of arrays
-allocated afresh cost it well under one percent. Below the limit the
-memory stays with the network until it is garbage collected."""
+A page fault costs about a microsecond per 4 KiB page written, 0.25-0.4 ms
+per MiB: about a third of the check of 784-128-64-10 at batch 64, whose
+working arrays take about 8 MiB (most of the series table is never
+touched). A check whose arrays pass 16 MiB (a few hundred thousand
+parameters and more) takes a quarter of a second or more, of which the
+faults are about one percent. Kept arrays stay with the network until it
+is garbage collected, and during a check they stay alive until it returns,
+which adds at most this much to its peak memory."""
 
 
 class Scratch:
@@ -41,8 +46,10 @@ class Scratch:
     Parameters
     ----------
     limit : int, default 0
-        Most bytes kept in all. With ``0`` nothing is kept: every request
-        allocates a new array, as a check without a network's scratch does.
+        Most bytes kept in all. The first request that would pass it lets
+        go of every kept array and sets the limit to 0 (:meth:`overflow`).
+        With ``0`` nothing is kept: every request allocates a new array, as
+        a check without a network's scratch does.
 
     Notes
     -----
@@ -54,6 +61,7 @@ class Scratch:
         self.limit = int(limit)
         self._arrays = {}
         self.nbytes = 0
+        self.overflowed = False
 
     def empty(self, name, shape, dtype=np.float64):
         """Return the array ``name`` of ``shape`` and ``dtype``, its contents undefined.
@@ -85,7 +93,15 @@ class Scratch:
             if self.nbytes + array.nbytes <= self.limit:
                 self._arrays[name] = array
                 self.nbytes += array.nbytes
+            else:
+                self.overflow()
         return array, reused
+
+    def overflow(self):
+        """Let go of every kept array and keep none from now on (the limit was passed)."""
+        self._arrays.clear()
+        self.nbytes = self.limit = 0
+        self.overflowed = True
 
 
 def take(net):
@@ -97,6 +113,10 @@ def take(net):
 
 
 def give_back(net, scratch):
-    """Keep ``scratch`` on ``net`` for the next check (one is kept; an empty one is not)."""
+    """Keep ``scratch`` on ``net`` for the next check (one is kept; an empty one is not).
+
+    A scratch that passed its limit is empty: a network whose check needs
+    more than :data:`KEEP_BYTES` keeps nothing.
+    """
     if scratch.nbytes and not net._scratches:
         net._scratches.append(scratch)

@@ -12,10 +12,10 @@ import functools
 import numba
 import numpy as np
 
+from . import _scratch
 from ._lanes import run_lanes
 from ._layer_series import layer_series
 from ._line_setup import LineSetup, line_layers, line_series
-from . import _scratch
 from ._packing import Packing
 from ._scratch import Scratch
 from .kernels import finite_diff, tables

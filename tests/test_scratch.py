@@ -39,14 +39,15 @@ def test_a_scratch_hands_out_the_same_array_while_name_shape_and_type_stay():
     assert again is zeros and not again.any()
 
 
-def test_a_scratch_keeps_no_more_than_its_limit():
+def test_a_scratch_that_would_pass_its_limit_lets_go_of_everything():
     scratch = Scratch(limit=100)
     small = scratch.empty("small", 10)  # 80 bytes: kept
-    large = scratch.empty("large", 10)  # 80 more would pass 100: allocated, not kept
-    assert scratch.empty("small", 10) is small
-    assert scratch.empty("large", 10) is not large
-    assert scratch.nbytes == 80
+    assert scratch.empty("small", 10) is small and scratch.nbytes == 80
+    # 80 more would pass 100: allocated, and from now on nothing is kept
     assert not scratch.zeros("large", 10).any()
+    assert scratch.overflowed and scratch.nbytes == 0
+    assert scratch.empty("small", 10) is not small
+    assert scratch.empty("tiny", 1) is not scratch.empty("tiny", 1)
     nothing = Scratch()
     assert nothing.empty("a", 3) is not nothing.empty("a", 3)
     assert nothing.nbytes == 0
@@ -100,9 +101,7 @@ def test_a_check_on_the_last_checks_arrays_is_a_fresh_networks_check_to_the_bit(
 
 @settings(max_examples=20, deadline=None)
 @given(case=cases(), seed=st.integers(0, 2**16))
-def test_a_numerical_gradient_on_the_last_runs_arrays_is_a_fresh_networks_to_the_bit(
-    case, seed
-):
+def test_a_numerical_gradient_on_the_last_runs_arrays_is_a_fresh_networks_to_the_bit(case, seed):
     other = random_params(case.sizes, np.random.default_rng(seed), "flat")
     net, args = case.net, (case.X_given, case.Y_given, 1e-6, case.layout)
     fg.numerical_gradient(net, other, *args)
@@ -168,20 +167,22 @@ def test_checks_from_threads_at_once_never_share_arrays():
     assert len(net._scratches) == 1
 
 
-def test_a_network_keeps_at_most_the_limits_bytes_between_checks(monkeypatch):
+def test_a_network_keeps_a_checks_arrays_only_when_they_fit_the_limit(monkeypatch):
     case = build_case([30, 20, 10, 3], "relu", "ce_labels", batch=8, seed=4)
     net, args = case.net, (case.params, case.X_given, case.Y_given)
     fresh = fg.check(net.replace(), *args)
     everything = fresh.net._scratches[0].nbytes
-    limit = everything // 3
-    monkeypatch.setattr(_scratch, "KEEP_BYTES", limit)
+    monkeypatch.setattr(_scratch, "KEEP_BYTES", everything)
     for _ in range(2):
-        report = fg.check(net, *args)
-        assert_same_reports(report, fresh)
-        assert 0 < net._scratches[0].nbytes <= limit
-    monkeypatch.setattr(_scratch, "KEEP_BYTES", 0)
+        assert_same_reports(fg.check(net, *args), fresh)
+        assert net._scratches[0].nbytes == everything
+    # one byte less: the check lets go of its arrays as it goes, and the network keeps none
+    monkeypatch.setattr(_scratch, "KEEP_BYTES", everything - 1)
     other = case.net.replace()
-    fg.check(other, *args)
+    taken, take = [], _scratch.take
+    monkeypatch.setattr(_scratch, "take", lambda n: taken.append(take(n)) or taken[-1])
+    assert_same_reports(fg.check(other, *args), fresh)
+    assert taken[0].overflowed and not taken[0]._arrays
     assert other._scratches == []
 
 

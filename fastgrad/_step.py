@@ -36,7 +36,8 @@ def largest_input(work):
     for u in range(len(work.sizes) - 1):
         block = work.block(work.acts, u)
         if block.size:
-            largest = max(largest, float(np.max(np.abs(block))))
+            # max |x| without an |x| copy of the block (NaN when the block holds one, as before)
+            largest = max(largest, float(np.maximum(block.max(), -block.min())))
     return largest
 
 

@@ -681,6 +681,8 @@ class Differences:
         """Let go of the transposed weights (a copy of theta's size) and the line setup.
 
         The other tables stay readable; a next run builds all of them again.
+        A :attr:`scratch` that keeps them (a network's, within its limit)
+        keeps them for the next check instead of freeing them.
         """
         if self.prepared:
             self.tables = Tables(np.empty(0), *self.tables[1:])

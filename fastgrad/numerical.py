@@ -144,20 +144,34 @@ def layer_blocks(sizes):
         start = stop
 
 
-def to_theta_order(values, sizes):
+REORDER_BYTES = 1 << 16
+"""Bytes of weight rows moved at once by :func:`to_theta_order` (bounds its one temporary)."""
+
+
+def to_theta_order(values, sizes, chunk=REORDER_BYTES):
     """Reorder a full check's per-entry ``values`` into theta's layout, in place; return them.
 
     A layer's block moves from ``(n_out, n_in + 1)`` (each weight row then
-    its bias) to ``W_u`` then ``b_u``: the rows close up to the left, one at
-    a time, and the biases go after them. No array of the entries' size is made.
+    its bias) to ``W_u`` then ``b_u``: the rows close up to the left, a
+    chunk of rows (at most ``chunk`` bytes) at a time through one small
+    temporary, and the biases go after them. No array of the entries' size
+    is made.
     """
+    itemsize = values.dtype.itemsize
+    widest = max(sizes[:-1])
+    rows_at_once = max(1, chunk // (widest * itemsize))
+    moving = np.empty(rows_at_once * widest, dtype=values.dtype)
     for u, start, stop in layer_blocks(sizes):
         n_out, n_in = sizes[u], sizes[u - 1]
         block = values[start:stop]
-        biases = block[n_in :: n_in + 1].copy()
-        for i in range(1, n_out):
-            # a row moves i places to the left: overlapping, copied as numpy copies overlaps
-            block[i * n_in : (i + 1) * n_in] = block[i * (n_in + 1) : i * (n_in + 1) + n_in]
+        grid = block.reshape(n_out, n_in + 1)
+        biases = grid[:, n_in].copy()
+        for i in range(0, n_out, rows_at_once):
+            j = min(n_out, i + rows_at_once)
+            # rows i:j land left of where rows j: are read: every chunk reads before it writes
+            part = moving[: (j - i) * n_in].reshape(j - i, n_in)
+            part[...] = grid[i:j, :n_in]
+            block[i * n_in : j * n_in] = moving[: (j - i) * n_in]
         block[n_out * n_in :] = biases
     return values
 

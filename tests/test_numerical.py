@@ -21,8 +21,12 @@ def scattered(values, entries, size, fill):
     return out
 
 
-@given(sizes=st.lists(st.integers(1, 7), min_size=2, max_size=5), seed=st.integers(0, 2**16))
-def test_reordering_in_place_equals_indexing_by_the_entries(sizes, seed):
+@given(
+    sizes=st.lists(st.integers(1, 7), min_size=2, max_size=5),
+    seed=st.integers(0, 2**16),
+    chunk=st.sampled_from([1, 8, 24, 56, 1 << 16]),  # bytes: one row at a time, a few, all
+)
+def test_reordering_in_place_equals_indexing_by_the_entries(sizes, seed, chunk):
     sizes = tuple(sizes)
     entries, is_weight = full_entries(sizes)
     assert np.array_equal(np.sort(entries), np.arange(entries.size))
@@ -30,9 +34,15 @@ def test_reordering_in_place_equals_indexing_by_the_entries(sizes, seed):
     values = np.random.default_rng(seed).normal(size=entries.size)
     expected = scattered(values, entries, entries.size, np.nan)
     weights = scattered(is_weight, entries, entries.size, False)
-    out = to_theta_order(values, sizes)
+    out = to_theta_order(values, sizes, chunk)
     assert out is values
     np.testing.assert_array_equal(out, expected)
+    # the kink counts and the computed flags move the same way
+    for dtype in (np.int32, np.bool_):
+        given = (np.arange(entries.size) % 3).astype(dtype)
+        np.testing.assert_array_equal(
+            to_theta_order(given.copy(), sizes, chunk), scattered(given, entries, entries.size, 0)
+        )
     # the weights come first in each layer's block of theta
     start = 0
     for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):

@@ -4,6 +4,7 @@ import copy
 import pickle
 from concurrent.futures import ThreadPoolExecutor
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -53,14 +54,6 @@ def test_a_scratch_that_would_pass_its_limit_lets_go_of_everything():
     assert nothing.nbytes == 0
 
 
-def check_twice(net, params, X, Y, other, **options):
-    """Check ``other`` then ``params`` on ``net``: the second check runs on the first's arrays."""
-    fg.check(net, other, X, Y, **options)
-    kept = list(net._scratches)
-    report = fg.check(net, params, X, Y, **options)
-    return report, kept
-
-
 def assert_same_reports(ours, fresh):
     for name in REPORT_ARRAYS:
         np.testing.assert_array_equal(getattr(ours, name), getattr(fresh, name), err_msg=name)
@@ -81,17 +74,22 @@ def assert_same_reports(ours, fresh):
     method=st.sampled_from(["exact", "direct"]),
     epsilon=st.sampled_from([1e-6, 3e-2]),
     seed=st.integers(0, 2**16),
+    threads=st.sampled_from([(1, 2), (2, 1), (2, 2)]),
 )
 def test_a_check_on_the_last_checks_arrays_is_a_fresh_networks_check_to_the_bit(
-    case, mode, method, epsilon, seed
+    case, mode, method, epsilon, seed, threads
 ):
-    # the first check leaves other values in every kept array (a large step crosses kinks)
+    # the first check leaves other values in every kept array (a large step crosses kinks),
+    # on as many threads as the second check or not
+    first, second = (min(t, numba.config.NUMBA_NUM_THREADS) for t in threads)
     other = random_params(case.sizes, np.random.default_rng(seed), "flat")
     options = {"mode": mode, "method": method, "epsilon": epsilon, "layout": case.layout}
     if mode == "sample":
         options["k"] = 2
     args = (case.params, case.X_given, case.Y_given)
-    ours, kept = check_twice(case.net, *args, other, **options)
+    fg.check(case.net, other, *args[1:], threads=first, **options)
+    kept = list(case.net._scratches)
+    ours = fg.check(case.net, *args, threads=second, **options)
     fresh = fg.check(case.net.replace(), *args, **options)
     assert_same_reports(ours, fresh)
     # the second check took the first one's scratch and gave it back

@@ -69,33 +69,38 @@ class Scratch:
         The kept one when it has that shape and type; else a new one, kept
         in its place when the limit allows (the old one is let go of).
         """
-        return self._array(name, shape, dtype, np.empty)[0]
+        if not isinstance(shape, tuple):
+            shape = (int(shape),)
+        array = self._arrays.get(name)
+        # a check asks for a dozen arrays: the kept one is found without numpy's conversions
+        if array is not None and array.shape == shape and array.dtype == dtype:
+            return array
+        return self._new(name, shape, dtype, np.empty)
 
     def zeros(self, name, shape, dtype=np.float64):
         """Return the array ``name`` as :meth:`empty` does, filled with zeros."""
-        array, reused = self._array(name, shape, dtype, np.zeros)
-        if reused:
-            array.fill(0)
-        return array
-
-    def _array(self, name, shape, dtype, allocate):
-        """Return ``(array, reused)``: the kept array, or a new one from ``allocate``."""
-        dtype = np.dtype(dtype)
-        shape = (int(shape),) if np.ndim(shape) == 0 else tuple(int(n) for n in shape)
+        if not isinstance(shape, tuple):
+            shape = (int(shape),)
         array = self._arrays.get(name)
-        reused = array is not None and array.shape == shape and array.dtype == dtype
-        if not reused:
-            if array is not None:
-                del self._arrays[name]
-                self.nbytes -= array.nbytes
-            # a new array of zeros comes from calloc: pages untouched until written
-            array = allocate(shape, dtype=dtype)
-            if self.nbytes + array.nbytes <= self.limit:
-                self._arrays[name] = array
-                self.nbytes += array.nbytes
-            else:
-                self.overflow()
-        return array, reused
+        if array is not None and array.shape == shape and array.dtype == dtype:
+            array.fill(0)
+            return array
+        # a new array of zeros comes from calloc: pages untouched until written
+        return self._new(name, shape, dtype, np.zeros)
+
+    def _new(self, name, shape, dtype, allocate):
+        """Return a new array from ``allocate``, kept under ``name`` when the limit allows."""
+        shape = tuple(int(n) for n in shape)
+        old = self._arrays.pop(name, None)
+        if old is not None:
+            self.nbytes -= old.nbytes
+        array = allocate(shape, dtype=dtype)
+        if self.nbytes + array.nbytes <= self.limit:
+            self._arrays[name] = array
+            self.nbytes += array.nbytes
+        else:
+            self.overflow()
+        return array
 
     def overflow(self):
         """Let go of every kept array and keep none from now on (the limit was passed)."""

@@ -27,6 +27,7 @@ def test_a_scratch_hands_out_the_same_array_while_name_shape_and_type_stay():
     assert scratch.empty("a", (3, 4)) is first
     assert scratch.nbytes == first.nbytes
     assert scratch.empty("b", 5, dtype=np.int8) is scratch.empty("b", 5, dtype=np.int8)
+    assert scratch.empty("b", np.int64(5), dtype=np.int8) is scratch.empty("b", (5,), np.int8)
     assert scratch.nbytes == first.nbytes + 5
     # another shape or type replaces it
     wider = scratch.empty("a", (3, 5))

@@ -245,9 +245,9 @@ def _full_run_parallel(sizes, batch):
 
 
 @functools.lru_cache(maxsize=8)
-def _full_line_layers(sizes, codes):
+def _full_line_layers(sizes, codes, batch):
     """:func:`line_layers` of a network, as a full check (every layer asked for) uses them."""
-    return tuple(line_layers(sizes, np.asarray(codes, dtype=np.int64)))
+    return tuple(line_layers(sizes, np.asarray(codes, dtype=np.int64), batch))
 
 
 @functools.lru_cache(maxsize=8)
@@ -387,9 +387,9 @@ class Differences:
             return []
         w = self.work
         if self.full:
-            return list(_full_line_layers(self._sizes, w.net.activation_codes))
+            return list(_full_line_layers(self._sizes, w.net.activation_codes, int(w.batch)))
         asked = set(np.unique(self.task_layer).tolist())
-        return [u for u in line_layers(w.sizes, w.network.codes) if u in asked]
+        return [u for u in line_layers(w.sizes, w.network.codes, int(w.batch)) if u in asked]
 
     def _line_series(self):
         """Set up the series of every task's unit in line layers (done by the first run).

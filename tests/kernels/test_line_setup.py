@@ -291,9 +291,10 @@ def test_the_bounds_decide_exactly_at_their_edges(at, where):
     net, params, X, Y, epsilon = edge_case(at, MARGINS[where])
     work, diff = prepared(net, params, X, Y, epsilon)
     assert work.pre[work.node_off[EDGES[at][0]]] == 2.0**-20  # built exactly
+    assert diff.line_setup is None  # a network this small is carried one unit at a time
     _line_setup.line_series(
-        work.network, diff.line_setup, diff.head, diff.tables.wt, diff.tables.reach_in,
-        work.loss_code,
+        work.network, _line_setup.LineSetup(work.network, 1), diff.head, diff.tables.wt,
+        diff.tables.reach_in, work.loss_code,
         epsilon, 1, np.array([0], dtype=np.int64), diff.tables.series, diff.tables.series_ready,
     )  # fmt: skip
     state = diff.tables.series_ready[work.node_off[1]]
@@ -327,8 +328,9 @@ def test_checks_through_piecewise_linear_layers_match_an_extended_precision_loop
 
 
 def test_an_ordinary_relu_check_sets_its_series_up_a_layer_at_a_time():
-    net, params, X, Y = case([30, 16, 12, 10], "relu", "softmax", batch=8, seed=2)
+    net, params, X, Y = case([30, 32, 16, 10], "relu", "softmax", batch=16, seed=2)
     work, diff = prepared(net, params, X, Y, DEFAULT_EPSILON)
+    assert _line_setup.carry_work([30, 32, 16, 10], 16, [1, 2]) > _line_setup.SETUP_WORK
     assert diff.line_layers == [1, 2, 3]
     values, _, _ = diff.compute()
     ready = diff.tables.series_ready[work.node_off[1] : work.node_off[4]]
@@ -343,13 +345,14 @@ def test_an_ordinary_relu_check_sets_its_series_up_a_layer_at_a_time():
 
 
 def test_a_layer_followed_by_a_smooth_one_or_narrower_than_the_outputs_is_not_set_up():
-    net, params, X, Y = case([3, 4, 6, 3, 5], ["relu", "tanh", "relu"], batch=2, seed=1)
+    net, params, X, Y = case([3, 4, 64, 6, 8], ["relu", "tanh", "relu"], batch=16, seed=1)
     work, diff = prepared(net, params, X, Y, DEFAULT_EPSILON)
     codes = work.network.codes
     assert [line_setup.is_line_layer(u, codes) for u in range(5)] == [
         False, False, True, True, False,
     ]  # fmt: skip
-    assert diff.line_layers == [2, 4]  # layer 3 has fewer units than the 5 outputs
+    assert _line_setup.carry_work([3, 4, 64, 6, 8], 16, [2]) > _line_setup.SETUP_WORK
+    assert diff.line_layers == [2, 4]  # layer 3 has fewer units than the 8 outputs
     direct = Differences(work, DEFAULT_EPSILON, method="direct")
     direct.prepare()
     assert direct.line_layers == [] and direct.line_setup is None
@@ -360,6 +363,42 @@ def test_a_layer_followed_by_a_smooth_one_or_narrower_than_the_outputs_is_not_se
             DEFAULT_EPSILON, 1, np.arange(4, dtype=np.int64), diff.tables.series,
             diff.tables.series_ready,
         )  # fmt: skip
+
+
+def test_the_carry_work_counts_one_column_then_whole_matrices_per_unit_and_sample():
+    # layer 1: 5 units x (3 + 3 * 2) in each of 4 samples; layer 2: 3 units x 2
+    assert _line_setup.carry_work([7, 5, 3, 2], 4, [1]) == 4 * 5 * 9
+    assert _line_setup.carry_work([7, 5, 3, 2], 4, [1, 2]) == 4 * (5 * 9 + 3 * 2)
+    assert _line_setup.carry_work([7, 5, 3, 2], 4, []) == 0
+
+
+@pytest.mark.parametrize("batch", [3, 2000])
+def test_a_small_network_carries_its_hidden_units_one_at_a_time_and_a_larger_batch_sets_up(batch):
+    # the README's course network: 5 x (3 + 3 x 1) + 3 x 1 = 33 multiply-adds per sample
+    net, params, X, Y = case([4, 5, 3, 1], "relu", "sigmoid", batch=batch, seed=4)
+    work, diff = prepared(net, params, X, Y, DEFAULT_EPSILON)
+    set_up = _line_setup.carry_work([4, 5, 3, 1], batch, [1, 2]) >= _line_setup.SETUP_WORK
+    assert set_up == (batch == 2000)
+    assert diff.line_layers == ([1, 2, 3] if set_up else [3])
+    assert (diff.line_setup is None) == (not set_up)
+    values, _, _ = diff.compute()
+    hidden = diff.tables.series_ready[work.node_off[1] : work.node_off[3]]
+    if set_up:
+        assert np.mean(hidden == ls.READY) > 0.9
+    else:  # the kernel never marks a series ready: nothing was set up before it ran
+        assert not np.any(hidden == ls.READY)
+    assert diff.paths["series"] > 0.9 * sum(diff.paths.values()), diff.paths
+    # the one-unit carry and the setup compute the same exact centered differences
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_line_setup, "SETUP_WORK", 10**12 if set_up else 0)
+        patch.setattr(numerical, "_full_line_layers", numerical._full_line_layers.__wrapped__)
+        other = Differences(work, DEFAULT_EPSILON)
+        others = other.compute()[0]
+    assert other.line_layers == ([3] if set_up else [1, 2, 3])
+    np.testing.assert_allclose(others, values, rtol=1e-12, atol=0)
+    if EXTENDED:
+        ref = extended_flat(net, params, X, Y, DEFAULT_EPSILON)[diff.entries]
+        assert relative(values, ref) < 1e-10
 
 
 @pytest.mark.threads

@@ -16,6 +16,7 @@ terms).
 
 import numpy as np
 
+from ._passes import SMALL_PRODUCT
 from .kernels.activations import (
     ELU,
     IDENTITY,
@@ -61,11 +62,14 @@ def _derivative(code, param, z):
     raise ValueError(f"unknown activation code {code!r}")
 
 
-def _backward_terms(work):
+def _backward_terms(work, small=False):
     """Yield ``(u, delta, weight)`` from the last layer down: ``|terms|`` reaching layer ``u``.
 
     ``delta`` is ``(batch, sizes[u])``: per sample, the sum of absolute terms
-    of the loss's derivative by the pre-activations of layer ``u``.
+    of the loss's derivative by the pre-activations of layer ``u``. With
+    ``small``, products go through ``numpy.matmul`` (BLAS, below its
+    threading threshold), which costs less than ``einsum``'s Python wrapper
+    but may round the sums differently, in the last bits.
     """
     targets = np.abs(work.targets)
     if work.net.output == "softmax":  # p sum(y) - y: soft targets need not sum to 1
@@ -94,7 +98,10 @@ def _backward_terms(work):
             else:
                 spread = _derivative(code, act_params[u - 1], pre)
                 spread *= np.abs(masks)
-            delta = np.einsum("bk,kj->bj", delta, np.abs(weight))
+            if small:
+                delta = np.matmul(delta, np.abs(weight))
+            else:
+                delta = np.einsum("bk,kj->bj", delta, np.abs(weight))
             delta *= spread
 
 
@@ -139,17 +146,25 @@ def gradient_scale(work):
     A weight entry's terms ``sum_b delta_bk |a_bj|`` are bounded by ``sum_b
     delta_bk max_j |a_bj|``, which skips the weight-sized products (the first
     layer's is most of the cost); the bound exceeds the largest entry by the
-    spread of ``|a_bj|`` over ``j``, a small factor for the floor.
+    spread of ``|a_bj|`` over ``j``, a small factor for the floor. A network
+    whose products all stay below BLAS's threading threshold
+    (:data:`~fastgrad._passes.SMALL_PRODUCT`) takes them with ``matmul``
+    rather than ``einsum``: the same sums to a few units in the last place.
     """
     batch = work.batch
     scale = 0.0
     largest_of = np.maximum.reduce  # the ufunc itself: np.max's wrapper costs more than a
     node_off = work.node_off.tolist()  # small layer's reduction
     reach = np.empty(batch)
-    for u, delta, weight in _backward_terms(work):
+    small = batch * work.net.n_params < SMALL_PRODUCT
+    for u, delta, weight in _backward_terms(work, small):
         a_in = work.acts[node_off[u - 1] : node_off[u]].reshape(batch, weight.shape[1])
         row_reach(a_in, reach)
-        largest = float(largest_of(np.einsum("b,bk->k", reach, delta), initial=0.0))
+        if small:
+            column = np.matmul(reach, delta)
+        else:
+            column = np.einsum("b,bk->k", reach, delta)
+        largest = float(largest_of(column, initial=0.0))
         if work.l2 and weight.size:
             largest += work.l2 * float(largest_of(np.abs(weight), axis=None))
         bias = float(largest_of(np.add.reduce(delta, axis=0), initial=0.0))

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from strategies import build_case, cases
 
 import fastgrad as fg
+from fastgrad import _magnitude, _passes
 from fastgrad._magnitude import (
     ROUNDING_GROWTH,
     comparison_floor,
@@ -34,6 +35,18 @@ def test_magnitude_bounds_the_gradient_and_scale_bounds_the_magnitude(case):
     assert largest <= gradient_scale(work) * (1 + 1e-12)
     # the bound is loose only by the spread of the inputs over a layer's width
     assert gradient_scale(work) <= largest * max(case.sizes) + 1e-300
+
+
+@settings(max_examples=40, deadline=None)
+@given(cases())
+def test_a_small_networks_scale_by_matmul_is_einsums_to_a_few_ulps(case):
+    work, _ = case.net.workspace(case.params, case.X_given, case.Y_given, case.layout)
+    assert work.batch * case.net.n_params < _passes.SMALL_PRODUCT
+    ours = gradient_scale(work)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_magnitude, "SMALL_PRODUCT", 0)  # every product by einsum
+        reference = gradient_scale(work)
+    assert abs(ours - reference) <= 8 * ROUNDING * reference
 
 
 def test_magnitude_is_the_gradient_when_no_term_cancels():

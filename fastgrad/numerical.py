@@ -8,6 +8,7 @@ a long run interrupted) and scales the result.
 """
 
 import functools
+import math
 
 import numba
 import numpy as np
@@ -65,7 +66,7 @@ def check_epsilon(epsilon):
         raise TypeError(f"epsilon must be a positive number; got {epsilon!r}") from None
     except OverflowError:  # an int beyond float64's range
         value = np.inf
-    if not np.isfinite(value) or value <= 0.0:
+    if not math.isfinite(value) or value <= 0.0:
         raise ValueError(f"epsilon must be a finite positive number; got {epsilon!r}")
     return value
 
@@ -603,7 +604,7 @@ class Differences:
         """
         size = self.work.net.packing.size
         computed = np.zeros(self.size, dtype=bool)
-        computed[slice(done) if np.ndim(done) == 0 else done] = True
+        computed[done if isinstance(done, np.ndarray) and done.ndim else slice(done)] = True
         found = {}
         if self.kink_index is not None:
             keep = computed[self.kink_index]

@@ -1,5 +1,6 @@
 """Random networks and batches for the checker's tests."""
 
+import naive
 import numpy as np
 
 import fastgrad as fg
@@ -54,6 +55,37 @@ def case(
     return net, params, X, Y
 
 
+def blank_row_at_zero_biases():
+    """``(net, params, X, y)``: a relu network at zero biases whose sample 5 is all zeros.
+
+    Every first-layer unit sits on its kink in that sample, and moving one of
+    them moves units of the next layer too.
+    """
+    net = fg.MLP([20, 16, 8, 4])
+    params = net.init("he_normal", seed=0)
+    X = np.random.default_rng(0).normal(size=(32, 20))
+    X[5] = 0.0
+    y = np.arange(32) % 4
+    return net, params, X, y
+
+
 def naive_args(net, X):
     """Arguments the naive references take for a network: sizes, hidden, output, l2, masks."""
     return net.sizes, net.hidden_entries, net.output, net.l2, net.dropout_masks(X.shape[0])
+
+
+def naive_flat(net, params, X, Y, epsilon, dtype=np.float64):
+    """The naive loop's centered differences, flat in fastgrad's parameter order.
+
+    With ``dtype=np.longdouble`` in extended precision (:func:`extended_flat`).
+    """
+    sizes, hidden, output, l2, masks = naive_args(net, X)
+    grads = naive.numerical_gradient(
+        sizes, hidden, output, l2, params, X, Y, masks, epsilon, dtype=dtype
+    )
+    return np.concatenate([grads["d" + name].ravel() for name in net.packing.names])
+
+
+def extended_flat(net, params, X, Y, epsilon):
+    """:func:`naive_flat` in 80-bit long double, about 2000x more precise than float64."""
+    return naive_flat(net, params, X, Y, epsilon, dtype=np.longdouble)

@@ -7,7 +7,7 @@ import naive
 import numba
 import numpy as np
 import pytest
-from networks import ENTRIES, OUTPUTS, case, naive_args
+from networks import ENTRIES, OUTPUTS, blank_row_at_zero_biases, case, naive_args
 
 import fastgrad as fg
 
@@ -371,20 +371,11 @@ def test_k_is_refused_in_full_mode():
         fg.check(net, params, X, Y, k=5)
 
 
-def blank_row_at_zero_biases():
-    """A relu network at zero biases with one all-zero input row, and its own gradient."""
-    net = fg.MLP([20, 16, 8, 4])
-    params = net.init("he_normal", seed=0)
-    X = np.random.default_rng(0).normal(size=(32, 20))
-    X[5] = 0.0
-    y = np.arange(32) % 4
-    return net, params, X, y, net.gradients(params, X, y)
-
-
 def test_a_blank_row_at_zero_biases_is_never_a_pass_for_a_wrong_bias_gradient():
     # every pre-activation of the blank sample sits on the relu kink, so every bias entry
     # crosses one: what cannot be compared must not read CORRECT
-    net, params, X, y, grads = blank_row_at_zero_biases()
+    net, params, X, y = blank_row_at_zero_biases()
+    grads = net.gradients(params, X, y)
     grads["db1"] = grads["db1"] * 32
     grads["db2"] = grads["db2"] * -1
     for mode in ("full", "sample", "directional"):
@@ -397,7 +388,8 @@ def test_a_blank_row_at_zero_biases_is_never_a_pass_for_a_wrong_bias_gradient():
 def test_directional_mode_differences_a_tensor_whose_directions_all_cross_kinks():
     # every direction over b2 moves all of layer 2 of the blank sample across its kinks, so
     # no direction can be compared; entry by entry each crosses one kink and is judged
-    net, params, X, y, grads = blank_row_at_zero_biases()
+    net, params, X, y = blank_row_at_zero_biases()
+    grads = net.gradients(params, X, y)
     grads["db2"] = grads["db2"] * -1
     full = fg.check(net, params, X, y, grads)
     assert full.tensors["b2"].verdict is fg.Verdict.WRONG

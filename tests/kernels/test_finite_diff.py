@@ -6,7 +6,17 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from networks import ENTRIES, HIDDEN, OUTPUTS, PARAMETRIZED, case, naive_args
+from networks import (
+    ENTRIES,
+    HIDDEN,
+    OUTPUTS,
+    PARAMETRIZED,
+    blank_row_at_zero_biases,
+    case,
+    extended_flat,
+    naive_args,
+    naive_flat,
+)
 from threads import numba_threads
 
 import fastgrad as fg
@@ -36,12 +46,6 @@ def fast_gradient(net, params, X, Y, epsilon, entries=None):
     counts = np.zeros(work.theta.size, dtype=np.int64)
     counts[differences.entries] = kinks
     return flat, counts, work
-
-
-def naive_flat(net, params, X, Y, epsilon):
-    sizes, hidden, output, l2, masks = naive_args(net, X)
-    grads = naive.numerical_gradient(sizes, hidden, output, l2, params, X, Y, masks, epsilon)
-    return np.concatenate([grads["d" + name].ravel() for name in net.packing.names])
 
 
 def relative(a, b):
@@ -249,14 +253,6 @@ def test_units_near_a_kink_in_later_layers_are_carried_exactly():
     assert relative(ours, naive_flat(net, params, X, naive.one_hot(y, 2), eps)) < 1e-8
 
 
-def extended_flat(net, params, X, Y, epsilon):
-    sizes, hidden, output, l2, masks = naive_args(net, X)
-    grads = naive.numerical_gradient(
-        sizes, hidden, output, l2, params, X, Y, masks, epsilon, dtype=np.longdouble
-    )
-    return np.concatenate([grads["d" + name].ravel() for name in net.packing.names])
-
-
 @pytest.mark.skipif(np.finfo(np.longdouble).eps > 1e-18, reason="needs 80-bit long double")
 @pytest.mark.parametrize("epsilon", [1e-7, 1e-5])
 @pytest.mark.parametrize("output", OUTPUTS)
@@ -443,11 +439,7 @@ def test_output_layer_entries_are_never_kinks_in_any_sample_order(blank_first):
 
 
 def test_a_blank_row_at_zero_biases_bounds_every_convention_or_says_it_cannot():
-    net = fg.MLP([20, 16, 8, 4])
-    params = net.init("he_normal", seed=0)
-    X = np.random.default_rng(0).normal(size=(32, 20))
-    X[5] = 0.0
-    y = np.arange(32) % 4
+    net, params, X, y = blank_row_at_zero_biases()
     work, _ = net.workspace(params, X, y)
     diff = Differences(work, DEFAULT_EPSILON)
     values, kinks, _ = diff.compute()

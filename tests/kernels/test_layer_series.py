@@ -1,12 +1,11 @@
 """The series of all units of a smooth layer at once, against the one-unit series and references."""
 
-import naive
 import numba
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from networks import case, naive_args
+from networks import case, extended_flat
 from one_unit import one_unit_series
 from threads import numba_threads
 
@@ -86,14 +85,6 @@ def test_each_ready_series_is_the_one_unit_series_and_refusals_agree(drawn, epsi
                 assert abs(odd_part(ours, r) - odd_part(single, r)) <= 1e-14 * scale
                 compared += 1
     assert compared > 0 or epsilon > 1e-5
-
-
-def extended_flat(net, params, X, Y, epsilon):
-    sizes, hidden, output, l2, masks = naive_args(net, X)
-    grads = naive.numerical_gradient(
-        sizes, hidden, output, l2, params, X, Y, masks, epsilon, dtype=np.longdouble
-    )
-    return np.concatenate([grads["d" + name].ravel() for name in net.packing.names])
 
 
 @pytest.mark.skipif(np.finfo(np.longdouble).eps > 1e-18, reason="needs 80-bit long double")

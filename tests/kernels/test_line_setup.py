@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from networks import case, naive_args
+from networks import case, extended_flat, naive_args
 from one_unit import one_unit_series
 from threads import numba_threads
 
@@ -48,14 +48,6 @@ def set_up(work, diff, epsilon):
                 t.series, t.series_ready,
             )  # fmt: skip
     return setup
-
-
-def extended_flat(net, params, X, Y, epsilon):
-    sizes, hidden, output, l2, masks = naive_args(net, X)
-    grads = naive.numerical_gradient(
-        sizes, hidden, output, l2, params, X, Y, masks, epsilon, dtype=np.longdouble
-    )
-    return np.concatenate([grads["d" + name].ravel() for name in net.packing.names])
 
 
 def relative(a, b):

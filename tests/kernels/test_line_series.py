@@ -54,6 +54,13 @@ def draw_sample(output, rng):
     return z, y, u
 
 
+def drawn_series(output, rng, count):
+    """Yield ``count`` drawn samples ``(z, y, u)`` with their ``(coef, reach, prob)``."""
+    for _ in range(count):
+        z, y, u = draw_sample(output, rng)
+        yield (z, y, u, *coefficients(output, z, y, u))
+
+
 def line_scale(output, z, prob, y, u, s):
     """Size of the terms of ``F(s)`` (``s p.u`` against ``s y.u``): rounding is relative to it."""
     if output == "identity":
@@ -73,9 +80,7 @@ def draw_step(output, z, u, reach, rng):
 def test_evaluate_matches_precise_loss_along_line(output):
     rng = np.random.default_rng(1)
     well_conditioned = 0
-    for _ in range(150):
-        z, y, u = draw_sample(output, rng)
-        coef, reach, prob = coefficients(output, z, y, u)
+    for z, y, u, coef, reach, prob in drawn_series(output, rng, 150):
         assert coef[0] == 0.0
         for s in (draw_step(output, z, u, reach, rng), reach if np.isfinite(reach) else 0.0):
             if s == 0.0:
@@ -100,9 +105,7 @@ def test_evaluate_matches_precise_loss_along_line(output):
 def test_within_max_u_bound(output):
     # the kernel's callers may use any |s| max|u| <= 0.01 with the reach computed from it
     rng = np.random.default_rng(2)
-    for _ in range(60):
-        z, y, u = draw_sample(output, rng)
-        coef, reach, prob = coefficients(output, z, y, u)
+    for z, y, u, coef, reach, prob in drawn_series(output, rng, 60):
         s = min(0.01 / np.abs(u).max(), reach) * rng.choice([1.0, -1.0])
         ours = series.evaluate(coef, s)
         ref = precise.line_difference(output, z, y, u, s)
@@ -112,9 +115,7 @@ def test_within_max_u_bound(output):
 @pytest.mark.parametrize("output", OUTPUTS)
 def test_odd_difference(output):
     rng = np.random.default_rng(3)
-    for _ in range(100):
-        z, y, u = draw_sample(output, rng)
-        coef, reach, prob = coefficients(output, z, y, u)
+    for z, y, u, coef, reach, prob in drawn_series(output, rng, 100):
         s = draw_step(output, z, u, reach, rng)
         odd = series.odd_difference(coef, s)
         up, down = series.evaluate(coef, s), series.evaluate(coef, -s)
@@ -149,9 +150,7 @@ def test_mse_coefficients_are_exact(seed):
 @pytest.mark.parametrize("output", ["sigmoid", "softmax"])
 def test_reach(output):
     rng = np.random.default_rng(4)
-    for _ in range(50):
-        z, y, u = draw_sample(output, rng)
-        _, reach, prob = coefficients(output, z, y, u)
+    for z, _, u, _, reach, prob in drawn_series(output, rng, 50):
         centre = np.dot(prob, u) if output == "softmax" else 0.0
         spread = np.abs(u - centre).max()
         if spread > 0:

@@ -281,6 +281,25 @@ def test_relu_blank_rows_zero_biases_never_pass_a_wrong_gradient(case, data):
 # --- kink entries judged by their interval (synthetic kernel output) ------------------
 
 
+def full_report(net, work, analytic, numerical, kinks, **intervals):
+    """The report of a full check at the default step of the given kernel output."""
+    return fg.CheckReport(
+        net=net,
+        theta=work.theta,
+        analytic=analytic,
+        numerical=numerical,
+        checked=np.ones(numerical.size, dtype=bool),
+        kinks=kinks,
+        loss=work.loss(),
+        batch=work.batch,
+        epsilon=1e-7,
+        thresholds=fg.Thresholds(),
+        mode="full",
+        scale=gradient_scale(work),
+        **intervals,
+    )
+
+
 def kinked_report(
     analytic_shift=0.0, unverifiable=False, intervals=True, width=1e-3, compact=False
 ):
@@ -314,21 +333,7 @@ def kinked_report(
         if compact:  # the intervals of the kinked entries only, as check() gives them
             extra = {key: value[picked] for key, value in extra.items()}
             extra["kink_index"] = picked
-    report = fg.CheckReport(
-        net=net,
-        theta=work.theta,
-        analytic=analytic,
-        numerical=flat,
-        checked=np.ones(flat.size, dtype=bool),
-        kinks=kinks,
-        loss=work.loss(),
-        batch=work.batch,
-        epsilon=1e-7,
-        thresholds=fg.Thresholds(),
-        mode="full",
-        scale=gradient_scale(work),
-        **extra,
-    )
+    report = full_report(net, work, analytic, flat, kinks, **extra)
     return report, (lo[picked[0]], hi[picked[0]]), analytic[picked[0]]
 
 
@@ -395,24 +400,9 @@ def test_entries_whose_difference_is_not_finite_are_inconclusive_not_wrong():
     analytic = work.gradient()
     numerical = analytic.copy()
     numerical[[1, 13]] = [np.inf, np.nan]  # W1[0, 1], and b1[1] (W1 has 12 entries)
+    no_kinks = np.zeros(numerical.size, dtype=np.int64)
 
-    def full_report(analytic):
-        return fg.CheckReport(
-            net=net,
-            theta=work.theta,
-            analytic=analytic,
-            numerical=numerical,
-            checked=np.ones(numerical.size, dtype=bool),
-            kinks=np.zeros(numerical.size, dtype=np.int64),
-            loss=work.loss(),
-            batch=work.batch,
-            epsilon=1e-7,
-            thresholds=fg.Thresholds(),
-            mode="full",
-            scale=gradient_scale(work),
-        )
-
-    report = full_report(analytic)
+    report = full_report(net, work, analytic, numerical, no_kinks)
     assert report.verdict is fg.Verdict.INCONCLUSIVE
     assert report.tensors["W1"].verdict is fg.Verdict.INCONCLUSIVE
     assert report.tensors["W2"].verdict is fg.Verdict.CORRECT
@@ -420,7 +410,7 @@ def test_entries_whose_difference_is_not_finite_are_inconclusive_not_wrong():
     assert np.isfinite(report.difference) and report.difference < 1e-12
     # a wrong entry elsewhere still fails the check
     analytic[-1] += 1.0
-    report = full_report(analytic)
+    report = full_report(net, work, analytic, numerical, no_kinks)
     assert report.verdict is fg.Verdict.WRONG
 
 

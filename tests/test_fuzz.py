@@ -304,6 +304,22 @@ test_network_methods, test_network_methods_slow = fuzz_tests(
 # --- MLP itself ----------------------------------------------------------------------------
 
 
+SEQUENCE_ITEMS = {
+    "sizes": (
+        st.one_of(
+            st.integers(-2, 6),
+            st.sampled_from([2**31, 2**62, 2**63, 2**64, 1.5, "3", None, True]),
+        ),
+        4,
+    ),
+    "hidden": (
+        st.sampled_from([*ENTRIES, "swish", 3, ("relu", 0.5), ("softplus", -1.0), ("elu", "a")]),
+        3,
+    ),
+}
+"""Items (valid and not) of the MLP arguments that take a sequence, and the longest drawn."""
+
+
 @st.composite
 def mlp_arguments(draw):
     arguments = {
@@ -315,31 +331,9 @@ def mlp_arguments(draw):
         "dropout": None,
     }
     target = draw(st.sampled_from(["none", *arguments]))
-    if target == "sizes":
-        arguments["sizes"] = draw(
-            st.one_of(
-                odd_values,
-                st.lists(
-                    st.one_of(
-                        st.integers(-2, 6),
-                        st.sampled_from([2**31, 2**62, 2**63, 2**64, 1.5, "3", None, True]),
-                    ),
-                    max_size=4,
-                ),
-            )
-        )
-    elif target == "hidden":
-        arguments["hidden"] = draw(
-            st.one_of(
-                odd_values,
-                st.lists(
-                    st.sampled_from(
-                        [*ENTRIES, "swish", 3, ("relu", 0.5), ("softplus", -1.0), ("elu", "a")]
-                    ),
-                    max_size=3,
-                ),
-            )
-        )
+    if target in SEQUENCE_ITEMS:
+        items, longest = SEQUENCE_ITEMS[target]
+        arguments[target] = draw(st.one_of(odd_values, st.lists(items, max_size=longest)))
     elif target != "none":
         arguments[target] = draw(odd_values)
     return arguments, target

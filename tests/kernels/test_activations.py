@@ -6,19 +6,13 @@ import precise
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from networks import HIDDEN
 
 from fastgrad.kernels import activations as act
 from fastgrad.mlp import HIDDEN_ACTIVATIONS
 
-CODES = {
-    "identity": act.IDENTITY,
-    "relu": act.RELU,
-    "leaky_relu": act.LEAKY_RELU,
-    "tanh": act.TANH,
-    "sigmoid": act.SIGMOID,
-    "elu": act.ELU,
-    "softplus": act.SOFTPLUS,
-}
+CODES = {name: getattr(act, name.upper()) for name in HIDDEN}
+"""Each activation's kernel code, by the constant of its name."""
 SMOOTH = ("tanh", "sigmoid", "elu", "softplus")
 DEFAULT = {"leaky_relu": act.LEAKY_SLOPE, "elu": act.ELU_ALPHA, "softplus": act.SOFTPLUS_BETA}
 PARAM = {name: DEFAULT.get(name, 0.0) for name in CODES}  # the kernels' argument per name

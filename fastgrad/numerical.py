@@ -275,6 +275,33 @@ def split_tasks(costs, n_ranges):
     return list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
 
 
+class _FullEntries:
+    """An entry table of :class:`Differences`, a full check's built on first read.
+
+    Both tables of a full check come from one call of :func:`full_entries`,
+    which a check that never reads them does not pay for.
+    A table can be assigned (a distributed check's part takes a slice).
+    """
+
+    def __init__(self, doc):
+        self.__doc__ = doc
+
+    def __set_name__(self, owner, name):
+        self.stored = "_" + name
+
+    def __get__(self, differences, owner=None):
+        if differences is None:
+            return self
+        value = getattr(differences, self.stored)
+        if value is None:
+            differences._build_entries()
+            value = getattr(differences, self.stored)
+        return value
+
+    def __set__(self, differences, value):
+        setattr(differences, self.stored, value)
+
+
 class Differences:
     """Centered differences of chosen parameter entries of a network on a batch.
 
@@ -451,27 +478,8 @@ class Differences:
         """Build the flat indices and weight flags of a full check's entries."""
         self._entries, self._is_weight = full_entries(tuple(int(s) for s in self.work.sizes))
 
-    @property
-    def entries(self):
-        """The flat indices differenced, in the order of the values (built on first use)."""
-        if self._entries is None:
-            self._build_entries()
-        return self._entries
-
-    @entries.setter
-    def entries(self, value):
-        self._entries = value
-
-    @property
-    def is_weight(self):
-        """Whether each entry of :attr:`entries` is a weight (else a bias)."""
-        if self._is_weight is None:
-            self._build_entries()
-        return self._is_weight
-
-    @is_weight.setter
-    def is_weight(self, value):
-        self._is_weight = value
+    entries = _FullEntries("The flat indices differenced, in the order of the values.")
+    is_weight = _FullEntries("Whether each entry of :attr:`entries` is a weight (else a bias).")
 
     @property
     def size(self):

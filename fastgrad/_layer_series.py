@@ -60,8 +60,8 @@ def _blocks(width, n_units, batch):
     return 1, max(1, BLOCK_FLOATS // (width * ORDER))
 
 
-def layer_series(net, head, reach_in, loss_code, epsilon, u, units, coef, ready):
-    """Fill ``coef`` and ``ready`` for ``units`` of node layer ``u`` in every sample.
+def layer_series(net, head, tables, loss_code, epsilon, u, units):
+    """Fill the series of ``units`` of node layer ``u`` in every sample, or refuse them.
 
     Parameters
     ----------
@@ -69,8 +69,10 @@ def layer_series(net, head, reach_in, loss_code, epsilon, u, units, coef, ready)
         The network after its forward pass.
     head : Head
         Its loss side.
-    reach_in : ndarray
-        ``(L, batch)`` ``max(1, max_j |A_{u-1}[b, j]|)`` per layer and sample.
+    tables : Tables
+        The check's tables: reads ``reach_in``; writes ``series`` and
+        ``series_ready`` of the units, :data:`~fastgrad.kernels.layer_series.READY`
+        or ``REFUSED``.
     loss_code : int
         Loss code.
     epsilon : float
@@ -79,15 +81,12 @@ def layer_series(net, head, reach_in, loss_code, epsilon, u, units, coef, ready)
         Node layer; :func:`~fastgrad.kernels.layer_series.batched` must hold.
     units : ndarray of int64
         Units of layer ``u``.
-    coef, ready : ndarray
-        Outputs, indexed like ``net.pre``: ``(len, ORDER + 1)`` loss series
-        and int8 states (:data:`~fastgrad.kernels.layer_series.READY` or
-        ``REFUSED``).
     """
     sizes = net.sizes
     n_layers = sizes.size - 1
     if not batched(u, net.codes):
         raise ValueError(f"layer_series: layer {u} is not followed by smooth layers only")
+    reach_in = tables.reach_in
     batch = reach_in.shape[1]
     width = int(sizes[u + 1 :].max())
     per_block, per_units = _blocks(width, units.size, batch)
@@ -116,8 +115,8 @@ def layer_series(net, head, reach_in, loss_code, epsilon, u, units, coef, ready)
                     weights,
                     top,
                     state,
-                    coef,
-                    ready,
+                    tables.series,
+                    tables.series_ready,
                 )
                 short = state == SHORT
                 if top == ORDER or not short.any():

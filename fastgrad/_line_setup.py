@@ -208,8 +208,8 @@ class LineSetup:
         return np.abs(self._weight(u + 1)).max(axis=0), nearest
 
 
-def line_series(net, setup, head, wt, reach_in, loss_code, epsilon, u, units, coef, ready):
-    """Fill ``coef`` and ``ready`` for ``units`` of layer ``u`` in every sample, where certified.
+def line_series(net, setup, head, tables, loss_code, epsilon, u, units):
+    """Fill the series of ``units`` of layer ``u`` in every sample, where certified.
 
     Parameters
     ----------
@@ -220,10 +220,10 @@ def line_series(net, setup, head, wt, reach_in, loss_code, epsilon, u, units, co
         (not used for the logits, ``u = L``).
     head : Head
         Its loss side.
-    wt : ndarray
-        The transposed weights (:class:`~fastgrad.kernels.structures.Tables`).
-    reach_in : ndarray
-        ``(L, batch)`` ``max(1, max_j |A_{u-1}[b, j]|)`` per layer and sample.
+    tables : Tables
+        The check's tables: reads ``wt`` and ``reach_in``; writes ``series``
+        and ``series_ready`` of the units (see
+        :func:`~fastgrad.kernels.line_setup.finish_line_series`).
     loss_code : int
         Loss code.
     epsilon : float
@@ -232,26 +232,23 @@ def line_series(net, setup, head, wt, reach_in, loss_code, epsilon, u, units, co
         Node layer; :func:`~fastgrad.kernels.line_setup.is_line_layer` holds.
     units : ndarray of int64
         Units of layer ``u``.
-    coef, ready : ndarray
-        Outputs, indexed like ``net.pre`` (see
-        :func:`~fastgrad.kernels.line_setup.finish_line_series`).
     """
+    radius = epsilon * tables.reach_in[u - 1]
+    coef, ready = tables.series, tables.series_ready
     if u == net.sizes.size - 1:
-        line_setup.finish_logit_series(
-            units, epsilon * reach_in[u - 1], net, head, loss_code, coef, ready
-        )
+        line_setup.finish_logit_series(units, radius, net, head, loss_code, coef, ready)
         return
     if not line_setup.is_line_layer(u, net.codes):
         raise ValueError(f"line_series: layer {u} is not followed by piecewise-linear layers only")
     line_setup.finish_line_series(
         u,
         units,
-        epsilon * reach_in[u - 1],
+        radius,
         net,
         head,
         loss_code,
         setup.directions(u),
-        wt,
+        tables.wt,
         *setup.bounds(u),
         setup.safety,
         coef,

@@ -429,50 +429,40 @@ class Differences:
             return
         self.lines_set_up = True
         w = self.work
-        network = w.network
-        layers = self.task_layer
-        units = self.task_unit
-        t = self.tables
-        for u in self.line_layers:
-            if self.full:  # every unit of the layer, in order
-                chosen = np.arange(self._sizes[u], dtype=np.int64)
-            else:
-                chosen = np.ascontiguousarray(units[layers == u], dtype=np.int64)
-            if chosen.size:
-                line_series(
-                    network,
-                    self.line_setup,
-                    self.head,
-                    t.wt,
-                    t.reach_in,
-                    w.loss_code,
-                    self.epsilon,
-                    u,
-                    chosen,
-                    t.series,
-                    t.series_ready,
-                )
+        for u, units in self._units_by_layer(self.line_layers):
+            line_series(
+                w.network,
+                self.line_setup,
+                self.head,
+                self.tables,
+                w.loss_code,
+                self.epsilon,
+                u,
+                units,
+            )
 
     def _layer_series(self, t_start, t_stop):
         """Compute the series of the units of tasks ``t_start:t_stop`` that are batched."""
-        layers = self.task_layer[t_start:t_stop]
-        units = self.task_unit[t_start:t_stop]
         w = self.work
-        for u in self._batched_layers():
-            chosen = units[layers == u]
+        for u, units in self._units_by_layer(self._batched_layers(), t_start, t_stop):
+            layer_series(w.network, self.head, self.tables, w.loss_code, self.epsilon, u, units)
+
+    def _units_by_layer(self, layers, t_start=0, t_stop=None):
+        """Yield ``(u, units)``: the units of node layer ``u`` that tasks ``t_start:t_stop`` move.
+
+        For each layer of ``layers`` with any, as a contiguous int64 array;
+        all of a full check's tasks move every unit of their layers.
+        """
+        if self.full and t_start == 0 and t_stop is None:
+            for u in layers:  # every unit of the layer, in order
+                yield u, np.arange(self._sizes[u], dtype=np.int64)
+            return
+        task_layer = self.task_layer[t_start:t_stop]
+        task_unit = self.task_unit[t_start:t_stop]
+        for u in layers:
+            chosen = task_unit[task_layer == u]
             if chosen.size:
-                t = self.tables
-                layer_series(
-                    w.network,
-                    self.head,
-                    t.reach_in,
-                    w.loss_code,
-                    self.epsilon,
-                    u,
-                    np.ascontiguousarray(chosen, dtype=np.int64),
-                    t.series,
-                    t.series_ready,
-                )
+                yield u, np.ascontiguousarray(chosen, dtype=np.int64)
 
     def _build_entries(self):
         """Build the flat indices and weight flags of a full check's entries."""

@@ -60,10 +60,7 @@ def test_each_ready_series_is_the_one_unit_series_and_refusals_agree(drawn, epsi
     for u in range(1, len(sizes) - 1):
         assert ls.batched(u, work.network.codes)
         units = np.arange(sizes[u], dtype=np.int64)
-        _layer_series.layer_series(
-            work.network, diff.head, t.reach_in, work.loss_code, epsilon, u, units,
-            t.series, t.series_ready,
-        )  # fmt: skip
+        _layer_series.layer_series(work.network, diff.head, t, work.loss_code, epsilon, u, units)
         masks = work.network.masks[work.node_off[u] : work.node_off[u + 1]].reshape(batch, -1)
         for b in range(batch):
             r = epsilon * t.reach_in[u - 1, b]
@@ -203,9 +200,8 @@ def test_a_layer_followed_by_a_piecewise_linear_one_is_not_carried_together():
     assert diff._batched_layers() == [3]
     with pytest.raises(ValueError, match="layer 1"):
         _layer_series.layer_series(
-            work.network, diff.head, diff.tables.reach_in, work.loss_code, 1e-7, 1,
-            np.arange(4), diff.tables.series, diff.tables.series_ready,
-        )  # fmt: skip
+            work.network, diff.head, diff.tables, work.loss_code, 1e-7, 1, np.arange(4)
+        )
 
 
 def test_the_direct_method_carries_nothing_together():

@@ -44,9 +44,8 @@ def set_up(work, diff, epsilon):
         if u == n_layers or line_setup.is_line_layer(u, work.network.codes):
             units = np.arange(work.sizes[u], dtype=np.int64)
             _line_setup.line_series(
-                work.network, setup, diff.head, t.wt, t.reach_in, work.loss_code, epsilon, u, units,
-                t.series, t.series_ready,
-            )  # fmt: skip
+                work.network, setup, diff.head, t, work.loss_code, epsilon, u, units
+            )
     return setup
 
 
@@ -285,9 +284,8 @@ def test_the_bounds_decide_exactly_at_their_edges(at, where):
     assert work.pre[work.node_off[EDGES[at][0]]] == 2.0**-20  # built exactly
     assert diff.line_setup is None  # a network this small is carried one unit at a time
     _line_setup.line_series(
-        work.network, _line_setup.LineSetup(work.network, 1), diff.head, diff.tables.wt,
-        diff.tables.reach_in, work.loss_code,
-        epsilon, 1, np.array([0], dtype=np.int64), diff.tables.series, diff.tables.series_ready,
+        work.network, _line_setup.LineSetup(work.network, 1), diff.head, diff.tables,
+        work.loss_code, epsilon, 1, np.array([0], dtype=np.int64),
     )  # fmt: skip
     state = diff.tables.series_ready[work.node_off[1]]
     # inside the bound the setup certifies; outside it leaves the unit to the exact path
@@ -350,10 +348,8 @@ def test_a_layer_followed_by_a_smooth_one_or_narrower_than_the_outputs_is_not_se
     assert direct.line_layers == [] and direct.line_setup is None
     with pytest.raises(ValueError, match="layer 1"):
         _line_setup.line_series(
-            work.network, diff.line_setup, diff.head, diff.tables.wt, diff.tables.reach_in,
-        work.loss_code,
-            DEFAULT_EPSILON, 1, np.arange(4, dtype=np.int64), diff.tables.series,
-            diff.tables.series_ready,
+            work.network, diff.line_setup, diff.head, diff.tables, work.loss_code,
+            DEFAULT_EPSILON, 1, np.arange(4, dtype=np.int64),
         )  # fmt: skip
 
 

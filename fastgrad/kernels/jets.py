@@ -55,6 +55,23 @@ def reach(w, r):
     return total
 
 
+@jit(entry=False, refcount=False, inline=True)
+def derivative_rule(w, factor, n):
+    """Return order ``n`` of the jet of ``y`` with ``y' = factor w'``.
+
+    ``(1/n) sum_{k=1}^{n} k w[k] factor[n - k]``, the coefficient recurrence
+    of Taylor-mode differentiation (Griewank & Walther, *Evaluating
+    Derivatives*). Only orders below ``n`` of ``factor`` are read, so it may
+    be the jet being filled (the exponential's ``E' = E w'``). Inlined: as
+    a call per order it made the series path 1.2-1.5 times slower; inlined,
+    the jets compile to the instructions of the loop written out in each.
+    """
+    total = 0.0
+    for k in range(1, n + 1):
+        total += k * w[k] * factor[n - k]
+    return total / n
+
+
 @jit(entry=False, refcount=False)
 def _tanh_like(w, y0, q0, quadratic, linear, y, q):
     """Jet of ``y`` with ``y' = q w'``, ``q = linear * y - quadratic * y^2`` (up to a constant).
@@ -64,10 +81,7 @@ def _tanh_like(w, y0, q0, quadratic, linear, y, q):
     y[0] = y0
     q[0] = q0
     for n in range(1, ORDER + 1):
-        total = 0.0
-        for k in range(1, n + 1):
-            total += k * w[k] * q[n - k]
-        y[n] = total / n
+        y[n] = derivative_rule(w, q, n)
         square = 0.0
         for a in range(0, n + 1):
             square += y[a] * y[n - a]
@@ -79,10 +93,7 @@ def exp_jet(w, e0, out):
     """Fill ``out`` with the jet of ``e0 * exp(w(g))`` (``out[0] = e0``)."""
     out[0] = e0
     for n in range(1, ORDER + 1):
-        total = 0.0
-        for k in range(1, n + 1):
-            total += k * w[k] * out[n - k]
-        out[n] = total / n
+        out[n] = derivative_rule(w, out, n)
 
 
 @jit(entry=False, refcount=False)
@@ -147,10 +158,7 @@ def activation_jet(code, param, z, w, out, y, q):
         s, c = sigmoid_pair(param * z)
         _tanh_like(w, s, param * s * c, param, param, q, y)
         for n in range(1, ORDER + 1):
-            total = 0.0
-            for k in range(1, n + 1):
-                total += k * w[k] * q[n - k]
-            out[n] = total / n
+            out[n] = derivative_rule(w, q, n)
         return
     raise ValueError("activation_jet: unknown activation code")
 

@@ -3,18 +3,14 @@
 import numpy as np
 
 from fastgrad.kernels.jets import ORDER
-from fastgrad.kernels.structures import Jets
+from fastgrad.kernels.structures import jet_scratch
 from fastgrad.kernels.unit_series import unit_series
 
 
 def one_unit_series(work, diff, u, i, b, epsilon):
     """The one-unit path's series of (u, i, b), or None where it refuses."""
     width = int(work.sizes.max())
-    scratch = Jets(
-        np.zeros((ORDER + 1, width)),
-        np.zeros((ORDER + 1, width)),
-        *(np.zeros(ORDER + 1) for _ in range(7)),
-    )
+    scratch = jet_scratch(width)
     out = np.zeros(ORDER + 1)
     r = epsilon * diff.tables.reach_in[u - 1, b]
     net, t = work.network, diff.tables

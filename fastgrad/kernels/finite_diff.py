@@ -32,7 +32,7 @@ from .layer_series import READY, REFUSED
 from .line import line_path
 from .line_series import DEGREE
 from .propagate import COLUMNS, direct_path
-from .structures import Jets, Line, Steps, carry_scratch, width_of
+from .structures import Line, Steps, carry_scratch, jet_scratch, width_of
 from .unit_series import series_path, unit_series
 
 EXACT = 0
@@ -208,17 +208,7 @@ def centered_differences(
     """
     width = width_of(net.sizes)
     scratch = (
-        Jets(
-            np.zeros((ORDER + 1, width)),
-            np.zeros((ORDER + 1, width)),
-            np.zeros(ORDER + 1),
-            np.zeros(ORDER + 1),
-            np.zeros(ORDER + 1),
-            np.zeros(ORDER + 1),
-            np.zeros(ORDER + 1),
-            np.zeros(ORDER + 1),
-            np.zeros(ORDER + 1),
-        ),
+        jet_scratch(width),
         np.zeros(ORDER + 1),
         Steps(
             np.zeros(width + 1),

@@ -16,6 +16,7 @@ from collections import namedtuple
 import numpy as np
 
 from ._jit import jit
+from .jets import ORDER
 
 Network = namedtuple(
     "Network",
@@ -120,6 +121,22 @@ def width_of(sizes):
     for u in range(sizes.shape[0]):
         width = max(width, sizes[u])
     return width
+
+
+@jit()
+def jet_scratch(width):
+    """Return a :class:`Jets` for node layers up to ``width`` wide, zeroed."""
+    return Jets(
+        np.zeros((ORDER + 1, width)),
+        np.zeros((ORDER + 1, width)),
+        np.zeros(ORDER + 1),
+        np.zeros(ORDER + 1),
+        np.zeros(ORDER + 1),
+        np.zeros(ORDER + 1),
+        np.zeros(ORDER + 1),
+        np.zeros(ORDER + 1),
+        np.zeros(ORDER + 1),
+    )
 
 
 @jit()

@@ -34,7 +34,6 @@ from .activations import ELU, SIGMOID, TANH, is_piecewise_linear, sigmoid_pair
 from .dense import node_block, weight_view
 from .jets import ORDER, activation_jet, loss_jet, reach
 from .losses import MSE
-from .structures import jet_scratch
 from .unit_series import JET_REACH, SAFETY, _breaks_at_zero, _jet_reach, tail_fits
 
 ACTIVE, READY, REFUSED, SKIP, SHORT = 0, 1, 2, 3, 4
@@ -307,9 +306,12 @@ def finish_jets(u, units, b0, radius, net, head, loss_code, jets, state, coef, r
     n_samples = state.shape[0]
     top = jets.shape[2]
     for block in numba.prange((n_units + BLOCK - 1) // BLOCK):
-        scratch = jet_scratch(n_out)
-        w, jet = scratch.w, scratch.now
+        w = np.zeros(ORDER + 1)
+        jet = np.zeros((ORDER + 1, n_out))
         out = np.zeros(ORDER + 1)
+        e = np.zeros(ORDER + 1)
+        s_ = np.zeros(ORDER + 1)
+        log = np.zeros(ORDER + 1)
         for i in range(block * BLOCK, min(n_units, (block + 1) * BLOCK)):
             for s in range(n_samples):
                 b = b0 + s
@@ -336,17 +338,7 @@ def finish_jets(u, units, b0, radius, net, head, loss_code, jets, state, coef, r
                     ready[node] = REFUSED
                     state[s, i] = REFUSED
                     continue
-                loss_jet(
-                    loss_code,
-                    logits[b],
-                    head.prob[b],
-                    head.targets[b],
-                    jet,
-                    out,
-                    scratch.e,
-                    scratch.s,
-                    scratch.log,
-                )
+                loss_jet(loss_code, logits[b], head.prob[b], head.targets[b], jet, out, e, s_, log)
                 for d in range(top + 1, ORDER + 1):
                     out[d] = 0.0  # not the series' terms: the jets stop at order top
                 if tail_fits(out, r, top):

@@ -54,7 +54,6 @@ from .dense import node_block
 from .jets import ORDER, activation_jet, loss_jet, reach
 from .layer_series import READY, REFUSED
 from .losses import BINARY_CROSS_ENTROPY, MSE
-from .structures import jet_scratch
 from .unit_series import JET_REACH, SAFETY, _breaks_at_zero, _jet_reach, tail_fits
 
 UNIT_ROUNDING = 2.0**-53
@@ -323,10 +322,16 @@ def finish_line_series(
     logits = node_block(net.pre, net.node_off, sizes, n_layers)
     for b in range(batch):
         # scratch once per sample, shared by its units
-        scratch = jet_scratch(n_out)
-        w, act, jets = scratch.w, scratch.act, scratch.now
+        w = np.zeros(ORDER + 1)
         w[1] = 1.0
+        act = np.zeros(ORDER + 1)
+        y = np.zeros(ORDER + 1)
+        q = np.zeros(ORDER + 1)
         moves = np.zeros(ORDER + 1)
+        jets = np.zeros((ORDER + 1, n_out))
+        e = np.zeros(ORDER + 1)
+        s = np.zeros(ORDER + 1)
+        log = np.zeros(ORDER + 1)
         out = np.zeros(ORDER + 1)
         line = np.zeros(n_out)
         bernoulli = head.bernoulli[b % head.bernoulli.shape[0]]
@@ -342,7 +347,7 @@ def finish_line_series(
                 ready[node] = REFUSED
                 continue
             if smooth:
-                activation_jet(code, param, z, w, act, scratch.y, scratch.q)
+                activation_jet(code, param, z, w, act, y, q)
                 still = True
                 for d in range(1, ORDER + 1):
                     moves[d] = m * act[d]
@@ -384,9 +389,9 @@ def finish_line_series(
                     head.targets[b],
                     jets[:, :n_out],
                     out,
-                    scratch.e,
-                    scratch.s,
-                    scratch.log,
+                    e,
+                    s,
+                    log,
                 )
             else:
                 for c in range(n_out):

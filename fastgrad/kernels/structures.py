@@ -123,9 +123,12 @@ def width_of(sizes):
     return width
 
 
-@jit()
+@jit(inline=True)
 def jet_scratch(width):
-    """Return a :class:`Jets` for node layers up to ``width`` wide, zeroed."""
+    """Return a :class:`Jets` for node layers up to ``width`` wide, zeroed.
+
+    Inlined, so that the compiler sees fresh arrays in the caller's loops.
+    """
     return Jets(
         np.zeros((ORDER + 1, width)),
         np.zeros((ORDER + 1, width)),

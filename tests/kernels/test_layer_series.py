@@ -77,9 +77,11 @@ def test_each_ready_series_is_the_one_unit_series_and_refusals_agree(drawn, epsi
                 ours = t.series[node]
                 scale = sum(abs(single[n]) * r**n for n in range(1, ORDER + 1))
                 # the terms both keep agree to rounding, and so does what the kernel uses
+                # (the odd part sums rounded terms: it gets the terms' tolerance, which a
+                # drawn tanh-sigmoid-tanh network missed at a tenth of it by 1.18x)
                 for n in (1, 2, 3):
                     assert abs(ours[n] - single[n]) * r**n <= 1e-13 * scale
-                assert abs(odd_part(ours, r) - odd_part(single, r)) <= 1e-14 * scale
+                assert abs(odd_part(ours, r) - odd_part(single, r)) <= 1e-13 * scale
                 compared += 1
     assert compared > 0 or epsilon > 1e-5
 

@@ -42,7 +42,9 @@ def run_lanes(kernel, lanes, *args):
     """Call ``kernel(lane, lanes, *args)`` for ``lane = 0 .. lanes - 1`` at once.
 
     Returns when every lane has returned, so that no lane writes into the
-    outputs after this call; an exception of any lane is raised here.
+    outputs after this call, even when Ctrl-C interrupts the wait (the
+    ``KeyboardInterrupt`` is raised once the lanes are done); an exception of
+    any lane is raised here.
 
     Parameters
     ----------
@@ -57,10 +59,30 @@ def run_lanes(kernel, lanes, *args):
         kernel(0, 1, *args)
         return
     pool = _executor(lanes - 1)
-    futures = [pool.submit(kernel, lane, lanes, *args) for lane in range(1, lanes)]
+    futures = []
     try:
+        for lane in range(1, lanes):
+            futures.append(pool.submit(kernel, lane, lanes, *args))
         kernel(0, lanes, *args)
     finally:
-        wait(futures)  # every lane, even when one has failed: none may still be writing
+        _wait_all(futures)  # every lane, even when one has failed: none may still be writing
     for future in futures:
         future.result()  # raises a lane's exception
+
+
+def _wait_all(futures):
+    """Wait for every future, even through Ctrl-C; an exception raised while waiting follows.
+
+    A signal's handler (Ctrl-C's ``KeyboardInterrupt``) raises in the waiting
+    thread while the other lanes still run: returning then would leave them
+    writing into arrays the caller reads or reuses.
+    """
+    raised = None
+    while True:
+        try:
+            wait(futures)
+            break
+        except BaseException as error:  # raised by a signal's handler: wait on, raise after
+            raised = raised or error
+    if raised is not None:
+        raise raised

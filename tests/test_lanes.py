@@ -1,6 +1,7 @@
 """Lanes of a compiled kernel run on threads: all of them, and all finished on return."""
 
 import multiprocessing
+import signal
 import threading
 import time
 
@@ -48,6 +49,29 @@ def test_an_exception_in_any_lane_is_raised_after_every_lane_returned():
     with pytest.raises(ValueError, match="lane 1 failed"):
         _lanes.run_lanes(kernel, 3)
     assert sorted(done) == [0, 2]
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="needs pthread_kill")
+def test_ctrl_c_while_waiting_for_the_lanes_is_raised_after_every_lane_returned():
+    # Ctrl-C reaches the calling thread while it waits for the other lanes: had it returned
+    # then, a lane would still be writing into arrays the caller reuses (a check's kept
+    # working arrays, the values of its partial report)
+    caller, done = threading.get_ident(), []
+
+    def kernel(lane, lanes):
+        if lane == 1:
+            time.sleep(0.1)  # lane 0 has returned: the caller waits
+            signal.pthread_kill(caller, signal.SIGINT)
+            time.sleep(0.3)
+        done.append(lane)
+
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _lanes.run_lanes(kernel, 2)
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert sorted(done) == [0, 1]
 
 
 def _lanes_in_child(queue):

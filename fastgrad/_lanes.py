@@ -23,15 +23,16 @@ def _executor(workers):
     """Return the shared pool, grown to at least ``workers`` threads.
 
     A process forked after the pool started has none of its threads, so it
-    starts its own pool (the inherited one would never run a task).
+    starts its own pool (the inherited one would never run a task). A pool
+    grown is replaced, not shut down: a call on another thread may have taken
+    the old one and not yet handed it its lanes; the old pool's threads end
+    once no call holds it.
     """
     global _pool, _pool_size, _pool_pid
     with _pool_lock:
         if _pool_pid != os.getpid():
             _pool, _pool_size = None, 0
         if _pool_size < workers:
-            if _pool is not None:
-                _pool.shutdown(wait=False)
             _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fastgrad-lane")
             _pool_size = workers
             _pool_pid = os.getpid()

@@ -74,6 +74,40 @@ def test_ctrl_c_while_waiting_for_the_lanes_is_raised_after_every_lane_returned(
     assert sorted(done) == [0, 1]
 
 
+def test_a_call_whose_pool_another_thread_replaced_meanwhile_still_runs_its_lanes(monkeypatch):
+    # two checks at once on different thread counts: the second grows the shared pool between
+    # the first one's taking the pool and its handing it the lanes
+    monkeypatch.setattr(_lanes, "_pool", None)
+    monkeypatch.setattr(_lanes, "_pool_size", 0)
+    first_took_it, grown = threading.Event(), threading.Event()
+    executor = _lanes._executor
+
+    def interleaved(workers):
+        pool = executor(workers)
+        if threading.current_thread().name == "first":
+            first_took_it.set()
+            grown.wait(10)
+        return pool
+
+    monkeypatch.setattr(_lanes, "_executor", interleaved)
+    log, out, failed = [], np.zeros(2), []
+
+    def first():
+        try:
+            _lanes.run_lanes(recording_kernel(log), 2, out)
+        except Exception as error:
+            failed.append(error)
+
+    thread = threading.Thread(target=first, name="first")
+    thread.start()
+    assert first_took_it.wait(10)
+    _lanes.run_lanes(recording_kernel([]), 4, np.zeros(4))
+    grown.set()
+    thread.join(10)
+    assert not failed
+    np.testing.assert_array_equal(out, 2)
+
+
 def _lanes_in_child(queue):
     log = []
     _lanes.run_lanes(recording_kernel(log), 3, np.zeros(3))

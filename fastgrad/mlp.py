@@ -286,10 +286,16 @@ class MLP:
         )
 
     def __getstate__(self):
+        # the last calls' working arrays are not part of the network: a copy starts without
         state = dict(vars(self))
-        state["_spares"] = []
-        state["_scratches"] = []
+        del state["_spares"], state["_scratches"]
         return state
+
+    def __setstate__(self, state):
+        # a network pickled by a version that kept no working arrays loads too
+        vars(self).update(state)
+        self._spares = []
+        self._scratches = []
 
     @property
     def hidden_entries(self):

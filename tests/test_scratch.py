@@ -209,3 +209,24 @@ def test_a_pickled_or_copied_network_carries_no_scratch():
     assert case.net._scratches
     assert pickle.loads(pickle.dumps(case.net))._scratches == []
     assert copy.deepcopy(case.net)._scratches == []
+
+
+def test_a_network_pickled_without_working_arrays_loads_and_checks(monkeypatch):
+    # as a version that kept none pickled it: no _spares, no _scratches in its state
+    case = build_case([3, 5, 2], "relu", "mse", batch=3)
+    getstate = fg.MLP.__getstate__
+
+    def without_working_arrays(net):
+        state = getstate(net)
+        for name in ("_spares", "_scratches"):
+            state.pop(name, None)
+        return state
+
+    monkeypatch.setattr(fg.MLP, "__getstate__", without_working_arrays)
+    data = pickle.dumps(case.net)
+    monkeypatch.undo()
+    loaded = pickle.loads(data)
+    args = (case.params, case.X_given, case.Y_given)
+    assert loaded.loss(*args) == case.net.loss(*args)
+    assert_same_reports(fg.check(loaded, *args), fg.check(case.net.replace(), *args))
+    assert loaded._scratches

@@ -19,6 +19,17 @@ _pool_pid = None
 _pool_lock = threading.Lock()
 
 
+def _forked():
+    """In a forked child: no pool, and a lock of its own (a parent's thread may have held it)."""
+    global _pool, _pool_size, _pool_pid, _pool_lock
+    _pool, _pool_size, _pool_pid = None, 0, None
+    _pool_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
+
+
 def _executor(workers):
     """Return the shared pool, grown to at least ``workers`` threads.
 

@@ -128,3 +128,20 @@ def test_a_process_forked_after_the_pool_started_runs_its_lanes():
         child.kill()
     assert child.exitcode == 0
     assert queue.get(timeout=5) == [0, 1, 2]
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="needs fork")
+@pytest.mark.filterwarnings("ignore:os.fork\\(\\) was called:RuntimeWarning")
+def test_a_process_forked_while_another_thread_held_the_pool_lock_runs_its_lanes():
+    # a thread of the parent was choosing the pool when the process forked: the child's copy
+    # of the lock is held by a thread it does not have
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_lanes_in_child, args=(queue,))
+    with _lanes._pool_lock:
+        child.start()
+    child.join(timeout=30)
+    if child.is_alive():
+        child.kill()
+    assert child.exitcode == 0
+    assert queue.get(timeout=5) == [0, 1, 2]

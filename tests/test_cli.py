@@ -793,6 +793,11 @@ def test_compiling_is_said_once_and_timed_apart():
 
 
 def test_compile_time_is_kept_out_of_the_check_time(capsys, monkeypatch):
+    # A first check in a process loads its kernels from numba's disk cache, which numba
+    # does not announce as compiling; on a loaded machine that takes over a second (1.8 s
+    # measured at load 9), which the check's time below would hold when this test runs
+    # first. One check beforehand leaves the timed ones their milliseconds of work.
+    run(capsys, "check", *SMALL, "--json")
     real_check = cli.check
 
     def check_that_compiles(*args, **kwargs):

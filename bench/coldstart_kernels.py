@@ -54,10 +54,22 @@ class Recorder(event.Listener):
             stack[-1] = (s0, d, n + total)
 
 event.register("numba:compile", Recorder())
-from fastgrad import cli
+import resource
+from fastgrad import _precompile, cli
+waits = []
+finish = _precompile.Child.finish
+
+def timed_finish(self, *args, **kwargs):
+    merged = finish(self, *args, **kwargs)
+    waits.append({"waited": self.waited, "merged": merged})
+    return merged
+
+_precompile.Child.finish = timed_finish
 code = cli.main(sys.argv[1:])
+children = resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps({"records": records, "wall": time.perf_counter() - started,
-                  "cpu": time.process_time() - cpu_started, "code": code}))
+                  "cpu": time.process_time() - cpu_started, "code": code,
+                  "children_cpu": children.ru_utime + children.ru_stime, "waits": waits}))
 """
 
 
@@ -88,6 +100,14 @@ def describe(cold, warm, top):
         f"first-ever fastgrad check (empty cache): {cold['process_wall']:.1f} s wall, "
         f"{cold['cpu']:.1f} s CPU, {compiling:.1f} s CPU of it compiling {len(table)} "
         f"functions ({len(cold['records'])} signatures)",
+        f"compiling ahead in a child process: {cold['children_cpu']:.1f} s CPU; "
+        + (
+            ", ".join(
+                f"waited {w['waited']:.2f} s for it ({'merged' if w['merged'] else 'not merged'})"
+                for w in cold["waits"]
+            )
+            or "none started"
+        ),
         f"warm cache: {warm['process_wall']:.2f} s wall, {warm['cpu']:.2f} s CPU, "
         f"{len(warm['records'])} signatures compiled",
         "",

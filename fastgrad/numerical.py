@@ -13,7 +13,7 @@ import math
 import numba
 import numpy as np
 
-from . import _scratch
+from . import _precompile, _scratch
 from ._lanes import run_lanes
 from ._layer_series import layer_series
 from ._line_setup import LineSetup, line_layers, line_series
@@ -22,7 +22,7 @@ from ._scratch import Scratch
 from .kernels import finite_diff, tables
 from .kernels.jets import ORDER
 from .kernels.layer_series import batched
-from .kernels.structures import Results, Tables, Tasks
+from .kernels.structures import Head, Network, Results, Tables, Tasks
 
 SERIAL_WORK = 20_000
 """Estimated work of a whole run (:meth:`Differences.task_costs`: entry-samples, weighted
@@ -275,6 +275,55 @@ def split_tasks(costs, n_ranges):
     return list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
 
 
+def _placeholder(dtype, ndim, writeable=True):
+    array = np.zeros((0,) * ndim, dtype=dtype)
+    array.flags.writeable = writeable
+    return array
+
+
+def kernel_signature(full=True):
+    """Return the numba types of the finite-difference kernel's arguments in a check.
+
+    The kernel is :func:`~fastgrad.kernels.finite_diff.centered_differences`,
+    and no check is built. Every array the kernel takes is a C-contiguous array whose dtype and
+    dimensions are fixed by the code (:meth:`Differences.kernel_arguments`);
+    only the tasks differ, read-only in a full check (cached per network
+    shape) and writable in a sampled one. The types are those of empty
+    arrays of the same kinds, so that a first-ever check can have the kernel
+    compiled before its arguments exist (:mod:`fastgrad._precompile`).
+
+    Parameters
+    ----------
+    full : bool, default True
+        The types of a full check's call (else of a sampled one's).
+
+    Returns
+    -------
+    tuple of numba types
+    """
+    f64, i64 = np.float64, np.int64
+    tasks = Tasks(*(_placeholder(t, 1, not full) for t in (i64, i64, i64, np.int32)))
+    net = Network(*(_placeholder(t, 1) for t in (f64, i64, i64, i64, i64, f64, f64, i64, f64, f64)))
+    head = Head(_placeholder(f64, 2), _placeholder(f64, 2), _placeholder(f64, 3))
+    tables = Tables(
+        _placeholder(f64, 1),
+        _placeholder(f64, 2),
+        _placeholder(i64, 2),
+        _placeholder(i64, 1),
+        _placeholder(f64, 2),
+        _placeholder(np.int8, 1),
+    )
+    out = Results(
+        _placeholder(f64, 1),
+        _placeholder(np.int32, 1),
+        _placeholder(f64, 1),
+        _placeholder(np.bool_, 1),
+        _placeholder(i64, 2),
+    )
+    arguments = (0, 1, tasks, 0, 0, net, head, tables, 0, 0, 0.0, out)
+    return tuple(numba.typeof(a) for a in arguments)
+
+
 class _FullEntries:
     """An entry table of :class:`Differences`, a full check's built on first read.
 
@@ -521,13 +570,34 @@ class Differences:
         self.prepare()
         self._layer_series(t_start, t_stop)
         self._line_series()
-        w = self.work
-        tasks = Tasks(self.task_layer, self.task_unit, self.entry_ptr, self.entry_input)
-        args = (w.network, self.head, self.tables, w.loss_code, self.method, self.epsilon, out)
         lanes = 1
         if self.parallel:
             lanes = max(1, min(numba.get_num_threads(), int(t_stop - t_start)))
-        run_lanes(finite_diff.centered_differences, lanes, tasks, int(t_start), int(t_stop), *args)
+        kernel = finite_diff.centered_differences
+        _precompile.wait_for(kernel)  # a first-ever check may be compiling it in a child
+        run_lanes(kernel, lanes, *self.kernel_arguments(t_start, t_stop, out)[2:])
+
+    def kernel_arguments(self, t_start, t_stop, out, lane=0, lanes=1):
+        """Return the arguments of the kernel's call for lane ``lane`` of ``lanes``.
+
+        Their numba types are :func:`kernel_signature`'s.
+        """
+        w = self.work
+        tasks = Tasks(self.task_layer, self.task_unit, self.entry_ptr, self.entry_input)
+        return (
+            lane,
+            lanes,
+            tasks,
+            int(t_start),
+            int(t_stop),
+            w.network,
+            self.head,
+            self.tables,
+            w.loss_code,
+            self.method,
+            self.epsilon,
+            out,
+        )
 
     def finish(self, diff):
         """Turn summed per-sample differences into gradient entries (adds the L2 term), in place.

@@ -24,6 +24,7 @@ import numpy as np
 from ._passes import blas_threads
 from ._scratch import Scratch
 from .kernels import line_setup
+from .kernels.activations import PIECEWISE_LINEAR
 
 SETUP_WORK = 50_000
 """Multiply-adds of the one-unit carry below which the hidden layers are not set up.
@@ -240,7 +241,13 @@ def line_series(net, setup, head, tables, loss_code, epsilon, u, units):
         return
     if not line_setup.is_line_layer(u, net.codes):
         raise ValueError(f"line_series: layer {u} is not followed by piecewise-linear layers only")
-    line_setup.finish_line_series(
+    code = int(net.codes[u])
+    finish = (
+        line_setup.finish_line_series
+        if code in PIECEWISE_LINEAR
+        else line_setup.finish_smooth_line_series
+    )
+    finish(
         u,
         units,
         radius,

@@ -21,6 +21,7 @@ from .kernels.activations import (
     ELU,
     IDENTITY,
     LEAKY_RELU,
+    PIECEWISE_LINEAR,
     RELU,
     SIGMOID,
     SOFTPLUS,
@@ -28,9 +29,6 @@ from .kernels.activations import (
 )
 from .kernels.terms import row_reach, slope_spread
 from .thresholds import ROUNDING
-
-PIECEWISE_LINEAR = (IDENTITY, RELU, LEAKY_RELU)
-"""Activation codes whose slope spread is one compiled pass (:func:`slope_spread`)."""
 
 ROUNDING_GROWTH = 1e3
 """How many unit roundoffs of the terms' size a correct gradient may be off by.

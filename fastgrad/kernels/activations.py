@@ -31,6 +31,9 @@ SIGMOID = 4
 ELU = 5
 SOFTPLUS = 6
 
+PIECEWISE_LINEAR = (IDENTITY, RELU, LEAKY_RELU)
+"""The codes of the activations linear on each side of 0 (:func:`is_piecewise_linear`)."""
+
 LEAKY_SLOPE = 0.01
 """Default negative slope of leaky relu."""
 

@@ -251,6 +251,38 @@ def linear_loss_series(loss_code, z, prob, y, w, bernoulli, out):
     out[7] = weight * (m7 - 21.0 * m5 * m2 - 35.0 * m4 * m3 + 210.0 * m3 * m2 * m2) / 5040.0
 
 
+@jit(entry=False, refcount=False)
+def _later_units_stay(u, i, b, step, net, wt, column_top, nearest, column_norm, later, safety):
+    """Whether the bounds certify that no unit after layer ``u`` changes side (see module)."""
+    if not step * column_norm[b, i] < safety * later[b]:
+        return False  # the bound does not decide: the one-unit path will, exactly
+    if not step * (column_top[i] * nearest[b]) < safety:
+        # the next layer's bound in one product does not decide: its exact form
+        if not step * next_reach(u, i, b, net, wt) < safety:
+            return False
+    return True
+
+
+@jit(entry=False, refcount=False)
+def _logits_stay(loss_code, direction, step):
+    """Whether the logits move at most ``JET_REACH`` along ``direction`` (always, for mse)."""
+    spread = 0.0
+    for c in range(direction.shape[0]):
+        spread = max(spread, abs(direction[c]))
+    return loss_code == MSE or not spread * step > JET_REACH
+
+
+@jit(entry=False, refcount=False)
+def _keep(out, r, node, coef, ready):
+    """Write the series ``out`` of ``node`` if its tail fits, else refuse it."""
+    if tail_fits(out, r, ORDER):
+        for d in range(ORDER + 1):
+            coef[node, d] = out[d]
+        ready[node] = READY
+    else:
+        ready[node] = REFUSED
+
+
 @jit()
 def finish_line_series(
     u,
@@ -270,6 +302,11 @@ def finish_line_series(
     ready,
 ):
     """Write the loss series of ``units`` of layer ``u`` in every sample, or decide against it.
+
+    For a piecewise-linear layer ``u`` (identity, relu, leaky relu); a smooth
+    one takes :func:`finish_smooth_line_series`, with the same arguments.
+    Apart, a network of piecewise-linear layers compiles neither the jets of
+    a smooth unit nor the loss's.
 
     Parameters
     ----------
@@ -311,29 +348,15 @@ def finish_line_series(
     sizes = net.sizes
     n_layers = sizes.shape[0] - 1
     n_out = sizes[n_layers]
-    batch = radius.shape[0]
     code = net.codes[u]
     param = net.act_params[u]
     breaks = _breaks_at_zero(code)
-    smooth = not is_piecewise_linear(code)
-    limit = _jet_reach(code, param)
     z_u = node_block(net.pre, net.node_off, sizes, u)
     m_u = node_block(net.masks, net.node_off, sizes, u)
     logits = node_block(net.pre, net.node_off, sizes, n_layers)
-    for b in range(batch):
-        # scratch once per sample, shared by its units
-        w = np.zeros(ORDER + 1)
-        w[1] = 1.0
-        act = np.zeros(ORDER + 1)
-        y = np.zeros(ORDER + 1)
-        q = np.zeros(ORDER + 1)
-        moves = np.zeros(ORDER + 1)
-        jets = np.zeros((ORDER + 1, n_out))
-        e = np.zeros(ORDER + 1)
-        s = np.zeros(ORDER + 1)
-        log = np.zeros(ORDER + 1)
-        out = np.zeros(ORDER + 1)
-        line = np.zeros(n_out)
+    out = np.zeros(ORDER + 1)
+    line = np.zeros(n_out)
+    for b in range(radius.shape[0]):
         bernoulli = head.bernoulli[b % head.bernoulli.shape[0]]
         r = radius[b]
         for index in range(units.shape[0]):
@@ -343,68 +366,125 @@ def finish_line_series(
             if m == 0.0:
                 continue  # dropped: the kernel skips it before any path
             z = z_u[b, i]
-            if (breaks and not r < abs(z) * SAFETY) or (smooth and r > limit):
+            if breaks and not r < abs(z) * SAFETY:
                 ready[node] = REFUSED
                 continue
-            if smooth:
-                activation_jet(code, param, z, w, act, y, q)
-                still = True
-                for d in range(1, ORDER + 1):
-                    moves[d] = m * act[d]
-                    still = still and act[d] == 0.0
-                step = reach(moves, r)
-            else:
-                # linear on the unit's side of its kink: the jet is the slope alone
-                moves[1] = m * derivative(code, param, z)
-                still = moves[1] == 0.0
-                step = abs(moves[1]) * r
+            # linear on the unit's side of its kink: the jet is the slope alone
+            move = m * derivative(code, param, z)
+            if move == 0.0:
+                for d in range(ORDER + 1):
+                    coef[node, d] = 0.0
+                ready[node] = READY
+                continue
+            step = abs(move) * r
+            if not _later_units_stay(
+                u, i, b, step, net, wt, column_top, nearest, column_norm, later, safety
+            ):
+                continue
+            direction = jacobian[b, i]
+            if not _logits_stay(loss_code, direction, step):
+                ready[node] = REFUSED
+                continue
+            for c in range(n_out):
+                line[c] = move * direction[c]
+            linear_loss_series(
+                loss_code, logits[b], head.prob[b], head.targets[b], line, bernoulli, out
+            )
+            _keep(out, r, node, coef, ready)
+
+
+@jit()
+def finish_smooth_line_series(
+    u,
+    units,
+    radius,
+    net,
+    head,
+    loss_code,
+    jacobian,
+    wt,
+    column_top,
+    nearest,
+    column_norm,
+    later,
+    safety,
+    coef,
+    ready,
+):
+    """:func:`finish_line_series` of a smooth layer ``u``: the unit's jet, the loss's jets.
+
+    Arguments and outputs as :func:`finish_line_series`.
+    """
+    sizes = net.sizes
+    n_layers = sizes.shape[0] - 1
+    n_out = sizes[n_layers]
+    code = net.codes[u]
+    param = net.act_params[u]
+    breaks = _breaks_at_zero(code)
+    limit = _jet_reach(code, param)
+    z_u = node_block(net.pre, net.node_off, sizes, u)
+    m_u = node_block(net.masks, net.node_off, sizes, u)
+    logits = node_block(net.pre, net.node_off, sizes, n_layers)
+    # scratch once, shared by every unit and sample (each use writes what it reads)
+    w = np.zeros(ORDER + 1)
+    w[1] = 1.0
+    act = np.zeros(ORDER + 1)
+    y = np.zeros(ORDER + 1)
+    q = np.zeros(ORDER + 1)
+    moves = np.zeros(ORDER + 1)
+    jets = np.zeros((ORDER + 1, n_out))
+    e = np.zeros(ORDER + 1)
+    s = np.zeros(ORDER + 1)
+    log = np.zeros(ORDER + 1)
+    out = np.zeros(ORDER + 1)
+    for b in range(radius.shape[0]):
+        r = radius[b]
+        for index in range(units.shape[0]):
+            i = units[index]
+            node = net.node_off[u] + b * sizes[u] + i
+            m = m_u[b, i]
+            if m == 0.0:
+                continue  # dropped: the kernel skips it before any path
+            z = z_u[b, i]
+            if (breaks and not r < abs(z) * SAFETY) or r > limit:
+                ready[node] = REFUSED
+                continue
+            activation_jet(code, param, z, w, act, y, q)
+            still = True
+            for d in range(1, ORDER + 1):
+                moves[d] = m * act[d]
+                still = still and act[d] == 0.0
             if still:
                 for d in range(ORDER + 1):
                     coef[node, d] = 0.0
                 ready[node] = READY
                 continue
-            if not step * column_norm[b, i] < safety * later[b]:
-                continue  # the bound does not decide: the one-unit path will, exactly
-            if not step * (column_top[i] * nearest[b]) < safety:
-                # the next layer's bound in one product does not decide: its exact form
-                if not step * next_reach(u, i, b, net, wt) < safety:
-                    continue
+            step = reach(moves, r)
+            if not _later_units_stay(
+                u, i, b, step, net, wt, column_top, nearest, column_norm, later, safety
+            ):
+                continue
             direction = jacobian[b, i]
-            spread = 0.0
-            for c in range(n_out):
-                spread = max(spread, abs(direction[c]))
-            if loss_code != MSE and spread * step > JET_REACH:
+            if not _logits_stay(loss_code, direction, step):
                 ready[node] = REFUSED
                 continue
-            if smooth:
-                for c in range(n_out):
-                    jets[0, c] = 0.0
-                    for d in range(1, ORDER + 1):
-                        jets[d, c] = moves[d] * direction[c]
-                # sliced as the one-unit path passes its jets: one compiled loss_jet for both
-                loss_jet(
-                    loss_code,
-                    logits[b],
-                    head.prob[b],
-                    head.targets[b],
-                    jets[:, :n_out],
-                    out,
-                    e,
-                    s,
-                    log,
-                )
-            else:
-                for c in range(n_out):
-                    line[c] = moves[1] * direction[c]
-                linear_loss_series(
-                    loss_code, logits[b], head.prob[b], head.targets[b], line, bernoulli, out
-                )
-            if tail_fits(out, r, ORDER):
-                for d in range(ORDER + 1):
-                    coef[node, d] = out[d]
-                ready[node] = READY
-            else:
-                ready[node] = REFUSED
+            for c in range(n_out):
+                jets[0, c] = 0.0
+                for d in range(1, ORDER + 1):
+                    jets[d, c] = moves[d] * direction[c]
+            # sliced as the one-unit path passes its jets: one compiled loss_jet for both
+            loss_jet(
+                loss_code,
+                logits[b],
+                head.prob[b],
+                head.targets[b],
+                jets[:, :n_out],
+                out,
+                e,
+                s,
+                log,
+            )
+            _keep(out, r, node, coef, ready)
 
 
 @jit()

@@ -60,8 +60,9 @@ waits = []
 finish = _precompile.Child.finish
 
 def timed_finish(self, *args, **kwargs):
+    cpu = time.process_time() - cpu_started
     merged = finish(self, *args, **kwargs)
-    waits.append({"waited": self.waited, "merged": merged})
+    waits.append({"waited": self.waited, "merged": merged, "cpu_before": cpu})
     return merged
 
 _precompile.Child.finish = timed_finish
@@ -103,7 +104,8 @@ def describe(cold, warm, top):
         f"compiling ahead in a child process: {cold['children_cpu']:.1f} s CPU; "
         + (
             ", ".join(
-                f"waited {w['waited']:.2f} s for it ({'merged' if w['merged'] else 'not merged'})"
+                f"waited {w['waited']:.2f} s for it ({'merged' if w['merged'] else 'not merged'}) "
+                f"after {w['cpu_before']:.1f} s CPU here"
                 for w in cold["waits"]
             )
             or "none started"

@@ -244,6 +244,10 @@ def check(
         reasons = loss_mismatch(
             net, params, X, Y, layout, dropout_masks, user_loss(loss), work.loss()
         )
+    # before the differences: a first-ever check compiles these while the finite-difference
+    # kernel may still be compiling in a child process (fastgrad._precompile)
+    objective = work.loss()
+    scale = gradient_scale(work)
     with threads_limited(threads):
         if reasons:
             found = _nothing_found(net.packing.size)
@@ -262,7 +266,7 @@ def check(
         net=net,
         theta=work.theta,
         analytic=analytic,
-        loss=work.loss(),
+        loss=objective,
         batch=work.batch,
         epsilon=epsilon,
         thresholds=thresholds,
@@ -271,7 +275,7 @@ def check(
         seconds=time.perf_counter() - started,
         details=details,
         reasons=reasons,
-        scale=gradient_scale(work),
+        scale=scale,
         **found,
     )
     if grads is not None and report.verdict.failed:

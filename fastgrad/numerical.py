@@ -22,7 +22,9 @@ from ._scratch import Scratch
 from .kernels import finite_diff, tables
 from .kernels.jets import ORDER
 from .kernels.layer_series import batched
-from .kernels.structures import Head, Network, Results, Tables, Tasks
+from .kernels.line_series import DEGREE
+from .kernels.propagate import COLUMNS
+from .kernels.structures import Head, Network, Results, Tables, Tasks, scratch
 
 SERIAL_WORK = 20_000
 """Estimated work of a whole run (:meth:`Differences.task_costs`: entry-samples, weighted
@@ -320,7 +322,8 @@ def kernel_signature(full=True):
         _placeholder(np.bool_, 1),
         _placeholder(i64, 2),
     )
-    arguments = (0, 1, tasks, 0, 0, net, head, tables, 0, 0, 0.0, out)
+    lanes = scratch(1, 1, 0, 0, 1)
+    arguments = (0, 1, tasks, 0, 0, net, head, tables, 0, 0, 0.0, lanes, out)
     return tuple(numba.typeof(a) for a in arguments)
 
 
@@ -575,17 +578,18 @@ class Differences:
             lanes = max(1, min(numba.get_num_threads(), int(t_stop - t_start)))
         kernel = finite_diff.centered_differences
         _precompile.wait_for(kernel)  # a first-ever check may be compiling it in a child
-        run_lanes(kernel, lanes, *self.kernel_arguments(t_start, t_stop, out)[2:])
+        run_lanes(kernel, lanes, *self.kernel_arguments(t_start, t_stop, out, lanes)[2:])
 
-    def kernel_arguments(self, t_start, t_stop, out, lane=0, lanes=1):
-        """Return the arguments of the kernel's call for lane ``lane`` of ``lanes``.
+    def kernel_arguments(self, t_start, t_stop, out, lanes=1):
+        """Return the arguments of the kernel's call for lane 0 of ``lanes``, scratch included.
 
         Their numba types are :func:`kernel_signature`'s.
         """
         w = self.work
         tasks = Tasks(self.task_layer, self.task_unit, self.entry_ptr, self.entry_input)
+        width = max(1, int(w.sizes.max()))
         return (
-            lane,
+            0,
             lanes,
             tasks,
             int(t_start),
@@ -596,6 +600,7 @@ class Differences:
             w.loss_code,
             self.method,
             self.epsilon,
+            scratch(lanes, width, ORDER, DEGREE, COLUMNS),
             out,
         )
 

@@ -22,17 +22,13 @@ writes only its own entries of the outputs and sums over the batch in
 sample order, so results do not depend on the thread count.
 """
 
-import numpy as np
-
 from ._jit import jit
 from .activations import difference, is_kinked, is_piecewise_linear
 from .dense import node_block
-from .jets import ORDER
 from .layer_series import READY, REFUSED
 from .line import line_path
-from .line_series import DEGREE
-from .propagate import COLUMNS, direct_path
-from .structures import Line, Steps, carry_scratch, jet_scratch, width_of
+from .propagate import direct_path
+from .structures import Carry, Jets, Line, Steps
 from .unit_series import series_path, unit_series
 
 EXACT = 0
@@ -173,12 +169,24 @@ def _on_line(u, codes):
 
 @jit()
 def centered_differences(
-    lane, lanes, tasks, t_start, t_stop, net, head, tables, loss_code, method, epsilon, out
+    lane,
+    lanes,
+    tasks,
+    t_start,
+    t_stop,
+    net,
+    head,
+    tables,
+    loss_code,
+    method,
+    epsilon,
+    lanes_scratch,
+    out,
 ):
     """Sum over the batch of per-sample centered differences, for one lane of tasks.
 
     The lane runs tasks ``t_start + lane``, ``t_start + lane + lanes``, ...
-    up to ``t_stop``, with its scratch allocated once. The caller runs the
+    up to ``t_stop``, in its own block of ``lanes_scratch``. The caller runs the
     lanes ``0 .. lanes - 1`` on as many threads (:func:`fastgrad._lanes.run_lanes`;
     the function releases the GIL): one compiled function serves any number
     of threads, so the results are the same for any of them.
@@ -203,30 +211,28 @@ def centered_differences(
         :data:`EXACT` or :data:`DIRECT`.
     epsilon : float
         Step.
+    lanes_scratch : Scratch
+        Zeroed scratch of at least ``lane + 1`` lanes, for layers as wide as
+        the network's (:func:`~fastgrad.kernels.structures.scratch`); the
+        kernel allocates nothing.
     out : Results
         Output, written for the entries (and tasks) of this lane's tasks only.
     """
-    width = width_of(net.sizes)
+    # this lane's views of its block, as _task takes them
+    jl = lanes_scratch.jet_layers[lane]
+    jv = lanes_scratch.jet_vectors[lane]
+    sv = lanes_scratch.step_values[lane]
+    sf = lanes_scratch.step_flags[lane]
+    lv = lanes_scratch.line_vectors[lane]
+    ls = lanes_scratch.line_series[lane]
+    cl = lanes_scratch.carry_layers[lane]
+    cv = lanes_scratch.carry_values[lane]
     scratch = (
-        jet_scratch(width),
-        np.zeros(ORDER + 1),
-        Steps(
-            np.zeros(width + 1),
-            np.zeros(width + 1),
-            np.zeros(width + 1, dtype=np.bool_),
-            np.zeros(width + 1, dtype=np.bool_),
-            np.zeros(width + 1, dtype=np.int64),
-        ),
-        Line(
-            np.zeros(width),
-            np.zeros(width),
-            np.zeros(width),
-            np.zeros(DEGREE + 1),
-            np.zeros(DEGREE + 1),
-            np.zeros(DEGREE + 1),
-        ),
-        # int64, not the literal 32: the literal would compile its own np.zeros variants
-        carry_scratch(np.int64(COLUMNS), width),
+        Jets(jl[0], jl[1], jv[0], jv[1], jv[2], jv[3], jv[4], jv[5], jv[6]),
+        jv[7],
+        Steps(sv[0], sv[1], sf[0], sf[1], lanes_scratch.step_pending[lane]),
+        Line(lv[0], lv[1], lv[2], ls[0], ls[1], ls[2]),
+        Carry(cl[0], cl[1], cv[0], cv[1], lanes_scratch.carry_crossed[lane]),
     )
     for task in range(t_start + lane, t_stop, lanes):
         _task(task, tasks, net, head, tables, loss_code, method, epsilon, scratch, out)

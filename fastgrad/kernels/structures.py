@@ -114,6 +114,55 @@ many kinked units each column moved across their kink.
 """
 
 
+Scratch = namedtuple(
+    "Scratch",
+    [
+        "jet_layers",
+        "jet_vectors",
+        "step_values",
+        "step_flags",
+        "step_pending",
+        "line_vectors",
+        "line_series",
+        "carry_layers",
+        "carry_values",
+        "carry_crossed",
+    ],
+)
+Scratch.__doc__ = """The finite-difference kernel's scratch, one block per lane (leading axis).
+
+Allocated by the caller (:func:`scratch`) so that the compiled kernel
+allocates nothing: each lane takes its block's views as :class:`Jets` and
+the series vector, :class:`Steps`, :class:`Line` and :class:`Carry`.
+``jet_layers`` ``(lanes, 2, ORDER + 1, width)`` (``now``, ``next``);
+``jet_vectors`` ``(lanes, 8, ORDER + 1)`` (``w``, ``act``, ``y``, ``q``,
+``e``, ``s``, ``log`` and the unit's series); ``step_values``, ``step_flags``
+``(lanes, 2, width + 1)`` (``plus``, ``minus``; ``kink_plus``,
+``kink_minus``), ``step_pending`` ``(lanes, width + 1)``; ``line_vectors``
+``(lanes, 3, width)`` (``v_a``, ``v_b``, ``direction``), ``line_series``
+``(lanes, 3, DEGREE + 1)`` (``coef``, ``mu``, ``kappa``); ``carry_layers``
+``(lanes, 2, columns, width)`` (``dz_a``, ``dz_b``), ``carry_values``
+``(lanes, 2, columns)`` (``steps``, ``f_out``), ``carry_crossed``
+``(lanes, columns)`` int64.
+"""
+
+
+def scratch(lanes, width, order, degree, columns):
+    """Return zeroed :class:`Scratch` for ``lanes`` lanes and layers up to ``width`` wide."""
+    return Scratch(
+        np.zeros((lanes, 2, order + 1, width)),
+        np.zeros((lanes, 8, order + 1)),
+        np.zeros((lanes, 2, width + 1)),
+        np.zeros((lanes, 2, width + 1), dtype=np.bool_),
+        np.zeros((lanes, width + 1), dtype=np.int64),
+        np.zeros((lanes, 3, width)),
+        np.zeros((lanes, 3, degree + 1)),
+        np.zeros((lanes, 2, columns, width)),
+        np.zeros((lanes, 2, columns)),
+        np.zeros((lanes, columns), dtype=np.int64),
+    )
+
+
 @jit(entry=False)
 def width_of(sizes):
     """Return the widest node layer (at least 1)."""

@@ -181,12 +181,13 @@ def start(dispatcher, signature):
     -------
     Child or None
         The child, also registered for :func:`wait_for`; None when the
-        signature is cached already, fewer than two cores are usable, or
-        the child cannot be started, or :data:`SWITCH` is ``0``.
+        signature is cached already, fewer than two cores are usable, the
+        child cannot be started, or :data:`SWITCH` is ``0``.
     """
     if os.environ.get(SWITCH, "1") == "0":
         return None
-    if usable_cores() < 2 or is_cached(dispatcher, signature):
+    # no sys.executable: an embedded Python, with no interpreter to start
+    if not sys.executable or usable_cores() < 2 or is_cached(dispatcher, signature):
         return None
     with _lock:
         if dispatcher in _pending:

@@ -41,7 +41,7 @@ CHILD = r"""
 import sys
 sys.path.insert(0, sys.argv[1])
 from fastgrad import _precompile
-_precompile.child(sys.argv[2], sys.argv[3])
+_precompile.child(sys.argv[2], sys.argv[3], int(sys.argv[4]))
 """
 
 SWITCH = "FASTGRAD_COMPILE_AHEAD"
@@ -103,11 +103,16 @@ class Child:
         env = dict(os.environ, NUMBA_CACHE_DIR=os.path.join(self.folder, "cache"))
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-c", CHILD, root, target, self.folder],
+                [sys.executable, "-c", CHILD, root, target, self.folder, str(os.getpid())],
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
+                # a session of its own: where the scheduler shares a busy machine per session
+                # (Linux's autogroups), the child gets a share beside this process's instead
+                # of half of it. Ctrl-C at the terminal then reaches this process only,
+                # which stops the child (finish, stop_all, atexit)
+                start_new_session=True,
             )
         except BaseException:
             shutil.rmtree(self.folder, ignore_errors=True)
@@ -225,8 +230,12 @@ def stop_all():
 atexit.register(stop_all)
 
 
-def child(target, folder):
-    """Compile ``target`` (``module:qualname``) for the signature pickled in ``folder``."""
+def child(target, folder, parent):
+    """Compile ``target`` (``module:qualname``) for the signature pickled in ``folder``.
+
+    The child's work. When the ``parent`` process is gone by the end (killed
+    without the chance to stop the child), the child removes ``folder`` itself.
+    """
     import importlib
 
     module_name, name = target.split(":")
@@ -235,4 +244,8 @@ def child(target, folder):
         dispatcher = getattr(dispatcher, part)
     with open(os.path.join(folder, "signature.pickle"), "rb") as source:
         signature = pickle.load(source)
-    dispatcher.compile(signature)
+    try:
+        dispatcher.compile(signature)
+    finally:
+        if os.getppid() != parent:
+            shutil.rmtree(folder, ignore_errors=True)

@@ -4,6 +4,7 @@ import contextlib
 import io
 import json
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -149,6 +150,33 @@ def test_the_command_leaves_no_child_behind(fresh, monkeypatch, capsys):
 
 
 BCE = "binary_cross_entropy"
+
+
+def test_ctrl_c_during_the_command_kills_the_child(fresh, monkeypatch, capsys):
+    # the child has a session of its own: Ctrl-C at the terminal reaches the command only
+    started, original = [], _precompile.start
+
+    def start(dispatcher, signature):
+        started.append(original(fresh("twice"), SIGNATURE))
+        return started[-1]
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_precompile, "start", start)
+    monkeypatch.setattr(cli, "check", interrupted)
+    assert cli.main(["check", "--sizes", "3,2", "--quiet"]) == cli.INTERRUPTED
+    child = started[0]
+    assert child.process.poll() is not None and not os.path.exists(child.folder)
+
+
+def test_an_orphaned_child_removes_its_folder(fresh, tmp_path):
+    for parent, kept in ((os.getppid(), True), (-1, False)):
+        folder = tmp_path / f"child-{kept}"
+        folder.mkdir()
+        (folder / "signature.pickle").write_bytes(pickle.dumps(SIGNATURE))
+        _precompile.child("precompiled:twice", str(folder), parent)
+        assert folder.exists() == kept
 
 
 @pytest.mark.parametrize(

@@ -562,7 +562,7 @@ def _network(args, sizes):
 
 COMPILING = (
     "fastgrad: compiling the kernels (once: they are cached on disk for later runs; "
-    "20 s or more on two cores, some more for each new kind of check)"
+    "15 s or more on two cores, some more for each new kind of check)"
 )
 
 

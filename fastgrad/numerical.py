@@ -24,7 +24,7 @@ from .kernels.jets import ORDER
 from .kernels.layer_series import batched
 from .kernels.line_series import DEGREE
 from .kernels.propagate import COLUMNS
-from .kernels.structures import Head, Network, Results, Tables, Tasks, scratch
+from .kernels.structures import Head, Network, Results, Tables, Tasks, lane_scratch
 
 SERIAL_WORK = 20_000
 """Estimated work of a whole run (:meth:`Differences.task_costs`: entry-samples, weighted
@@ -322,7 +322,7 @@ def kernel_signature(full=True):
         _placeholder(np.bool_, 1),
         _placeholder(i64, 2),
     )
-    lanes = scratch(1, 1, 0, 0, 1)
+    lanes = lane_scratch(1, 1, 0, 0, 1)
     arguments = (0, 1, tasks, 0, 0, net, head, tables, 0, 0, 0.0, lanes, out)
     return tuple(numba.typeof(a) for a in arguments)
 
@@ -600,7 +600,7 @@ class Differences:
             w.loss_code,
             self.method,
             self.epsilon,
-            scratch(lanes, width, ORDER, DEGREE, COLUMNS),
+            lane_scratch(lanes, width, ORDER, DEGREE, COLUMNS),
             out,
         )
 

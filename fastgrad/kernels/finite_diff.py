@@ -211,9 +211,9 @@ def centered_differences(
         :data:`EXACT` or :data:`DIRECT`.
     epsilon : float
         Step.
-    lanes_scratch : Scratch
+    lanes_scratch : LaneScratch
         Zeroed scratch of at least ``lane + 1`` lanes, for layers as wide as
-        the network's (:func:`~fastgrad.kernels.structures.scratch`); the
+        the network's (:func:`~fastgrad.kernels.structures.lane_scratch`); the
         kernel allocates nothing.
     out : Results
         Output, written for the entries (and tasks) of this lane's tasks only.

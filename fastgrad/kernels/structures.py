@@ -114,8 +114,8 @@ many kinked units each column moved across their kink.
 """
 
 
-Scratch = namedtuple(
-    "Scratch",
+LaneScratch = namedtuple(
+    "LaneScratch",
     [
         "jet_layers",
         "jet_vectors",
@@ -129,9 +129,9 @@ Scratch = namedtuple(
         "carry_crossed",
     ],
 )
-Scratch.__doc__ = """The finite-difference kernel's scratch, one block per lane (leading axis).
+LaneScratch.__doc__ = """The finite-difference kernel's scratch, one block per lane (leading axis).
 
-Allocated by the caller (:func:`scratch`) so that the compiled kernel
+Allocated by the caller (:func:`lane_scratch`) so that the compiled kernel
 allocates nothing: each lane takes its block's views as :class:`Jets` and
 the series vector, :class:`Steps`, :class:`Line` and :class:`Carry`.
 ``jet_layers`` ``(lanes, 2, ORDER + 1, width)`` (``now``, ``next``);
@@ -147,9 +147,9 @@ the series vector, :class:`Steps`, :class:`Line` and :class:`Carry`.
 """
 
 
-def scratch(lanes, width, order, degree, columns):
-    """Return zeroed :class:`Scratch` for ``lanes`` lanes and layers up to ``width`` wide."""
-    return Scratch(
+def lane_scratch(lanes, width, order, degree, columns):
+    """Return zeroed :class:`LaneScratch` for ``lanes`` lanes and layers up to ``width`` wide."""
+    return LaneScratch(
         np.zeros((lanes, 2, order + 1, width)),
         np.zeros((lanes, 8, order + 1)),
         np.zeros((lanes, 2, width + 1)),

@@ -192,7 +192,12 @@ def start(dispatcher, signature):
     if os.environ.get(SWITCH, "1") == "0":
         return None
     # no sys.executable: an embedded Python, with no interpreter to start
-    if not sys.executable or usable_cores() < 2 or is_cached(dispatcher, signature):
+    if not sys.executable or usable_cores() < 2:
+        return None
+    try:
+        if is_cached(dispatcher, signature):
+            return None
+    except Exception:  # noqa: BLE001 - numba's cache read another way (another version): skip
         return None
     with _lock:
         if dispatcher in _pending:

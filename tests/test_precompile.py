@@ -72,6 +72,16 @@ def test_nothing_is_started_when_the_code_is_there(fresh, monkeypatch):
     assert _precompile.start(thrice, SIGNATURE) is None
 
 
+def test_a_cache_numba_reads_another_way_starts_nothing(fresh, monkeypatch):
+    # the cache's index is read through numba's private helpers: another numba version
+    # may name them otherwise, which must cost the child compile, not the check
+    def unreadable(dispatcher, signature):
+        raise AttributeError("'IndexDataCacheFile' object has no attribute '_load_index'")
+
+    monkeypatch.setattr(_precompile, "is_cached", unreadable)
+    assert _precompile.start(fresh("thrice"), SIGNATURE) is None
+
+
 def test_a_failed_child_leaves_the_compile_here(fresh, monkeypatch):
     monkeypatch.setattr(_precompile, "CHILD", "import sys; sys.exit(3)")
     thrice = fresh("thrice")

@@ -89,7 +89,8 @@ def jit(*, parallel=False, cache=True, inline=False, entry=True, refcount=True):
         numpy's error model and :data:`FASTMATH_FLAGS`.
     """
     options = _options(parallel, inline, refcount)
-    if entry:
+    # NUMBA_DISABLE_JIT=1: every function stays plain Python, helpers included
+    if entry or numba.config.DISABLE_JIT:
         return numba.njit(cache=cache, **options)
 
     def decorate(function):

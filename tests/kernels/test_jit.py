@@ -1,11 +1,18 @@
 """The jit factory: helpers without a Python entry, or without reference counting."""
 
+import contextlib
 import gc
+import io
+import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
+from checkout import in_checkout
 
 import fastgrad as fg
+from fastgrad import cli
 from fastgrad.kernels import _jit, dense, jets, line
 from fastgrad.kernels._jit import jit
 
@@ -92,3 +99,35 @@ def test_helpers_without_reference_counting_leak_no_array(hidden, epsilon):
 
     run()  # compile first: the compiler's own allocations do not count
     assert _nrt_balance(run) == 0
+
+
+def test_numba_disable_jit_runs_every_function_as_python():
+    """NUMBA_DISABLE_JIT=1 (debugging a kernel in Python): helpers are plain functions too."""
+    kwargs = in_checkout()
+    env = dict(kwargs.pop("env"), NUMBA_DISABLE_JIT="1", FASTGRAD_COMPILE_AHEAD="1")
+    command = ["check", "--sizes", "3,2,2", "--batch", "2", "--json"]
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from fastgrad import cli; sys.exit(cli.main(sys.argv[1:]))",
+            *command,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        **kwargs,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stderr == ""  # nothing compiles: no compile notice, no child
+    python = json.loads(run.stdout)
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        assert cli.main(command) == 0
+    compiled = json.loads(buffer.getvalue())
+    assert python["verdict"] == compiled["verdict"] == "CORRECT"
+    for ours, theirs in zip(python["tensors"], compiled["tensors"], strict=True):
+        assert ours["name"] == theirs["name"]
+        assert ours["checked"] == theirs["checked"] > 0
+        assert ours["difference"] == pytest.approx(theirs["difference"], abs=1e-7)

@@ -218,9 +218,13 @@ def wait_for(dispatcher):
     if not _pending:
         return
     with _lock:
-        child = _pending.pop(dispatcher, None)
+        child = _pending.get(dispatcher)
     if child is not None:
+        # registered until done: a second Ctrl-C that stops the cleaning halfway
+        # leaves the child to stop_all
         child.finish()
+        with _lock:
+            _pending.pop(dispatcher, None)
 
 
 def stop_all():

@@ -142,6 +142,25 @@ def test_ctrl_c_while_waiting_kills_the_child(fresh, monkeypatch):
     assert not os.path.exists(child.folder)
 
 
+def test_a_second_ctrl_c_while_cleaning_leaves_the_folder_to_stop_all(fresh, monkeypatch):
+    twice = fresh("twice")
+    child = _precompile.start(twice, SIGNATURE)
+    remove = _precompile.shutil.rmtree
+
+    def interrupted(path, ignore_errors=False):
+        monkeypatch.setattr(_precompile.shutil, "rmtree", remove)  # once, then a plain removal
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(child.process, "wait", lambda timeout=None: -9)
+    monkeypatch.setattr(_precompile.shutil, "rmtree", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _precompile.wait_for(twice)
+    assert os.path.exists(child.folder)
+    _precompile.stop_all()  # as the command does on its way out
+    assert child.process.poll() is not None
+    assert not os.path.exists(child.folder)
+
+
 def test_the_command_leaves_no_child_behind(fresh, monkeypatch, capsys):
     started, original = [], _precompile.start
 

@@ -21,7 +21,11 @@ user-wide cache numba falls back to when the package is read-only).
 
 Anything that goes wrong only costs time: a child that fails, is killed or
 leaves nothing usable (another source, another numba) leaves the kernel
-uncached, and this process compiles it itself, the same code. Nothing is
+uncached, and this process compiles it itself, the same code. The child
+says it is done on its stdout (a pipe) and then stays until this process
+takes its code and stops it, or is gone: the end of its stdin (a pipe no one
+writes) tells it so whatever ended this process, a kill included, and the
+child then removes its folder and exits, even in the middle of its compile. Nothing is
 started when the kernel is already cached (one read of the index of its
 signatures), when fewer than two cores are usable, or when the environment
 variable ``FASTGRAD_COMPILE_AHEAD`` is ``0``.
@@ -43,6 +47,9 @@ sys.path.insert(0, sys.argv[1])
 from fastgrad import _precompile
 _precompile.child(sys.argv[2], sys.argv[3], int(sys.argv[4]))
 """
+
+DONE = b"1"
+"""What the child writes on its stdout once the kernel is compiled into its cache."""
 
 SWITCH = "FASTGRAD_COMPILE_AHEAD"
 """Environment variable: ``0`` compiles everything in this process, as with one core."""
@@ -100,13 +107,14 @@ class Child:
         target = f"{function.__module__}:{function.__qualname__}"
         with open(os.path.join(self.folder, "signature.pickle"), "wb") as out:
             pickle.dump(self.signature, out)
+        # the child's stdin is a pipe this process never writes: it ends with this process
         env = dict(os.environ, NUMBA_CACHE_DIR=os.path.join(self.folder, "cache"))
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-c", CHILD, root, target, self.folder, str(os.getpid())],
                 env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
                 # a session of its own: where the scheduler shares a busy machine per session
                 # (Linux's autogroups), the child gets a share beside this process's instead
@@ -127,12 +135,9 @@ class Child:
         """
         started = time.perf_counter()
         try:
-            try:
-                code = self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                code = None
+            done = self._compiled(timeout)
             self.waited += time.perf_counter() - started
-            if code == 0:
+            if done:
                 try:
                     self.merged = self._merge()
                 except Exception:  # noqa: BLE001 - an unreadable or unwritable cache: compile here
@@ -140,6 +145,15 @@ class Child:
         finally:
             self.clean()
         return self.merged
+
+    def _compiled(self, timeout):
+        """Wait up to ``timeout`` seconds for the child's word that it compiled; return whether."""
+        word = []
+        reader = threading.Thread(target=lambda: word.append(self.process.stdout.read(1)))
+        reader.daemon = True  # a child past its time: killed next, which ends the read
+        reader.start()
+        reader.join(timeout)
+        return word == [DONE]
 
     def _merge(self):
         """Copy the child's entry for the signature into the kernel's cache; return whether done."""
@@ -161,10 +175,13 @@ class Child:
         return False
 
     def stop(self):
-        """Kill the child if it still runs."""
+        """Kill the child if it still runs, and close its pipes."""
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None:
+                pipe.close()
 
     def clean(self):
         """Stop the child and remove its folder."""
@@ -242,11 +259,24 @@ atexit.register(stop_all)
 def child(target, folder, parent):
     """Compile ``target`` (``module:qualname``) for the signature pickled in ``folder``.
 
-    The child's work. When the ``parent`` process is gone by the end (killed
-    without the chance to stop the child), the child removes ``folder`` itself.
+    The child's work. It says :data:`DONE` on its stdout once compiled, then
+    waits to be stopped. When the ``parent`` process is gone (its stdin has
+    ended, or its parent is another by the end of the compile), the child
+    removes ``folder`` and exits at once, compiling or not.
     """
     import importlib
 
+    # the pipe to the parent carries the one word; whatever else is printed goes nowhere
+    report = os.dup(1)
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+
+    def orphaned():
+        sys.stdin.buffer.read()  # the parent's end closes with the parent, however it ended
+        shutil.rmtree(folder, ignore_errors=True)
+        os._exit(0)
+
+    watch = threading.Thread(target=orphaned, daemon=True)
+    watch.start()
     module_name, name = target.split(":")
     dispatcher = importlib.import_module(module_name)
     for part in name.split("."):
@@ -255,6 +285,8 @@ def child(target, folder, parent):
         signature = pickle.load(source)
     try:
         dispatcher.compile(signature)
+        os.write(report, DONE)
     finally:
         if os.getppid() != parent:
             shutil.rmtree(folder, ignore_errors=True)
+    watch.join()

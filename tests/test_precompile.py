@@ -4,9 +4,9 @@ import contextlib
 import io
 import json
 import os
-import pickle
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numba
@@ -129,13 +129,10 @@ def test_ctrl_c_while_waiting_kills_the_child(fresh, monkeypatch):
     twice = fresh("twice")
     child = _precompile.start(twice, SIGNATURE)
 
-    wait = child.process.wait
+    def interrupted(timeout):
+        raise KeyboardInterrupt  # Ctrl-C while waiting for the child's word
 
-    def interrupted(timeout=None):
-        monkeypatch.setattr(child.process, "wait", wait)  # Ctrl-C once, then a plain wait
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(child.process, "wait", interrupted)
+    monkeypatch.setattr(child, "_compiled", interrupted)
     with pytest.raises(KeyboardInterrupt):
         _precompile.wait_for(twice)
     assert child.process.poll() is not None  # killed, not left compiling
@@ -151,7 +148,7 @@ def test_a_second_ctrl_c_while_cleaning_leaves_the_folder_to_stop_all(fresh, mon
         monkeypatch.setattr(_precompile.shutil, "rmtree", remove)  # once, then a plain removal
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(child.process, "wait", lambda timeout=None: -9)
+    monkeypatch.setattr(child, "_compiled", lambda timeout: False)
     monkeypatch.setattr(_precompile.shutil, "rmtree", interrupted)
     with pytest.raises(KeyboardInterrupt):
         _precompile.wait_for(twice)
@@ -199,13 +196,63 @@ def test_ctrl_c_during_the_command_kills_the_child(fresh, monkeypatch, capsys):
     assert child.process.poll() is not None and not os.path.exists(child.folder)
 
 
-def test_an_orphaned_child_removes_its_folder(fresh, tmp_path):
-    for parent, kept in ((os.getppid(), True), (-1, False)):
-        folder = tmp_path / f"child-{kept}"
-        folder.mkdir()
-        (folder / "signature.pickle").write_bytes(pickle.dumps(SIGNATURE))
-        _precompile.child("precompiled:twice", str(folder), parent)
-        assert folder.exists() == kept
+def _gone(child, seconds=60.0):
+    """Whether the child process has ended and its folder is gone within ``seconds``."""
+    try:
+        child.process.wait(seconds)
+    except subprocess.TimeoutExpired:
+        return False
+    return not os.path.exists(child.folder)
+
+
+@pytest.mark.parametrize("when", ["compiling", "compiled"])
+def test_a_child_whose_parent_is_gone_removes_its_folder_at_once(fresh, when):
+    child = _precompile.start(fresh("twice"), SIGNATURE)
+    if when == "compiled":
+        assert child.process.stdout.read(1) == _precompile.DONE
+    child.process.stdin.close()  # what the parent's end of the pipe does when it dies
+    assert _gone(child)
+
+
+PARENT = """
+import os, signal, sys, time
+import numba, precompiled
+from fastgrad import _precompile
+numba.config.CACHE_DIR = sys.argv[1]
+_precompile.usable_cores = lambda: 2
+twice = numba.njit(cache=True)(precompiled.twice.py_func)
+child = _precompile.start(twice, (numba.float64,))
+print(child.folder, flush=True)
+while not any(name.endswith(".nbi") for _, _, names in os.walk(child.folder) for name in names):
+    time.sleep(0.05)
+time.sleep(1.0)  # the child's compile is over
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_parent_killed_after_the_compile_leaves_no_folder(tmp_path):
+    """The command killed (SIGKILL, a closed terminal) between the child's compile and its use."""
+    kwargs = in_checkout()
+    env = kwargs.pop("env")
+    env["PYTHONPATH"] = os.pathsep.join([TESTS, env["PYTHONPATH"]])
+    env["TMPDIR"] = str(tmp_path)
+    env.pop(_precompile.SWITCH, None)
+    run = subprocess.run(
+        [sys.executable, "-c", PARENT, str(tmp_path / "cache")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        **kwargs,
+    )
+    assert run.returncode == -9, run.stderr[-2000:]
+    folder = run.stdout.strip()
+    assert os.path.dirname(folder) == str(tmp_path)
+    for _ in range(600):  # the orphaned child's cleaning: at once
+        if not os.path.exists(folder):
+            break
+        time.sleep(0.1)
+    assert not os.path.exists(folder)
 
 
 @pytest.mark.parametrize(

@@ -25,8 +25,9 @@ uncached, and this process compiles it itself, the same code. The child
 says it is done on its stdout (a pipe) and then stays until this process
 takes its code and stops it, or is gone: the end of its stdin (a pipe no one
 writes) tells it so whatever ended this process, a kill included, and the
-child then removes its folder and exits, even in the middle of its compile. Nothing is
-started when the kernel is already cached (one read of the index of its
+child then removes its folder and exits, even in the middle of its compile.
+
+Nothing is started when the kernel is already cached (one read of the index of its
 signatures), when fewer than two cores are usable, or when the environment
 variable ``FASTGRAD_COMPILE_AHEAD`` is ``0``.
 """
@@ -107,12 +108,12 @@ class Child:
         target = f"{function.__module__}:{function.__qualname__}"
         with open(os.path.join(self.folder, "signature.pickle"), "wb") as out:
             pickle.dump(self.signature, out)
-        # the child's stdin is a pipe this process never writes: it ends with this process
         env = dict(os.environ, NUMBA_CACHE_DIR=os.path.join(self.folder, "cache"))
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-c", CHILD, root, target, self.folder, str(os.getpid())],
                 env=env,
+                # stdin: a pipe never written, that ends with this process; stdout: its word
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,

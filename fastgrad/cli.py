@@ -19,7 +19,9 @@ import json
 import math
 import os
 import re
+import signal
 import sys
+import threading
 import time
 import warnings
 import zipfile
@@ -844,6 +846,38 @@ def _crashed(exc, as_json):
         print(json.dumps({"error": f"internal error: {type(exc).__name__}: {exc}"}))
 
 
+@contextlib.contextmanager
+def _noting_ctrl_c():
+    """Note each Ctrl-C while the command runs; yield the list of notes.
+
+    A Ctrl-C that lands in a ctypes callback of numba's compiler (llvmlite's
+    object cache) is printed and dropped there, and the compile it broke can
+    fail later with an unrelated error: the note tells such a failure from a bug.
+    """
+    pressed = []
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or not callable(previous):
+        yield pressed
+        return
+
+    def note(signum, frame):
+        pressed.append(True)
+        previous(signum, frame)
+
+    signal.signal(signal.SIGINT, note)
+    try:
+        yield pressed
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _interrupted(as_json):
+    print("fastgrad: interrupted", file=sys.stderr)
+    if as_json:
+        print(json.dumps({"error": "interrupted"}))
+    return INTERRUPTED
+
+
 def main(argv=None):
     """Run the command with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     argv = _attach_negative_values(list(sys.argv[1:] if argv is None else argv))
@@ -859,7 +893,7 @@ def main(argv=None):
         parser.print_help(sys.stderr)
         return 2
     args.prepared = False
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, _noting_ctrl_c() as pressed:
         warnings.simplefilter("always")
         try:
             return args.run(args)
@@ -868,13 +902,12 @@ def main(argv=None):
         except (ValueError, TypeError) as exc:
             if not args.prepared:
                 return _fail(str(exc), as_json)
+            if pressed:  # a Ctrl-C dropped in numba's compiler, and what it broke
+                return _interrupted(as_json)
             _crashed(exc, as_json)
             raise  # past validation: a bug, to be seen with its traceback
         except KeyboardInterrupt:
-            print("fastgrad: interrupted", file=sys.stderr)
-            if as_json:
-                print(json.dumps({"error": "interrupted"}))
-            return INTERRUPTED
+            return _interrupted(as_json)
         except BrokenPipeError:
             # the reader closed the pipe (``| head``): stop quietly
             with open(os.devnull, "w") as devnull:
@@ -884,6 +917,8 @@ def main(argv=None):
                     pass
             return 1
         except Exception as exc:
+            if pressed:
+                return _interrupted(as_json)
             _crashed(exc, as_json)
             raise
         finally:

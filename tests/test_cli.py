@@ -5,6 +5,7 @@ import io
 import json
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import types
@@ -845,3 +846,32 @@ def test_compile_time_is_kept_out_of_the_check_time(capsys, monkeypatch):
     monkeypatch.setattr(cli, "check", real_check)
     code, out, err = run(capsys, "check", *SMALL, "--json")
     assert err == "" and json.loads(out)["details"]["compile_s"] == 0.0
+
+
+@pytest.mark.parametrize("error", [RuntimeError, ValueError])
+def test_a_ctrl_c_dropped_by_the_compiler_still_reads_as_interrupted(capsys, monkeypatch, error):
+    """A Ctrl-C in a ctypes callback of numba's compiler is dropped; the compile fails later."""
+
+    def compile_broken_by_ctrl_c(*args, **kwargs):
+        try:
+            signal.getsignal(signal.SIGINT)(signal.SIGINT, None)  # Ctrl-C
+        except KeyboardInterrupt:
+            pass  # what a ctypes callback does with it: printed and dropped
+        raise error("no compiled object yet for <Library 'sample_loss'>")
+
+    monkeypatch.setattr(cli, "check", compile_broken_by_ctrl_c)
+    assert cli.main(["check", "--sizes", "3,2", "--json"]) == cli.INTERRUPTED
+    out, err = capsys.readouterr()
+    assert json.loads(out) == {"error": "interrupted"}
+    assert "fastgrad: interrupted" in err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+
+
+def test_an_error_without_ctrl_c_is_still_a_crash(capsys, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(cli, "check", broken)
+    with pytest.raises(RuntimeError, match="a bug"):
+        cli.main(["check", "--sizes", "3,2", "--json"])
+    assert "internal error: RuntimeError: a bug" in capsys.readouterr().out

@@ -860,11 +860,15 @@ def test_a_ctrl_c_dropped_by_the_compiler_still_reads_as_interrupted(capsys, mon
         raise error("no compiled object yet for <Library 'sample_loss'>")
 
     monkeypatch.setattr(cli, "check", compile_broken_by_ctrl_c)
-    assert cli.main(["check", "--sizes", "3,2", "--json"]) == cli.INTERRUPTED
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # Python's own, as at start
+    try:
+        assert cli.main(["check", "--sizes", "3,2", "--json"]) == cli.INTERRUPTED
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+    finally:
+        signal.signal(signal.SIGINT, before)
     out, err = capsys.readouterr()
     assert json.loads(out) == {"error": "interrupted"}
     assert "fastgrad: interrupted" in err
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
 
 
 def test_an_error_without_ctrl_c_is_still_a_crash(capsys, monkeypatch):

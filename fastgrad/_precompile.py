@@ -273,6 +273,12 @@ def child(target, folder, parent):
 
     def orphaned():
         sys.stdin.buffer.read()  # the parent's end closes with the parent, however it ended
+        me = os.getpid()
+        # the folder is removed once this process is gone: its compile may still be writing
+        # there. A fork holds this thread alone and waits for that
+        if hasattr(os, "fork") and os.fork() == 0:
+            while os.getppid() == me:
+                time.sleep(0.01)
         shutil.rmtree(folder, ignore_errors=True)
         os._exit(0)
 

@@ -202,7 +202,11 @@ def _gone(child, seconds=60.0):
         child.process.wait(seconds)
     except subprocess.TimeoutExpired:
         return False
-    return not os.path.exists(child.folder)
+    for _ in range(int(seconds * 10)):  # removed once the child has ended
+        if not os.path.exists(child.folder):
+            return True
+        time.sleep(0.1)
+    return False
 
 
 @pytest.mark.parametrize("when", ["compiling", "compiled"])

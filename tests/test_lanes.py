@@ -114,20 +114,25 @@ def _lanes_in_child(queue):
     queue.put(sorted(lane for lane, _ in log))
 
 
+def lanes_of_a_forked_child(start, timeout):
+    """Fork a child that runs three lanes, started by ``start(child)``; return its lanes."""
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_lanes_in_child, args=(queue,))
+    start(child)
+    child.join(timeout=timeout)
+    if child.is_alive():
+        child.kill()
+    assert child.exitcode == 0
+    return queue.get(timeout=5)
+
+
 @pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="needs fork")
 # JAX, when an earlier test imported it, warns at every fork; the child here never uses JAX
 @pytest.mark.filterwarnings("ignore:os.fork\\(\\) was called:RuntimeWarning")
 def test_a_process_forked_after_the_pool_started_runs_its_lanes():
     _lanes.run_lanes(recording_kernel([]), 3, np.zeros(3))  # the pool's threads exist now
-    context = multiprocessing.get_context("fork")
-    queue = context.Queue()
-    child = context.Process(target=_lanes_in_child, args=(queue,))
-    child.start()
-    child.join(timeout=60)
-    if child.is_alive():
-        child.kill()
-    assert child.exitcode == 0
-    assert queue.get(timeout=5) == [0, 1, 2]
+    assert lanes_of_a_forked_child(lambda child: child.start(), timeout=60) == [0, 1, 2]
 
 
 @pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="needs fork")
@@ -135,13 +140,9 @@ def test_a_process_forked_after_the_pool_started_runs_its_lanes():
 def test_a_process_forked_while_another_thread_held_the_pool_lock_runs_its_lanes():
     # a thread of the parent was choosing the pool when the process forked: the child's copy
     # of the lock is held by a thread it does not have
-    context = multiprocessing.get_context("fork")
-    queue = context.Queue()
-    child = context.Process(target=_lanes_in_child, args=(queue,))
-    with _lanes._pool_lock:
-        child.start()
-    child.join(timeout=30)
-    if child.is_alive():
-        child.kill()
-    assert child.exitcode == 0
-    assert queue.get(timeout=5) == [0, 1, 2]
+
+    def start_holding_the_lock(child):
+        with _lanes._pool_lock:
+            child.start()
+
+    assert lanes_of_a_forked_child(start_holding_the_lock, timeout=30) == [0, 1, 2]

@@ -24,6 +24,7 @@ import numpy as np
 from ._passes import blas_threads
 from ._scratch import Scratch
 from .kernels import line_setup
+from .kernels._jit import direct
 from .kernels.activations import PIECEWISE_LINEAR
 
 SETUP_WORK = 50_000
@@ -237,7 +238,7 @@ def line_series(net, setup, head, tables, loss_code, epsilon, u, units):
     radius = epsilon * tables.reach_in[u - 1]
     coef, ready = tables.series, tables.series_ready
     if u == net.sizes.size - 1:
-        line_setup.finish_logit_series(units, radius, net, head, loss_code, coef, ready)
+        direct(line_setup.finish_logit_series)(units, radius, net, head, loss_code, coef, ready)
         return
     if not line_setup.is_line_layer(u, net.codes):
         raise ValueError(f"line_series: layer {u} is not followed by piecewise-linear layers only")
@@ -247,7 +248,7 @@ def line_series(net, setup, head, tables, loss_code, epsilon, u, units):
         if code in PIECEWISE_LINEAR
         else line_setup.finish_smooth_line_series
     )
-    finish(
+    direct(finish)(
         u,
         units,
         radius,

@@ -20,6 +20,7 @@ from ._line_setup import LineSetup, line_layers, line_series
 from ._packing import Packing
 from ._scratch import Scratch
 from .kernels import finite_diff, tables
+from .kernels._jit import direct
 from .kernels.jets import ORDER
 from .kernels.layer_series import batched
 from .kernels.line_series import DEGREE
@@ -578,7 +579,7 @@ class Differences:
             lanes = max(1, min(numba.get_num_threads(), int(t_stop - t_start)))
         kernel = finite_diff.centered_differences
         _precompile.wait_for(kernel)  # a first-ever check may be compiling it in a child
-        run_lanes(kernel, lanes, *self.kernel_arguments(t_start, t_stop, out, lanes)[2:])
+        run_lanes(direct(kernel), lanes, *self.kernel_arguments(t_start, t_stop, out, lanes)[2:])
 
     def kernel_arguments(self, t_start, t_stop, out, lanes=1):
         """Return the arguments of the kernel's call for lane 0 of ``lanes``, scratch included.

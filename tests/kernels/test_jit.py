@@ -1,5 +1,6 @@
 """The jit factory: helpers without a Python entry, or without reference counting."""
 
+import collections
 import contextlib
 import gc
 import io
@@ -57,6 +58,67 @@ def test_helpers_compile_without_python_entry_and_what_python_calls_with_one():
     assert isinstance(jets.activation_jet, _jit._Helper)
     assert isinstance(line.line_path, _jit._Helper)
     assert not isinstance(dense.output_delta, _jit._Helper)
+
+
+@jit()
+def _weighted_rows(x, weights):
+    """Row sums of ``x`` weighted by ``weights.scale`` (layouts compile to different code)."""
+    out = np.empty(x.shape[0])
+    for i in range(x.shape[0]):
+        total = 0.0
+        for j in range(x.shape[1]):
+            total += x[i, j]
+        out[i] = weights.scale[i] * total
+    return out
+
+
+_Weights = collections.namedtuple("_Weights", "scale")
+
+
+def test_a_direct_call_takes_each_argument_type_to_its_own_overload():
+    # learned from the first call with float64 C arrays, the entry point must not serve
+    # arrays it was not compiled for: another dtype, a transposed or strided view, a
+    # read-only array, a named tuple holding another dtype. Each would be misread by
+    # the machine code of the first overload.
+    call = _jit.DirectCall(_weighted_rows)
+    base = np.arange(12.0).reshape(3, 4)
+    scale = _Weights(np.array([1.0, -2.0, 0.5]))
+    assert np.array_equal(call(base, scale), (base.sum(axis=1)) * scale.scale)
+    assert len(call._entries) == 1
+    readonly = base.copy()
+    readonly.flags.writeable = False
+    wide = np.arange(24.0).reshape(3, 8)
+    cases = [
+        (base.astype(np.int64), scale),
+        (base.astype(np.float32) + np.float32(0.25), scale),
+        (np.asfortranarray(base), scale),
+        (wide[:, ::2], scale),
+        (wide.T[:3], scale),
+        (readonly, scale),
+        (base, _Weights(np.array([3, -1, 2], dtype=np.int64))),
+        (base, _Weights(np.array([3, -1, 2], dtype=np.int32))),
+    ]
+    for x, weights in cases:
+        expected = np.asarray(x, dtype=np.float64).sum(axis=1) * weights.scale
+        for _ in range(2):  # learned on the first call, through the entry point on the second
+            assert np.array_equal(call(x, weights), expected), (x.dtype, x.flags, weights)
+    assert len(call._entries) == len(cases)  # the two strided views share one type
+    # and the first overload still serves its own types, to the bit
+    assert np.array_equal(call(base, scale), _weighted_rows(base, scale))
+
+
+def test_a_direct_call_raises_as_the_dispatcher_does():
+    call = _jit.DirectCall(_weighted_rows)
+    with pytest.raises(Exception) as direct_error:
+        call(np.zeros(3), _Weights(np.ones(3)))
+    with pytest.raises(Exception) as dispatcher_error:
+        _weighted_rows(np.zeros(3), _Weights(np.ones(3)))
+    assert type(direct_error.value) is type(dispatcher_error.value)
+
+
+def test_direct_keeps_one_wrapper_per_compiled_function():
+    assert _jit.direct(_weighted_rows) is _jit.direct(_weighted_rows)
+    assert _jit.direct(_weighted_rows) is not _jit.direct(_caller)
 
 
 def _nrt_balance(run):

@@ -316,19 +316,22 @@ class CheckReport:
         self._directions = directions or {}
         self._bounds = net.packing.bounds
         largest, numerical_scale = self._judge_kinks(kink_index, kink_lo, kink_hi, unverifiable)
+        # per tensor, [compared, unverified, not finite] as Python ints: a network has a
+        # few tensors, and each test of them below costs less than numpy's
+        self._count_rows = self._counts.tolist()
         self._set_floor(scale, largest, numerical_scale)
         self._stats = self._tensor_stats()
         squares, max_errors, counts = self._stats
         compared = self._compared_counts()
-        self.difference = self._difference(squares.sum(axis=0), int(compared.sum()))
+        self.difference = self._difference(squares.sum(axis=0), sum(compared))
         differences = self._differences_of(squares, compared)
         # a network has a few tensors: their verdicts in Python's floats and ints, as
         # Thresholds.classify reads each (the levels of Thresholds.levels, NaN WRONG)
         classify = thresholds.classify
-        unverifiable = self._unverifiable_counts().tolist()
+        unverifiable = self._unverifiable_counts()
         levels = []
         for difference, largest, count, open_count in zip(
-            differences.tolist(), max_errors.tolist(), compared.tolist(), unverifiable, strict=True
+            differences.tolist(), max_errors.tolist(), compared, unverifiable, strict=True
         ):
             level = max(int(classify(difference)), int(classify(largest)))
             if (self.vanishing or count == 0 or open_count > 0) and level < _SUSPICIOUS:
@@ -422,7 +425,7 @@ class CheckReport:
         self.vanishing = False
         if terms is not None:
             terms = float(terms)
-            compared = bool(self._counts[:, 0].any()) or bool(self._directions)
+            compared = any(row[0] for row in self._count_rows) or bool(self._directions)
             self.vanishing = compared and vanishes(largest, terms)
             scale = max(scale, terms)
         self.scale = scale
@@ -449,7 +452,7 @@ class CheckReport:
         # numpy's, at less cost for the few tensors of a network
         floor = self.floor * self._unit
         out = []
-        for (gap, a2, n2), count in zip(squares.tolist(), counts.tolist(), strict=True):
+        for (gap, a2, n2), count in zip(squares.tolist(), counts, strict=True):
             norms = math.sqrt(a2) + math.sqrt(n2)
             least = floor * math.sqrt(count)
             scale = least if least > norms else norms  # max() as Python takes it, NaN included
@@ -457,12 +460,12 @@ class CheckReport:
         return np.array(out)
 
     def _unverifiable_counts(self):
-        """Per tensor, computed entries that could not be compared (and block a pass)."""
-        return self._counts[:, 1] + self._counts[:, 2]
+        """Per tensor, computed entries that could not be compared (and block a pass): a list."""
+        return [unverified + not_finite for _, unverified, not_finite in self._count_rows]
 
     def _compared_counts(self):
-        """Per tensor, the entries and directions that count in its verdict."""
-        out = self._counts[:, 0].copy()
+        """Per tensor, the entries and directions that count in its verdict: a list of ints."""
+        out = [row[0] for row in self._count_rows]
         if self._directions:
             for t, name in enumerate(self.net.packing.names):
                 directions = self._directions.get(name) or []
@@ -483,27 +486,23 @@ class CheckReport:
                 "of the terms it sums); check at another (e.g. at initialization)"
             )
         packing = self.net.packing
-        names = [n for n, c in zip(packing.names, counts.tolist(), strict=True) if c == 0]
+        names = [n for n, c in zip(packing.names, counts, strict=True) if c == 0]
         if names:
             kinked = [n for n in names if np.any(self._kink_counts[packing.slice(n)])]
             reached = "no entry compared" if not kinked else "no entry compared (kinks only)"
             reasons.append(f"{', '.join(names)}: {reached}")
-        if not self._counts[:, 1:].any():
+        if not any(unverified or not_finite for _, unverified, not_finite in self._count_rows):
             return reasons
-        unverified = self._counts[:, 1]
-        not_finite = self._counts[:, 2]
-        for name, count, overflows in zip(packing.names, unverified, not_finite, strict=True):
-            count = int(count)
+        for name, (_, count, overflows) in zip(packing.names, self._count_rows, strict=True):
             if count and name not in names:
                 reasons.append(
                     f"{name}: {count:,} entries have a sample that meets more than one kink, "
                     "where backprop's convention need not lie between the one-sided "
                     "differences; they are not compared"
                 )
-            count = int(overflows)
-            if count:
+            if overflows:
                 reasons.append(
-                    f"{name}: {count:,} entries have a centered difference that is not finite "
+                    f"{name}: {overflows:,} entries have a centered difference that is not finite "
                     "(J overflows at theta +/- epsilon e_i); they are not compared"
                 )
         return reasons
@@ -535,7 +534,7 @@ class CheckReport:
                 max_errors,
                 counts,
             )
-            if np.isfinite(squares).all() or unit != 1.0:
+            if unit != 1.0 or all(map(math.isfinite, squares.ravel().tolist())):
                 break
             # squares of entries beyond 1e154 overflow: compare again in units of a power of
             # two near the largest entry, which leaves every ratio (and entry error) exact

@@ -588,7 +588,7 @@ class Differences:
         """
         w = self.work
         tasks = Tasks(self.task_layer, self.task_unit, self.entry_ptr, self.entry_input)
-        width = max(1, int(w.sizes.max()))
+        width = max(1, *self._sizes)
         return (
             0,
             lanes,
@@ -645,7 +645,7 @@ class Differences:
         """
         values = self.finish(out.diff)
         self.unverifiable = out.unverifiable
-        self.paths = dict(zip(PATH_NAMES, out.paths.sum(axis=0).tolist(), strict=True))
+        self.paths = dict(zip(PATH_NAMES, np.add.reduce(out.paths, axis=0).tolist(), strict=True))
         self.kink_index = self.kink_lo = self.kink_hi = None
         kinked = out.kinks.nonzero()[0]
         if kinked.size:

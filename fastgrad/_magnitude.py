@@ -77,9 +77,9 @@ def _backward_terms(work, small=False):
     if work.scale != 1.0:
         delta *= abs(work.scale)  # the network's convention for the data term (sum, mean)
     # plain ints: a small network's arrays take less time than numpy's scalars slicing them
-    sizes, node_off, w_off = work.sizes.tolist(), work.node_off.tolist(), work.w_off.tolist()
+    sizes, w_off = work.sizes.tolist(), work.w_off.tolist()
     codes, act_params = work.codes.tolist(), work.act_params.tolist()
-    batch = work.batch
+    blocks = work.blocks
     theta = work.theta
     for u in range(len(sizes) - 1, 0, -1):
         n_out, n_in = sizes[u], sizes[u - 1]
@@ -87,9 +87,7 @@ def _backward_terms(work, small=False):
         yield u, delta, weight
         if u > 1:
             code = codes[u - 1]
-            start, stop = node_off[u - 1], node_off[u]
-            pre = work.pre[start:stop].reshape(batch, n_in)
-            masks = work.masks[start:stop].reshape(batch, n_in)
+            pre, masks = blocks.pre[u - 1], blocks.masks[u - 1]
             if code in PIECEWISE_LINEAR:  # one compiled pass, the same products
                 spread = np.empty_like(pre)
                 slope_spread(code, act_params[u - 1], pre, masks, spread)
@@ -129,7 +127,7 @@ def gradient_magnitude(work):
     batch = work.batch
     out = np.empty(packing.size)
     for u, delta, weight in _backward_terms(work):
-        a_in = np.abs(work.block(work.acts, u - 1))
+        a_in = np.abs(work.blocks.acts[u - 1])
         w_part = packing.slice(f"W{u}")
         out[w_part] = np.einsum("bk,bj->kj", delta, a_in).ravel() / batch
         if work.l2:
@@ -152,12 +150,11 @@ def gradient_scale(work):
     batch = work.batch
     scale = 0.0
     largest_of = np.maximum.reduce  # the ufunc itself: np.max's wrapper costs more than a
-    node_off = work.node_off.tolist()  # small layer's reduction
+    acts = work.blocks.acts  # small layer's reduction
     reach = np.empty(batch)
     small = batch * work.net.n_params < SMALL_PRODUCT
     for u, delta, weight in _backward_terms(work, small):
-        a_in = work.acts[node_off[u - 1] : node_off[u]].reshape(batch, weight.shape[1])
-        row_reach(a_in, reach)
+        row_reach(acts[u - 1], reach)
         if small:
             column = np.matmul(reach, delta)
         else:

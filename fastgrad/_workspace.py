@@ -106,6 +106,9 @@ class Workspace:
         A float64 ``(3, batch * sum(sizes))`` array to hold the activations,
         pre-activations and masks (:attr:`buffers`), overwritten here;
         allocated when omitted or of another shape.
+    blocks : Blocks, optional
+        The per-layer views of ``buffers`` made by the workspace that used
+        them last (:attr:`blocks`); made here when omitted or not theirs.
     clean : bool, default False
         Whether ``buffers`` hold what the passes of a workspace that applied
         no mask (:attr:`masked` false) left in them: masks all ones, the
@@ -131,6 +134,7 @@ class Workspace:
         buffers=None,
         clean=False,
         copy_inputs=True,
+        blocks=None,
     ):
         if (theta is None) == (layers is None):
             raise TypeError("a Workspace takes theta or layers, one of the two")
@@ -154,14 +158,17 @@ class Workspace:
         if buffers is None or buffers.shape != (3, total):
             buffers, clean = np.empty((3, total)), False
         self.buffers = buffers
-        self.acts, self.pre, self.masks = buffers
+        if blocks is None or not blocks.fits(buffers, self.node_off):
+            blocks = _passes.Blocks(buffers, self.node_off, self.sizes)
+        self._blocks = blocks
+        self.acts, self.pre, self.masks = blocks.rows
         if not clean:
             self.masks[:] = 1.0
-            self.block(self.acts, n_layers)[:] = 0.0
-            self.block(self.pre, 0)[:] = 0.0
+            blocks.acts[n_layers][:] = 0.0
+            blocks.pre[0][:] = 0.0
         self._inputs = None  # the caller's inputs, read by the passes in place of the copy
         if copy_inputs or inputs.dtype != np.float64 or not inputs.flags.c_contiguous:
-            self.inputs = self.block(self.acts, 0)
+            self.inputs = blocks.acts[0]
             self.inputs[:] = inputs
         else:
             self.inputs = self._inputs = inputs
@@ -171,7 +178,7 @@ class Workspace:
         if self.masked:
             for u, mask in enumerate(masks, start=1):
                 self.block(self.masks, u)[:] = mask
-        _passes.forward(self._pass_arrays(), self.layers, self._inputs)
+        _passes.forward(self._pass_arrays(), self.layers, self._inputs, blocks)
 
     @property
     def theta(self):
@@ -207,7 +214,16 @@ class Workspace:
         state["_theta"] = self.theta
         state["_layers"] = None
         state["buffers"] = None
+        state["_blocks"] = None  # views of this process's buffers: made again from the copies
         return state
+
+    @property
+    def blocks(self):
+        """Per node layer, views of :attr:`acts`, :attr:`pre`, :attr:`masks` (a Blocks)."""
+        if self._blocks is None:
+            rows = (self.acts, self.pre, self.masks)
+            self._blocks = _passes.Blocks(rows, self.node_off, self.sizes)
+        return self._blocks
 
     def _pass_arrays(self):
         """Return the passes' :class:`Network` (its ``theta`` unread while layers are given)."""
@@ -244,7 +260,7 @@ class Workspace:
     @property
     def logits(self):
         """The output layer's pre-activations, ``(batch, n_out)``."""
-        return self.block(self.pre, len(self.sizes) - 1)
+        return self.blocks.pre[-1]
 
     def outputs(self):
         """Return the output function of the logits (identity, sigmoid or softmax)."""
@@ -299,7 +315,14 @@ class Workspace:
         l2 = self.l2 if self.scale == 1.0 else 0.0
         layers = self.layers
         _passes.backward(
-            self._pass_arrays(), self.targets, self.loss_code, l2, grad, layers, self._inputs
+            self._pass_arrays(),
+            self.targets,
+            self.loss_code,
+            l2,
+            grad,
+            layers,
+            self._inputs,
+            self.blocks,
         )
         if self.scale != 1.0:
             grad *= self.scale

@@ -465,7 +465,9 @@ class MLP:
     def _give_back(self, work):
         """Keep ``work``'s buffers for the next call (one set is kept)."""
         if not self._spares:
-            self._spares.append({"buffers": work.buffers, "clean": not work.masked})
+            self._spares.append(
+                {"buffers": work.buffers, "blocks": work.blocks, "clean": not work.masked}
+            )
 
     def workspace(
         self,
@@ -477,11 +479,12 @@ class MLP:
         buffers=None,
         clean=False,
         copy_inputs=True,
+        blocks=None,
     ):
         """Validate parameters and a batch and run the forward pass.
 
         ``dropout_masks`` are the user's own 0/1 keep-masks (see :meth:`loss`);
-        ``buffers``, ``clean`` and ``copy_inputs`` as
+        ``buffers``, ``blocks``, ``clean`` and ``copy_inputs`` as
         :class:`~fastgrad._workspace.Workspace` takes them.
 
         Returns
@@ -507,6 +510,7 @@ class MLP:
             buffers=buffers,
             clean=clean,
             copy_inputs=copy_inputs,
+            blocks=blocks,
         )
         return work, bias_shapes
 

@@ -108,6 +108,39 @@ def test_calls_reuse_the_buffers_of_the_last_one_and_return_nothing_of_them():
     assert copy.deepcopy(net)._spares == []
 
 
+def test_the_layer_views_follow_their_buffers():
+    # a workspace reads its layers through views made once per buffer: views handed
+    # back with other buffers, of another batch or of another network must be made
+    # again, or the passes would write into a buffer the workspace does not read
+    case = build_case([4, 6, 5, 3], "tanh", "mse", batch=5, seed=2)
+    net, params, X, Y = case.net, case.params, case.X_given, case.Y_given
+    expected = net.gradients(params, X, Y)
+    spare = net._spares[0]
+    assert np.shares_memory(spare["blocks"].pre[2], spare["buffers"])
+    work, _ = net.workspace(params, X, Y, **spare)
+    assert work.blocks is spare["blocks"]  # the same buffers keep their views
+    for u in range(len(net.sizes)):
+        np.testing.assert_array_equal(work.blocks.pre[u], work.block(work.pre, u))
+        np.testing.assert_array_equal(work.blocks.acts[u], work.block(work.acts, u))
+    other = build_case([4, 6, 5, 3], "tanh", "mse", batch=5, seed=7)
+    other_net = other.net
+    other_net.gradients(other.params, other.X_given, other.Y_given)
+    stale = other_net._spares[0]["blocks"]  # views of the other network's buffers
+    for buffers in (spare["buffers"], np.zeros_like(spare["buffers"])):
+        work, _ = net.workspace(params, X, Y, buffers=buffers, blocks=stale)
+        assert work.blocks is not stale
+        assert all(np.shares_memory(view, buffers) for view in work.blocks.pre)
+        grads = net.packing.unpack(work.gradient(), {}, prefix="d")
+        for name, value in grads.items():
+            np.testing.assert_array_equal(value, expected[name].reshape(value.shape))
+    # a copy made by pickling views its own arrays
+    shipped = pickle.loads(pickle.dumps(work))
+    for u in range(len(net.sizes)):
+        assert np.shares_memory(shipped.blocks.pre[u], shipped.pre)
+        np.testing.assert_array_equal(shipped.blocks.acts[u], work.blocks.acts[u])
+    np.testing.assert_array_equal(shipped.gradient(), work.gradient())
+
+
 def test_calls_from_threads_at_once_never_share_buffers():
     case = build_case([30, 40, 20, 4], "tanh", "ce_labels", l2=0.1, batch=16, seed=3)
     net, params, X, Y = case.net, case.params, case.X_given, case.Y_given

@@ -27,7 +27,7 @@ from .kernels.activations import (
     SOFTPLUS,
     TANH,
 )
-from .kernels.terms import row_reach, slope_spread
+from .kernels.terms import layer_bound, slope_spread
 from .thresholds import ROUNDING
 
 ROUNDING_GROWTH = 1e3
@@ -142,27 +142,24 @@ def gradient_scale(work):
     A weight entry's terms ``sum_b delta_bk |a_bj|`` are bounded by ``sum_b
     delta_bk max_j |a_bj|``, which skips the weight-sized products (the first
     layer's is most of the cost); the bound exceeds the largest entry by the
-    spread of ``|a_bj|`` over ``j``, a small factor for the floor. A network
-    whose products all stay below BLAS's threading threshold
-    (:data:`~fastgrad._passes.SMALL_PRODUCT`) takes them with ``matmul``
-    rather than ``einsum``: the same sums to a few units in the last place.
+    spread of ``|a_bj|`` over ``j``, a small factor for the floor. The sums
+    over the batch run in one compiled pass per layer
+    (:func:`~fastgrad.kernels.terms.layer_bound`). A network whose products
+    all stay below BLAS's threading threshold
+    (:data:`~fastgrad._passes.SMALL_PRODUCT`) carries the terms down with
+    ``matmul`` rather than ``einsum``: the same sums to a few units in the
+    last place.
     """
     batch = work.batch
     scale = 0.0
-    largest_of = np.maximum.reduce  # the ufunc itself: np.max's wrapper costs more than a
-    acts = work.blocks.acts  # small layer's reduction
+    acts = work.blocks.acts
     reach = np.empty(batch)
     small = batch * work.net.n_params < SMALL_PRODUCT
     for u, delta, weight in _backward_terms(work, small):
-        row_reach(acts[u - 1], reach)
-        if small:
-            column = np.matmul(reach, delta)
-        else:
-            column = np.einsum("b,bk->k", reach, delta)
-        largest = float(largest_of(column, initial=0.0))
+        largest, bias = layer_bound(acts[u - 1], delta, reach)
         if work.l2 and weight.size:
-            largest += work.l2 * float(largest_of(np.abs(weight), axis=None))
-        bias = float(largest_of(np.add.reduce(delta, axis=0), initial=0.0))
+            # the ufunc itself: np.max's wrapper costs more than a small layer's reduction
+            largest += work.l2 * float(np.maximum.reduce(np.abs(weight), axis=None))
         scale = max(scale, largest / batch, bias / batch)
     return scale
 

@@ -1,10 +1,12 @@
 """Elementwise steps of the gradient's magnitude (:mod:`fastgrad._magnitude`) on small blocks.
 
-The sums over the batch and over a layer's units stay numpy's
-(``numpy.einsum``, ``numpy.add.reduce``), so that the magnitude keeps their
-rounding; what these kernels do is exact in any order (absolute values,
-maxima, the slope of a piecewise-linear unit times its dropout multiplier),
-in one call per layer where numpy would take several.
+The sums of the magnitude itself stay numpy's (``numpy.einsum``,
+``numpy.add.reduce``), so that it keeps their rounding; what these kernels do
+is exact in any order (absolute values, maxima, the slope of a
+piecewise-linear unit times its dropout multiplier), in one call per layer
+where numpy would take several. :func:`layer_bound` sums over the batch for
+the gradient's scale, a bound taken with a margin of ``1e3`` unit roundoffs,
+to which the order of its sums is a few units in the last place.
 """
 
 import math
@@ -45,3 +47,44 @@ def slope_spread(code, param, pre, masks, out):
             else:
                 slope = 1.0
             out[b, k] = slope * abs(masks[b, k])
+
+
+@jit()
+def layer_bound(a_in, delta, reach):
+    """Return the largest bound of a layer's weight and bias entries, before the ``1/m``.
+
+    With ``r_b = max_j |a_in[b, j]|`` (written to ``reach``, as
+    :func:`row_reach` does), the largest over output units ``k`` of ``sum_b
+    r_b delta[b, k]`` (a weight entry's terms are at most that) and of ``sum_b
+    delta[b, k]`` (a bias entry's terms), each at least 0; either is NaN when
+    one of its sums is, as ``numpy.maximum.reduce`` gives it.
+
+    Parameters
+    ----------
+    a_in : ndarray
+        ``(batch, n_in)``: the layer's inputs.
+    delta : ndarray
+        ``(batch, n_out)``: sums of absolute terms reaching the layer's units.
+    reach : ndarray
+        ``(batch,)``, overwritten with ``r_b``.
+
+    Returns
+    -------
+    (float, float)
+        The weights' and the biases' largest sums.
+    """
+    row_reach(a_in, reach)
+    weight_top = bias_top = 0.0
+    weight_nan = bias_nan = False
+    for k in range(delta.shape[1]):
+        column = bias = 0.0
+        for b in range(delta.shape[0]):
+            column += reach[b] * delta[b, k]
+            bias += delta[b, k]
+        if column > weight_top:
+            weight_top = column
+        if bias > bias_top:
+            bias_top = bias
+        weight_nan = weight_nan or math.isnan(column)
+        bias_nan = bias_nan or math.isnan(bias)
+    return (math.nan if weight_nan else weight_top), (math.nan if bias_nan else bias_top)

@@ -1,11 +1,12 @@
-"""The magnitude's elementwise kernels against the numpy expressions they replace, bit for bit."""
+"""The magnitude's kernels against the numpy expressions they replace (bit for bit where exact)."""
 
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
 from fastgrad.kernels.activations import IDENTITY, LEAKY_RELU, LEAKY_SLOPE, RELU
-from fastgrad.kernels.terms import row_reach, slope_spread
+from fastgrad.kernels.terms import layer_bound, row_reach, slope_spread
+from fastgrad.thresholds import ROUNDING
 
 
 def _block(rng, zeros=True):
@@ -44,3 +45,33 @@ def test_slope_spread_is_numpy_slope_times_mask(seed, code, slope):
         LEAKY_RELU: np.where(pre > 0, 1.0, abs(slope)),
     }[code]
     np.testing.assert_array_equal(out, expected * np.abs(masks))
+
+
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    nan=st.sampled_from([None, "inputs", "delta"]),
+)
+def test_layer_bound_is_numpys_largest_sums(seed, nan):
+    rng = np.random.default_rng(seed)
+    a_in = _block(rng)
+    batch = a_in.shape[0]
+    delta = np.abs(rng.normal(size=(batch, int(rng.integers(1, 6))))) * 10.0 ** rng.integers(-3, 4)
+    delta[rng.random(delta.shape) < 0.3] = 0.0
+    if nan == "inputs":
+        a_in[rng.integers(batch), rng.integers(a_in.shape[1])] = np.nan
+    elif nan == "delta":
+        delta[rng.integers(batch), rng.integers(delta.shape[1])] = np.nan
+    reach = np.empty(batch)
+    weights, biases = layer_bound(a_in, delta, reach)
+    expected_reach = np.maximum.reduce(np.abs(a_in), axis=1, initial=0.0)
+    np.testing.assert_array_equal(reach, expected_reach)
+    expected = (
+        np.maximum.reduce(expected_reach @ delta, initial=0.0),
+        np.maximum.reduce(delta.sum(axis=0), initial=0.0),
+    )
+    for ours, theirs in zip((weights, biases), expected, strict=True):
+        if np.isnan(theirs):
+            assert np.isnan(ours)
+        else:  # sums of nonnegative terms, in another order: a few units in the last place
+            assert ours >= 0.0
+            assert abs(ours - theirs) <= 4 * batch * ROUNDING * theirs

@@ -307,12 +307,24 @@ class Packing:
         TypeError, ValueError
             As :meth:`pack`, with the same messages.
         """
+        layers, bias_shapes, _ = self.layers_and_flat(params, prefix=prefix, what=what)
+        return layers, bias_shapes
+
+    def layers_and_flat(self, params, *, prefix="", what="params"):
+        """Return :meth:`layers`' ``(layers, bias_shapes)`` and the flat copy it made, if any.
+
+        A network of at most :data:`SMALL_FINITE_TEST` parameters is tested
+        finite on one flat copy of its tensors; with ``out_in`` weights that
+        copy is ``theta`` (the packing's order and layout), returned third so
+        that it need not be made again. ``None`` otherwise.
+        """
         arrays, bias_shapes = self._validated(params, prefix, what)
+        flat = None
         # a small network's tensors tested in one pass over a copy rather than one call
         # each; the tensor-by-tensor test names the first non-finite one
-        if self.size > SMALL_FINITE_TEST or dense.any_nonfinite(
-            np.concatenate([arrays[name].reshape(-1) for name in self.names])
-        ):
+        if self.size <= SMALL_FINITE_TEST:
+            flat = np.concatenate([arrays[name].reshape(-1) for name in self.names])
+        if flat is None or dense.any_nonfinite(flat):
             for name in self.names:
                 require_finite(prefix + name, arrays[name])
         out = [None]
@@ -322,7 +334,7 @@ class Packing:
                 # theta's layout, so that every product is the same BLAS call, to the bit
                 weight = np.ascontiguousarray(weight.T)
             out.append((weight, arrays[f"b{layer}"].reshape(-1)))
-        return tuple(out), bias_shapes
+        return tuple(out), bias_shapes, (None if self.transposed else flat)
 
     def pack(self, params, *, prefix="", what="params"):
         """Validate a dict of tensors and return ``(theta, bias_shapes)``.

@@ -106,6 +106,10 @@ class Workspace:
         A float64 ``(3, batch * sum(sizes))`` array to hold the activations,
         pre-activations and masks (:attr:`buffers`), overwritten here;
         allocated when omitted or of another shape.
+    packed : ndarray, optional
+        With ``layers``: a flat float64 copy of them in the network's
+        packing, already made by the caller, which :attr:`theta` then is
+        when first asked for (instead of packing them again).
     blocks : Blocks, optional
         The per-layer views of ``buffers`` made by the workspace that used
         them last (:attr:`blocks`); made here when omitted or not theirs.
@@ -135,12 +139,14 @@ class Workspace:
         clean=False,
         copy_inputs=True,
         blocks=None,
+        packed=None,
     ):
         if (theta is None) == (layers is None):
             raise TypeError("a Workspace takes theta or layers, one of the two")
         self.net = net
         self._theta = theta
         self._layers = layers
+        self._packed = packed
         self.targets = targets
         self.batch = inputs.shape[0]
         params = _exact_key(net.activation_parameters)
@@ -184,10 +190,13 @@ class Workspace:
     def theta(self):
         """The flat float64 parameters in the network's packing (packed on first use)."""
         if self._theta is None:
-            # W1 row-major, b1, W2, ...: the packing's order, each copied once
-            parts = [part.reshape(-1) for pair in self._layers[1:] for part in pair]
-            self._theta = np.concatenate(parts)
-            self._layers = None
+            if self._packed is not None:
+                self._theta = self._packed
+            else:
+                # W1 row-major, b1, W2, ...: the packing's order, each copied once
+                parts = [part.reshape(-1) for pair in self._layers[1:] for part in pair]
+                self._theta = np.concatenate(parts)
+            self._layers = self._packed = None
         return self._theta
 
     @property
@@ -212,7 +221,7 @@ class Workspace:
         # per-unit arrays once each (not the user's arrays, not the buffer they are views of)
         state = dict(vars(self))
         state["_theta"] = self.theta
-        state["_layers"] = None
+        state["_layers"] = state["_packed"] = None
         state["buffers"] = None
         state["_blocks"] = None  # views of this process's buffers: made again from the copies
         return state

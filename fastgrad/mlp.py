@@ -494,7 +494,7 @@ class MLP:
         bias_shapes : dict
             The shape each bias was given in.
         """
-        layers, bias_shapes = self.packing.layers(params)
+        layers, bias_shapes, packed = self.packing.layers_and_flat(params)
         inputs = prepare_inputs(X, self.sizes[0], layout, copy=False)
         targets = prepare_targets(Y, inputs.shape[0], self.sizes[-1], self.loss_name, layout)
         masks = None
@@ -511,6 +511,7 @@ class MLP:
             clean=clean,
             copy_inputs=copy_inputs,
             blocks=blocks,
+            packed=packed,
         )
         return work, bias_shapes
 

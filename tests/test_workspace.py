@@ -108,6 +108,35 @@ def test_calls_reuse_the_buffers_of_the_last_one_and_return_nothing_of_them():
     assert copy.deepcopy(net)._spares == []
 
 
+def test_theta_from_the_validations_copy_is_the_packed_parameters():
+    # a small network's parameters are tested finite on one flat copy; with out_in
+    # weights that copy becomes theta. It must be the packing's vector to the bit,
+    # in either weight layout, and never the user's memory
+    for weights in ("out_in", "in_out"):
+        case = build_case([3, 5, 4, 2], "relu", "mse", batch=3, seed=4)
+        net = case.net.replace(weights=weights)
+        params = dict(case.params)
+        if weights == "in_out":
+            params = {k: (v.T.copy() if k.startswith("W") else v) for k, v in params.items()}
+        work, _ = net.workspace(params, case.X_given, case.Y_given)
+        assert (work._packed is not None) == (weights == "out_in")
+        expected, _ = net.packing.pack(params)
+        np.testing.assert_array_equal(work.theta, expected)
+        assert not any(np.shares_memory(work.theta, v) for v in params.values())
+        # the passes after the packing read theta: the same results as on the user's arrays
+        gradient = work.gradient()
+        np.testing.assert_array_equal(gradient, packed_workspace_of(net, params, case).gradient())
+
+
+def packed_workspace_of(net, params, case):
+    theta, _ = net.packing.pack(params)
+    inputs = prepare_inputs(case.X_given, net.sizes[0], case.layout)
+    targets = prepare_targets(
+        case.Y_given, inputs.shape[0], net.sizes[-1], net.loss_name, case.layout
+    )
+    return Workspace(net, theta, inputs, targets)
+
+
 def test_the_layer_views_follow_their_buffers():
     # a workspace reads its layers through views made once per buffer: views handed
     # back with other buffers, of another batch or of another network must be made

@@ -87,6 +87,8 @@ def _count(name, value, default):
 
 
 def _seed(seed):
+    if type(seed) is int and seed >= 0:  # the common case, without the ABC's test
+        return seed
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise TypeError(f"seed must be a non-negative integer; got {seed!r}")
     if seed < 0:

@@ -71,9 +71,9 @@ def _backward_terms(work, small=False):
     """
     targets = np.abs(work.targets)
     if work.net.output == "softmax":  # p sum(y) - y: soft targets need not sum to 1
-        delta = work.outputs() * np.add.reduce(targets, axis=1, keepdims=True) + targets
+        delta = work.probabilities() * np.add.reduce(targets, axis=1, keepdims=True) + targets
     else:
-        delta = np.abs(work.outputs()) + targets
+        delta = np.abs(work.probabilities()) + targets
     if work.scale != 1.0:
         delta *= abs(work.scale)  # the network's convention for the data term (sum, mean)
     # plain ints: a small network's arrays take less time than numpy's scalars slicing them

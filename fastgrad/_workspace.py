@@ -147,6 +147,7 @@ class Workspace:
         self._theta = theta
         self._layers = layers
         self._packed = packed
+        self._probabilities = None
         self.targets = targets
         self.batch = inputs.shape[0]
         params = _exact_key(net.activation_parameters)
@@ -277,6 +278,16 @@ class Workspace:
         dense.output_batch(self.pre, self.node_off, self.sizes, self.loss_code, out)
         return out
 
+    def probabilities(self):
+        """Return :meth:`outputs`, computed once: an array the caller must not write to.
+
+        The loss side of the kernels (:meth:`head`) and the gradient's scale
+        both read it; the logits do not change after the forward pass.
+        """
+        if self._probabilities is None:
+            self._probabilities = self.outputs()
+        return self._probabilities
+
     def head(self):
         """Return the loss side of the batch as the kernels take it.
 
@@ -289,7 +300,7 @@ class Workspace:
             tables.bernoulli_table(self.logits, bernoulli)
         else:
             bernoulli = np.zeros((1, 1, DEGREE + 1))
-        return Head(prob=self.outputs(), targets=self.targets, bernoulli=bernoulli)
+        return Head(prob=self.probabilities(), targets=self.targets, bernoulli=bernoulli)
 
     def sample_losses(self):
         """Return each sample's loss, without the L2 term."""

@@ -137,6 +137,18 @@ def packed_workspace_of(net, params, case):
     return Workspace(net, theta, inputs, targets)
 
 
+def test_the_kept_output_values_are_the_outputs_of_the_logits():
+    case = build_case([3, 4, 3], "tanh", "ce_labels", batch=4, seed=5)
+    work, _ = case.net.workspace(case.params, case.X_given, case.Y_given)
+    kept = work.probabilities()
+    assert work.probabilities() is kept and work.head().prob is kept
+    np.testing.assert_array_equal(kept, work.outputs())
+    assert work.outputs() is not kept  # outputs() stays a new array, the caller's to keep
+    # another batch, another workspace: its own values
+    other, _ = case.net.workspace(case.params, case.X_given[:2], case.Y_given[:2])
+    np.testing.assert_array_equal(other.probabilities(), kept[:2])
+
+
 def test_the_layer_views_follow_their_buffers():
     # a workspace reads its layers through views made once per buffer: views handed
     # back with other buffers, of another batch or of another network must be made

@@ -32,12 +32,22 @@ def _caller_level():
     return level
 
 
+_FLOAT64 = np.dtype(np.float64)
+
+
 def as_float64(name, value, *, copy=False):
     """Return ``value`` as a C-contiguous float64 array, refusing non-numbers.
 
     float32 and float16 input is converted with a :class:`PrecisionWarning`;
     integer and boolean input is converted silently.
     """
+    if (
+        not copy
+        and type(value) is np.ndarray
+        and value.dtype is _FLOAT64
+        and value.flags.c_contiguous
+    ):
+        return value  # what numpy.asarray returns for it, without its conversions
     if not isinstance(value, np.ndarray):
         try:
             value = np.asarray(value)

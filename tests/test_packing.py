@@ -225,6 +225,15 @@ def test_as_float64_contiguity_and_copy():
     assert copied is not base and not np.shares_memory(copied, base)
     with pytest.raises(TypeError, match="A must be an array of numbers"):
         as_float64("A", [[1.0, 2.0], [3.0]])
+    # what only looks like a float64 C array is converted, never handed on as it is
+    swapped = np.arange(6.0).astype(">f8")
+    fortran = np.asfortranarray(np.arange(6.0).reshape(2, 3))
+    matrix = np.arange(6.0).reshape(2, 3).view(np.ma.MaskedArray)
+    for value in (swapped, fortran, matrix):
+        out = as_float64("A", value)
+        assert type(out) is np.ndarray and out.flags.c_contiguous
+        assert out.dtype == np.float64 and out.dtype.isnative
+        np.testing.assert_array_equal(out, np.asarray(value))
 
 
 def test_require_finite():

@@ -677,8 +677,13 @@ class Differences:
             ``kink_lo``, ``kink_hi`` and ``unverifiable``.
         """
         size = self.work.net.packing.size
-        computed = np.zeros(self.size, dtype=bool)
-        computed[done if isinstance(done, np.ndarray) and done.ndim else slice(done)] = True
+        mask = isinstance(done, np.ndarray) and done.ndim
+        everything = not mask and done >= self.size  # the common case: nothing to blank
+        if everything:
+            computed = np.ones(self.size, dtype=bool)
+        else:
+            computed = np.zeros(self.size, dtype=bool)
+            computed[done if mask else slice(done)] = True
         found = {}
         if self.kink_index is not None:
             keep = computed[self.kink_index]
@@ -690,9 +695,10 @@ class Differences:
             found["unverifiable"] = self.unverifiable[self.kink_index[keep]][order]
         if self.full:
             sizes = self._sizes
-            missing = ~computed
-            values[missing] = np.nan
-            kinks[missing] = 0
+            if not everything:
+                missing = ~computed
+                values[missing] = np.nan
+                kinks[missing] = 0
             kinks = kinks.astype(np.int32, copy=False)
             if size <= SMALL_REORDER:
                 order = _theta_order(sizes)

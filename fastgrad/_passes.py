@@ -148,9 +148,13 @@ class Blocks:
         ``(acts, pre, masks)``, the rows of ``buffers``.
     acts, pre, masks : tuple of ndarray
         ``acts[u]`` is node layer ``u``'s block of ``rows[0]``, and so on.
+    deltas : tuple of ndarray
+        The backward pass's ``dJ/dZ_u`` of every layer, ``(batch, sizes[u])``
+        views of one working array of ``2 x batch x widest layer`` (two layers
+        in a row never share memory), made on first use.
     """
 
-    __slots__ = ("buffers", "node_off", "rows", "acts", "pre", "masks")
+    __slots__ = ("buffers", "node_off", "rows", "acts", "pre", "masks", "_widths", "_deltas")
 
     def __init__(self, buffers, node_off, sizes):
         self.buffers = buffers
@@ -158,6 +162,8 @@ class Blocks:
         self.rows = tuple(buffers)
         offsets, widths = node_off.tolist(), sizes.tolist()
         batch = offsets[1] // widths[0]
+        self._widths = (batch, widths)
+        self._deltas = None
         self.acts, self.pre, self.masks = (
             tuple(
                 row[offsets[u] : offsets[u + 1]].reshape(batch, width)
@@ -165,6 +171,12 @@ class Blocks:
             )
             for row in self.rows
         )
+
+    @property
+    def deltas(self):
+        if self._deltas is None:
+            self._deltas = _delta_views(*self._widths)
+        return self._deltas
 
     def fits(self, buffers, node_off):
         """Whether these are the views of ``buffers`` laid out by ``node_off``."""
@@ -231,6 +243,21 @@ def forward(net, layers=None, inputs=None, blocks=None):
             )
 
 
+def _delta_views(batch, widths):
+    """Return every layer's ``(batch, widths[u])`` view for the backward pass's deltas.
+
+    Layer ``u`` takes half ``(L - u) % 2`` of one array of ``2 x batch x
+    widest``: the delta of a layer and of the layer below it never overlap.
+    """
+    n_layers = len(widths) - 1
+    widest = max(widths[1:])
+    buffer = np.empty(2 * batch * widest)
+    return (None,) + tuple(
+        buffer[(n_layers - u) % 2 * batch * widest :][: batch * widths[u]].reshape(batch, widths[u])
+        for u in range(1, n_layers + 1)
+    )
+
+
 def _blocks_of(net, shape):
     """Return :class:`Blocks`-like views of a :class:`Network` made without its workspace."""
     views = _Views()
@@ -238,13 +265,14 @@ def _blocks_of(net, shape):
         [shape.block(row, u) for u in range(shape.n_layers + 1)]
         for row in (net.acts, net.pre, net.masks)
     )
+    views.deltas = _delta_views(shape.batch, shape.sizes)
     return views
 
 
 class _Views:
     """The per-layer views of :class:`Blocks`, made for one pass."""
 
-    __slots__ = ("acts", "pre", "masks")
+    __slots__ = ("acts", "pre", "masks", "deltas")
 
 
 def backward(net, targets, loss_code, l2, grad, layers=None, inputs=None, blocks=None):
@@ -266,9 +294,8 @@ def backward(net, targets, loss_code, l2, grad, layers=None, inputs=None, blocks
     n_layers = shape.n_layers
     act_params = net.act_params.tolist()
     batch = targets.shape[0]
-    widest = shape.widest
-    buffers = np.empty(2 * batch * widest)
-    delta = buffers[: batch * sizes[n_layers]].reshape(batch, sizes[n_layers])
+    deltas = blocks.deltas
+    delta = deltas[n_layers]
     # each layer's bias gradient (the column sums of its delta) is written with the delta
     bias_grad = grad[b_off[n_layers] : b_off[n_layers] + sizes[n_layers]]
     dense.output_delta(net.pre, net.node_off, net.sizes, targets, loss_code, delta, bias_grad)
@@ -285,8 +312,7 @@ def backward(net, targets, loss_code, l2, grad, layers=None, inputs=None, blocks
                 # numpy sums a single column pairwise, which the bits of db_u always were
                 np.add.reduce(delta, axis=0, out=grad[b_off[u] : b_off[u] + 1])
             if u > 1:
-                half = (n_layers - u + 1) % 2
-                below = buffers[half * batch * widest :][: batch * n_in].reshape(batch, n_in)
+                below = deltas[u - 1]
                 np.matmul(delta, weight, out=below)
                 dense.through_activation(
                     below,

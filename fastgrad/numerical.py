@@ -429,6 +429,8 @@ class Differences:
         if self.prepared:
             return
         work, scratch = self.work, self.scratch
+        # the kernels' view of the workspace, built once for the runs that follow
+        self.network = work.network
         self.head = work.head()
         wt = scratch.empty("wt", work.theta.size)
         tables.transpose_weights(work.theta, work.w_off, work.sizes, wt)
@@ -445,7 +447,7 @@ class Differences:
         # shared by every run (and by the task ranges of a distributed check)
         self.lines_set_up = False
         hidden = [u for u in self.line_layers if u < n_layers]
-        self.line_setup = LineSetup(work.network, min(hidden), scratch) if hidden else None
+        self.line_setup = LineSetup(self.network, min(hidden), scratch) if hidden else None
         self.tables = Tables(
             wt,
             reach_in,
@@ -484,7 +486,7 @@ class Differences:
         w = self.work
         for u, units in self._units_by_layer(self.line_layers):
             line_series(
-                w.network,
+                self.network,
                 self.line_setup,
                 self.head,
                 self.tables,
@@ -498,7 +500,7 @@ class Differences:
         """Compute the series of the units of tasks ``t_start:t_stop`` that are batched."""
         w = self.work
         for u, units in self._units_by_layer(self._batched_layers(), t_start, t_stop):
-            layer_series(w.network, self.head, self.tables, w.loss_code, self.epsilon, u, units)
+            layer_series(self.network, self.head, self.tables, w.loss_code, self.epsilon, u, units)
 
     def _units_by_layer(self, layers, t_start=0, t_stop=None):
         """Yield ``(u, units)``: the units of node layer ``u`` that tasks ``t_start:t_stop`` move.
@@ -595,7 +597,7 @@ class Differences:
             tasks,
             int(t_start),
             int(t_stop),
-            w.network,
+            self.network,
             self.head,
             self.tables,
             w.loss_code,

@@ -24,6 +24,21 @@ def _median(values):
 _VERDICTS = tuple(sorted(Verdict))
 """Each verdict at the index of its value: looked up faster than ``Verdict(value)`` is made."""
 _SUSPICIOUS, _INCONCLUSIVE = int(Verdict.SUSPICIOUS), int(Verdict.INCONCLUSIVE)
+_CORRECT, _ACCEPTABLE, _WRONG = int(Verdict.CORRECT), int(Verdict.ACCEPTABLE), int(Verdict.WRONG)
+
+
+def _worse_level(a, b, correct, acceptable, suspicious):
+    """Return ``max(int(classify(a)), int(classify(b)))`` of :meth:`Thresholds.classify`.
+
+    The worse of two errors' verdicts is the verdict of the larger error (NaN
+    is WRONG), in Python's comparisons: no enum member is made.
+    """
+    if not (a < suspicious and b < suspicious):  # NaN too
+        return _WRONG
+    worst = a if a > b else b
+    if worst < correct:
+        return _CORRECT
+    return _ACCEPTABLE if worst < acceptable else _SUSPICIOUS
 
 
 @dataclass(frozen=True)
@@ -325,15 +340,15 @@ class CheckReport:
         compared = self._compared_counts()
         self.difference = self._difference(squares.sum(axis=0), sum(compared))
         differences = self._differences_of(squares, compared)
-        # a network has a few tensors: their verdicts in Python's floats and ints, as
-        # Thresholds.classify reads each (the levels of Thresholds.levels, NaN WRONG)
+        # a network has a few tensors: their verdicts in Python's floats and ints
         classify = thresholds.classify
+        levels_of = (thresholds.correct, thresholds.acceptable, thresholds.suspicious)
         unverifiable = self._unverifiable_counts()
         levels = []
         for difference, largest, count, open_count in zip(
             differences.tolist(), max_errors.tolist(), compared, unverifiable, strict=True
         ):
-            level = max(int(classify(difference)), int(classify(largest)))
+            level = _worse_level(difference, largest, *levels_of)
             if (self.vanishing or count == 0 or open_count > 0) and level < _SUSPICIOUS:
                 level = _INCONCLUSIVE
             levels.append(level)
@@ -384,10 +399,8 @@ class CheckReport:
             flagged,
         )
         judged = np.empty(self._kink_index.size)
-        self._open = np.empty(size, dtype=bool)
-        self._used = np.empty(size, dtype=bool)
-        self._unverified = np.empty(size, dtype=bool)
-        self._not_finite = np.empty(size, dtype=bool)
+        # the judge's four per-entry flags, rows of one array
+        self._open, self._used, self._unverified, self._not_finite = np.empty((4, size), dtype=bool)
         self._counts = np.empty((len(self._bounds) - 1, 3), dtype=np.int64)
         clipped, largest, scale = judge(
             self._analytic,

@@ -434,3 +434,19 @@ def test_gradients_beyond_1e154_are_compared_without_overflow():
     assert all("nan" not in hint for hint in report.hints)
     assert wrong.tensors["W2"].verdict == fg.Verdict.WRONG
     assert wrong.tensors["W2"].difference == pytest.approx(0.2, rel=0.05)
+
+
+@pytest.mark.parametrize("levels", [(1e-7, 1e-4, 1e-2), (1e-9, 1e-6, 1e-3), (0.1, 0.2, 0.3)])
+def test_a_tensors_level_is_the_worse_of_its_two_errors_verdicts(levels):
+    # the report classifies each tensor's difference and largest error in Python's
+    # comparisons; it must be Thresholds.classify's verdict, boundaries and NaN included
+    from fastgrad.report import _worse_level
+
+    thresholds = fg.Thresholds(*levels)
+    errors = [0.0, 1.0, np.inf, np.nan]
+    for level in levels:  # each boundary and its neighbours
+        errors += [np.nextafter(level, 0.0), level, np.nextafter(level, 1.0)]
+    for a in errors:
+        for b in errors:
+            expected = max(int(thresholds.classify(a)), int(thresholds.classify(b)))
+            assert _worse_level(a, b, *levels) == expected, (a, b)

@@ -27,7 +27,7 @@ from .kernels.activations import (
     SOFTPLUS,
     TANH,
 )
-from .kernels.terms import layer_bound, slope_spread
+from .kernels.terms import layer_bound, times_slope
 from .thresholds import ROUNDING
 
 ROUNDING_GROWTH = 1e3
@@ -88,17 +88,16 @@ def _backward_terms(work, small=False):
         if u > 1:
             code = codes[u - 1]
             pre, masks = blocks.pre[u - 1], blocks.masks[u - 1]
-            if code in PIECEWISE_LINEAR:  # one compiled pass, the same products
-                spread = np.empty_like(pre)
-                slope_spread(code, act_params[u - 1], pre, masks, spread)
-            else:
-                spread = _derivative(code, act_params[u - 1], pre)
-                spread *= np.abs(masks)
             if small:
                 delta = np.matmul(delta, np.abs(weight))
             else:
                 delta = np.einsum("bk,kj->bj", delta, np.abs(weight))
-            delta *= spread
+            if code in PIECEWISE_LINEAR:  # one compiled pass, in place
+                times_slope(code, act_params[u - 1], pre, masks, delta)
+            else:
+                spread = _derivative(code, act_params[u - 1], pre)
+                spread *= np.abs(masks)
+                delta *= spread
 
 
 def gradient_magnitude(work):

@@ -30,12 +30,14 @@ def row_reach(block, out):
 
 
 @jit()
-def slope_spread(code, param, pre, masks, out):
-    """Fill ``out`` with ``|phi'(pre)| |masks|`` for a piecewise-linear ``code``.
+def times_slope(code, param, pre, masks, out):
+    """Multiply ``out`` by ``|phi'(pre)| |masks|`` in place, for a piecewise-linear ``code``.
 
     ``code`` is identity, relu or leaky relu (``param`` its slope for
-    negative inputs); relu's slope at its kink is 1,
-    as :mod:`fastgrad._magnitude` takes it.
+    negative inputs); relu's slope at its kink is 1, as
+    :mod:`fastgrad._magnitude` takes it. Each entry is multiplied by the
+    product of the slope and the multiplier (a slope of 0 or 1 leaves it
+    exact; ``|param|`` to rounding).
     """
     for b in range(pre.shape[0]):
         for k in range(pre.shape[1]):
@@ -46,7 +48,7 @@ def slope_spread(code, param, pre, masks, out):
                 slope = 1.0 if z > 0.0 else abs(param)
             else:
                 slope = 1.0
-            out[b, k] = slope * abs(masks[b, k])
+            out[b, k] *= slope * abs(masks[b, k])
 
 
 @jit()

@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fastgrad.kernels.activations import IDENTITY, LEAKY_RELU, LEAKY_SLOPE, RELU
-from fastgrad.kernels.terms import layer_bound, row_reach, slope_spread
+from fastgrad.kernels.terms import layer_bound, row_reach, times_slope
 from fastgrad.thresholds import ROUNDING
 
 
@@ -33,18 +33,21 @@ def test_row_reach_is_numpy_row_maximum(seed, nan):
     code=st.sampled_from([IDENTITY, RELU, LEAKY_RELU]),
     slope=st.sampled_from([LEAKY_SLOPE, 0.2, -0.5, 3.0]),
 )
-def test_slope_spread_is_numpy_slope_times_mask(seed, code, slope):
+def test_times_slope_is_numpys_slope_times_mask(seed, code, slope):
     rng = np.random.default_rng(seed)
     pre = _block(rng)
     masks = np.where(rng.random(pre.shape) < 0.3, 0.0, 1.0 / (1.0 - rng.random()))
-    out = np.empty_like(pre)
-    slope_spread(code, slope, pre, masks, out)
+    delta = np.abs(rng.normal(size=pre.shape))
+    out = delta.copy()
+    times_slope(code, slope, pre, masks, out)
     expected = {
         IDENTITY: np.ones_like(pre),
         RELU: (pre >= 0).astype(np.float64),  # relu'(0) = 1 in the magnitude
         LEAKY_RELU: np.where(pre > 0, 1.0, abs(slope)),
     }[code]
-    np.testing.assert_array_equal(out, expected * np.abs(masks))
+    # a slope of 0 or 1 is exact; |slope| to one rounding of the product's order
+    np.testing.assert_allclose(out, delta * (expected * np.abs(masks)), rtol=4e-16, atol=0)
+    np.testing.assert_array_equal(out == 0.0, (expected * masks * delta) == 0.0)
 
 
 @given(

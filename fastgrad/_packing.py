@@ -144,7 +144,8 @@ class Packing:
         self._slices = {}
         self._layers = {}
         self._views = {}  # per key prefix: (key, name, slice, shape, transposed) of unpack
-        self._entries = {}  # per key prefix: (key, name, user shape, a bias's accepted shapes)
+        # per key prefix: ((key, name, user shape, a bias's accepted shapes), ...) and the keys
+        self._entries = {}
         offset = 0
         for layer in range(1, len(self.sizes)):
             n_in, n_out = self.sizes[layer - 1], self.sizes[layer]
@@ -256,9 +257,9 @@ class Packing:
         Each array is the user's own where it is already float64 and
         contiguous (no copy), else a converted copy.
         """
-        entries = self._entries.get(prefix)
-        if entries is None:
-            entries = self._entries[prefix] = tuple(
+        found = self._entries.get(prefix)
+        if found is None:
+            entries = tuple(
                 (
                     prefix + name,
                     name,
@@ -267,12 +268,10 @@ class Packing:
                 )
                 for name in self.names
             )
+            found = self._entries[prefix] = (entries, frozenset(entry[0] for entry in entries))
+        entries, keys = found
         # a dict of exactly these keys needs no further look (a call's common case)
-        if not (
-            type(params) is dict
-            and len(params) == len(entries)
-            and all(entry[0] in params for entry in entries)
-        ):
+        if not (type(params) is dict and params.keys() == keys):
             self._check_keys(params, prefix, what)
         arrays = {}
         bias_shapes = {}

@@ -209,6 +209,15 @@ def _layout(net):
     return layout
 
 
+_UNCAPPED = contextlib.nullcontext()
+"""The context of a pass whose products BLAS runs on one thread anyway (reusable)."""
+
+
+def _threads_for(shape):
+    """Return :func:`blas_threads` for a pass over ``shape``'s layers (no call when small)."""
+    return _UNCAPPED if shape.work < SMALL_PRODUCT else blas_threads(work=shape.work)
+
+
 def forward(net, layers=None, inputs=None, blocks=None):
     """Fill ``net.pre`` with every ``Z_u`` and ``net.acts`` with every hidden ``A_u``.
 
@@ -227,14 +236,18 @@ def forward(net, layers=None, inputs=None, blocks=None):
     if blocks is None:
         blocks = _blocks_of(net, shape)
     acts, pre, masks = blocks.acts, blocks.pre, blocks.masks
-    with blas_threads(work=shape.work):
+    with _threads_for(shape):
         for u in range(1, n_layers + 1):
             z = pre[u]
             a_in = inputs if u == 1 and inputs is not None else acts[u - 1]
-            np.matmul(a_in, shape.weight(net.theta, u, layers).T, out=z)
+            if layers is not None:
+                weight, bias = layers[u]
+            else:
+                weight, bias = shape.weight(net.theta, u, None), shape.bias(net.theta, u, None)
+            np.matmul(a_in, weight.T, out=z)
             dense.finish_layer(
                 z,
-                shape.bias(net.theta, u, layers),
+                bias,
                 masks[u],
                 acts[u],
                 shape.codes[u],
@@ -299,10 +312,10 @@ def backward(net, targets, loss_code, l2, grad, layers=None, inputs=None, blocks
     # each layer's bias gradient (the column sums of its delta) is written with the delta
     bias_grad = grad[b_off[n_layers] : b_off[n_layers] + sizes[n_layers]]
     dense.output_delta(net.pre, net.node_off, net.sizes, targets, loss_code, delta, bias_grad)
-    with blas_threads(work=shape.work):
+    with _threads_for(shape):
         for u in range(n_layers, 0, -1):
             n_out, n_in = sizes[u], sizes[u - 1]
-            weight = shape.weight(net.theta, u, layers)
+            weight = layers[u][0] if layers is not None else shape.weight(net.theta, u, None)
             d_weight = grad[w_off[u] : w_off[u] + n_out * n_in]
             a_in = inputs if u == 1 and inputs is not None else acts[u - 1]
             np.matmul(delta.T, a_in, out=d_weight.reshape(n_out, n_in))

@@ -320,7 +320,7 @@ class Workspace:
 
     def loss(self):
         """Return the objective ``J``: the data term in the network's convention plus L2."""
-        data = self.sample_losses().sum() / self.batch
+        data = np.add.reduce(self.sample_losses()) / self.batch  # ndarray.sum's own reduction
         if self.scale != 1.0:
             data *= self.scale
         return float(data + self.l2_term())

@@ -27,13 +27,16 @@ INTERRUPT_WORK = 50_000_000
 """Entry-samples above which the work is split into chunks so that Ctrl-C stops it."""
 
 
+_AS_IT_IS = contextlib.nullcontext()  # reusable: enters and exits any number of times
+
+
 def threads_limited(threads):
     """Run the body with ``numba.set_num_threads(threads)``, restoring it after.
 
     With ``threads=None`` the body runs as it is (a no-op context).
     """
     if threads is None:
-        return contextlib.nullcontext()
+        return _AS_IT_IS
     return _threads_set(threads)
 
 

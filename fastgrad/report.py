@@ -338,7 +338,7 @@ class CheckReport:
         self._stats = self._tensor_stats()
         squares, max_errors, counts = self._stats
         compared = self._compared_counts()
-        self.difference = self._difference(squares.sum(axis=0), sum(compared))
+        self.difference = self._difference(np.add.reduce(squares, axis=0), sum(compared))
         differences = self._differences_of(squares, compared)
         # a network has a few tensors: their verdicts in Python's floats and ints
         classify = thresholds.classify

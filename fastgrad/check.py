@@ -342,15 +342,16 @@ def _entry_check(
         details["paths"] = dict(differences.paths)
         return found
     differences = Differences(work, epsilon, entries, method=method, scratch=scratch)
-    work_size = differences.size * work.batch
+    n_entries = differences.size
+    work_size = n_entries * work.batch
     n_chunks = 1
-    if progress is not None and reports_progress(differences.size, work.batch):
+    if progress is not None and reports_progress(n_entries, work.batch):
         n_chunks = min(100, differences.n_tasks)
     elif work_size > INTERRUPT_WORK:
         n_chunks = min(8, differences.n_tasks)
     values, entry_kinks, done = differences.compute(progress, n_chunks=n_chunks, interruptible=True)
     found = differences.spread(values, entry_kinks, done)
-    found["partial"] = done < differences.size
+    found["partial"] = done < n_entries
     if getattr(differences, "paths", None) is not None:
         details["paths"] = dict(differences.paths)
     return found

@@ -678,14 +678,14 @@ class Differences:
             the computed entries that crossed a kink, ascending) and their
             ``kink_lo``, ``kink_hi`` and ``unverifiable``.
         """
-        size = self.work.net.packing.size
+        size, n_entries = self.work.net.packing.size, self.size
         mask = isinstance(done, np.ndarray) and done.ndim
-        everything = not mask and done >= self.size  # the common case: nothing to blank
+        everything = not mask and done >= n_entries  # the common case: nothing to blank
         if everything:
-            computed = np.empty(self.size, dtype=bool)
+            computed = np.empty(n_entries, dtype=bool)
             computed.fill(True)  # numpy.ones is a Python function, twice the cost here
         else:
-            computed = np.zeros(self.size, dtype=bool)
+            computed = np.zeros(n_entries, dtype=bool)
             computed[done if mask else slice(done)] = True
         found = {}
         if self.kink_index is not None:

@@ -438,7 +438,7 @@ class CheckReport:
         self.vanishing = False
         if terms is not None:
             terms = float(terms)
-            compared = any(row[0] for row in self._count_rows) or bool(self._directions)
+            compared = any([row[0] for row in self._count_rows]) or bool(self._directions)
             self.vanishing = compared and vanishes(largest, terms)
             scale = max(scale, terms)
         self.scale = scale
@@ -504,7 +504,7 @@ class CheckReport:
             kinked = [n for n in names if np.any(self._kink_counts[packing.slice(n)])]
             reached = "no entry compared" if not kinked else "no entry compared (kinks only)"
             reasons.append(f"{', '.join(names)}: {reached}")
-        if not any(unverified or not_finite for _, unverified, not_finite in self._count_rows):
+        if not any([unverified or not_finite for _, unverified, not_finite in self._count_rows]):
             return reasons
         for name, (_, count, overflows) in zip(packing.names, self._count_rows, strict=True):
             if count and name not in names:

@@ -19,6 +19,7 @@ import numpy as np
 from .kernels.jets import ORDER
 from .kernels.layer_series import (
     ACTIVE,
+    ODD_ORDER,
     SHORT,
     SKIP,
     activate_jets,
@@ -31,19 +32,19 @@ BLOCK_FLOATS = 1 << 22
 """Most float64 entries of one block's jets (32 MiB): samples and units are carried in blocks
 no larger, so that the scratch does not grow with the batch."""
 
-LOW_ORDER = 5
+LOW_ORDER = ODD_ORDER
 """The order tried first when every step of the block is at most :data:`LOW_REACH`.
 
-A jet's elementwise cost grows with the square of its order and its products
-with the order, so order 5 costs about half of ``ORDER = 7``. The same tail
-test decides (:func:`~fastgrad.kernels.unit_series.tail_fits`, at order 5:
-the terms of orders 4 and 5 at most ``TAIL`` of the whole); what it refuses
-is carried again with every order."""
+The centered difference reads only the odd terms of the loss series, and
+:func:`~fastgrad.kernels.layer_series.odd_tail_fits` bounds those past the
+third; a jet's products cost in proportion to its order and its elementwise
+steps to the square, so order 3 costs about 3/7 of ``ORDER = 7``. What the
+bound refuses is carried again with every order."""
 
 LOW_REACH = 1e-6
 """Largest step ``r = eps max(1, max_j |A_{u-1}[b, j]|)`` at which :data:`LOW_ORDER` is tried
 first. At the default step (1e-7) and inputs of unit scale the terms fall by more than 1e5
-per order, and the tail test passes at order 5 for nearly every (unit, sample); at 1e-6
+per order, and the bound passes at order 3 for nearly every (unit, sample); at 1e-6
 and above a retry would often cost more than it saves."""
 
 
@@ -133,9 +134,10 @@ def _carry(net, head, loss_code, u, units, b0, radius, weights, top, state, coef
     sizes = net.sizes
     n_samples = radius.size
     jets = np.empty((sizes[u + 1], n_samples, top, units.size))
-    start_jets(u, units, b0, radius, net, jets, state)
+    moves = np.empty((n_samples, units.size))
+    start_jets(u, units, b0, radius, net, jets, state, moves)
     for k in range(u + 1, sizes.size - 1):
-        activate_jets(k, b0, radius, net, jets, state)
+        activate_jets(k, b0, radius, net, jets, state, moves)
         flat = jets.reshape(sizes[k], -1)
         jets = (weights[k + 1] @ flat).reshape(sizes[k + 1], n_samples, top, -1)
-    finish_jets(u, units, b0, radius, net, head, loss_code, jets, state, coef, ready)
+    finish_jets(u, units, b0, radius, net, head, loss_code, jets, state, moves, coef, ready)

@@ -34,7 +34,7 @@ from .activations import ELU, SIGMOID, TANH, is_piecewise_linear, sigmoid_pair
 from .dense import node_block, weight_view
 from .jets import ORDER, activation_jet, loss_jet, reach
 from .losses import MSE
-from .unit_series import JET_REACH, SAFETY, _breaks_at_zero, _jet_reach, tail_fits
+from .unit_series import JET_REACH, SAFETY, TAIL, _breaks_at_zero, _jet_reach, tail_fits
 
 ACTIVE, READY, REFUSED, SKIP, SHORT = 0, 1, 2, 3, 4
 """States of a (unit, sample): still being carried, series ready, series refused, not
@@ -42,6 +42,75 @@ asked for in this pass, refused by the tail test only (a higher order may pass i
 
 BLOCK = 8
 """Units per parallel work item of :func:`finish_jets`."""
+
+ODD_ORDER = 3
+"""Order of the series whose tail is bounded by :func:`odd_tail_fits` instead of
+:func:`~fastgrad.kernels.unit_series.tail_fits`: the centered difference reads only odd terms,
+and past order 3 the next one it reads is the fifth."""
+
+CIRCLE = math.pi / 8
+"""Largest scaled move, at ``|g| = r / q``, of the first-order parts of the units' and logits'
+moves on the circle where :func:`odd_tail_fits` bounds the loss series: a sixteenth of the
+smallest circle of convergence around a real point (``pi / 2``), so that with the higher orders
+every argument stays within a third of it."""
+
+
+@jit(entry=False, refcount=False, inline=True)
+def scaled_move(moved, smooth_reach):
+    """Return a move in units of the smallest circle of convergence, ``pi / 2``.
+
+    ``smooth_reach`` is the unit's :func:`~fastgrad.kernels.unit_series._jet_reach`:
+    ``JET_REACH`` for the codes whose series converge in a disc of radius at least ``pi / 2``
+    (tanh, sigmoid, elu), ``JET_REACH / beta`` for softplus, whose disc is ``beta`` times
+    smaller; a move scaled so compares with ``pi / 2`` for every code.
+    """
+    return moved * (JET_REACH / smooth_reach)
+
+
+@jit(entry=False, refcount=False)
+def odd_tail_fits(series, r, move):
+    """Whether a loss series kept to order 3 may be used for centered differences at ``|g| <= r``.
+
+    The centered difference reads ``G(g) - G(-g) = 2 (G1 g + G3 g^3 + G5 g^5 + ...)``: the even
+    terms cancel exactly, so a series kept to order 3 misses only the odd terms from the fifth
+    on. They are bounded by Cauchy's estimate. ``move`` is the largest scaled move
+    (:func:`scaled_move`) at ``|g| = r``, ``sum_n |w_n| r^n`` over the orders kept, of the
+    perturbed unit, of every later unit and of every logit (not for mse, whose loss is a
+    polynomial of the logits). Every function applied on the way (tanh, sigmoid, softplus
+    scaled by its ``beta``, elu's branch, the log-sum-exp and ``log(1 + p (e^w - 1))`` of the
+    losses) is analytic in a disc of radius at least ``pi / 2`` around each real point, per
+    argument. With ``q = move / CIRCLE``, the first-order parts of all moves are at most
+    ``CIRCLE = pi / 8`` on the circle ``|g| = r / q``; the terms past the first, which the
+    reach tests keep below ``JET_REACH / (pi / 2) ~ 6.4e-5`` of the first at ``|g| = r``,
+    are then at most a geometric series of ratio 1/4 of it, so every argument stays within
+    ``pi / 6`` of its real point, a third of its disc, and ``G`` is analytic and bounded on
+    the closed disc ``|g| <= r / q``: ``|G(g) - G(0)| <= M`` there, and Cauchy's estimate
+    gives ``|G_n| r^n <= M q^n`` for every ``n``. ``M`` is taken as twice what the kept
+    terms reach on that circle, ``M = 2 sum_{n <= 3} |G_n| r^n q^-n`` (within a third of its
+    disc a function's change is its first-order part to within a factor 2, as is the sum of
+    the terms kept). The odd tail at ``|g| <= r`` is then at most ``M (q^5 + q^7 + ...) = M
+    q^5 / (1 - q^2)``, and the series is accepted when that is at most ``TAIL`` of ``sum_{n
+    <= 3} |G_n| r^n``, the whole of :func:`~fastgrad.kernels.unit_series.tail_fits`:
+
+        ``2 sum_{n <= 3} |G_n| r^n q^(5 - n) / (1 - q^2) <= TAIL sum_{n <= 3} |G_n| r^n``.
+
+    At the default step and inputs of unit scale, moves of about 1e-6 give ``q ~ 3e-6`` and a
+    bound about ``1e-21`` of the whole (``1e-17`` where ``G1`` vanishes and ``G2`` leads), far
+    inside ``TAIL``; what it refuses is carried again with every order and held to
+    :func:`~fastgrad.kernels.unit_series.tail_fits` on the terms themselves.
+    """
+    q = move / CIRCLE
+    if not q < 1.0:
+        return False
+    whole = 0.0
+    tail = 0.0
+    power = 1.0
+    for n in range(1, ODD_ORDER + 1):
+        power *= r
+        term = abs(series[n]) * power
+        whole += term
+        tail += term * q ** (5 - n)
+    return 2.0 * tail / (1.0 - q * q) <= TAIL * whole
 
 
 @jit()
@@ -61,7 +130,7 @@ def batched(u, codes):
 
 
 @jit(parallel=True)
-def start_jets(u, units, b0, radius, net, jets, state):
+def start_jets(u, units, b0, radius, net, jets, state, moves):
     """Fill ``jets[:, s, :, i]``, the jets of ``Z_{u+1}[b0 + s]`` when unit ``units[i]`` moves.
 
     Parameters
@@ -83,6 +152,8 @@ def start_jets(u, units, b0, radius, net, jets, state):
         wanted, :data:`SKIP` for the others; on exit :data:`READY` for a
         unit whose activation does not move (its series is 0) and
         :data:`REFUSED` for one that could reach its kink or move too far.
+    moves : ndarray
+        ``(S, U)`` output: the unit's own move ``r``, scaled (:func:`scaled_move`).
     """
     sizes = net.sizes
     code = net.codes[u]
@@ -106,6 +177,7 @@ def start_jets(u, units, b0, radius, net, jets, state):
         b = b0 + s
         r = radius[s]
         for i in range(n_units):
+            moves[s, i] = scaled_move(r, smooth_reach)
             if state[s, i] != ACTIVE:
                 continue
             unit = units[i]
@@ -222,14 +294,16 @@ ROWS = 64
 
 
 @jit(parallel=True)
-def activate_jets(k, b0, radius, net, jets, state):
+def activate_jets(k, b0, radius, net, jets, state, moves):
     """Replace the jets of ``Z_k`` in ``jets`` by those of ``M_k (A_k(g) - A_k)``, in place.
 
     Refuses (``state[s, i] = REFUSED``) a (unit, sample) for which a unit of
     layer ``k`` could reach its kink or a smooth unit could move by more than
     ``JET_REACH`` at ``|g| <= radius[s]``; the jets of refused and ready
     columns are computed all the same (they are never read, and each column
-    of the next product depends on its own column only).
+    of the next product depends on its own column only). ``moves[s, i]``
+    becomes the larger of itself and the largest scaled move of a unit of
+    layer ``k`` (:func:`scaled_move`).
     """
     sizes = net.sizes
     code = net.codes[k]
@@ -274,6 +348,7 @@ def activate_jets(k, b0, radius, net, jets, state):
                 fits = moved[c] < limit if kinked else moved[c] <= limit
                 if not fits and state[s, i0 + c] == ACTIVE:
                     state[s, i0 + c] = REFUSED
+                moves[s, i0 + c] = max(moves[s, i0 + c], scaled_move(moved[c], smooth_reach))
             activation_rows(code, param, z, w, out, y, q, n, top)
             for d in range(1, top + 1):
                 for c in range(n):
@@ -281,15 +356,18 @@ def activate_jets(k, b0, radius, net, jets, state):
 
 
 @jit(parallel=True)
-def finish_jets(u, units, b0, radius, net, head, loss_code, jets, state, coef, ready):
+def finish_jets(u, units, b0, radius, net, head, loss_code, jets, state, moves, coef, ready):
     """Turn the jets of the logits into each (unit, sample)'s loss series, or refuse it.
 
     ``jets`` holds the jets of the logits to order ``top = jets.shape[2]``,
     ``(n_out, S, top, U)``. For every :data:`ACTIVE` column whose logits
     move by at most ``JET_REACH`` (any distance for mse) and whose loss
-    series passes the tail test at order ``top`` (the terms of orders ``top
-    - 1`` and ``top`` together at most ``TAIL`` of the whole at ``|g| <=
-    radius[s]``), the coefficients ``G_0 .. G_top`` (zeros above) go to
+    series passes the tail test at order ``top`` (at ``top = ORDER``,
+    :func:`~fastgrad.kernels.unit_series.tail_fits`: the terms of orders
+    ``top - 1`` and ``top`` together at most ``TAIL`` of the whole at ``|g|
+    <= radius[s]``; at :data:`ODD_ORDER`, :func:`odd_tail_fits` with the
+    largest scaled move ``moves[s, i]``, the logits' included), the
+    coefficients ``G_0 .. G_top`` (zeros above) go to
     ``coef[node, :]`` and ``ready[node]`` becomes :data:`READY`, ``node`` the
     buffer index of ``(u, b0 + s, units[i])`` in the layout of ``net.pre``.
     A refused one gets :data:`REFUSED` (and ``state`` :data:`SHORT` when only
@@ -327,13 +405,17 @@ def finish_jets(u, units, b0, radius, net, head, loss_code, jets, state, coef, r
                     continue
                 r = radius[s]
                 fits = True
+                move = moves[s, i]
                 for c in range(n_out):
                     for d in range(1, top + 1):
                         w[d] = jets[c, s, d - 1, i]
                         jet[d, c] = w[d]
-                    if loss_code != MSE and reach(w, r) > JET_REACH:
-                        fits = False
-                        break
+                    if loss_code != MSE:
+                        moved = reach(w, r)
+                        if moved > JET_REACH:
+                            fits = False
+                            break
+                        move = max(move, moved)
                 if not fits:
                     ready[node] = REFUSED
                     state[s, i] = REFUSED
@@ -341,7 +423,7 @@ def finish_jets(u, units, b0, radius, net, head, loss_code, jets, state, coef, r
                 loss_jet(loss_code, logits[b], head.prob[b], head.targets[b], jet, out, e, s_, log)
                 for d in range(top + 1, ORDER + 1):
                     out[d] = 0.0  # not the series' terms: the jets stop at order top
-                if tail_fits(out, r, top):
+                if odd_tail_fits(out, r, move) if top == ODD_ORDER else tail_fits(out, r, top):
                     coef[node, :] = out
                     ready[node] = READY
                     state[s, i] = READY

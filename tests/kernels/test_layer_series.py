@@ -1,5 +1,6 @@
 """The series of all units of a smooth layer at once, against the one-unit series and references."""
 
+import mpmath
 import numba
 import numpy as np
 import pytest
@@ -87,7 +88,7 @@ def test_each_ready_series_is_the_one_unit_series_and_refusals_agree(drawn, epsi
 
 
 @pytest.mark.skipif(np.finfo(np.longdouble).eps > 1e-18, reason="needs 80-bit long double")
-@given(smooth_networks, st.sampled_from([DEFAULT_EPSILON, 1e-5]))
+@given(smooth_networks, st.sampled_from([DEFAULT_EPSILON, 1e-5, 1e-3, 1e-2]))
 def test_checks_through_smooth_layers_match_an_extended_precision_loop(drawn, epsilon):
     sizes, hidden, output, batch, dropout, seed = drawn
     sizes, hidden = widened(sizes, output), hidden[: len(sizes) - 2]
@@ -95,7 +96,8 @@ def test_checks_through_smooth_layers_match_an_extended_precision_loop(drawn, ep
     work, diff = prepared(net, params, X, Y, epsilon)
     values, _, _ = diff.compute()
     hidden_nodes = slice(work.node_off[1], work.node_off[len(sizes) - 1])
-    assert (diff.tables.series_ready[hidden_nodes] == ls.READY).any()
+    # the series serves small steps; the larger ones check the paths that take over
+    assert (diff.tables.series_ready[hidden_nodes] == ls.READY).any() or epsilon > 1e-5
     ref = extended_flat(net, params, X, Y, epsilon)[diff.entries]
     assert np.abs(values - ref).max() <= 1e-10 * np.abs(ref).max()
 
@@ -118,6 +120,127 @@ def test_the_tail_test_accepts_a_tail_exactly_at_its_bound_and_refuses_the_next_
     assert tail_fits(series, 1.0, 7)
 
 
+def largest_accepted_move(series, r):
+    """The largest float ``move`` that :func:`odd_tail_fits` accepts, by bisection on floats."""
+    low, high = 0.0, ls.CIRCLE  # accepted at a tiny move, refused at q = 1
+    assert ls.odd_tail_fits(series, r, np.nextafter(0.0, 1.0))
+    assert not ls.odd_tail_fits(series, r, high)
+    while np.nextafter(low, high) < high:
+        middle = 0.5 * (low + high)
+        middle = middle if low < middle < high else np.nextafter(low, high)
+        if ls.odd_tail_fits(series, r, middle):
+            low = middle
+        else:
+            high = middle
+    return low
+
+
+def exact_bound_move(series, r):
+    """The move where the bound of :func:`odd_tail_fits` meets ``TAIL`` of the whole, in mpmath."""
+    mpmath.mp.dps = 50
+    terms = [abs(mpmath.mpf(float(series[n]))) * mpmath.mpf(float(r)) ** n for n in (1, 2, 3)]
+    whole = sum(terms)
+
+    def excess(q):
+        tail = sum(t * q ** (4 - n) for n, t in enumerate(terms))  # q^(5 - n), n = 1, 2, 3
+        return 2 * tail / (1 - q * q) - mpmath.mpf(TAIL) * whole
+
+    q = mpmath.findroot(excess, (mpmath.mpf("1e-12"), mpmath.mpf("0.5")), solver="bisect")
+    return q * mpmath.pi / 8
+
+
+@pytest.mark.parametrize(
+    "leading, r",
+    [((1.0, 0.0, 0.0), 1.0), ((0.0, 1.0, 0.0), 1.0), ((0.0, 0.0, 1.0), 1.0),
+     ((3.0, -2e5, 7e9), 1e-7), ((0.0, 4e-3, -5e5), 3e-6)],
+)  # fmt: skip
+def test_the_odd_tail_bound_accepts_a_move_exactly_at_it_and_refuses_the_next_float(leading, r):
+    series = np.zeros(ORDER + 1)
+    series[1:4] = leading
+    series[4:] = 1e300  # terms past 3 are not the bound's: never read
+    move = largest_accepted_move(series, r)
+    assert ls.odd_tail_fits(series, r, move)
+    assert not ls.odd_tail_fits(series, r, np.nextafter(move, 1.0))
+    # the edge is where the stated bound meets TAIL of the whole, to rounding
+    exact = exact_bound_move(series, r)
+    assert abs(move - float(exact)) <= 1e-13 * float(exact)
+
+
+def test_the_odd_tail_bound_grows_with_the_leading_order():
+    # q^4 when G1 leads, q^3 when G2 does, q^2 when G3 does (r = 1)
+    moves = [largest_accepted_move(np.eye(ORDER + 1)[n], 1.0) for n in (1, 2, 3)]
+    q = [m / ls.CIRCLE for m in moves]
+    assert q[0] > q[1] > q[2]
+    assert 2 * q[0] ** 4 == pytest.approx(TAIL, rel=1e-12)
+    assert 2 * q[2] ** 2 / (1 - q[2] ** 2) == pytest.approx(TAIL, rel=1e-12)
+
+
+def test_the_order_three_pass_settles_nearly_every_unit_at_the_default_step(monkeypatch):
+    net, params, X, Y = case([6, 12, 10, 8, 3], ["tanh", "sigmoid", "softplus"], batch=6, seed=5)
+    passes = []
+    carry = _layer_series._carry
+
+    def spy(*args):
+        carry(*args)
+        state = args[9]
+        passes.append((args[8], (state == ls.READY).sum(), state.size))
+
+    monkeypatch.setattr(_layer_series, "_carry", spy)
+    work, diff = prepared(net, params, X, Y, DEFAULT_EPSILON)
+    diff.compute()
+    assert [top for top, _, _ in passes] == [ls.ODD_ORDER] * 3
+    assert all(ready == size for _, ready, size in passes)
+    assert diff.paths["series"] == diff.entries.size * X.shape[0]
+
+
+def test_moves_of_order_three_past_the_bound_are_carried_again_with_every_order():
+    net, params, X, Y = case([5, 8, 6, 3], ["tanh", "tanh"], batch=4, seed=6)
+    work, diff = prepared(net, params, X, Y, DEFAULT_EPSILON)
+    t = diff.tables
+    units = np.arange(8, dtype=np.int64)
+    radius = DEFAULT_EPSILON * t.reach_in[0]
+    weights = {3: params["W3"]}
+    state = np.full((4, 8), ls.ACTIVE, dtype=np.int8)
+    _layer_series._carry(
+        work.network, diff.head, work.loss_code, 1, units, 0, radius, weights, ls.ODD_ORDER,
+        state, t.series, t.series_ready,
+    )  # fmt: skip
+    assert (state == ls.READY).all()
+    # 300 times the step: moves of a few 1e-5, within JET_REACH, a bound above TAIL; the
+    # order-3 pass refuses every unit for its tail alone, and every order accepts them all
+    for top, expected in ((ls.ODD_ORDER, ls.SHORT), (ORDER, ls.READY)):
+        state[:] = ls.ACTIVE
+        _layer_series._carry(
+            work.network, diff.head, work.loss_code, 1, units, 0, 300 * radius, weights,
+            top, state, t.series, t.series_ready,
+        )  # fmt: skip
+        assert (state == expected).all()
+
+
+def test_the_bound_reads_the_largest_move_of_any_later_layer():
+    # later weights 40 times larger: the units after the perturbed one move far more than it
+    net, params, X, Y = case([5, 8, 6, 3], ["tanh", "tanh"], batch=4, seed=6)
+    params["W2"] = 40.0 * params["W2"]
+    work, diff = prepared(net, params, X, Y, DEFAULT_EPSILON)
+    t = diff.tables
+    units = np.arange(8, dtype=np.int64)
+    radius = 20 * DEFAULT_EPSILON * t.reach_in[0]
+    outcome = {}
+    for top in (ls.ODD_ORDER, ORDER):
+        state = np.full((4, 8), ls.ACTIVE, dtype=np.int8)
+        _layer_series._carry(
+            work.network, diff.head, work.loss_code, 1, units, 0, radius, {3: params["W3"]},
+            top, state, t.series, t.series_ready,
+        )  # fmt: skip
+        outcome[top] = state
+    # the unit's own move (at most 4e-6) alone would pass the bound: the later ones refuse it
+    own = np.zeros(ORDER + 1)
+    own[1] = 1.0
+    assert ls.odd_tail_fits(own, 1.0, radius.max())
+    assert (outcome[ls.ODD_ORDER] == ls.SHORT).any()
+    assert (outcome[ORDER] == ls.READY).all()
+
+
 def unit_at(net, params, X, Y, u, i):
     work, diff = prepared(net, params, X, Y, 1.0)
     z = work.pre[work.node_off[u] : work.node_off[u + 1]].reshape(X.shape[0], -1)[:, i]
@@ -132,7 +255,8 @@ def test_a_smooth_unit_may_move_exactly_jet_reach_and_no_further(hidden):
     for radius, expected in ((JET_REACH, ls.ACTIVE), (np.nextafter(JET_REACH, 1.0), ls.REFUSED)):
         state = np.full((1, 4), ls.ACTIVE, dtype=np.int8)
         jets = np.zeros((4, 1, ORDER, 4))
-        ls.start_jets(1, units, 0, np.array([radius]), work.network, jets, state)
+        moves = np.zeros((1, 4))
+        ls.start_jets(1, units, 0, np.array([radius]), work.network, jets, state, moves)
         assert (state == expected).all()
 
 
@@ -144,7 +268,7 @@ def test_an_elu_unit_may_move_to_just_short_of_its_kink():
     for radius, expected in ((np.nextafter(limit, 0.0), ls.ACTIVE), (limit, ls.REFUSED)):
         state = np.full((1, 1), ls.ACTIVE, dtype=np.int8)
         jets = np.zeros((4, 1, ORDER, 1))
-        ls.start_jets(1, units, 0, np.array([radius]), work.network, jets, state)
+        ls.start_jets(1, units, 0, np.array([radius]), work.network, jets, state, np.zeros((1, 1)))
         assert state[0, 0] == expected
 
 
@@ -157,8 +281,8 @@ def test_a_skipped_column_is_left_alone():
     state[1, 2] = ls.SKIP
     t.series_ready[:] = 7
     _layer_series._carry(
-        work.network, diff.head, work.loss_code, 1, units, 0,
-        DEFAULT_EPSILON * t.reach_in[0], {3: params["W3"]}, 5, state, t.series, t.series_ready,
+        work.network, diff.head, work.loss_code, 1, units, 0, DEFAULT_EPSILON * t.reach_in[0],
+        {3: params["W3"]}, ls.ODD_ORDER, state, t.series, t.series_ready,
     )  # fmt: skip
     ready = t.series_ready[work.node_off[1] : work.node_off[2]].reshape(2, 4)
     assert ready[1, 2] == 7 and state[1, 2] == ls.SKIP

@@ -16,6 +16,7 @@ The order of the jets is chosen from the step (:func:`first_order`).
 
 import numpy as np
 
+from .kernels.dense import through_activation
 from .kernels.jets import ORDER
 from .kernels.layer_series import (
     ACTIVE,
@@ -23,8 +24,10 @@ from .kernels.layer_series import (
     SHORT,
     SKIP,
     activate_jets,
+    activate_low_jets,
     batched,
     finish_jets,
+    logit_adjoints,
     start_jets,
 )
 
@@ -95,15 +98,21 @@ def layer_series(net, head, tables, loss_code, epsilon, u, units):
         k: net.theta[net.w_off[k] : net.w_off[k] + sizes[k] * sizes[k - 1]].reshape(
             sizes[k], sizes[k - 1]
         )
-        for k in range(u + 2, n_layers + 1)
+        for k in range(u + 1, n_layers + 1)
     }
+    adjoints = None  # computed for the first block carried to ODD_ORDER
+    # the jets of one node layer and the next, for every block: pages touched once per call
+    floats = width * min(per_block, batch) * ORDER * min(per_units, units.size)
+    buffers = (np.empty(floats), np.empty(floats))
     for first in range(0, units.size, per_units):
-        block_units = np.ascontiguousarray(units[first : first + per_units])
         for b0 in range(0, batch, per_block):
+            block_units = np.ascontiguousarray(units[first : first + per_units])
             n_samples = min(per_block, batch - b0)
             radius = epsilon * reach_in[u - 1, b0 : b0 + n_samples]
             state = np.full((n_samples, block_units.size), ACTIVE, dtype=np.int8)
             top = first_order(radius.max())
+            if top == ODD_ORDER and adjoints is None:
+                adjoints = adjoints_after(net, head, loss_code, u, weights)
             while True:
                 _carry(
                     net,
@@ -118,6 +127,8 @@ def layer_series(net, head, tables, loss_code, epsilon, u, units):
                     state,
                     tables.series,
                     tables.series_ready,
+                    adjoints,
+                    buffers,
                 )
                 short = state == SHORT
                 if top == ORDER or not short.any():
@@ -129,15 +140,91 @@ def layer_series(net, head, tables, loss_code, epsilon, u, units):
                 top = ORDER
 
 
-def _carry(net, head, loss_code, u, units, b0, radius, weights, top, state, coef, ready):
-    """One pass of :func:`layer_series` over a block, with jets to order ``top``."""
+def adjoints_after(net, head, loss_code, u, weights):
+    """Return ``{k: dloss_b / d(M_k A_k)}`` for ``k = u .. L - 1``, each ``(batch, sizes[k])``.
+
+    The unperturbed backward pass of each sample's own loss (no ``1 / batch``), from the
+    logits' adjoints (:func:`~fastgrad.kernels.layer_series.logit_adjoints`) back through
+    ``W_{k+1}`` and ``M_k phi'(Z_k)``: one matrix product per layer for the whole batch.
+    ``weights[k]`` is ``W_k`` for ``k > u``.
+    """
+    sizes = net.sizes
+    n_layers = sizes.size - 1
+    batch = net.masks[net.node_off[1] : net.node_off[2]].size // sizes[1]
+    delta = np.empty((batch, sizes[n_layers]))
+    logit_adjoints(head, loss_code, delta)
+    adjoints = {}
+    for k in range(n_layers - 1, u - 1, -1):
+        adjoints[k] = delta @ weights[k + 1]
+        if k > u:
+            delta = adjoints[k].copy()
+            block = slice(net.node_off[k], net.node_off[k + 1])
+            pre = net.pre[block].reshape(batch, sizes[k])
+            mask = net.masks[block].reshape(batch, sizes[k])
+            unused = np.empty(sizes[k])
+            through_activation(delta, pre, mask, net.codes[k], net.act_params[k], unused)
+    return adjoints
+
+
+NO_ADJOINT = np.zeros((0, 0))
+"""What the kernels take for the adjoints on a pass that carries every order of its series."""
+
+
+def _carry(
+    net,
+    head,
+    loss_code,
+    u,
+    units,
+    b0,
+    radius,
+    weights,
+    top,
+    state,
+    coef,
+    ready,
+    adjoints=None,
+    buffers=None,
+):
+    """One pass of :func:`layer_series` over a block, with the series to order ``top``.
+
+    At ``top = ODD_ORDER`` the jets are carried to order ``top - 1`` only, and
+    the series' order ``top`` is gathered by the adjoints ``adjoints``
+    (:func:`adjoints_after`, computed here when None): ``G_3`` is linear in
+    the logits' order-3 jet, and that jet is the sum over the layers ``k`` of
+    the part of the order 3 of ``M_k (A_k(g) - A_k)`` that the lower orders
+    make (``2 t_2 w_1 w_2 + t_3 w_1^3``,
+    :func:`~fastgrad.kernels.layer_series.activate_low_jets`), carried on
+    linearly; its dot product with the logits' adjoints is that part's dot
+    product with ``dloss_b / d(M_k A_k)``. ``buffers`` holds two flat arrays
+    large enough for the jets of any node layer after ``u`` (allocated here
+    when None).
+    """
     sizes = net.sizes
     n_samples = radius.size
-    jets = np.empty((sizes[u + 1], n_samples, top, units.size))
+    gather = top == ODD_ORDER
+    if gather and adjoints is None:
+        adjoints = adjoints_after(net, head, loss_code, u, weights)
+    carried = top - 1 if gather else top
+    columns = n_samples * carried * units.size
+    if buffers is None:
+        floats = int(sizes[u + 1 :].max()) * columns
+        buffers = (np.empty(floats), np.empty(floats))
+    jets = buffers[0][: sizes[u + 1] * columns].reshape(sizes[u + 1], n_samples, carried, -1)
     moves = np.empty((n_samples, units.size))
-    start_jets(u, units, b0, radius, net, jets, state, moves)
+    cubic = np.zeros((n_samples, units.size))
+    start_jets(
+        u, units, b0, radius, net, jets, state, moves,
+        adjoints[u] if gather else NO_ADJOINT, cubic,
+    )  # fmt: skip
     for k in range(u + 1, sizes.size - 1):
-        activate_jets(k, b0, radius, net, jets, state, moves)
-        flat = jets.reshape(sizes[k], -1)
-        jets = (weights[k + 1] @ flat).reshape(sizes[k + 1], n_samples, top, -1)
-    finish_jets(u, units, b0, radius, net, head, loss_code, jets, state, moves, coef, ready)
+        if gather:
+            activate_low_jets(k, b0, radius, net, jets, state, moves, adjoints[k], cubic)
+        else:
+            activate_jets(k, b0, radius, net, jets, state, moves)
+        following = buffers[(k - u) % 2][: sizes[k + 1] * columns].reshape(sizes[k + 1], -1)
+        np.matmul(weights[k + 1], jets.reshape(sizes[k], -1), out=following)
+        jets = following.reshape(sizes[k + 1], n_samples, carried, -1)
+    finish_jets(
+        u, units, b0, radius, net, head, loss_code, jets, state, moves, cubic, gather, coef, ready
+    )

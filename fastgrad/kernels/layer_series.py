@@ -33,7 +33,7 @@ from ._jit import jit
 from .activations import ELU, SIGMOID, TANH, is_piecewise_linear, sigmoid_pair
 from .dense import node_block, weight_view
 from .jets import ORDER, activation_jet, loss_jet, reach
-from .losses import MSE
+from .losses import CROSS_ENTROPY, MSE
 from .unit_series import JET_REACH, SAFETY, TAIL, _breaks_at_zero, _jet_reach, tail_fits
 
 ACTIVE, READY, REFUSED, SKIP, SHORT = 0, 1, 2, 3, 4
@@ -129,8 +129,34 @@ def batched(u, codes):
     return True
 
 
+@jit(entry=False, refcount=False, inline=True)
+def gathers_cubic(adjoint):
+    """Whether the series' order past the jets is gathered by adjoints (not ``(0, 0)``)."""
+    return adjoint.shape[0] > 0
+
+
+@jit()
+def logit_adjoints(head, loss_code, out):
+    """Write ``dloss_b / dZ_L[b]``, the logits' adjoints of each sample's loss, into ``out``.
+
+    The first order of :func:`~fastgrad.kernels.jets.loss_jet`: ``W prob - y`` for softmax
+    cross-entropy (``W = sum_c y_c``), ``prob - y`` for binary cross-entropy and for mse
+    (whose ``prob`` is the logits themselves); ``out`` is ``(batch, n_out)``.
+    """
+    prob = head.prob
+    targets = head.targets
+    for b in range(out.shape[0]):
+        weight = 1.0
+        if loss_code == CROSS_ENTROPY:
+            weight = 0.0
+            for c in range(out.shape[1]):
+                weight += targets[b, c]
+        for c in range(out.shape[1]):
+            out[b, c] = weight * prob[b, c] - targets[b, c]
+
+
 @jit(parallel=True)
-def start_jets(u, units, b0, radius, net, jets, state, moves):
+def start_jets(u, units, b0, radius, net, jets, state, moves, adjoint, cubic):
     """Fill ``jets[:, s, :, i]``, the jets of ``Z_{u+1}[b0 + s]`` when unit ``units[i]`` moves.
 
     Parameters
@@ -154,6 +180,13 @@ def start_jets(u, units, b0, radius, net, jets, state, moves):
         :data:`REFUSED` for one that could reach its kink or move too far.
     moves : ndarray
         ``(S, U)`` output: the unit's own move ``r``, scaled (:func:`scaled_move`).
+    adjoint : ndarray
+        ``(batch, sizes[u])``, ``dloss_b / d(M_u A_u)[b]`` (:func:`logit_adjoints` carried
+        back) when the order ``top + 1`` of the series is gathered by adjoints
+        (:func:`gathers_cubic`), else ``(0, 0)``.
+    cubic : ndarray
+        ``(S, U)`` output when gathering: the unit's own share of that order, its adjoint
+        times ``M_u`` times order ``top + 1`` of its activation's jet.
     """
     sizes = net.sizes
     code = net.codes[u]
@@ -166,6 +199,7 @@ def start_jets(u, units, b0, radius, net, jets, state, moves):
     n_units = units.shape[0]
     n_samples = radius.shape[0]
     order = jets.shape[2]
+    gather = gathers_cubic(adjoint)
     # each unit's own activation jet, times its dropout multiplier
     acts = np.zeros((n_samples, order, n_units))
     for s in numba.prange(n_samples):
@@ -195,14 +229,21 @@ def start_jets(u, units, b0, radius, net, jets, state, moves):
             for d in range(1, order + 1):
                 acts[s, d - 1, i] = m * act[d]
                 still = still and m * act[d] == 0.0
+            if gather:
+                cubic[s, i] = adjoint[b, unit] * (m * act[order + 1])
+                still = still and m * act[order + 1] == 0.0
             state[s, i] = READY if still else ACTIVE
     # times the unit's outgoing weights
     for p in numba.prange(n_next):
-        row = weight[p]
+        row = np.empty(n_units)  # the weights gathered once: the loops below run contiguous
+        for i in range(n_units):
+            row[i] = weight[p, units[i]]
         for s in range(n_samples):
             for d in range(order):
+                out = jets[p, s, d]
+                act = acts[s, d]
                 for i in range(n_units):
-                    jets[p, s, d, i] = acts[s, d, i] * row[units[i]]
+                    out[i] = act[i] * row[i]
 
 
 @jit()
@@ -356,22 +397,108 @@ def activate_jets(k, b0, radius, net, jets, state, moves):
 
 
 @jit(parallel=True)
-def finish_jets(u, units, b0, radius, net, head, loss_code, jets, state, moves, coef, ready):
+def activate_low_jets(k, b0, radius, net, jets, state, moves, adjoint, cubic):
+    """:func:`activate_jets` for jets of orders 1 and 2, gathering order 3 by adjoints.
+
+    ``jets`` is ``(sizes[k], S, 2, U)``. With ``t_n = phi^(n)(z) / n!`` the
+    Taylor coefficients of a unit's activation at its pre-activation ``z``
+    and ``w_1``, ``w_2`` the orders of its input's change, its activation
+    moves by ``t_1 w_1 g + (t_1 w_2 + t_2 w_1^2) g^2 + (t_1 w_3 + 2 t_2 w_1
+    w_2 + t_3 w_1^3) g^3 + ...`` (Faà di Bruno): the first two orders
+    replace the jets, times the dropout multiplier ``m``, and the part of the
+    third not made by the input's own third order, ``m (2 t_2 w_1 w_2 + t_3
+    w_1^3)``, is what the later layers carry on linearly
+    (:func:`fastgrad._layer_series._carry`): its dot product with
+    ``adjoint[b]``, the adjoints ``dloss_b / d(M_k A_k)[b]``, is added to
+    ``cubic[s, i]``, unit by unit in order. The tests and ``moves`` are
+    those of :func:`activate_jets`, on the two orders carried.
+    """
+    sizes = net.sizes
+    code = net.codes[k]
+    param = net.act_params[k]
+    smooth_reach = _jet_reach(code, param)
+    pre = node_block(net.pre, net.node_off, sizes, k)
+    mask = node_block(net.masks, net.node_off, sizes, k)
+    kinked = _breaks_at_zero(code)
+    n_units = state.shape[1]
+    n_samples = state.shape[0]
+    n_blocks = (n_units + ROWS - 1) // ROWS
+    for item in numba.prange(n_samples * n_blocks):
+        s = item // n_blocks
+        i0 = (item % n_blocks) * ROWS
+        i1 = min(n_units, i0 + ROWS)
+        step = np.zeros(ORDER + 1)
+        taylor = np.zeros(ORDER + 1)
+        y = np.zeros(ORDER + 1)
+        q = np.zeros(ORDER + 1)
+        farthest = np.zeros(ROWS)  # the largest move of a unit of the layer, per column
+        unbounded = np.zeros(ROWS)  # NaN once a move is NaN or infinite: a max would drop it
+        step[1] = 1.0
+        b = b0 + s
+        r = radius[s]
+        r2 = r * r
+        for p in range(sizes[k]):
+            m = mask[b, p]
+            if m == 0.0:
+                for i in range(i0, i1):
+                    jets[p, s, 0, i] = 0.0
+                    jets[p, s, 1, i] = 0.0
+                continue
+            z = pre[b, p]
+            activation_jet(code, param, z, step, taylor, y, q)
+            t1 = m * taylor[1]
+            t2 = m * taylor[2]
+            t3 = m * taylor[3]
+            weight = adjoint[b, p]
+            first = jets[p, s, 0, i0:i1]
+            second = jets[p, s, 1, i0:i1]
+            gathered = cubic[s, i0:i1]
+            if kinked:
+                limit = abs(z) * SAFETY
+                for c in range(i1 - i0):
+                    if not abs(first[c]) * r + abs(second[c]) * r2 < limit:
+                        if state[s, i0 + c] == ACTIVE:
+                            state[s, i0 + c] = REFUSED
+            # one loop the compiler vectorizes: no branch, contiguous rows
+            for c in range(i1 - i0):
+                w1 = first[c]
+                w2 = second[c]
+                moved = abs(w1) * r + abs(w2) * r2
+                farthest[c] = moved if moved > farthest[c] else farthest[c]
+                unbounded[c] += 0.0 * moved
+                first[c] = t1 * w1
+                second[c] = t1 * w2 + t2 * w1 * w1
+                gathered[c] += weight * (w1 * (2.0 * t2 * w2 + t3 * w1 * w1))
+        # a smooth layer's limit is one number: its units all fit when the farthest does
+        for i in range(i0, i1):
+            fits = unbounded[i - i0] == 0.0 and (kinked or farthest[i - i0] <= smooth_reach)
+            if not fits and state[s, i] == ACTIVE:
+                state[s, i] = REFUSED
+            moves[s, i] = max(moves[s, i], scaled_move(farthest[i - i0], smooth_reach))
+
+
+@jit(parallel=True)
+def finish_jets(
+    u, units, b0, radius, net, head, loss_code, jets, state, moves, cubic, gather, coef, ready
+):
     """Turn the jets of the logits into each (unit, sample)'s loss series, or refuse it.
 
-    ``jets`` holds the jets of the logits to order ``top = jets.shape[2]``,
-    ``(n_out, S, top, U)``. For every :data:`ACTIVE` column whose logits
-    move by at most ``JET_REACH`` (any distance for mse) and whose loss
-    series passes the tail test at order ``top`` (at ``top = ORDER``,
+    ``jets`` holds the jets of the logits to order ``jets.shape[2]``,
+    ``(n_out, S, jets.shape[2], U)``, and the series is kept to order ``top``: that order or,
+    when ``gather``, one more, whose coefficient is then the loss's own part from the
+    logits' lower orders plus ``cubic[s, i]``, the other parts gathered by adjoints.
+    For every :data:`ACTIVE` column whose logits move by at most ``JET_REACH``
+    (any distance for mse) and whose loss series passes the tail test at
+    order ``top`` (at ``top = ORDER``,
     :func:`~fastgrad.kernels.unit_series.tail_fits`: the terms of orders
     ``top - 1`` and ``top`` together at most ``TAIL`` of the whole at ``|g|
     <= radius[s]``; at :data:`ODD_ORDER`, :func:`odd_tail_fits` with the
     largest scaled move ``moves[s, i]``, the logits' included), the
-    coefficients ``G_0 .. G_top`` (zeros above) go to
-    ``coef[node, :]`` and ``ready[node]`` becomes :data:`READY`, ``node`` the
-    buffer index of ``(u, b0 + s, units[i])`` in the layout of ``net.pre``.
-    A refused one gets :data:`REFUSED` (and ``state`` :data:`SHORT` when only
-    the tail test refused it), a unit that does not move a zero series, and
+    coefficients ``G_0 .. G_top`` (zeros above) go to ``coef[node, :]`` and
+    ``ready[node]`` becomes :data:`READY`, ``node`` the buffer index of
+    ``(u, b0 + s, units[i])`` in the layout of ``net.pre``. A refused one
+    gets :data:`REFUSED` (and ``state`` :data:`SHORT` when only the tail
+    test refused it), a unit that does not move a zero series, and
     a :data:`SKIP` column is left as it is.
     """
     sizes = net.sizes
@@ -382,7 +509,8 @@ def finish_jets(u, units, b0, radius, net, head, loss_code, jets, state, moves, 
     start = net.node_off[u]
     n_units = state.shape[1]
     n_samples = state.shape[0]
-    top = jets.shape[2]
+    carried = jets.shape[2]
+    top = carried + 1 if gather else carried
     for block in numba.prange((n_units + BLOCK - 1) // BLOCK):
         w = np.zeros(ORDER + 1)
         jet = np.zeros((ORDER + 1, n_out))
@@ -407,7 +535,7 @@ def finish_jets(u, units, b0, radius, net, head, loss_code, jets, state, moves, 
                 fits = True
                 move = moves[s, i]
                 for c in range(n_out):
-                    for d in range(1, top + 1):
+                    for d in range(1, carried + 1):
                         w[d] = jets[c, s, d - 1, i]
                         jet[d, c] = w[d]
                     if loss_code != MSE:
@@ -421,6 +549,8 @@ def finish_jets(u, units, b0, radius, net, head, loss_code, jets, state, moves, 
                     state[s, i] = REFUSED
                     continue
                 loss_jet(loss_code, logits[b], head.prob[b], head.targets[b], jet, out, e, s_, log)
+                if gather:
+                    out[top] += cubic[s, i]
                 for d in range(top + 1, ORDER + 1):
                     out[d] = 0.0  # not the series' terms: the jets stop at order top
                 if odd_tail_fits(out, r, move) if top == ODD_ORDER else tail_fits(out, r, top):

@@ -87,6 +87,36 @@ def test_each_ready_series_is_the_one_unit_series_and_refusals_agree(drawn, epsi
     assert compared > 0 or epsilon > 1e-5
 
 
+@given(smooth_networks)
+def test_the_third_order_gathered_by_adjoints_is_the_carried_one(drawn):
+    # at the default step G3 g^3 is some 1e-14 of G1 g: a wrong G3 would not show in the
+    # differences, so the coefficient itself is held to the one-unit series' (every order
+    # carried), to rounding of its own size
+    sizes, hidden, output, batch, dropout, seed = drawn
+    sizes, hidden = widened(sizes, output), hidden[: len(sizes) - 2]
+    net, params, X, Y = case(sizes, hidden, output, batch=batch, seed=seed, dropout=dropout)
+    work, diff = prepared(net, params, X, Y, DEFAULT_EPSILON)
+    t = diff.tables
+    compared = 0
+    for u in range(1, len(sizes) - 1):
+        units = np.arange(sizes[u], dtype=np.int64)
+        _layer_series.layer_series(
+            work.network, diff.head, t, work.loss_code, DEFAULT_EPSILON, u, units
+        )
+        for b in range(batch):
+            for i in range(sizes[u]):
+                node = work.node_off[u] + b * sizes[u] + i
+                single = one_unit_series(work, diff, u, i, b, DEFAULT_EPSILON)
+                if t.series_ready[node] != ls.READY or single is None:
+                    continue
+                ours = t.series[node]
+                assert not ours[4:].any()  # from the order-3 pass
+                scale = abs(single[3]) + 1e-6 * (abs(single[1]) + abs(single[2]))
+                assert abs(ours[3] - single[3]) <= 1e-9 * scale, (u, i, b)
+                compared += 1
+    assert compared > 0
+
+
 @pytest.mark.skipif(np.finfo(np.longdouble).eps > 1e-18, reason="needs 80-bit long double")
 @given(smooth_networks, st.sampled_from([DEFAULT_EPSILON, 1e-5, 1e-3, 1e-2]))
 def test_checks_through_smooth_layers_match_an_extended_precision_loop(drawn, epsilon):
@@ -199,7 +229,7 @@ def test_moves_of_order_three_past_the_bound_are_carried_again_with_every_order(
     t = diff.tables
     units = np.arange(8, dtype=np.int64)
     radius = DEFAULT_EPSILON * t.reach_in[0]
-    weights = {3: params["W3"]}
+    weights = {2: params["W2"], 3: params["W3"]}
     state = np.full((4, 8), ls.ACTIVE, dtype=np.int8)
     _layer_series._carry(
         work.network, diff.head, work.loss_code, 1, units, 0, radius, weights, ls.ODD_ORDER,
@@ -229,8 +259,8 @@ def test_the_bound_reads_the_largest_move_of_any_later_layer():
     for top in (ls.ODD_ORDER, ORDER):
         state = np.full((4, 8), ls.ACTIVE, dtype=np.int8)
         _layer_series._carry(
-            work.network, diff.head, work.loss_code, 1, units, 0, radius, {3: params["W3"]},
-            top, state, t.series, t.series_ready,
+            work.network, diff.head, work.loss_code, 1, units, 0, radius,
+            {2: params["W2"], 3: params["W3"]}, top, state, t.series, t.series_ready,
         )  # fmt: skip
         outcome[top] = state
     # the unit's own move (at most 4e-6) alone would pass the bound: the later ones refuse it
@@ -256,7 +286,10 @@ def test_a_smooth_unit_may_move_exactly_jet_reach_and_no_further(hidden):
         state = np.full((1, 4), ls.ACTIVE, dtype=np.int8)
         jets = np.zeros((4, 1, ORDER, 4))
         moves = np.zeros((1, 4))
-        ls.start_jets(1, units, 0, np.array([radius]), work.network, jets, state, moves)
+        ls.start_jets(
+            1, units, 0, np.array([radius]), work.network, jets, state, moves,
+            _layer_series.NO_ADJOINT, moves,
+        )  # fmt: skip
         assert (state == expected).all()
 
 
@@ -268,7 +301,11 @@ def test_an_elu_unit_may_move_to_just_short_of_its_kink():
     for radius, expected in ((np.nextafter(limit, 0.0), ls.ACTIVE), (limit, ls.REFUSED)):
         state = np.full((1, 1), ls.ACTIVE, dtype=np.int8)
         jets = np.zeros((4, 1, ORDER, 1))
-        ls.start_jets(1, units, 0, np.array([radius]), work.network, jets, state, np.zeros((1, 1)))
+        moves = np.zeros((1, 1))
+        ls.start_jets(
+            1, units, 0, np.array([radius]), work.network, jets, state, moves,
+            _layer_series.NO_ADJOINT, moves,
+        )  # fmt: skip
         assert state[0, 0] == expected
 
 
@@ -282,7 +319,7 @@ def test_a_skipped_column_is_left_alone():
     t.series_ready[:] = 7
     _layer_series._carry(
         work.network, diff.head, work.loss_code, 1, units, 0, DEFAULT_EPSILON * t.reach_in[0],
-        {3: params["W3"]}, ls.ODD_ORDER, state, t.series, t.series_ready,
+        {2: params["W2"], 3: params["W3"]}, ls.ODD_ORDER, state, t.series, t.series_ready,
     )  # fmt: skip
     ready = t.series_ready[work.node_off[1] : work.node_off[2]].reshape(2, 4)
     assert ready[1, 2] == 7 and state[1, 2] == ls.SKIP

@@ -90,17 +90,17 @@ def _tanh_like(w, y0, q0, quadratic, linear, y, q):
 
 @jit(entry=False, refcount=False)
 def exp_jet(w, e0, out):
-    """Fill ``out`` with the jet of ``e0 * exp(w(g))`` (``out[0] = e0``)."""
+    """Fill ``out`` with the jet of ``e0 exp(w(g))`` to order ``len(out) - 1`` (``out[0] = e0``)."""
     out[0] = e0
-    for n in range(1, ORDER + 1):
+    for n in range(1, out.shape[0]):
         out[n] = derivative_rule(w, out, n)
 
 
 @jit(entry=False, refcount=False)
 def log_jet(s, out):
-    """Fill ``out[1:]`` with the jet of ``log(s(g) / s[0])``."""
+    """Fill ``out[1:]`` with the jet of ``log(s(g) / s[0])``, to order ``len(out) - 1``."""
     out[0] = 0.0
-    for n in range(1, ORDER + 1):
+    for n in range(1, out.shape[0]):
         total = n * s[n]
         for k in range(1, n):
             total -= k * out[k] * s[n - k]
@@ -167,16 +167,19 @@ def activation_jet(code, param, z, w, out, y, q):
 def loss_jet(loss_code, z, prob, y, w, out, e, s, log):
     """Fill ``out[1:]`` with the jet of ``loss(z + w(g)) - loss(z)`` for one sample.
 
-    ``w`` is ``(ORDER + 1, n_out)``: the jet of each logit's change.
-    ``e``, ``s`` and ``log`` are scratch of length ``ORDER + 1``.
+    ``w`` is ``(ORDER + 1, n_out)``: the jet of each logit's change. The
+    jet is taken to order ``top = len(out) - 1 <= ORDER`` (the rows of ``w``
+    past it are not read); ``e``, ``s`` and ``log`` are scratch of length
+    ``len(out)``.
     """
     n_out = z.shape[0]
-    for n in range(ORDER + 1):
+    top = out.shape[0] - 1
+    for n in range(top + 1):
         out[n] = 0.0
     if loss_code == MSE:
         for c in range(n_out):
             gap = z[c] - y[c]
-            for n in range(1, ORDER + 1):
+            for n in range(1, top + 1):
                 square = 0.0
                 for a in range(1, n):
                     square += w[a, c] * w[n - a, c]
@@ -184,31 +187,31 @@ def loss_jet(loss_code, z, prob, y, w, out, e, s, log):
         return
     if loss_code == BINARY_CROSS_ENTROPY:
         for c in range(n_out):
-            for n in range(ORDER + 1):
+            for n in range(top + 1):
                 e[n] = w[n, c]
             exp_jet(e, 1.0, s)
             # log(1 + q (exp(w) - 1)): the series of 1 + q (E - 1)
             s[0] = 1.0
-            for n in range(1, ORDER + 1):
+            for n in range(1, top + 1):
                 s[n] *= prob[c]
             log_jet(s, log)
-            for n in range(1, ORDER + 1):
+            for n in range(1, top + 1):
                 out[n] += log[n] - y[c] * w[n, c]
         return
     weight = 0.0
     for c in range(n_out):
         weight += y[c]
-    for n in range(ORDER + 1):
+    for n in range(top + 1):
         s[n] = 0.0
     for c in range(n_out):
-        for n in range(ORDER + 1):
+        for n in range(top + 1):
             e[n] = w[n, c]
         exp_jet(e, prob[c], log)
-        for n in range(ORDER + 1):
+        for n in range(top + 1):
             s[n] += log[n]
-        for n in range(1, ORDER + 1):
+        for n in range(1, top + 1):
             out[n] -= y[c] * w[n, c]
     s[0] = 1.0
     log_jet(s, log)
-    for n in range(1, ORDER + 1):
+    for n in range(1, top + 1):
         out[n] += weight * log[n]

@@ -514,10 +514,10 @@ def finish_jets(
     for block in numba.prange((n_units + BLOCK - 1) // BLOCK):
         w = np.zeros(ORDER + 1)
         jet = np.zeros((ORDER + 1, n_out))
-        out = np.zeros(ORDER + 1)
-        e = np.zeros(ORDER + 1)
-        s_ = np.zeros(ORDER + 1)
-        log = np.zeros(ORDER + 1)
+        out = np.zeros(top + 1)  # the loss's jet to the series' order: no work past it
+        e = np.zeros(top + 1)
+        s_ = np.zeros(top + 1)
+        log = np.zeros(top + 1)
         for i in range(block * BLOCK, min(n_units, (block + 1) * BLOCK)):
             for s in range(n_samples):
                 b = b0 + s
@@ -551,10 +551,9 @@ def finish_jets(
                 loss_jet(loss_code, logits[b], head.prob[b], head.targets[b], jet, out, e, s_, log)
                 if gather:
                     out[top] += cubic[s, i]
-                for d in range(top + 1, ORDER + 1):
-                    out[d] = 0.0  # not the series' terms: the jets stop at order top
                 if odd_tail_fits(out, r, move) if top == ODD_ORDER else tail_fits(out, r, top):
-                    coef[node, :] = out
+                    coef[node, : top + 1] = out
+                    coef[node, top + 1 :] = 0.0  # the series stops at order top
                     ready[node] = READY
                     state[s, i] = READY
                 else:

@@ -40,20 +40,29 @@ LOW_ORDER = ODD_ORDER
 
 The centered difference reads only the odd terms of the loss series, and
 :func:`~fastgrad.kernels.layer_series.odd_tail_fits` bounds those past the
-third; a jet's products cost in proportion to its order and its elementwise
-steps to the square, so order 3 costs about 3/7 of ``ORDER = 7``. What the
-bound refuses is carried again with every order."""
+third. Its jets are carried to order 2 and the third order is gathered by
+adjoints (:func:`_carry`): two matrix products per later layer, against seven
+for ``ORDER``. What the bound refuses is carried again to :data:`MID_ORDER`."""
 
-LOW_REACH = 1e-6
+MID_ORDER = 5
+"""The order tried first at larger steps, and second after :data:`LOW_ORDER`: four orders
+carried, the fifth gathered, the odd terms from the seventh on bounded. What its bound refuses
+(rarely: ``2 q^6`` of the whole where the first order leads) is carried with every order."""
+
+ORDERS = (LOW_ORDER, MID_ORDER, ORDER)
+"""The orders of the passes, each taking what the one before refused for its tail."""
+
+LOW_REACH = 5e-7
 """Largest step ``r = eps max(1, max_j |A_{u-1}[b, j]|)`` at which :data:`LOW_ORDER` is tried
 first. At the default step (1e-7) and inputs of unit scale the terms fall by more than 1e5
-per order, and the bound passes at order 3 for nearly every (unit, sample); at 1e-6
-and above a retry would often cost more than it saves."""
+per order, and the bound passes at order 3 for nearly every (unit, sample); at 1e-6 the
+moves through 2048-wide layers reach some 4e-5 (``q ~ 1e-4``), where the order-3 bound,
+``2 q^4`` of the whole, refuses nearly everything and its pass would be wasted."""
 
 
 def first_order(radius):
     """Return the order of the first pass for a block whose largest step is ``radius``."""
-    return LOW_ORDER if radius <= LOW_REACH else ORDER
+    return LOW_ORDER if radius <= LOW_REACH else MID_ORDER
 
 
 def _blocks(width, n_units, batch):
@@ -100,7 +109,7 @@ def layer_series(net, head, tables, loss_code, epsilon, u, units):
         )
         for k in range(u + 1, n_layers + 1)
     }
-    adjoints = None  # computed for the first block carried to ODD_ORDER
+    adjoints = None  # computed for the first block
     # the jets of one node layer and the next, for every block: pages touched once per call
     floats = width * min(per_block, batch) * ORDER * min(per_units, units.size)
     buffers = (np.empty(floats), np.empty(floats))
@@ -111,7 +120,7 @@ def layer_series(net, head, tables, loss_code, epsilon, u, units):
             radius = epsilon * reach_in[u - 1, b0 : b0 + n_samples]
             state = np.full((n_samples, block_units.size), ACTIVE, dtype=np.int8)
             top = first_order(radius.max())
-            if top == ODD_ORDER and adjoints is None:
+            if adjoints is None:
                 adjoints = adjoints_after(net, head, loss_code, u, weights)
             while True:
                 _carry(
@@ -133,11 +142,11 @@ def layer_series(net, head, tables, loss_code, epsilon, u, units):
                 short = state == SHORT
                 if top == ORDER or not short.any():
                     break
-                # what the tail test refused at this order, again with every order
+                # what the tail test refused at this order, again with more orders
                 again = short.any(axis=0)
                 block_units = block_units[again]
                 state = np.where(short[:, again], ACTIVE, SKIP).astype(np.int8)
-                top = ORDER
+                top = ORDERS[ORDERS.index(top) + 1]
 
 
 def adjoints_after(net, head, loss_code, u, weights):
@@ -188,12 +197,12 @@ def _carry(
 ):
     """One pass of :func:`layer_series` over a block, with the series to order ``top``.
 
-    At ``top = ODD_ORDER`` the jets are carried to order ``top - 1`` only, and
-    the series' order ``top`` is gathered by the adjoints ``adjoints``
-    (:func:`adjoints_after`, computed here when None): ``G_3`` is linear in
-    the logits' order-3 jet, and that jet is the sum over the layers ``k`` of
-    the part of the order 3 of ``M_k (A_k(g) - A_k)`` that the lower orders
-    make (``2 t_2 w_1 w_2 + t_3 w_1^3``,
+    Below ``ORDER`` the jets are carried to order ``top - 1`` only, and the
+    series' order ``top`` is gathered by the adjoints ``adjoints``
+    (:func:`adjoints_after`, computed here when None): ``G_top`` is linear in
+    the logits' jet of order ``top``, and that jet is the sum over the layers
+    ``k`` of the part of the order ``top`` of ``M_k (A_k(g) - A_k)`` that the
+    lower orders make (for order 3 ``2 t_2 w_1 w_2 + t_3 w_1^3``,
     :func:`~fastgrad.kernels.layer_series.activate_low_jets`), carried on
     linearly; its dot product with the logits' adjoints is that part's dot
     product with ``dloss_b / d(M_k A_k)``. ``buffers`` holds two flat arrays
@@ -202,7 +211,7 @@ def _carry(
     """
     sizes = net.sizes
     n_samples = radius.size
-    gather = top == ODD_ORDER
+    gather = top < ORDER
     if gather and adjoints is None:
         adjoints = adjoints_after(net, head, loss_code, u, weights)
     carried = top - 1 if gather else top
@@ -218,10 +227,11 @@ def _carry(
         adjoints[u] if gather else NO_ADJOINT, cubic,
     )  # fmt: skip
     for k in range(u + 1, sizes.size - 1):
-        if gather:
+        if carried == 2:
             activate_low_jets(k, b0, radius, net, jets, state, moves, adjoints[k], cubic)
         else:
-            activate_jets(k, b0, radius, net, jets, state, moves)
+            adjoint = adjoints[k] if gather else NO_ADJOINT
+            activate_jets(k, b0, radius, net, jets, state, moves, adjoint, cubic)
         following = buffers[(k - u) % 2][: sizes[k + 1] * columns].reshape(sizes[k + 1], -1)
         np.matmul(weights[k + 1], jets.reshape(sizes[k], -1), out=following)
         jets = following.reshape(sizes[k + 1], n_samples, carried, -1)

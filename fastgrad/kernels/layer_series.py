@@ -44,9 +44,10 @@ BLOCK = 8
 """Units per parallel work item of :func:`finish_jets`."""
 
 ODD_ORDER = 3
-"""Order of the series whose tail is bounded by :func:`odd_tail_fits` instead of
+"""The lowest order of a series whose tail is bounded by :func:`odd_tail_fits` instead of
 :func:`~fastgrad.kernels.unit_series.tail_fits`: the centered difference reads only odd terms,
-and past order 3 the next one it reads is the fifth."""
+and past order 3 the next one it reads is the fifth. Every odd order below ``ORDER`` is
+bounded so; ``ORDER`` itself by :func:`~fastgrad.kernels.unit_series.tail_fits`."""
 
 CIRCLE = math.pi / 8
 """Largest scaled move, at ``|g| = r / q``, of the first-order parts of the units' and logits'
@@ -68,35 +69,37 @@ def scaled_move(moved, smooth_reach):
 
 
 @jit(entry=False, refcount=False)
-def odd_tail_fits(series, r, move):
-    """Whether a loss series kept to order 3 may be used for centered differences at ``|g| <= r``.
+def odd_tail_fits(series, r, move, top):
+    """Whether a loss series kept to odd order ``top`` may be used for centered differences.
 
     The centered difference reads ``G(g) - G(-g) = 2 (G1 g + G3 g^3 + G5 g^5 + ...)``: the even
-    terms cancel exactly, so a series kept to order 3 misses only the odd terms from the fifth
-    on. They are bounded by Cauchy's estimate. ``move`` is the largest scaled move
-    (:func:`scaled_move`) at ``|g| = r``, ``sum_n |w_n| r^n`` over the orders kept, of the
-    perturbed unit, of every later unit and of every logit (not for mse, whose loss is a
-    polynomial of the logits). Every function applied on the way (tanh, sigmoid, softplus
-    scaled by its ``beta``, elu's branch, the log-sum-exp and ``log(1 + p (e^w - 1))`` of the
-    losses) is analytic in a disc of radius at least ``pi / 2`` around each real point, per
-    argument. With ``q = move / CIRCLE``, the first-order parts of all moves are at most
-    ``CIRCLE = pi / 8`` on the circle ``|g| = r / q``; the terms past the first, which the
-    reach tests keep below ``JET_REACH / (pi / 2) ~ 6.4e-5`` of the first at ``|g| = r``,
-    are then at most a geometric series of ratio 1/4 of it, so every argument stays within
-    ``pi / 6`` of its real point, a third of its disc, and ``G`` is analytic and bounded on
-    the closed disc ``|g| <= r / q``: ``|G(g) - G(0)| <= M`` there, and Cauchy's estimate
-    gives ``|G_n| r^n <= M q^n`` for every ``n``. ``M`` is taken as twice what the kept
-    terms reach on that circle, ``M = 2 sum_{n <= 3} |G_n| r^n q^-n`` (within a third of its
-    disc a function's change is its first-order part to within a factor 2, as is the sum of
-    the terms kept). The odd tail at ``|g| <= r`` is then at most ``M (q^5 + q^7 + ...) = M
-    q^5 / (1 - q^2)``, and the series is accepted when that is at most ``TAIL`` of ``sum_{n
-    <= 3} |G_n| r^n``, the whole of :func:`~fastgrad.kernels.unit_series.tail_fits`:
+    terms cancel exactly, so a series kept to order ``top`` (3 or 5) misses only the odd terms
+    from ``top + 2`` on, at ``|g| <= r``. They are bounded by Cauchy's estimate. ``move`` is the
+    largest scaled move (:func:`scaled_move`) at ``|g| = r``, ``sum_n |w_n| r^n`` over the
+    orders kept, of the perturbed unit, of every later unit and of every logit (not for mse,
+    whose loss is a polynomial of the logits). Every function applied on the way (tanh, sigmoid,
+    softplus scaled by its ``beta``, elu's branch, the log-sum-exp and ``log(1 + p (e^w - 1))``
+    of the losses) is analytic in a disc of radius at least ``pi / 2`` around each real point,
+    per argument. With ``q = move / CIRCLE``, the first-order parts of all moves are at most
+    ``CIRCLE = pi / 8`` on the circle ``|g| = r / q``; the terms past the first, which the reach
+    tests keep below ``JET_REACH / (pi / 2) ~ 6.4e-5`` of the first at ``|g| = r``, are then at
+    most a geometric series of ratio 1/4 of it, so every argument stays within ``pi / 6`` of its
+    real point, a third of its disc, and ``G`` is analytic and bounded on the closed disc ``|g|
+    <= r / q``: ``|G(g) - G(0)| <= M`` there, and Cauchy's estimate gives ``|G_n| r^n <= M q^n``
+    for every ``n``. ``M`` is taken as twice what the kept terms reach on that circle, ``M = 2
+    sum_{n <= top} |G_n| r^n q^-n`` (within a third of its disc a function's change is its
+    first-order part to within a factor 2, as is the sum of the terms kept). The odd tail at
+    ``|g| <= r`` is then at most ``M (q^(top + 2) + q^(top + 4) + ...) = M q^(top + 2) / (1 -
+    q^2)``, and the series is accepted when that is at most ``TAIL`` of ``sum_{n <= top} |G_n|
+    r^n``, the whole of :func:`~fastgrad.kernels.unit_series.tail_fits`:
 
-        ``2 sum_{n <= 3} |G_n| r^n q^(5 - n) / (1 - q^2) <= TAIL sum_{n <= 3} |G_n| r^n``.
+        ``2 sum_{n <= top} |G_n| r^n q^(top + 2 - n) / (1 - q^2) <= TAIL sum_{n <= top} |G_n| r^n``.
 
-    At the default step and inputs of unit scale, moves of about 1e-6 give ``q ~ 3e-6`` and a
-    bound about ``1e-21`` of the whole (``1e-17`` where ``G1`` vanishes and ``G2`` leads), far
-    inside ``TAIL``; what it refuses is carried again with every order and held to
+    At the default step and inputs of unit scale, moves of about 1e-6 give ``q ~ 3e-6`` and, at
+    order 3, a bound about ``1e-21`` of the whole (``1e-17`` where ``G1`` vanishes and ``G2``
+    leads), far inside ``TAIL``; at order 5 the bound is ``2 q^6`` of the whole where ``G1``
+    leads, below ``TAIL`` for every move the reach tests allow (``q <= 2.5e-4``). What order 3
+    refuses is carried again to order 5, and what that refuses with every order, held to
     :func:`~fastgrad.kernels.unit_series.tail_fits` on the terms themselves.
     """
     q = move / CIRCLE
@@ -105,11 +108,11 @@ def odd_tail_fits(series, r, move):
     whole = 0.0
     tail = 0.0
     power = 1.0
-    for n in range(1, ODD_ORDER + 1):
+    for n in range(1, top + 1):
         power *= r
         term = abs(series[n]) * power
         whole += term
-        tail += term * q ** (5 - n)
+        tail += term * q ** (top + 2 - n)
     return 2.0 * tail / (1.0 - q * q) <= TAIL * whole
 
 
@@ -335,7 +338,7 @@ ROWS = 64
 
 
 @jit(parallel=True)
-def activate_jets(k, b0, radius, net, jets, state, moves):
+def activate_jets(k, b0, radius, net, jets, state, moves, adjoint, cubic):
     """Replace the jets of ``Z_k`` in ``jets`` by those of ``M_k (A_k(g) - A_k)``, in place.
 
     Refuses (``state[s, i] = REFUSED``) a (unit, sample) for which a unit of
@@ -345,6 +348,14 @@ def activate_jets(k, b0, radius, net, jets, state, moves):
     of the next product depends on its own column only). ``moves[s, i]``
     becomes the larger of itself and the largest scaled move of a unit of
     layer ``k`` (:func:`scaled_move`).
+
+    When gathering (:func:`gathers_cubic`, ``adjoint`` ``(batch, sizes[k])`` the adjoints
+    ``dloss_b / d(M_k A_k)[b]``), the activation jets are taken one order past the jets
+    carried, with that order of the input zero: what they give there is exactly the part of
+    the activation's next order that the lower orders make (for order 3, ``2 t_2 w_1 w_2 +
+    t_3 w_1^3``, :func:`activate_low_jets`), which the later layers carry on linearly; its
+    dot product with the adjoints, times the dropout multipliers, is added to ``cubic[s,
+    i]``, unit by unit in order.
     """
     sizes = net.sizes
     code = net.codes[k]
@@ -357,6 +368,8 @@ def activate_jets(k, b0, radius, net, jets, state, moves):
     n_samples = state.shape[0]
     n_blocks = (n_units + ROWS - 1) // ROWS
     top = jets.shape[2]
+    gather = gathers_cubic(adjoint)
+    jet_top = top + 1 if gather else top
     for item in numba.prange(n_samples * n_blocks):
         s = item // n_blocks
         i0 = (item % n_blocks) * ROWS
@@ -390,10 +403,14 @@ def activate_jets(k, b0, radius, net, jets, state, moves):
                 if not fits and state[s, i0 + c] == ACTIVE:
                     state[s, i0 + c] = REFUSED
                 moves[s, i0 + c] = max(moves[s, i0 + c], scaled_move(moved[c], smooth_reach))
-            activation_rows(code, param, z, w, out, y, q, n, top)
+            activation_rows(code, param, z, w, out, y, q, n, jet_top)
             for d in range(1, top + 1):
                 for c in range(n):
                     jets[p, s, d - 1, i0 + c] = m * out[d, c]
+            if gather:  # w[jet_top] stays 0: the order past the jets made by the lower ones
+                weight = adjoint[b, p] * m
+                for c in range(n):
+                    cubic[s, i0 + c] += weight * out[jet_top, c]
 
 
 @jit(parallel=True)
@@ -492,7 +509,7 @@ def finish_jets(
     order ``top`` (at ``top = ORDER``,
     :func:`~fastgrad.kernels.unit_series.tail_fits`: the terms of orders
     ``top - 1`` and ``top`` together at most ``TAIL`` of the whole at ``|g|
-    <= radius[s]``; at :data:`ODD_ORDER`, :func:`odd_tail_fits` with the
+    <= radius[s]``; below, :func:`odd_tail_fits` with the
     largest scaled move ``moves[s, i]``, the logits' included), the
     coefficients ``G_0 .. G_top`` (zeros above) go to ``coef[node, :]`` and
     ``ready[node]`` becomes :data:`READY`, ``node`` the buffer index of
@@ -551,7 +568,7 @@ def finish_jets(
                 loss_jet(loss_code, logits[b], head.prob[b], head.targets[b], jet, out, e, s_, log)
                 if gather:
                     out[top] += cubic[s, i]
-                if odd_tail_fits(out, r, move) if top == ODD_ORDER else tail_fits(out, r, top):
+                if odd_tail_fits(out, r, move, top) if top < ORDER else tail_fits(out, r, top):
                     coef[node, : top + 1] = out
                     coef[node, top + 1 :] = 0.0  # the series stops at order top
                     ready[node] = READY

@@ -227,7 +227,7 @@ def _carry(
         adjoints[u] if gather else NO_ADJOINT, cubic,
     )  # fmt: skip
     for k in range(u + 1, sizes.size - 1):
-        if carried == 2:
+        if carried in (2, 4):
             activate_low_jets(k, b0, radius, net, jets, state, moves, adjoints[k], cubic)
         else:
             adjoint = adjoints[k] if gather else NO_ADJOINT

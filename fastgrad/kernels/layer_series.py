@@ -413,22 +413,66 @@ def activate_jets(k, b0, radius, net, jets, state, moves, adjoint, cubic):
                     cubic[s, i0 + c] += weight * out[jet_top, c]
 
 
+@jit(entry=False, refcount=False)
+def _compose_to_fifth(rows, gathered, farthest, unbounded, state, taylor, m, weight, r, limit):
+    """One unit's step of :func:`activate_low_jets` for jets of orders 1 to 4, in place.
+
+    ``rows[d, c]`` is order ``d + 1`` of column ``c``'s input change; with
+    ``t_n`` the activation's Taylor coefficients, the composition's orders
+    are sums over ``n`` of ``t_n`` times order ``d`` of ``w(g)^n``; the first
+    four replace the rows (times ``m``), and the fifth without its ``t_1
+    w_5`` part, times ``m`` and ``weight``, is added to ``gathered``. A
+    ``limit`` of -1 stands for a smooth unit, else a kinked one's distance.
+    """
+    t1 = m * taylor[1]
+    t2 = m * taylor[2]
+    t3 = m * taylor[3]
+    t4 = m * taylor[4]
+    t5 = m * taylor[5]
+    r2 = r * r
+    r3 = r2 * r
+    r4 = r3 * r
+    for c in range(rows.shape[1]):
+        w1 = rows[0, c]
+        w2 = rows[1, c]
+        w3 = rows[2, c]
+        w4 = rows[3, c]
+        moved = abs(w1) * r + abs(w2) * r2 + abs(w3) * r3 + abs(w4) * r4
+        if limit >= 0.0 and not moved < limit and state[c] == ACTIVE:
+            state[c] = REFUSED
+        farthest[c] = moved if moved > farthest[c] else farthest[c]
+        unbounded[c] += 0.0 * moved
+        w11 = w1 * w1
+        rows[0, c] = t1 * w1
+        rows[1, c] = t1 * w2 + t2 * w11
+        rows[2, c] = t1 * w3 + t2 * (2.0 * w1 * w2) + t3 * (w11 * w1)
+        rows[3, c] = (
+            t1 * w4 + t2 * (w2 * w2 + 2.0 * w1 * w3) + t3 * (3.0 * w11 * w2) + t4 * (w11 * w11)
+        )
+        fifth = (
+            t2 * (2.0 * (w1 * w4 + w2 * w3))
+            + t3 * (3.0 * w1 * (w1 * w3 + w2 * w2))
+            + t4 * (4.0 * w11 * w1 * w2)
+            + t5 * (w11 * w11 * w1)
+        )
+        gathered[c] += weight * fifth
+
+
 @jit(parallel=True)
 def activate_low_jets(k, b0, radius, net, jets, state, moves, adjoint, cubic):
-    """:func:`activate_jets` for jets of orders 1 and 2, gathering order 3 by adjoints.
+    """:func:`activate_jets` for jets of orders 1 and 2 (or 1 to 4), gathering the next order.
 
-    ``jets`` is ``(sizes[k], S, 2, U)``. With ``t_n = phi^(n)(z) / n!`` the
-    Taylor coefficients of a unit's activation at its pre-activation ``z``
-    and ``w_1``, ``w_2`` the orders of its input's change, its activation
-    moves by ``t_1 w_1 g + (t_1 w_2 + t_2 w_1^2) g^2 + (t_1 w_3 + 2 t_2 w_1
-    w_2 + t_3 w_1^3) g^3 + ...`` (Faà di Bruno): the first two orders
-    replace the jets, times the dropout multiplier ``m``, and the part of the
-    third not made by the input's own third order, ``m (2 t_2 w_1 w_2 + t_3
-    w_1^3)``, is what the later layers carry on linearly
-    (:func:`fastgrad._layer_series._carry`): its dot product with
-    ``adjoint[b]``, the adjoints ``dloss_b / d(M_k A_k)[b]``, is added to
-    ``cubic[s, i]``, unit by unit in order. The tests and ``moves`` are
-    those of :func:`activate_jets`, on the two orders carried.
+    ``jets`` is ``(sizes[k], S, 2, U)`` (or ``(sizes[k], S, 4, U)``, the same with the
+    composition to order 5, :func:`_compose_to_fifth`). With ``t_n = phi^(n)(z) / n!`` the
+    Taylor coefficients of a unit's activation at its pre-activation ``z`` and ``w_1``,
+    ``w_2`` the orders of its input's change, its activation moves by ``t_1 w_1 g + (t_1 w_2
+    + t_2 w_1^2) g^2 + (t_1 w_3 + 2 t_2 w_1 w_2 + t_3 w_1^3) g^3 + ...`` (Faà di Bruno): the
+    first two orders replace the jets, times the dropout multiplier ``m``, and the part of
+    the third not made by the input's own third order, ``m (2 t_2 w_1 w_2 + t_3 w_1^3)``, is
+    what the later layers carry on linearly (:func:`fastgrad._layer_series._carry`): its dot
+    product with ``adjoint[b]``, the adjoints ``dloss_b / d(M_k A_k)[b]``, is added to
+    ``cubic[s, i]``, unit by unit in order. The tests and ``moves`` are those of
+    :func:`activate_jets`, on the two orders carried.
     """
     sizes = net.sizes
     code = net.codes[k]
@@ -440,6 +484,7 @@ def activate_low_jets(k, b0, radius, net, jets, state, moves, adjoint, cubic):
     n_units = state.shape[1]
     n_samples = state.shape[0]
     n_blocks = (n_units + ROWS - 1) // ROWS
+    carried = jets.shape[2]
     for item in numba.prange(n_samples * n_blocks):
         s = item // n_blocks
         i0 = (item % n_blocks) * ROWS
@@ -457,9 +502,9 @@ def activate_low_jets(k, b0, radius, net, jets, state, moves, adjoint, cubic):
         for p in range(sizes[k]):
             m = mask[b, p]
             if m == 0.0:
-                for i in range(i0, i1):
-                    jets[p, s, 0, i] = 0.0
-                    jets[p, s, 1, i] = 0.0
+                for d in range(carried):
+                    for i in range(i0, i1):
+                        jets[p, s, d, i] = 0.0
                 continue
             z = pre[b, p]
             activation_jet(code, param, z, step, taylor, y, q)
@@ -470,6 +515,12 @@ def activate_low_jets(k, b0, radius, net, jets, state, moves, adjoint, cubic):
             first = jets[p, s, 0, i0:i1]
             second = jets[p, s, 1, i0:i1]
             gathered = cubic[s, i0:i1]
+            if carried == 4:
+                _compose_to_fifth(
+                    jets[p, s, :, i0:i1], gathered, farthest, unbounded, state[s, i0:i1],
+                    taylor, m, weight, r, abs(z) * SAFETY if kinked else -1.0,
+                )  # fmt: skip
+                continue
             if kinked:
                 limit = abs(z) * SAFETY
                 for c in range(i1 - i0):

@@ -178,6 +178,10 @@ def adjoints_after(net, head, loss_code, u, weights):
 NO_ADJOINT = np.zeros((0, 0))
 """What the kernels take for the adjoints on a pass that carries every order of its series."""
 
+NO_JETS = np.zeros((0, 0, 0, 0))
+"""What :func:`~fastgrad.kernels.layer_series.activate_low_jets` takes for the logits' jets
+when it is not the last hidden layer."""
+
 
 def _carry(
     net,
@@ -226,15 +230,24 @@ def _carry(
         u, units, b0, radius, net, jets, state, moves,
         adjoints[u] if gather else NO_ADJOINT, cubic,
     )  # fmt: skip
-    for k in range(u + 1, sizes.size - 1):
+    n_layers = sizes.size - 1
+    for k in range(u + 1, n_layers):
+        following = buffers[(k - u) % 2][: sizes[k + 1] * columns].reshape(sizes[k + 1], -1)
+        shaped = following.reshape(sizes[k + 1], n_samples, carried, -1)
         if carried in (2, 4):
-            activate_low_jets(k, b0, radius, net, jets, state, moves, adjoints[k], cubic)
+            last = k == n_layers - 1  # the logits' jets summed in the kernel
+            activate_low_jets(
+                k, b0, radius, net, jets, state, moves, adjoints[k], cubic,
+                weights[k + 1] if last else NO_ADJOINT, shaped if last else NO_JETS,
+            )  # fmt: skip
+            if last:
+                jets = shaped
+                continue
         else:
             adjoint = adjoints[k] if gather else NO_ADJOINT
             activate_jets(k, b0, radius, net, jets, state, moves, adjoint, cubic)
-        following = buffers[(k - u) % 2][: sizes[k + 1] * columns].reshape(sizes[k + 1], -1)
         np.matmul(weights[k + 1], jets.reshape(sizes[k], -1), out=following)
-        jets = following.reshape(sizes[k + 1], n_samples, carried, -1)
+        jets = shaped
     finish_jets(
         u, units, b0, radius, net, head, loss_code, jets, state, moves, cubic, gather, coef, ready
     )

@@ -458,8 +458,19 @@ def _compose_to_fifth(rows, gathered, farthest, unbounded, state, taylor, m, wei
         gathered[c] += weight * fifth
 
 
+@jit(entry=False, refcount=False)
+def _add_onward(summed, column, rows):
+    """``summed[o, d, :n] += column[o] * rows[d, :n]``: one unit's share of the next jets."""
+    n = rows.shape[1]
+    for o in range(summed.shape[0]):
+        weight = column[o]
+        for d in range(rows.shape[0]):
+            for c in range(n):
+                summed[o, d, c] += weight * rows[d, c]
+
+
 @jit(parallel=True)
-def activate_low_jets(k, b0, radius, net, jets, state, moves, adjoint, cubic):
+def activate_low_jets(k, b0, radius, net, jets, state, moves, adjoint, cubic, onward, logits):
     """:func:`activate_jets` for jets of orders 1 and 2 (or 1 to 4), gathering the next order.
 
     ``jets`` is ``(sizes[k], S, 2, U)`` (or ``(sizes[k], S, 4, U)``, the same with the
@@ -473,6 +484,12 @@ def activate_low_jets(k, b0, radius, net, jets, state, moves, adjoint, cubic):
     product with ``adjoint[b]``, the adjoints ``dloss_b / d(M_k A_k)[b]``, is added to
     ``cubic[s, i]``, unit by unit in order. The tests and ``moves`` are those of
     :func:`activate_jets`, on the two orders carried.
+
+    For the last hidden layer, ``onward`` is ``W_L`` and ``logits`` ``(n_out, S, carried,
+    U)`` receives the logits' jets, ``W_L`` times the activated ones, summed here unit by
+    unit in order while they are in cache (``jets`` is then left meaningless): the product
+    of ``n_out`` rows is memory-bound, and BLAS threads it poorly on a busy machine. Else
+    both are ``(0, 0)``-shaped and the caller multiplies.
     """
     sizes = net.sizes
     code = net.codes[k]
@@ -485,10 +502,13 @@ def activate_low_jets(k, b0, radius, net, jets, state, moves, adjoint, cubic):
     n_samples = state.shape[0]
     n_blocks = (n_units + ROWS - 1) // ROWS
     carried = jets.shape[2]
+    fuse = onward.shape[0] > 0
+    n_out = onward.shape[0]
     for item in numba.prange(n_samples * n_blocks):
         s = item // n_blocks
         i0 = (item % n_blocks) * ROWS
         i1 = min(n_units, i0 + ROWS)
+        summed = np.zeros((n_out, carried, ROWS))
         step = np.zeros(ORDER + 1)
         taylor = np.zeros(ORDER + 1)
         y = np.zeros(ORDER + 1)
@@ -520,6 +540,8 @@ def activate_low_jets(k, b0, radius, net, jets, state, moves, adjoint, cubic):
                     jets[p, s, :, i0:i1], gathered, farthest, unbounded, state[s, i0:i1],
                     taylor, m, weight, r, abs(z) * SAFETY if kinked else -1.0,
                 )  # fmt: skip
+                if fuse:
+                    _add_onward(summed, onward[:, p], jets[p, s, :, i0:i1])
                 continue
             if kinked:
                 limit = abs(z) * SAFETY
@@ -537,6 +559,13 @@ def activate_low_jets(k, b0, radius, net, jets, state, moves, adjoint, cubic):
                 first[c] = t1 * w1
                 second[c] = t1 * w2 + t2 * w1 * w1
                 gathered[c] += weight * (w1 * (2.0 * t2 * w2 + t3 * w1 * w1))
+            if fuse:
+                _add_onward(summed, onward[:, p], jets[p, s, :, i0:i1])
+        if fuse:
+            for o in range(n_out):
+                for d in range(carried):
+                    for c in range(i1 - i0):
+                        logits[o, s, d, i0 + c] = summed[o, d, c]
         # a smooth layer's limit is one number: its units all fit when the farthest does
         for i in range(i0, i1):
             fits = unbounded[i - i0] == 0.0 and (kinked or farthest[i - i0] <= smooth_reach)

@@ -465,8 +465,10 @@ def _add_onward(summed, column, rows):
     for o in range(summed.shape[0]):
         weight = column[o]
         for d in range(rows.shape[0]):
+            row = rows[d]
+            into = summed[o, d]
             for c in range(n):
-                summed[o, d, c] += weight * rows[d, c]
+                into[c] += weight * row[c]
 
 
 @jit(parallel=True)
@@ -504,18 +506,25 @@ def activate_low_jets(k, b0, radius, net, jets, state, moves, adjoint, cubic, on
     carried = jets.shape[2]
     fuse = onward.shape[0] > 0
     n_out = onward.shape[0]
+    # each unit's Taylor coefficients once, not once per block of columns
+    taylors = np.empty((n_samples, sizes[k], 6))
+    for s in numba.prange(n_samples):
+        step = np.zeros(ORDER + 1)
+        taylor = np.zeros(ORDER + 1)
+        y = np.zeros(ORDER + 1)
+        q = np.zeros(ORDER + 1)
+        step[1] = 1.0
+        for p in range(sizes[k]):
+            activation_jet(code, param, pre[b0 + s, p], step, taylor, y, q)
+            for n in range(6):
+                taylors[s, p, n] = taylor[n]
     for item in numba.prange(n_samples * n_blocks):
         s = item // n_blocks
         i0 = (item % n_blocks) * ROWS
         i1 = min(n_units, i0 + ROWS)
         summed = np.zeros((n_out, carried, ROWS))
-        step = np.zeros(ORDER + 1)
-        taylor = np.zeros(ORDER + 1)
-        y = np.zeros(ORDER + 1)
-        q = np.zeros(ORDER + 1)
         farthest = np.zeros(ROWS)  # the largest move of a unit of the layer, per column
         unbounded = np.zeros(ROWS)  # NaN once a move is NaN or infinite: a max would drop it
-        step[1] = 1.0
         b = b0 + s
         r = radius[s]
         r2 = r * r
@@ -527,7 +536,7 @@ def activate_low_jets(k, b0, radius, net, jets, state, moves, adjoint, cubic, on
                         jets[p, s, d, i] = 0.0
                 continue
             z = pre[b, p]
-            activation_jet(code, param, z, step, taylor, y, q)
+            taylor = taylors[s, p]
             t1 = m * taylor[1]
             t2 = m * taylor[2]
             t3 = m * taylor[3]

@@ -291,6 +291,23 @@ def test_the_bound_reads_the_largest_move_of_any_later_layer():
     assert (outcome[ORDER] == ls.READY).all()
 
 
+@pytest.mark.parametrize("carried", [2, 4])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_column_whose_jets_are_not_finite_is_refused(carried, bad):
+    # the largest move is kept by comparisons, which a NaN would slip through
+    net, params, X, Y = case([3, 4, 5, 2], "tanh", batch=1, seed=2)
+    work, _ = prepared(net, params, X, Y, DEFAULT_EPSILON)
+    jets = np.full((5, 1, carried, 3), 1e-3)
+    jets[2, 0, 0, 1] = bad
+    state = np.full((1, 3), ls.ACTIVE, dtype=np.int8)
+    moves = np.zeros((1, 3))
+    ls.activate_low_jets(
+        2, 0, np.array([DEFAULT_EPSILON]), work.network, jets, state, moves, np.ones((1, 5)),
+        np.zeros((1, 3)), _layer_series.NO_ADJOINT, _layer_series.NO_JETS,
+    )  # fmt: skip
+    assert list(state[0]) == [ls.ACTIVE, ls.REFUSED, ls.ACTIVE]
+
+
 def unit_at(net, params, X, Y, u, i):
     work, diff = prepared(net, params, X, Y, 1.0)
     z = work.pre[work.node_off[u] : work.node_off[u + 1]].reshape(X.shape[0], -1)[:, i]

@@ -13,7 +13,7 @@ kernels are loaded with a check of a small network of the same activation,
 then the workload is checked once, and one numpy forward and backward pass of
 the same batch is timed in the same process, so that every time is also given
 in backprops. The peak resident memory of that process is reported with it.
-The tanh full check takes 20-30 s on 2 cores (about 2 minutes before its
+The tanh full check takes 15-30 s on 2 cores (about 2 minutes before its
 series were kept to order 3); ``--batch 4`` estimates it from a check of 4
 samples, scaled to the workload's 32 (a check costs the same for every
 sample).

@@ -55,11 +55,16 @@ class Scratch:
     -----
     A reused array holds what the last check left in it: :meth:`empty`
     promises nothing about its contents, :meth:`zeros` zeroes it.
+
+    :attr:`views` keeps, by name, structures of views of kept arrays (a
+    caller's, built once); it is emptied with the arrays, so that a
+    structure found there views arrays the scratch still keeps.
     """
 
     def __init__(self, limit=0):
         self.limit = int(limit)
         self._arrays = {}
+        self.views = {}
         self.nbytes = 0
         self.overflowed = False
 
@@ -94,6 +99,7 @@ class Scratch:
         old = self._arrays.pop(name, None)
         if old is not None:
             self.nbytes -= old.nbytes
+            self.views.clear()  # some may view the old array
         array = allocate(shape, dtype=dtype)
         if self.nbytes + array.nbytes <= self.limit:
             self._arrays[name] = array
@@ -105,6 +111,7 @@ class Scratch:
     def overflow(self):
         """Let go of every kept array and keep none from now on (the limit was passed)."""
         self._arrays.clear()
+        self.views.clear()
         self.nbytes = self.limit = 0
         self.overflowed = True
 

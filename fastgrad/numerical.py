@@ -25,7 +25,15 @@ from .kernels.jets import ORDER
 from .kernels.layer_series import batched
 from .kernels.line_series import DEGREE
 from .kernels.propagate import COLUMNS
-from .kernels.structures import Head, Network, Results, Tables, Tasks, lane_scratch
+from .kernels.structures import (
+    Head,
+    Network,
+    Results,
+    Tables,
+    Tasks,
+    lane_buffers,
+    lane_scratch,
+)
 
 SERIAL_WORK = 20_000
 """Estimated work of a whole run (:meth:`Differences.task_costs`: entry-samples, weighted
@@ -355,6 +363,27 @@ class _FullEntries:
         setattr(differences, self.stored, value)
 
 
+def _lane_scratch(scratch, lanes, width):
+    """Return zeroed :func:`lane_scratch` for the kernel, kept in ``scratch`` between checks.
+
+    Its three buffers are the scratch's; the views of them are built once
+    and zeroed again by one ``fill`` per buffer.
+    """
+    kept = scratch.views.get("lanes")
+    if kept is not None and kept[0] == (lanes, width):
+        for buffer in kept[2]:
+            buffer.fill(0)
+        return kept[1]
+    buffers = tuple(
+        scratch.zeros(f"lanes_{kind}", size, dtype=dtype)
+        for kind, (size, dtype) in enumerate(lane_buffers(lanes, width, ORDER, DEGREE, COLUMNS))
+    )
+    views = lane_scratch(lanes, width, ORDER, DEGREE, COLUMNS, buffers)
+    if not scratch.overflowed and scratch.limit:
+        scratch.views["lanes"] = ((lanes, width), views, buffers)
+    return views
+
+
 class Differences:
     """Centered differences of chosen parameter entries of a network on a batch.
 
@@ -603,7 +632,7 @@ class Differences:
             w.loss_code,
             self.method,
             self.epsilon,
-            lane_scratch(lanes, width, ORDER, DEGREE, COLUMNS),
+            _lane_scratch(self.scratch, lanes, width),
             out,
         )
 

@@ -230,3 +230,33 @@ def test_a_network_pickled_without_working_arrays_loads_and_checks(monkeypatch):
     assert loaded.loss(*args) == case.net.loss(*args)
     assert_same_reports(fg.check(loaded, *args), fg.check(case.net.replace(), *args))
     assert loaded._scratches
+
+
+def test_the_kernels_lane_scratch_is_kept_and_zeroed_again_for_the_next_check():
+    from fastgrad.kernels.structures import LaneScratch
+    from fastgrad.numerical import _lane_scratch
+
+    scratch = Scratch(limit=1 << 20)
+    first = _lane_scratch(scratch, 2, 5)
+    assert isinstance(first, LaneScratch)
+    for array in first:
+        assert not array.any()
+        array.fill(1)  # what a run leaves behind
+    again = _lane_scratch(scratch, 2, 5)
+    assert all(a is b for a, b in zip(again, first, strict=True))
+    assert not any(array.any() for array in again)
+    # another width builds new views; a scratch that keeps nothing keeps none
+    assert _lane_scratch(scratch, 2, 6).jet_layers.shape[-1] == 6
+    unkept = Scratch()
+    assert _lane_scratch(unkept, 1, 5) is not _lane_scratch(unkept, 1, 5)
+    assert not unkept.views
+
+
+def test_kept_views_are_let_go_of_with_the_arrays_they_view():
+    from fastgrad.numerical import _lane_scratch
+
+    scratch = Scratch(limit=1 << 20)
+    views = _lane_scratch(scratch, 1, 5)
+    scratch.empty("huge", 1 << 21)  # passes the limit: everything goes
+    assert not scratch.views
+    assert _lane_scratch(scratch, 1, 5) is not views

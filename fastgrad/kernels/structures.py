@@ -11,6 +11,7 @@ Indexing follows :mod:`fastgrad.kernels.dense`: node layer ``u = 0 .. L``
 perturbed layer, input ``j`` of its row.
 """
 
+import math
 from collections import namedtuple
 
 import numpy as np
@@ -147,20 +148,60 @@ the series vector, :class:`Steps`, :class:`Line` and :class:`Carry`.
 """
 
 
-def lane_scratch(lanes, width, order, degree, columns):
-    """Return zeroed :class:`LaneScratch` for ``lanes`` lanes and layers up to ``width`` wide."""
-    return LaneScratch(
-        np.zeros((lanes, 2, order + 1, width)),
-        np.zeros((lanes, 8, order + 1)),
-        np.zeros((lanes, 2, width + 1)),
-        np.zeros((lanes, 2, width + 1), dtype=np.bool_),
-        np.zeros((lanes, width + 1), dtype=np.int64),
-        np.zeros((lanes, 3, width)),
-        np.zeros((lanes, 3, degree + 1)),
-        np.zeros((lanes, 2, columns, width)),
-        np.zeros((lanes, 2, columns)),
-        np.zeros((lanes, columns), dtype=np.int64),
+def lane_scratch(lanes, width, order, degree, columns, buffers=None):
+    """Return zeroed :class:`LaneScratch` for ``lanes`` lanes and layers up to ``width`` wide.
+
+    With ``buffers``, three zeroed flat arrays (float64, bool, int64) of
+    :func:`lane_buffers`' sizes, its arrays are views of them, laid out one
+    after another, so that one ``fill(0)`` per buffer zeroes it all again;
+    else each is allocated.
+    """
+    shapes = _lane_shapes(lanes, width, order, degree, columns)
+    if buffers is None:
+        return LaneScratch(*(np.zeros(shape, dtype=_TYPES[kind]) for kind, shape in shapes))
+    starts = [0, 0, 0]
+    views = []
+    for kind, shape in shapes:
+        size = math.prod(shape)
+        views.append(buffers[kind][starts[kind] : starts[kind] + size].reshape(shape))
+        starts[kind] += size
+    return LaneScratch(*views)
+
+
+_TYPES = (np.float64, np.bool_, np.int64)
+"""The element types of :func:`lane_scratch`'s three buffers."""
+
+
+def _lane_shapes(lanes, width, order, degree, columns):
+    """Return ``(buffer, shape)`` of each field of :class:`LaneScratch`, in order.
+
+    ``buffer`` indexes :data:`_TYPES`.
+    """
+    return (
+        (0, (lanes, 2, order + 1, width)),  # jet_layers
+        (0, (lanes, 8, order + 1)),  # jet_vectors
+        (0, (lanes, 2, width + 1)),  # step_values
+        (1, (lanes, 2, width + 1)),  # step_flags
+        (2, (lanes, width + 1)),  # step_pending
+        (0, (lanes, 3, width)),  # line_vectors
+        (0, (lanes, 3, degree + 1)),  # line_series
+        (0, (lanes, 2, columns, width)),  # carry_layers
+        (0, (lanes, 2, columns)),  # carry_values
+        (2, (lanes, columns)),  # carry_crossed
     )
+
+
+def _buffer_sizes(shapes):
+    sizes = [0, 0, 0]
+    for kind, shape in shapes:
+        sizes[kind] += math.prod(shape)
+    return sizes
+
+
+def lane_buffers(lanes, width, order, degree, columns):
+    """Return ``[(size, dtype)]`` of the three buffers :func:`lane_scratch` takes."""
+    sizes = _buffer_sizes(_lane_shapes(lanes, width, order, degree, columns))
+    return list(zip(sizes, _TYPES, strict=True))
 
 
 @jit(entry=False)

@@ -300,7 +300,7 @@ class Workspace:
             tables.bernoulli_table(self.logits, bernoulli)
         else:
             bernoulli = np.zeros((1, 1, DEGREE + 1))
-        return Head(prob=self.probabilities(), targets=self.targets, bernoulli=bernoulli)
+        return Head(self.probabilities(), self.targets, bernoulli)  # prob, targets, bernoulli
 
     def sample_losses(self):
         """Return each sample's loss, without the L2 term."""

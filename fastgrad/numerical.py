@@ -472,7 +472,8 @@ class Differences:
         )
         n_nodes = int(work.node_off[n_layers + 1])
         self.line_layers = self._line_layers()
-        series = self._batched_layers() or self.line_layers
+        self.batched_layers = self._batched_layers()
+        series = self.batched_layers or self.line_layers
         # shared by every run (and by the task ranges of a distributed check)
         self.lines_set_up = False
         hidden = [u for u in self.line_layers if u < n_layers]
@@ -527,8 +528,10 @@ class Differences:
 
     def _layer_series(self, t_start, t_stop):
         """Compute the series of the units of tasks ``t_start:t_stop`` that are batched."""
+        if not self.batched_layers:  # read once by prepare: most networks have none
+            return
         w = self.work
-        for u, units in self._units_by_layer(self._batched_layers(), t_start, t_stop):
+        for u, units in self._units_by_layer(self.batched_layers, t_start, t_stop):
             layer_series(self.network, self.head, self.tables, w.loss_code, self.epsilon, u, units)
 
     def _units_by_layer(self, layers, t_start=0, t_stop=None):
@@ -582,13 +585,13 @@ class Differences:
 
     def new_results(self):
         """Return zeroed :class:`~fastgrad.kernels.structures.Results` for these entries, tasks."""
-        n = self.size
-        return Results(
-            diff=np.zeros(n),
-            kinks=np.zeros(n, dtype=np.int32),
-            kink_width=self.scratch.zeros("kink_width", n),
-            unverifiable=self.scratch.zeros("unverifiable", n, dtype=np.bool_),
-            paths=np.zeros((self.n_tasks, len(PATH_NAMES)), dtype=np.int64),
+        n = int(self.entry_ptr[-1])
+        return Results(  # by position, in the order of its fields: built once per run
+            np.zeros(n),  # diff
+            np.zeros(n, dtype=np.int32),  # kinks
+            self.scratch.zeros("kink_width", n),
+            self.scratch.zeros("unverifiable", n, dtype=np.bool_),
+            np.zeros((self.task_layer.size, len(PATH_NAMES)), dtype=np.int64),  # paths
         )
 
     def run(self, t_start, t_stop, out):

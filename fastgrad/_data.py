@@ -28,23 +28,28 @@ def prepare_inputs(X, n_in, layout, copy=True):
     """
     check_layout(layout)
     array = as_float64("X", X)
-    expected = "(batch, %d)" % n_in if layout == "rows" else "(%d, batch)" % n_in
     if array.ndim != 2:
         raise ValueError(
-            f"X must be 2-D {expected} with layout={layout!r}; got shape {array.shape}"
+            f"X must be 2-D {_expected_inputs(n_in, layout)} with layout={layout!r}; "
+            f"got shape {array.shape}"
         )
     if layout == "columns":
         array = array.T
     if array.shape[1] != n_in:
         raise ValueError(
             f"X has shape {array.shape if layout == 'rows' else array.T.shape}; "
-            f"expected {expected} with layout={layout!r}: the network's input layer has "
-            f"{n_in} units"
+            f"expected {_expected_inputs(n_in, layout)} with layout={layout!r}: the network's "
+            f"input layer has {n_in} units"
         )
     if array.shape[0] == 0:
         raise ValueError("X holds no samples: the batch must have at least one")
     require_finite("X", array)
     return np.array(array, dtype=np.float64, order="C") if copy else array
+
+
+def _expected_inputs(n_in, layout):
+    """Return the shape ``X`` should have, as error messages write it."""
+    return "(batch, %d)" % n_in if layout == "rows" else "(%d, batch)" % n_in
 
 
 def _labels_to_one_hot(labels, n_out):

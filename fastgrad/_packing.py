@@ -337,12 +337,13 @@ class Packing:
             for name in self.names:
                 require_finite(prefix + name, arrays[name])
         out = [None]
-        for layer in range(1, len(self.sizes)):
-            weight = arrays[f"W{layer}"]
+        names = self.names  # W1, b1, W2, b2, ...: each layer's pair in turn
+        for w_name, b_name in zip(names[0::2], names[1::2], strict=True):
+            weight = arrays[w_name]
             if self.transposed:
                 # theta's layout, so that every product is the same BLAS call, to the bit
                 weight = np.ascontiguousarray(weight.T)
-            out.append((weight, arrays[f"b{layer}"].reshape(-1)))
+            out.append((weight, arrays[b_name].reshape(-1)))
         return tuple(out), bias_shapes, (None if self.transposed else flat)
 
     def pack(self, params, *, prefix="", what="params"):

@@ -346,7 +346,7 @@ class CheckReport:
         unverifiable = self._unverifiable_counts()
         levels = []
         for difference, largest, count, open_count in zip(
-            differences.tolist(), max_errors.tolist(), compared, unverifiable, strict=True
+            differences, max_errors.tolist(), compared, unverifiable, strict=True
         ):
             level = _worse_level(difference, largest, *levels_of)
             if (self.vanishing or count == 0 or open_count > 0) and level < _SUSPICIOUS:
@@ -460,7 +460,7 @@ class CheckReport:
         return math.sqrt(gap) / scale if scale > 0.0 else 0.0
 
     def _differences_of(self, squares, counts):
-        """Return :meth:`_difference` of every row of ``squares`` as a vector."""
+        """Return :meth:`_difference` of every row of ``squares``, a list of floats."""
         # one tensor at a time in Python's floats: the same correctly rounded operations as
         # numpy's, at less cost for the few tensors of a network
         floor = self.floor * self._unit
@@ -470,7 +470,7 @@ class CheckReport:
             least = floor * math.sqrt(count)
             scale = least if least > norms else norms  # max() as Python takes it, NaN included
             out.append(math.sqrt(gap) / scale if scale > 0.0 else 0.0)
-        return np.array(out)
+        return out
 
     def _unverifiable_counts(self):
         """Per tensor, computed entries that could not be compared (and block a pass): a list."""

@@ -461,32 +461,49 @@ class Differences:
         # the kernels' view of the workspace, built once for the runs that follow
         self.network = work.network
         self.head = work.head()
-        wt = scratch.empty("wt", work.theta.size)
-        tables.transpose_weights(work.theta, work.w_off, work.sizes, wt)
         n_layers = len(work.sizes) - 1
-        reach_in = scratch.empty("reach_in", (n_layers, work.batch))
-        nonzero_ptr = scratch.empty("nonzero_ptr", (n_layers, work.batch + 1), dtype=np.int64)
-        index = scratch.empty("nonzero_index", int(work.node_off[n_layers]), dtype=np.int64)
-        used = tables.input_tables(
-            work.acts, work.node_off, work.sizes, reach_in, nonzero_ptr, index
-        )
-        n_nodes = int(work.node_off[n_layers + 1])
         self.line_layers = self._line_layers()
         self.batched_layers = self._batched_layers()
         series = self.batched_layers or self.line_layers
+        wt, reach_in, nonzero_ptr, index, coefficients, ready = self._table_arrays(bool(series))
+        tables.transpose_weights(work.theta, work.w_off, work.sizes, wt)
+        used = tables.input_tables(
+            work.acts, work.node_off, work.sizes, reach_in, nonzero_ptr, index
+        )
         # shared by every run (and by the task ranges of a distributed check)
         self.lines_set_up = False
         hidden = [u for u in self.line_layers if u < n_layers]
         self.line_setup = LineSetup(self.network, min(hidden), scratch) if hidden else None
-        self.tables = Tables(
-            wt,
-            reach_in,
-            nonzero_ptr,
-            index[:used],
+        self.tables = Tables(wt, reach_in, nonzero_ptr, index[:used], coefficients, ready)
+        self.prepared = True
+
+    def _table_arrays(self, series):
+        """Return the working arrays of :class:`Tables`, ``series_ready`` zeroed.
+
+        ``(wt, reach_in, nonzero_ptr, nonzero_index, series, series_ready)``
+        from the scratch; one that keeps them hands back the same six for a
+        network and batch of the same shape without asking for each again.
+        """
+        work, scratch = self.work, self.scratch
+        n_layers = len(work.sizes) - 1
+        n_inner, n_nodes = work.node_off[n_layers : n_layers + 2].tolist()
+        shape = (work.theta.size, n_layers, work.batch, n_inner, n_nodes, series)
+        kept = scratch.views.get("tables")
+        if kept is not None and kept[0] == shape:
+            arrays = kept[1]
+            arrays[5].fill(0)
+            return arrays
+        arrays = (
+            scratch.empty("wt", work.theta.size),
+            scratch.empty("reach_in", (n_layers, work.batch)),
+            scratch.empty("nonzero_ptr", (n_layers, work.batch + 1), dtype=np.int64),
+            scratch.empty("nonzero_index", n_inner, dtype=np.int64),
             scratch.empty("series", (n_nodes if series else 0, ORDER + 1)),
             scratch.zeros("series_ready", n_nodes, dtype=np.int8),
         )
-        self.prepared = True
+        if scratch.limit and not scratch.overflowed:
+            scratch.views["tables"] = (shape, arrays)
+        return arrays
 
     def _batched_layers(self):
         """Node layers whose units' series are computed for the whole layer at once."""

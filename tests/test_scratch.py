@@ -260,3 +260,20 @@ def test_kept_views_are_let_go_of_with_the_arrays_they_view():
     scratch.empty("huge", 1 << 21)  # passes the limit: everything goes
     assert not scratch.views
     assert _lane_scratch(scratch, 1, 5) is not views
+
+
+@pytest.mark.parametrize("output, loss", [("softmax", None), ("sigmoid", "binary_cross_entropy")])
+def test_series_a_check_refuses_are_not_taken_from_the_last_checks_tables(output, loss):
+    # the first check certifies every logit's series; the second, with logits moved by
+    # tens, refuses some: none of the first check's may stand in for them
+    net = fg.MLP([3, 4, 2], hidden="tanh", output=output, **({"loss": loss} if loss else {}))
+    params = net.init("xavier_normal", seed=0)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(5, 3))
+    Y = np.array([0, 1, 0, 1, 1]) if output == "softmax" else (rng.random((5, 2)) < 0.5) * 1.0
+    fg.check(net, params, X * 1e-3, Y)
+    ours = fg.check(net, params, X * 30.0, Y, epsilon=0.3)
+    fresh = fg.check(net.replace(), params, X * 30.0, Y, epsilon=0.3)
+    assert_same_reports(ours, fresh)
+    paths = ours.details["paths"]
+    assert paths["series"] < sum(paths.values())  # some entries did leave the series path

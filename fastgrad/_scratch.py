@@ -56,15 +56,16 @@ class Scratch:
     A reused array holds what the last check left in it: :meth:`empty`
     promises nothing about its contents, :meth:`zeros` zeroes it.
 
-    :attr:`views` keeps, by name, structures of views of kept arrays (a
-    caller's, built once); it is emptied with the arrays, so that a
-    structure found there views arrays the scratch still keeps.
+    :meth:`group` keeps, by name, a caller's structure of kept arrays (or of
+    views of them), so that a check asks for it once rather than for each
+    array; the groups are let go of with the arrays, so that a group found
+    there holds arrays the scratch still keeps.
     """
 
     def __init__(self, limit=0):
         self.limit = int(limit)
         self._arrays = {}
-        self.views = {}
+        self._groups = {}
         self.nbytes = 0
         self.overflowed = False
 
@@ -93,13 +94,30 @@ class Scratch:
         # a new array of zeros comes from calloc: pages untouched until written
         return self._new(name, shape, dtype, np.zeros)
 
+    def group(self, name, key, build):
+        """Return the structure ``build()`` made the last time ``name`` was asked for with ``key``.
+
+        ``build`` makes it from this scratch's arrays (:meth:`empty`,
+        :meth:`zeros`); it is called again when ``key`` differs, when one
+        of those arrays was replaced or let go of since, and always when
+        the scratch keeps nothing. The structure comes back as it was left:
+        the caller zeroes what needs zeroing.
+        """
+        kept = self._groups.get(name)
+        if kept is not None and kept[0] == key:
+            return kept[1]
+        made = build()
+        if self.limit:  # not passed while building (a pass lets go of everything)
+            self._groups[name] = (key, made)
+        return made
+
     def _new(self, name, shape, dtype, allocate):
         """Return a new array from ``allocate``, kept under ``name`` when the limit allows."""
         shape = tuple(int(n) for n in shape)
         old = self._arrays.pop(name, None)
         if old is not None:
             self.nbytes -= old.nbytes
-            self.views.clear()  # some may view the old array
+            self._groups.clear()  # some may hold the old array
         array = allocate(shape, dtype=dtype)
         if self.nbytes + array.nbytes <= self.limit:
             self._arrays[name] = array
@@ -111,7 +129,7 @@ class Scratch:
     def overflow(self):
         """Let go of every kept array and keep none from now on (the limit was passed)."""
         self._arrays.clear()
-        self.views.clear()
+        self._groups.clear()
         self.nbytes = self.limit = 0
         self.overflowed = True
 

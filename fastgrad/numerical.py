@@ -367,20 +367,21 @@ def _lane_scratch(scratch, lanes, width):
     """Return zeroed :func:`lane_scratch` for the kernel, kept in ``scratch`` between checks.
 
     Its three buffers are the scratch's; the views of them are built once
-    and zeroed again by one ``fill`` per buffer.
+    (:meth:`Scratch.group <fastgrad._scratch.Scratch.group>`) and zeroed
+    again by one ``fill`` per buffer.
     """
-    kept = scratch.views.get("lanes")
-    if kept is not None and kept[0] == (lanes, width):
-        for buffer in kept[2]:
-            buffer.fill(0)
-        return kept[1]
-    buffers = tuple(
-        scratch.zeros(f"lanes_{kind}", size, dtype=dtype)
-        for kind, (size, dtype) in enumerate(lane_buffers(lanes, width, ORDER, DEGREE, COLUMNS))
-    )
-    views = lane_scratch(lanes, width, ORDER, DEGREE, COLUMNS, buffers)
-    if not scratch.overflowed and scratch.limit:
-        scratch.views["lanes"] = ((lanes, width), views, buffers)
+
+    def build():
+        sizes = lane_buffers(lanes, width, ORDER, DEGREE, COLUMNS)
+        buffers = tuple(
+            scratch.zeros(f"lanes_{kind}", size, dtype=dtype)
+            for kind, (size, dtype) in enumerate(sizes)
+        )
+        return lane_scratch(lanes, width, ORDER, DEGREE, COLUMNS, buffers), buffers
+
+    views, buffers = scratch.group("lanes", (lanes, width), build)
+    for buffer in buffers:
+        buffer.fill(0)
     return views
 
 
@@ -488,22 +489,22 @@ class Differences:
         n_layers = len(work.sizes) - 1
         n_inner, n_nodes = work.node_off[n_layers : n_layers + 2].tolist()
         shape = (work.theta.size, n_layers, work.batch, n_inner, n_nodes, series)
-        kept = scratch.views.get("tables")
-        if kept is not None and kept[0] == shape:
-            arrays = kept[1]
-            arrays[5].fill(0)
-            return arrays
-        arrays = (
+        arrays = scratch.group("tables", shape, lambda: self._new_table_arrays(series))
+        arrays[5].fill(0)
+        return arrays
+
+    def _new_table_arrays(self, series):
+        work, scratch = self.work, self.scratch
+        n_layers = len(work.sizes) - 1
+        n_inner, n_nodes = work.node_off[n_layers : n_layers + 2].tolist()
+        return (
             scratch.empty("wt", work.theta.size),
             scratch.empty("reach_in", (n_layers, work.batch)),
             scratch.empty("nonzero_ptr", (n_layers, work.batch + 1), dtype=np.int64),
             scratch.empty("nonzero_index", n_inner, dtype=np.int64),
             scratch.empty("series", (n_nodes if series else 0, ORDER + 1)),
-            scratch.zeros("series_ready", n_nodes, dtype=np.int8),
+            scratch.empty("series_ready", n_nodes, dtype=np.int8),
         )
-        if scratch.limit and not scratch.overflowed:
-            scratch.views["tables"] = (shape, arrays)
-        return arrays
 
     def _batched_layers(self):
         """Node layers whose units' series are computed for the whole layer at once."""
@@ -603,11 +604,19 @@ class Differences:
     def new_results(self):
         """Return zeroed :class:`~fastgrad.kernels.structures.Results` for these entries, tasks."""
         n = int(self.entry_ptr[-1])
+        scratch = self.scratch
+        kink_width, unverifiable = scratch.group(
+            "results",
+            n,
+            lambda: (scratch.empty("kink_width", n), scratch.empty("unverifiable", n, np.bool_)),
+        )
+        kink_width.fill(0)
+        unverifiable.fill(False)
         return Results(  # by position, in the order of its fields: built once per run
             np.zeros(n),  # diff
             np.zeros(n, dtype=np.int32),  # kinks
-            self.scratch.zeros("kink_width", n),
-            self.scratch.zeros("unverifiable", n, dtype=np.bool_),
+            kink_width,
+            unverifiable,
             np.zeros((self.task_layer.size, len(PATH_NAMES)), dtype=np.int64),  # paths
         )
 

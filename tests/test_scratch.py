@@ -249,7 +249,31 @@ def test_the_kernels_lane_scratch_is_kept_and_zeroed_again_for_the_next_check():
     assert _lane_scratch(scratch, 2, 6).jet_layers.shape[-1] == 6
     unkept = Scratch()
     assert _lane_scratch(unkept, 1, 5) is not _lane_scratch(unkept, 1, 5)
-    assert not unkept.views
+    assert not unkept._groups
+
+
+def test_a_group_is_built_again_for_another_key_or_once_an_array_of_it_is_replaced():
+    scratch = Scratch(limit=1 << 20)
+    built = []
+
+    def build(n):
+        def make():
+            built.append(n)
+            return scratch.empty("a", n), scratch.zeros("b", 2)
+
+        return make
+
+    first = scratch.group("g", 3, build(3))
+    assert scratch.group("g", 3, build(3)) is first and built == [3]
+    assert scratch.group("g", 4, build(4))[0].shape == (4,) and built == [3, 4]
+    scratch.empty("b", 5)  # replaces an array of the group
+    again = scratch.group("g", 4, build(4))
+    assert again[1].shape == (2,) and built == [3, 4, 4]
+    # a scratch that keeps nothing builds every time
+    unkept = Scratch()
+    unkept.group("g", 3, lambda: unkept.empty("a", 3))
+    unkept.group("g", 3, lambda: unkept.empty("a", 3))
+    assert not unkept._groups
 
 
 def test_kept_views_are_let_go_of_with_the_arrays_they_view():
@@ -258,7 +282,7 @@ def test_kept_views_are_let_go_of_with_the_arrays_they_view():
     scratch = Scratch(limit=1 << 20)
     views = _lane_scratch(scratch, 1, 5)
     scratch.empty("huge", 1 << 21)  # passes the limit: everything goes
-    assert not scratch.views
+    assert not scratch._groups
     assert _lane_scratch(scratch, 1, 5) is not views
 
 

@@ -763,7 +763,9 @@ class Differences:
             kinks = kinks.astype(np.int32, copy=False)
             if size <= SMALL_REORDER:
                 order = _theta_order(sizes)
-                numerical, kink_counts, checked = values[order], kinks[order], computed[order]
+                numerical, kink_counts = values[order], kinks[order]
+                # every entry computed: the mask is the same in either order
+                checked = computed if everything else computed[order]
             else:
                 numerical = to_theta_order(values, sizes)
                 kink_counts = to_theta_order(kinks, sizes)
@@ -841,7 +843,8 @@ class Differences:
         keeps them for the next check instead of freeing them.
         """
         if self.prepared:
-            self.tables = Tables(np.empty(0), *self.tables[1:])
+            if not self.scratch.limit:  # a scratch that keeps them holds them anyway
+                self.tables = Tables(np.empty(0), *self.tables[1:])
             self.line_setup = None
             self.prepared = False
 

@@ -341,7 +341,6 @@ class CheckReport:
         self.difference = self._difference(np.add.reduce(squares, axis=0), sum(compared))
         differences = self._differences_of(squares, compared)
         # a network has a few tensors: their verdicts in Python's floats and ints
-        classify = thresholds.classify
         levels_of = (thresholds.correct, thresholds.acceptable, thresholds.suspicious)
         unverifiable = self._unverifiable_counts()
         levels = []
@@ -354,7 +353,7 @@ class CheckReport:
             levels.append(level)
         self._differences = differences
         self._verdicts = [_VERDICTS[level] for level in levels]
-        verdict = max(max(levels), int(classify(self.difference)))
+        verdict = max(max(levels), _worse_level(self.difference, self.difference, *levels_of))
         self.reasons = [*reasons, *self._inconclusive_reasons(compared)]
         self._extra_hints = list(hints)
         if self.reasons:
@@ -398,7 +397,7 @@ class CheckReport:
             nothing if self._kink_hi is None else self._kink_hi,
             flagged,
         )
-        judged = np.empty(self._kink_index.size)
+        judged = np.empty(self._kink_index.size) if self._kink_index.size else nothing
         # the judge's four per-entry flags, rows of one array
         self._open, self._used, self._unverified, self._not_finite = np.empty((4, size), dtype=bool)
         self._counts = np.empty((len(self._bounds) - 1, 3), dtype=np.int64)

@@ -148,6 +148,7 @@ class Workspace:
         self._layers = layers
         self._packed = packed
         self._probabilities = None
+        self._network = None  # the last Network built (see _arrays)
         self.targets = targets
         self.batch = inputs.shape[0]
         params = _exact_key(net.activation_parameters)
@@ -225,6 +226,7 @@ class Workspace:
         state["_layers"] = state["_packed"] = None
         state["buffers"] = None
         state["_blocks"] = None  # views of this process's buffers: made again from the copies
+        state["_network"] = None  # holds them too; built again from the copies
         return state
 
     @property
@@ -241,16 +243,22 @@ class Workspace:
 
     @property
     def network(self):
-        """The flat arrays as the kernels take them, built from the attributes each time.
+        """The flat arrays as the kernels take them, built from the attributes.
 
-        A :class:`~fastgrad.kernels.structures.Network`; built here only, and
-        on demand so that it always holds the arrays the attributes hold (a
-        copy made by unpickling replaces them).
+        A :class:`~fastgrad.kernels.structures.Network`; built here only, on
+        demand, and kept while ``theta`` is the same array (the passes and the
+        kernels of one check ask for it several times). A copy made by
+        unpickling builds its own from the arrays it received.
         """
         return self._arrays(self.theta)
 
     def _arrays(self, theta):
-        return Network(  # by position, in the order of its fields: a check builds it often
+        # a check asks for it several times with the same theta (the passes, the kernels):
+        # the arrays are set with the workspace (or by unpickling, which drops the last one)
+        network = self._network
+        if network is not None and network.theta is theta:
+            return network
+        network = self._network = Network(  # by position, in the order of its fields
             theta,
             self.w_off,
             self.b_off,
@@ -262,6 +270,7 @@ class Workspace:
             self.acts,
             self.pre,
         )
+        return network
 
     def block(self, buffer, u):
         """Return node layer ``u``'s ``(batch, sizes[u])`` view of a per-unit buffer."""

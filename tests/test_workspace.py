@@ -8,6 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from strategies import build_case, cases
 
+import fastgrad as fg
 from fastgrad._data import prepare_inputs, prepare_targets
 from fastgrad._workspace import Workspace
 from fastgrad.kernels import dense
@@ -214,3 +215,20 @@ def test_a_call_after_one_with_dropout_masks_is_the_call_of_a_fresh_network():
         ours, fresh = calls[name](net), calls[name](net.replace())
         for key, value in fresh.items():
             np.testing.assert_array_equal(ours[key], value, err_msg=name)
+
+
+def test_the_kernels_network_is_kept_for_one_theta_and_holds_a_copys_own_arrays():
+    net = fg.MLP([3, 4, 2], hidden="tanh")
+    params = net.init("xavier_normal", seed=0)
+    X, y = np.random.default_rng(0).normal(size=(5, 3)), np.array([0, 1, 0, 1, 1])
+    work, _ = net.workspace(params, X, y)
+    passes = work._pass_arrays()
+    assert work._pass_arrays() is passes  # the passes' own, theta not yet packed
+    network = work.network
+    assert network.theta is work.theta and work.network is network
+    assert [a is b for a, b in zip(network[1:], passes[1:], strict=True)] == [True] * 9
+    # a copy (a cluster worker's) may have its arrays replaced before it builds its own
+    received = pickle.loads(pickle.dumps(work))
+    received.acts = received.acts.copy()
+    assert received.network.acts is received.acts
+    assert received.network.theta is received.theta

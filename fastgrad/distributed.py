@@ -184,6 +184,8 @@ def task_range(differences, t_start, t_stop):
     part.entry_input = differences.entry_input[e_start:e_stop]
     part.entries = differences.entries[e_start:e_stop]
     part.is_weight = differences.is_weight[e_start:e_stop]
+    if not differences.full:  # a full check's part carries every unit of a layer it reaches
+        part.layers_in_series = set()  # the series of its own tasks' units
     return part
 
 

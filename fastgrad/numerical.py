@@ -473,6 +473,7 @@ class Differences:
         )
         # shared by every run (and by the task ranges of a distributed check)
         self.lines_set_up = False
+        self.layers_in_series = set()  # the batched layers whose series are computed
         hidden = [u for u in self.line_layers if u < n_layers]
         self.line_setup = LineSetup(self.network, min(hidden), scratch) if hidden else None
         self.tables = Tables(wt, reach_in, nonzero_ptr, index[:used], coefficients, ready)
@@ -545,11 +546,20 @@ class Differences:
             )
 
     def _layer_series(self, t_start, t_stop):
-        """Compute the series of the units of tasks ``t_start:t_stop`` that are batched."""
+        """Compute the series of the batched layers that tasks ``t_start:t_stop`` move.
+
+        Each such layer once, for the units of all the tasks at once, by the first run that
+        moves it: a unit's series goes through matrix products whose last bits depend on
+        the other columns of the product (BLAS's blocking), so the units carried together
+        must not depend on the task ranges, which follow the thread count
+        (:meth:`chunks`).
+        """
         if not self.batched_layers:  # read once by prepare: most networks have none
             return
         w = self.work
-        for u, units in self._units_by_layer(self.batched_layers, t_start, t_stop):
+        moved = {u for u, _ in self._units_by_layer(self.batched_layers, t_start, t_stop)}
+        for u, units in self._units_by_layer(sorted(moved - self.layers_in_series)):
+            self.layers_in_series.add(u)
             layer_series(self.network, self.head, self.tables, w.loss_code, self.epsilon, u, units)
 
     def _units_by_layer(self, layers, t_start=0, t_stop=None):

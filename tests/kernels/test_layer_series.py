@@ -436,3 +436,20 @@ def test_identical_results_for_any_thread_count_and_any_chunks(dropout, monkeypa
         np.testing.assert_array_equal(values, first[1], err_msg=f"{threads} threads")
         np.testing.assert_array_equal(ready, first[3])
         assert paths == first[2]
+
+
+@pytest.mark.threads
+def test_task_ranges_of_any_size_give_the_same_values(monkeypatch):
+    # the products' last bits depend on the columns carried together; the ranges on the threads
+    monkeypatch.setattr(numerical, "SERIAL_WORK", 0)
+    hidden = ["sigmoid", "softplus", "sigmoid", "softplus"]
+    net, params, X, Y = case([3, 41, 30, 37, 5, 7], hidden, "sigmoid", batch=5, seed=0)
+    work, _ = net.workspace(params, X, Y)
+    whole, _, _ = Differences(work, DEFAULT_EPSILON).compute()
+    for threads in range(1, min(3, numba.config.NUMBA_NUM_THREADS) + 1):
+        with numba_threads(threads):
+            for n_chunks in (3, 100):
+                diff = Differences(work, DEFAULT_EPSILON)
+                assert len(diff.chunks(n_chunks)) > 1
+                values, _, _ = diff.compute(n_chunks=n_chunks)
+                np.testing.assert_array_equal(values, whole, err_msg=f"{threads}, {n_chunks}")

@@ -25,7 +25,7 @@ multiply-adds instead of one ``exp`` per class.
 import math
 
 from ._jit import jit
-from .losses import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE
+from .losses import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE, bernoulli_gradient
 
 DEGREE = 9
 """Highest power kept. The tail bound ``(2 RADIUS / pi) ** DEGREE`` is 1.7e-20 of the leading
@@ -107,9 +107,6 @@ def line_coefficients(loss_code, z, prob, y, direction, bernoulli, mu, kappa, co
     """
     n_out = z.shape[0]
     coef[:] = 0.0
-    y_dot_u = 0.0
-    for k in range(n_out):
-        y_dot_u += y[k] * direction[k]
     if loss_code == MSE:
         square = 0.0
         for k in range(n_out):
@@ -120,16 +117,17 @@ def line_coefficients(loss_code, z, prob, y, direction, bernoulli, mu, kappa, co
     spread = 0.0
     if loss_code == BINARY_CROSS_ENTROPY:
         for k in range(n_out):
-            power = 1.0
-            for n in range(1, DEGREE + 1):
+            # the first order is (q - y) u, formed without 1 - tiny (bernoulli_gradient)
+            coef[1] += bernoulli_gradient(z[k], y[k]) * direction[k]
+            power = direction[k]
+            for n in range(2, DEGREE + 1):
                 power *= direction[k]
                 coef[n] += bernoulli[k, n] * power
             spread = max(spread, abs(direction[k]))
         factorial = 1.0
-        for n in range(1, DEGREE + 1):
+        for n in range(2, DEGREE + 1):
             factorial *= n
             coef[n] /= factorial
-        coef[1] -= y_dot_u
     elif loss_code == CROSS_ENTROPY:
         # about the likeliest output's u, whose term is then exactly zero: a confident
         # output (p = 1 - tiny) leaves the others' tiny p in the mean, not 1 - p

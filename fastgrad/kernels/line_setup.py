@@ -53,7 +53,7 @@ from .activations import derivative, is_kinked, is_piecewise_linear
 from .dense import node_block
 from .jets import ORDER, activation_jet, loss_jet, reach
 from .layer_series import READY, REFUSED
-from .losses import BINARY_CROSS_ENTROPY, MSE
+from .losses import BINARY_CROSS_ENTROPY, MSE, bernoulli_gradient
 from .unit_series import JET_REACH, SAFETY, _breaks_at_zero, _jet_reach, tail_fits
 
 UNIT_ROUNDING = 2.0**-53
@@ -192,9 +192,6 @@ def linear_loss_series(loss_code, z, prob, y, w, bernoulli, out):
     n_out = z.shape[0]
     for n in range(ORDER + 1):
         out[n] = 0.0
-    y_dot_w = 0.0
-    for c in range(n_out):
-        y_dot_w += y[c] * w[c]
     if loss_code == MSE:
         square = 0.0
         for c in range(n_out):
@@ -204,15 +201,16 @@ def linear_loss_series(loss_code, z, prob, y, w, bernoulli, out):
         return
     if loss_code == BINARY_CROSS_ENTROPY:
         for c in range(n_out):
-            power = 1.0
-            for n in range(1, ORDER + 1):
+            # the first order is (q - y) w, formed without 1 - tiny (bernoulli_gradient)
+            out[1] += bernoulli_gradient(z[c], y[c]) * w[c]
+            power = w[c]
+            for n in range(2, ORDER + 1):
                 power *= w[c]
                 out[n] += bernoulli[c, n] * power
         factorial = 1.0
-        for n in range(1, ORDER + 1):
+        for n in range(2, ORDER + 1):
             factorial *= n
             out[n] /= factorial
-        out[1] -= y_dot_w
         return
     # the moments about the likeliest output's w: its term is exactly zero, so that a
     # confident output (p = 1 - tiny) leaves the others' tiny p, not 1 - p, in the mean;

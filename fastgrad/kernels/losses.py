@@ -88,6 +88,21 @@ def logit_gradient(code, z, y, out):
 
 
 @jit(entry=False, refcount=False)
+def bernoulli_gradient(z, y):
+    """Return ``sigmoid(z) - y``, binary cross-entropy's ``d loss / d z`` of one output.
+
+    For ``z > 0`` as ``(1 - y) - sigmoid(-z)``: a confident output (``sigmoid(z) = 1 -
+    tiny``, ``y = 1``) keeps the tiny value rather than the rounding of ``1 - tiny``.
+    """
+    s, c = sigmoid_pair(z)
+    if not z > 0.0:
+        return s - y
+    gap = 1.0 - y
+    # apart: reassociation would turn (1 - y) - c into (1 - c) - y
+    return -c if gap == 0.0 else gap - c
+
+
+@jit(entry=False, refcount=False)
 def loss_difference(code, z, prob, y, dz):
     """Return ``loss(z + dz) - loss(z)`` for one sample, without cancellation.
 

@@ -161,7 +161,8 @@ def adjoints_after(net, head, loss_code, u, weights):
     n_layers = sizes.size - 1
     batch = net.masks[net.node_off[1] : net.node_off[2]].size // sizes[1]
     delta = np.empty((batch, sizes[n_layers]))
-    logit_adjoints(head, loss_code, delta)
+    logits = net.pre[net.node_off[n_layers] : net.node_off[n_layers + 1]]
+    logit_adjoints(head, loss_code, logits.reshape(batch, sizes[n_layers]), delta)
     adjoints = {}
     for k in range(n_layers - 1, u - 1, -1):
         adjoints[k] = delta @ weights[k + 1]

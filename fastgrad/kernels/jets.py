@@ -171,6 +171,13 @@ def loss_jet(loss_code, z, prob, y, w, out, e, s, log):
     jet is taken to order ``top = len(out) - 1 <= ORDER`` (the rows of ``w``
     past it are not read); ``e``, ``s`` and ``log`` are scratch of length
     ``len(out)``.
+
+    A confident prediction's loss moves by a small difference of large terms (``p - y``
+    with ``p`` close to ``y``); the jets are written so that those terms are not formed:
+    softmax cross-entropy's logits are moved by the targets' mean of their jets first
+    (``loss = W log sum_c p_c exp(w_c - m)`` with ``m = sum_c y_c w_c / W``, so the
+    target's own term of a one-hot row is constant), and binary cross-entropy with ``p >
+    1/2`` is ``(1 - y) w + log(1 + (1 - p) (exp(-w) - 1))``, ``1 - p`` from the logit.
     """
     n_out = z.shape[0]
     top = out.shape[0] - 1
@@ -187,31 +194,43 @@ def loss_jet(loss_code, z, prob, y, w, out, e, s, log):
         return
     if loss_code == BINARY_CROSS_ENTROPY:
         for c in range(n_out):
+            # log(1 + q (exp(w) - 1)) - y w: the series of 1 + q (E - 1); for q > 1/2 the
+            # same of -w and 1 - q, plus (1 - y) w
+            q, sign = prob[c], 1.0
+            if q > 0.5:
+                q, sign = sigmoid_pair(z[c])[1], -1.0
             for n in range(top + 1):
-                e[n] = w[n, c]
+                e[n] = sign * w[n, c]
             exp_jet(e, 1.0, s)
-            # log(1 + q (exp(w) - 1)): the series of 1 + q (E - 1)
             s[0] = 1.0
             for n in range(1, top + 1):
-                s[n] *= prob[c]
+                s[n] *= q
             log_jet(s, log)
+            linear = 1.0 - y[c] if sign < 0.0 else -y[c]
             for n in range(1, top + 1):
-                out[n] += log[n] - y[c] * w[n, c]
+                out[n] += log[n] + linear * w[n, c]
         return
     weight = 0.0
     for c in range(n_out):
         weight += y[c]
+    if weight == 0.0:  # no target: the loss is 0 whatever the logits
+        return
+    # the targets' mean of the logits' jets, held in out until the end
+    for c in range(n_out):
+        for n in range(1, top + 1):
+            out[n] += y[c] * w[n, c]
+    for n in range(1, top + 1):
+        out[n] /= weight
     for n in range(top + 1):
         s[n] = 0.0
     for c in range(n_out):
-        for n in range(top + 1):
-            e[n] = w[n, c]
+        e[0] = 0.0
+        for n in range(1, top + 1):
+            e[n] = w[n, c] - out[n]
         exp_jet(e, prob[c], log)
         for n in range(top + 1):
             s[n] += log[n]
-        for n in range(1, top + 1):
-            out[n] -= y[c] * w[n, c]
     s[0] = 1.0
     log_jet(s, log)
     for n in range(1, top + 1):
-        out[n] += weight * log[n]
+        out[n] = weight * log[n]

@@ -139,12 +139,16 @@ def gathers_cubic(adjoint):
 
 
 @jit()
-def logit_adjoints(head, loss_code, out):
+def logit_adjoints(head, loss_code, logits, out):
     """Write ``dloss_b / dZ_L[b]``, the logits' adjoints of each sample's loss, into ``out``.
 
     The first order of :func:`~fastgrad.kernels.jets.loss_jet`: ``W prob - y`` for softmax
     cross-entropy (``W = sum_c y_c``), ``prob - y`` for binary cross-entropy and for mse
-    (whose ``prob`` is the logits themselves); ``out`` is ``(batch, n_out)``.
+    (whose ``prob`` is the logits themselves); ``logits`` and ``out`` are ``(batch,
+    n_out)``. A probability above 1/2 is not subtracted from its target: ``W p_c - y_c =
+    (W - y_c) - W (1 - p_c)``, with ``1 - p_c`` the sum of the other classes' probabilities
+    (softmax) or ``sigmoid(-z_c)``, so that a confident prediction's small adjoint is
+    accurate.
     """
     prob = head.prob
     targets = head.targets
@@ -155,7 +159,20 @@ def logit_adjoints(head, loss_code, out):
             for c in range(out.shape[1]):
                 weight += targets[b, c]
         for c in range(out.shape[1]):
-            out[b, c] = weight * prob[b, c] - targets[b, c]
+            p = prob[b, c]
+            if loss_code == MSE or not p > 0.5:
+                out[b, c] = weight * p - targets[b, c]
+                continue
+            if loss_code == CROSS_ENTROPY:
+                rest = 0.0
+                for k in range(out.shape[1]):
+                    if k != c:
+                        rest += prob[b, k]
+            else:
+                rest = sigmoid_pair(logits[b, c])[1]
+            gap = weight - targets[b, c]
+            # apart: the compiler may reassociate (W - y) - W r into (W - W r) - y
+            out[b, c] = -weight * rest if gap == 0.0 else gap - weight * rest
 
 
 @jit(parallel=True)

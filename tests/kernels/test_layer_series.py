@@ -1,15 +1,17 @@
 """The series of all units of a smooth layer at once, against the one-unit series and references."""
 
+import mp_reference
 import mpmath
 import numba
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from networks import case, extended_flat
+from networks import case, extended_flat, naive_args
 from one_unit import one_unit_series
 from threads import numba_threads
 
+import fastgrad as fg
 from fastgrad import _layer_series, numerical
 from fastgrad.kernels import layer_series as ls
 from fastgrad.kernels.jets import ORDER
@@ -453,3 +455,28 @@ def test_task_ranges_of_any_size_give_the_same_values(monkeypatch):
                 assert len(diff.chunks(n_chunks)) > 1
                 values, _, _ = diff.compute(n_chunks=n_chunks)
                 np.testing.assert_array_equal(values, whole, err_msg=f"{threads}, {n_chunks}")
+
+
+@pytest.mark.parametrize("hidden", ["tanh", "relu"])
+@pytest.mark.parametrize("output", ["softmax", "sigmoid"])
+@pytest.mark.parametrize("gap", [30.0, 50.0])
+def test_confident_predictions_keep_the_differences_exact(hidden, output, gap):
+    # the loss moves by p - y with p within e^-gap of y: no series may form p - y
+    rng = np.random.default_rng(0)
+    net = fg.MLP([2, 3, 3], hidden=hidden, output=output)
+    params = {
+        "W1": rng.normal(size=(3, 2)),
+        "b1": rng.normal(size=3) * 0.1,
+        "W2": rng.normal(size=(3, 3)),
+        "b2": np.array([gap, -gap, gap]) if output == "sigmoid" else np.array([gap, 0.0, 0.0]),
+    }
+    X = rng.normal(size=(2, 2))
+    Y = np.array([[1.0, 0.0, 1.0 if output == "sigmoid" else 0.0]] * 2)
+    work, diff = prepared(net, params, X, Y, DEFAULT_EPSILON)
+    values, _, _ = diff.compute()
+    assert diff.paths["direct"] == 0
+    sizes, names, output, l2, masks = naive_args(net, X)
+    ref = mp_reference.centered_differences(
+        sizes, names, output, l2, params, X, Y, masks, DEFAULT_EPSILON
+    )[diff.entries]
+    assert np.abs(values - ref).max() <= 1e-10 * np.abs(ref).max()

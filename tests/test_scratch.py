@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from strategies import build_case, cases, random_params
 
 import fastgrad as fg
-from fastgrad import _scratch
+from fastgrad import _progress, _scratch
 from fastgrad._scratch import Scratch
 
 # a large step crosses kinks (and writes the kink widths); its advice is not under test here
@@ -164,6 +164,47 @@ def test_checks_from_threads_at_once_never_share_arrays():
     with ThreadPoolExecutor(max_workers=4) as pool:
         assert all(pool.map(many, range(4)))
     assert len(net._scratches) == 1
+
+
+def test_a_check_interrupted_from_its_progress_leaves_the_next_checks_to_the_bit(monkeypatch):
+    # Ctrl-C from the progress callback after a few chunks: the kernel's tables, lanes and
+    # kink widths hold a part-done check's values, and the next checks must not read them
+    monkeypatch.setattr(_progress, "PROGRESS_WORK", 10)
+    case = build_case([5, 24, 16, 3], "relu", "ce_labels", l2=0.1, batch=12, seed=5)
+    net, args = case.net, (case.X_given, case.Y_given)
+    other = random_params(case.sizes, np.random.default_rng(8), "flat")
+    calls = []
+
+    def interrupt(done, total):
+        calls.append(done)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    partial = fg.check(net, other, *args, epsilon=0.05, threads=1, progress=interrupt)
+    assert partial.partial and len(calls) == 2
+    assert len(net._scratches) == 1
+    for params, epsilon in ((case.params, 1e-6), (other, 0.05)):
+        ours = fg.check(net, params, *args, epsilon=epsilon)
+        fresh = fg.check(net.replace(), params, *args, epsilon=epsilon)
+        assert not ours.partial
+        assert_same_reports(ours, fresh)
+
+
+def test_parameters_changed_in_place_between_checks_are_read_again():
+    # the same dict and the same array objects, new values: nothing may be keyed by identity
+    case = build_case([4, 9, 6, 3], "tanh", "ce_labels", l2=0.2, batch=7, seed=6)
+    net, args = case.net, (case.X_given, case.Y_given)
+    params = {name: np.array(value) for name, value in case.params.items()}
+    fg.check(net, params, *args)
+    for name, value in params.items():
+        value *= 1.5 if name.startswith("W") else -1.0
+    ours = fg.check(net, params, *args)
+    fresh = fg.check(net.replace(), {k: v.copy() for k, v in params.items()}, *args)
+    assert_same_reports(ours, fresh)
+    params["W2"] = params["W2"] + 0.25  # one array replaced in the same dict
+    ours = fg.check(net, params, *args)
+    fresh = fg.check(net.replace(), {k: v.copy() for k, v in params.items()}, *args)
+    assert_same_reports(ours, fresh)
 
 
 def test_a_network_keeps_a_checks_arrays_only_when_they_fit_the_limit(monkeypatch):

@@ -7,6 +7,7 @@ import io
 import json
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -105,6 +106,39 @@ def test_a_direct_call_takes_each_argument_type_to_its_own_overload():
     assert len(call._entries) == len(cases)  # the two strided views share one type
     # and the first overload still serves its own types, to the bit
     assert np.array_equal(call(base, scale), _weighted_rows(base, scale))
+
+
+@jit()
+def _shifted(x, shift):
+    """``x`` plus ``shift.by``, in the type numba gives the sum (the scalar's type decides)."""
+    return x + shift.by
+
+
+_Shift = collections.namedtuple("_Shift", "by")
+
+
+def test_direct_calls_from_threads_keep_scalars_of_each_type_to_their_own_overload():
+    # Python bool, int and float, numpy scalars and 0-d arrays in a named tuple: learned
+    # and served from several threads at once, each call as the dispatcher answers it
+    call = _jit.DirectCall(_shifted)
+    x = np.array([1, 2], dtype=np.int8)
+    shifts = [True, 3, 2.5, np.int8(3), np.float32(0.5), np.uint64(7), np.array(1.5)]
+    arguments = [(x, _Shift(by)) for by in shifts] + [(np.array(4.0), _Shift(2))]
+    expected = [_shifted(*args) for args in arguments]
+
+    def calls(start):
+        for n in range(60):
+            i = (start + n) % len(arguments)
+            got, want = call(*arguments[i]), expected[i]
+            if type(got) is not type(want) or np.asarray(got).dtype != np.asarray(want).dtype:
+                return False
+            if not np.array_equal(got, want):
+                return False
+        return True
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert all(pool.map(calls, range(8)))
+    assert len({np.asarray(result).dtype for result in expected}) > 3  # the types differ indeed
 
 
 def test_a_direct_call_raises_as_the_dispatcher_does():

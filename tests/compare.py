@@ -59,6 +59,7 @@ class Values:
     A: list  # hidden layers only: A[0] belongs to the first hidden layer
     output: np.ndarray
     grads: dict
+    deltas: dict  # {u: dJ/dZ_u} of the data term, (batch, sizes[u]), with the 1/m
 
 
 def reference(case):
@@ -75,6 +76,10 @@ def reference(case):
         A=[a.astype(np.float64) for a in A[1:]],
         output=naive.output_function(case.output, Z[-1]).astype(np.float64),
         grads={key: value.astype(np.float64) for key, value in naive.gradients(*args).items()},
+        deltas={
+            u: value.astype(np.float64)
+            for u, value in naive.deltas(case.sizes, case.hidden, case.output, *args[4:]).items()
+        },
     )
 
 
@@ -120,14 +125,21 @@ def rounding_scale(case):
     loss = per_sample.mean() + case.l2 / (2 * m) * penalty
 
     delta = (weight * out_size + Y) / m
-    grads = {}
+    grads, deltas = {}, {}
     for layer in range(n_layers, 0, -1):
+        deltas[layer] = delta
         grads[f"dW{layer}"] = delta.T @ a_sizes[layer - 1] + case.l2 / m * W[layer]
         grads[f"db{layer}"] = delta.sum(axis=0)
         if layer > 1:
             delta = (delta @ W[layer]) * np.abs(case.masks[layer - 2]) * slopes[layer - 2]
     return Values(
-        loss=loss, sample_losses=per_sample, Z=z_sizes, A=a_sizes[1:], output=out_size, grads=grads
+        loss=loss,
+        sample_losses=per_sample,
+        Z=z_sizes,
+        A=a_sizes[1:],
+        output=out_size,
+        grads=grads,
+        deltas=deltas,
     )
 
 

@@ -115,11 +115,14 @@ def loss(sizes, hidden, output, l2, params, X, Y, masks):
     return per_sample_loss(output, Z[-1], Y).mean() + l2 / (2 * m) * penalty
 
 
-def gradients(sizes, hidden, output, l2, params, X, Y, masks):
-    """Backpropagation written out layer by layer; returns dW1, db1, ..."""
+def deltas(sizes, hidden, output, params, X, Y, masks):
+    """Return ``{u: dJ/dZ_u}`` of the data term for every layer, each ``(batch, sizes[u])``.
+
+    ``J`` is the mean over the batch, so row ``b`` is ``(1/m) dloss_b / dZ_u[b]``.
+    """
     n_layers = len(sizes) - 1
     m = X.shape[0]
-    Z, A = forward(sizes, hidden, params, X, masks)
+    Z, _ = forward(sizes, hidden, params, X, masks)
     logits = Z[-1]
     if output == "identity":
         dz = logits - Y
@@ -128,15 +131,24 @@ def gradients(sizes, hidden, output, l2, params, X, Y, masks):
     else:
         e = np.exp(logits - logits.max(axis=1, keepdims=True))
         dz = (e / e.sum(axis=1, keepdims=True)) * Y.sum(axis=1, keepdims=True) - Y
-    dz = dz / m
+    out = {n_layers: dz / m}
+    for layer in range(n_layers, 1, -1):
+        da = out[layer] @ params[f"W{layer}"]
+        out[layer - 1] = (
+            da * masks[layer - 2] * activation_derivative(hidden[layer - 2], Z[layer - 2])
+        )
+    return out
+
+
+def gradients(sizes, hidden, output, l2, params, X, Y, masks):
+    """Backpropagation written out layer by layer; returns dW1, db1, ..."""
+    m = X.shape[0]
+    _, A = forward(sizes, hidden, params, X, masks)
     grads = {}
-    for layer in range(n_layers, 0, -1):
+    for layer, dz in deltas(sizes, hidden, output, params, X, Y, masks).items():
         W = params[f"W{layer}"]
         grads[f"dW{layer}"] = dz.T @ A[layer - 1] + l2 / m * W
         grads[f"db{layer}"] = dz.sum(axis=0).reshape(np.shape(params[f"b{layer}"]))
-        if layer > 1:
-            da = dz @ W
-            dz = da * masks[layer - 2] * activation_derivative(hidden[layer - 2], Z[layer - 2])
     return grads
 
 

@@ -317,6 +317,15 @@ def diagnose(
     -------
     DiagnosisResult
 
+    Raises
+    ------
+    TypeError
+        ``batch`` or ``seed`` not an integer.
+    ValueError
+        An unknown activation or initializer, ``batch < 1``, a ``batch`` too
+        large for a random batch of that size in memory, a negative ``seed``,
+        or ``limits`` not ``0 < low < 1 < high``.
+
     Examples
     --------
     >>> import fastgrad as fg
@@ -337,7 +346,10 @@ def diagnose(
     if not 0 < low < 1 < high:
         raise ValueError(f"limits must satisfy 0 < low < 1 < high; got {limits!r}")
     if X is None:
-        X, Y = random_batch(net, batch, seed)
+        try:
+            X, Y = random_batch(net, batch, seed)
+        except (ValueError, MemoryError) as exc:  # numpy's largest dimension, or no room
+            raise ValueError(f"batch = {batch} is too large for a random batch: {exc}") from None
     elif Y is None:
         Y = random_batch(net, np.shape(X)[0], seed)[1]
     runs = {}

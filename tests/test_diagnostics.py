@@ -161,6 +161,8 @@ def test_user_batch_and_random_targets():
         ({"init": ["he_normal", "he_normal"]}, "distinct"),
         ({"limits": (2, 10)}, "limits"),
         ({"hidden": "swish"}, "unknown hidden activation"),
+        ({"batch": 2**63}, "batch = 9223372036854775808 is too large"),
+        ({"batch": 10**400}, "batch = 1000.* is too large"),
     ],
 )
 def test_bad_input_raises_value_error(kwargs, match):

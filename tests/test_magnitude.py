@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from strategies import build_case, cases
 
 import fastgrad as fg
-from fastgrad import _magnitude, _passes
+from fastgrad import _magnitude
 from fastgrad._magnitude import (
     ROUNDING_GROWTH,
     comparison_floor,
@@ -37,16 +37,55 @@ def test_magnitude_bounds_the_gradient_and_scale_bounds_the_magnitude(case):
     assert gradient_scale(work) <= largest * max(case.sizes) + 1e-300
 
 
-@settings(max_examples=40, deadline=None)
+def numpy_scale(work):
+    """The gradient's scale by numpy: the magnitude's terms carried by einsum, summed by numpy."""
+    scale = 0.0
+    for u, delta, weight in _magnitude._backward_terms(work):
+        a_in = work.inputs if u == 1 else work.blocks.acts[u - 1]
+        reach = np.maximum.reduce(np.abs(a_in), axis=1, initial=0.0)
+        largest = np.maximum.reduce(reach @ delta, initial=0.0)
+        if work.l2:
+            largest += work.l2 * np.abs(weight).max()
+        bias = np.maximum.reduce(delta.sum(axis=0), initial=0.0)
+        scale = max(scale, largest / work.batch, bias / work.batch)
+    return scale
+
+
+@settings(max_examples=60, deadline=None)
 @given(cases())
-def test_a_small_networks_scale_by_matmul_is_einsums_to_a_few_ulps(case):
+def test_the_compiled_scale_is_numpys_to_a_few_ulps(case):
     work, _ = case.net.workspace(case.params, case.X_given, case.Y_given, case.layout)
-    assert work.batch * case.net.n_params < _passes.SMALL_PRODUCT
     ours = gradient_scale(work)
+    reference = numpy_scale(work)
+    assert ours >= 0.0
+    # the same sums in another order, through at most a few layers
+    assert abs(ours - reference) <= 8 * max(case.sizes) * ROUNDING * reference
+    # a network of many smooth units takes the layer-by-layer route: the same bound
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_magnitude, "SMALL_PRODUCT", 0)  # every product by einsum
-        reference = gradient_scale(work)
-    assert abs(ours - reference) <= 8 * ROUNDING * reference
+        patch.setattr(_magnitude, "SMOOTH_TERMS", -1)
+        by_layer = gradient_scale(work)
+    assert abs(by_layer - reference) <= 8 * max(case.sizes) * ROUNDING * reference
+
+
+@pytest.mark.parametrize("hidden", ["relu", "leaky_relu", "tanh", "sigmoid", "elu", "softplus"])
+@pytest.mark.parametrize("reduction", ["course", "sum"])
+def test_the_compiled_scale_follows_activations_dropout_l2_and_convention(hidden, reduction):
+    case = build_case([5, 7, 6, 3], hidden, "mse", batch=9, seed=7)
+    net = fg.MLP(
+        [5, 7, 6, 3], hidden=hidden, output="softmax", l2=40.0, dropout=0.3, reduction=reduction
+    )
+    Y = np.random.default_rng(7).random((9, 3))  # soft targets: sum(y) is not 1
+    work, _ = net.workspace(case.params, case.X, Y)
+    assert work.masked
+    ours = gradient_scale(work)
+    reference = numpy_scale(work)
+    assert abs(ours - reference) <= 64 * ROUNDING * reference
+    # each part of the bound counts: l2 adds to it, the convention's factor multiplies the data's
+    plain = net.replace(l2=0.0)
+    data = gradient_scale(plain.workspace(case.params, case.X, Y)[0])
+    assert data < ours
+    course = gradient_scale(plain.replace(reduction="course").workspace(case.params, case.X, Y)[0])
+    assert data == pytest.approx(course * plain.data_scale(9), rel=1e-14)
 
 
 def test_magnitude_is_the_gradient_when_no_term_cancels():

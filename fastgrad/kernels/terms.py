@@ -1,18 +1,25 @@
-"""Elementwise steps of the gradient's magnitude (:mod:`fastgrad._magnitude`) on small blocks.
+"""The gradient's magnitude (:mod:`fastgrad._magnitude`): its elementwise steps and its scale.
 
 The sums of the magnitude itself stay numpy's (``numpy.einsum``,
-``numpy.add.reduce``), so that it keeps their rounding; what these kernels do
-is exact in any order (absolute values, maxima, the slope of a
+``numpy.add.reduce``), so that it keeps their rounding; what the step kernels
+do is exact in any order (absolute values, maxima, the slope of a
 piecewise-linear unit times its dropout multiplier), in one call per layer
 where numpy would take several. :func:`layer_bound` sums over the batch for
 the gradient's scale, a bound taken with a margin of ``1e3`` unit roundoffs,
-to which the order of its sums is a few units in the last place.
+to which the order of its sums is a few units in the last place;
+:func:`network_scale` computes the whole scale in one call, its products as
+plain loops in a fixed order.
 """
 
 import math
 
+import numpy as np
+
 from ._jit import jit
-from .activations import LEAKY_RELU, RELU
+from .activations import ELU, IDENTITY, LEAKY_RELU, RELU, SIGMOID, SOFTPLUS, TANH
+from .dense import node_block
+from .losses import CROSS_ENTROPY
+from .structures import width_of
 
 
 @jit()
@@ -90,3 +97,132 @@ def layer_bound(a_in, delta, reach):
         weight_nan = weight_nan or math.isnan(column)
         bias_nan = bias_nan or math.isnan(bias)
     return (math.nan if weight_nan else weight_top), (math.nan if bias_nan else bias_top)
+
+
+@jit(entry=False)
+def _slope(code, param, z):
+    """Return ``|phi'(z)|`` as the magnitude takes it (relu's slope at its kink is 1)."""
+    if code == RELU:
+        return 1.0 if z >= 0.0 else 0.0
+    if code == LEAKY_RELU:
+        return 1.0 if z > 0.0 else abs(param)
+    if code == TANH:
+        t = math.tanh(z)
+        return 1.0 - t * t
+    if code == SIGMOID:
+        s = 0.5 * (1.0 + math.tanh(0.5 * z))
+        return s * (1.0 - s)
+    if code == SOFTPLUS:
+        return 0.5 * (1.0 + math.tanh(0.5 * param * z))
+    if code == ELU:
+        return 1.0 if z > 0.0 else abs(param) * math.exp(min(z, 0.0))
+    return 1.0
+
+
+@jit(entry=False)
+def _spread_down(delta, weight, pre, masks, code, param, below):
+    """Write ``(delta |W|) |phi'(pre)| |masks|`` into ``below`` (``batch x n_in``).
+
+    ``weight`` ``(n_out, n_in)``; each sum over the layer's outputs runs in
+    their order, the whole row of inputs at a time.
+    """
+    for b in range(delta.shape[0]):
+        for j in range(below.shape[1]):
+            below[b, j] = 0.0
+        for k in range(delta.shape[1]):
+            d = delta[b, k]
+            for j in range(below.shape[1]):
+                below[b, j] += d * abs(weight[k, j])
+    if code == IDENTITY or code == RELU or code == LEAKY_RELU:
+        times_slope(code, param, pre, masks, below)
+    else:
+        for b in range(below.shape[0]):
+            for j in range(below.shape[1]):
+                below[b, j] *= _slope(code, param, pre[b, j]) * abs(masks[b, j])
+
+
+@jit()
+def network_scale(net, inputs, prob, targets, loss_code, factor, l2):
+    """Return the gradient's scale: the largest bound of any entry's sum of absolute terms.
+
+    The quantity of :func:`fastgrad._magnitude.gradient_scale`, for every
+    layer in one call: the output's ``|p| + |y|`` (``p sum|y| + |y|`` for
+    cross-entropy's softmax) times ``|factor|``, carried down through
+    ``|W_u|`` and ``|phi'| |M|``; per layer :func:`layer_bound`'s largest
+    sums over the batch divided by the batch size, the weights' with ``l2
+    max |W_u|`` added.
+
+    Parameters
+    ----------
+    net : Network
+        After the forward pass; ``theta`` holds the parameters.
+    inputs : ndarray
+        ``(batch, sizes[0])``: the batch's inputs (the first activations).
+    prob, targets : ndarray
+        ``(batch, sizes[L])``: the output function of the logits, the dense targets.
+    loss_code : int
+        The loss (:mod:`fastgrad.kernels.losses`).
+    factor : float
+        The data term's factor of the network's convention (1 for the course's).
+    l2 : float
+        The L2 coefficient.
+
+    Returns
+    -------
+    float
+        Nonnegative, in gradient units. A NaN sum of a layer is passed over,
+        as Python's ``max`` passes it.
+    """
+    sizes = net.sizes
+    n_layers = sizes.shape[0] - 1
+    batch = targets.shape[0]
+    widest = width_of(sizes)
+    buffer = np.empty(2 * batch * widest)
+    reach = np.empty(batch)
+    n_out = sizes[n_layers]
+    delta = buffer[: batch * n_out].reshape((batch, n_out))
+    for b in range(batch):
+        total = 0.0
+        if loss_code == CROSS_ENTROPY:  # p sum(y) - y: soft targets need not sum to 1
+            for k in range(n_out):
+                total += abs(targets[b, k])
+        for k in range(n_out):
+            if loss_code == CROSS_ENTROPY:
+                delta[b, k] = prob[b, k] * total + abs(targets[b, k])
+            else:
+                delta[b, k] = abs(prob[b, k]) + abs(targets[b, k])
+            if factor != 1.0:
+                delta[b, k] *= abs(factor)  # the network's convention for the data term
+    scale = 0.0
+    for u in range(n_layers, 0, -1):
+        n_in = sizes[u - 1]
+        start = net.w_off[u]
+        weight = net.theta[start : start + sizes[u] * n_in].reshape((sizes[u], n_in))
+        a_in = inputs if u == 1 else node_block(net.acts, net.node_off, sizes, u - 1)
+        largest, bias = layer_bound(a_in, delta, reach)
+        if l2 != 0.0 and weight.size:
+            top = 0.0  # NaN propagates, as in numpy's maximum
+            for t in range(weight.size):
+                value = abs(net.theta[start + t])
+                if value > top or math.isnan(value):
+                    top = value
+            largest += l2 * top
+        # Python's max(scale, w, b): a NaN never compares greater
+        if largest / batch > scale:
+            scale = largest / batch
+        if bias / batch > scale:
+            scale = bias / batch
+        if u > 1:
+            half = (n_layers - u + 1) % 2
+            below = buffer[half * batch * widest :][: batch * n_in].reshape((batch, n_in))
+            _spread_down(
+                delta,
+                weight,
+                node_block(net.pre, net.node_off, sizes, u - 1),
+                node_block(net.masks, net.node_off, sizes, u - 1),
+                net.codes[u - 1],
+                net.act_params[u - 1],
+                below,
+            )
+            delta = below
+    return scale

@@ -1,11 +1,13 @@
 """The magnitude's kernels against the numpy expressions they replace (bit for bit where exact)."""
 
+import naive
 import numpy as np
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import cases
 
 from fastgrad.kernels.activations import IDENTITY, LEAKY_RELU, LEAKY_SLOPE, RELU
-from fastgrad.kernels.terms import layer_bound, row_reach, times_slope
+from fastgrad.kernels.terms import layer_bound, network_scale, row_reach, times_slope
 from fastgrad.thresholds import ROUNDING
 
 
@@ -78,3 +80,40 @@ def test_layer_bound_is_numpys_largest_sums(seed, nan):
         else:  # sums of nonnegative terms, in another order: a few units in the last place
             assert ours >= 0.0
             assert abs(ours - theirs) <= 4 * batch * ROUNDING * theirs
+
+
+def naive_scale(case):
+    """The gradient's scale from the naive forward pass: the magnitude's terms per layer."""
+    sizes, hidden, output, l2, params, X, Y, masks = case.naive_args
+    Z, A = naive.forward(sizes, hidden, params, X, masks)
+    m = X.shape[0]
+    p = naive.output_function(output, Z[-1])
+    if output == "softmax":
+        delta = p * np.abs(Y).sum(axis=1, keepdims=True) + np.abs(Y)
+    else:
+        delta = np.abs(p) + np.abs(Y)
+    best = 0.0
+    for layer in range(len(sizes) - 1, 0, -1):
+        W = params[f"W{layer}"]
+        reach = np.abs(A[layer - 1]).max(axis=1)
+        weights = (reach @ delta).max() + l2 * np.abs(W).max()
+        best = max(best, weights / m, delta.sum(axis=0).max() / m)
+        if layer > 1:
+            z = Z[layer - 2]
+            slope = np.abs(naive.activation_derivative(hidden[layer - 2], z))
+            if naive.split(hidden[layer - 2])[0] == "relu":
+                slope[z == 0.0] = 1.0  # the magnitude takes relu's slope at its kink as 1
+            delta = (delta @ np.abs(W)) * slope * np.abs(masks[layer - 2])
+    return best
+
+
+@settings(max_examples=80, deadline=None)
+@given(cases())
+def test_network_scale_is_the_naive_bound(case):
+    work, _ = case.net.workspace(case.params, case.X_given, case.Y_given, case.layout)
+    ours = network_scale(
+        work.network, work.inputs, work.probabilities(), work.targets, work.loss_code, 1.0, work.l2
+    )
+    expected = naive_scale(case)
+    # sums of nonnegative terms in another order, derivatives by other formulas
+    assert abs(ours - expected) <= 16 * max(case.sizes) * ROUNDING * expected

@@ -186,7 +186,11 @@ class Workspace:
         if self.masked:
             for u, mask in enumerate(masks, start=1):
                 self.block(self.masks, u)[:] = mask
-        _passes.forward(self._pass_arrays(), self.layers, self._inputs, blocks)
+        self.tiny = _passes.tiny(self.batch, net.n_params)
+        if self.tiny:  # one compiled call, on the packed parameters
+            _passes.forward_pass(self.network, self.inputs)
+        else:
+            _passes.forward(self._pass_arrays(), self.layers, self._inputs, blocks)
 
     @property
     def theta(self):
@@ -342,20 +346,23 @@ class Workspace:
         """
         grad = np.empty(self.net.packing.size)
         l2 = self.l2 if self.scale == 1.0 else 0.0
-        layers = self.layers
-        _passes.backward(
-            self._pass_arrays(),
-            self.targets,
-            self.loss_code,
-            l2,
-            grad,
-            layers,
-            self._inputs,
-            self.blocks,
-        )
+        if self.tiny:
+            _passes.backward_pass(self.network, self.inputs, self.targets, self.loss_code, l2, grad)
+        else:
+            _passes.backward(
+                self._pass_arrays(),
+                self.targets,
+                self.loss_code,
+                l2,
+                grad,
+                self.layers,
+                self._inputs,
+                self.blocks,
+            )
         if self.scale != 1.0:
             grad *= self.scale
             if self.l2:
+                layers = self.layers
                 for u in range(1, len(self.sizes)):
                     weight = layers[u][0]
                     part = grad[self.net.packing.slice(f"W{u}")].reshape(weight.shape)

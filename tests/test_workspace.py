@@ -1,14 +1,17 @@
 """A network's workspace on a batch: the user's arrays read in place, theta packed on demand."""
 
 import copy
+import itertools
 import pickle
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from strategies import build_case, cases
 
 import fastgrad as fg
+from fastgrad import _passes
 from fastgrad._data import prepare_inputs, prepare_targets
 from fastgrad._workspace import Workspace
 from fastgrad.kernels import dense
@@ -28,11 +31,21 @@ def packed_workspace(case):
 @settings(max_examples=40, deadline=None)
 @given(case=cases())
 def test_passes_on_the_users_arrays_equal_those_on_theta_to_the_bit(case):
+    # either route: a tiny network's passes in one call each, or the layers' BLAS products
+    for limit in (_passes.TINY_PASSES, -1):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(_passes, "TINY_PASSES", limit)
+            users_arrays_and_theta(case)
+
+
+def users_arrays_and_theta(case):
     work, _ = case.net.workspace(case.params, case.X_given, case.Y_given, case.layout)
-    assert work._theta is None  # nothing packed by the passes
+    # the layers' products read the user's arrays; a tiny network's one call, the flat copy
+    assert work.tiny or work._theta is None
     loss, gradient = work.loss(), work.gradient()
-    assert work._theta is None
+    assert work.tiny or work._theta is None
     packed = packed_workspace(case)
+    assert packed.tiny == work.tiny
     for ours, theirs in ((work.pre, packed.pre), (work.acts, packed.acts)):
         np.testing.assert_array_equal(ours, theirs)
     assert loss == packed.loss()
@@ -113,14 +126,18 @@ def test_theta_from_the_validations_copy_is_the_packed_parameters():
     # a small network's parameters are tested finite on one flat copy; with out_in
     # weights that copy becomes theta. It must be the packing's vector to the bit,
     # in either weight layout, and never the user's memory
-    for weights in ("out_in", "in_out"):
+    for weights, limit in itertools.product(("out_in", "in_out"), (_passes.TINY_PASSES, -1)):
         case = build_case([3, 5, 4, 2], "relu", "mse", batch=3, seed=4)
         net = case.net.replace(weights=weights)
         params = dict(case.params)
         if weights == "in_out":
             params = {k: (v.T.copy() if k.startswith("W") else v) for k, v in params.items()}
-        work, _ = net.workspace(params, case.X_given, case.Y_given)
-        assert (work._packed is not None) == (weights == "out_in")
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(_passes, "TINY_PASSES", limit)
+            work, _ = net.workspace(params, case.X_given, case.Y_given)
+        # a tiny network's passes take theta at once: the copy, or a packing of the layers
+        copied = work._packed is not None or (work.tiny and work._theta is not None)
+        assert copied == (weights == "out_in") or (work.tiny and weights == "in_out")
         expected, _ = net.packing.pack(params)
         np.testing.assert_array_equal(work.theta, expected)
         assert not any(np.shares_memory(work.theta, v) for v in params.values())

@@ -71,12 +71,19 @@ class Flat:
     def network(self):
         return Network(**{field: getattr(self, field) for field in Network._fields})
 
-    def forward(self):
-        _passes.forward(self.network)
+    def forward(self, route="blas"):
+        if route == "blas":
+            _passes.forward(self.network)
+        else:  # one compiled call, as a tiny network's passes run
+            dense.forward_pass(self.network, self.block(self.acts, 0))
 
-    def backward(self):
+    def backward(self, route="blas"):
         grad = np.full_like(self.theta, np.nan)
-        _passes.backward(self.network, self.targets, self.loss_code, self.l2, grad)
+        if route == "blas":
+            _passes.backward(self.network, self.targets, self.loss_code, self.l2, grad)
+        else:
+            inputs = self.block(self.acts, 0)
+            dense.backward_pass(self.network, inputs, self.targets, self.loss_code, self.l2, grad)
         return grad
 
 
@@ -86,13 +93,17 @@ def flat_of(case):
     )
 
 
+ROUTES = ["blas", "compiled"]
+
+
+@pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize("target", TARGETS)
 @settings(max_examples=25)
 @given(data=st.data())
-def test_forward_and_backward_match_naive(target, data):
+def test_forward_and_backward_match_naive(target, route, data):
     case = data.draw(cases(target=target))
     flat = flat_of(case)
-    flat.forward()
+    flat.forward(route)
     ref, scale = reference(case), rounding_scale(case)
     n_layers = len(case.sizes) - 1
     np.testing.assert_array_equal(flat.block(flat.acts, 0), case.X)
@@ -100,6 +111,7 @@ def test_forward_and_backward_match_naive(target, data):
         assert_close(f"Z{u}", flat.block(flat.pre, u), ref.Z[u - 1], scale.Z[u - 1])
     for u in range(1, n_layers):
         assert_close(f"A{u}", flat.block(flat.acts, u), ref.A[u - 1], scale.A[u - 1])
+    assert np.isnan(flat.block(flat.acts, n_layers)).all()  # the logits have no activation
 
     losses = np.empty(case.X.shape[0])
     dense.sample_losses(flat.pre, flat.node_off, flat.sizes, flat.targets, flat.loss_code, losses)
@@ -112,7 +124,7 @@ def test_forward_and_backward_match_naive(target, data):
 
     arrays = (flat.theta, flat.acts, flat.pre, flat.masks, flat.targets)
     inputs = [a.copy() for a in arrays]
-    grad = flat.backward()
+    grad = flat.backward(route)
     for before, after in zip(inputs, arrays, strict=True):
         np.testing.assert_array_equal(before, after)
     for u in range(1, n_layers + 1):
@@ -122,8 +134,9 @@ def test_forward_and_backward_match_naive(target, data):
         assert_close(f"db{u}", b, ref.grads[f"db{u}"], scale.grads[f"db{u}"])
 
 
+@pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize("hidden", HIDDEN + PARAMETRIZED)
-def test_each_activation_in_the_forward_pass(hidden):
+def test_each_activation_in_the_forward_pass(hidden, route):
     rng = np.random.default_rng(7)
     sizes = [3, 6, 6, 2]
     params = random_params(sizes, rng)
@@ -132,7 +145,7 @@ def test_each_activation_in_the_forward_pass(hidden):
     X = rng.normal(size=(5, 3))
     masks = [np.ones((5, 6)), np.where(rng.random((5, 6)) < 0.5, 0.0, 2.0)]
     flat = Flat(sizes, [hidden, hidden], "identity", params, X, np.zeros((5, 2)), masks)
-    flat.forward()
+    flat.forward(route)
     Z, A = naive.forward(sizes, [hidden, hidden], params, X, masks)
     for u in (1, 2):
         assert relative_error(flat.block(flat.acts, u), A[u]) <= RTOL

@@ -174,9 +174,12 @@ def gradient_scale(work):
     net = work.net
     if work.batch * _smooth_units(net.activation_codes, net.sizes) > SMOOTH_TERMS:
         return _scale_by_layer(work)
+    inputs = work.inputs
+    if not inputs.flags.writeable:  # the caller's own, read-only: one type for the kernel
+        inputs = inputs.copy()
     return _network_scale(
         work.network,
-        work.inputs,
+        inputs,
         work.probabilities(),
         work.targets,
         work.loss_code,

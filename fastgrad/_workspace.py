@@ -98,7 +98,9 @@ class Workspace:
     copy_inputs : bool, default True
         False: C-contiguous float64 ``inputs`` are not copied; the passes read
         them where they are (:attr:`inputs` is the caller's array) and the
-        first block of :attr:`acts` is left unwritten. Only for a workspace
+        first block of :attr:`acts` is left unwritten (a tiny network's,
+        :func:`fastgrad._passes.tiny`, are copied all the same: its one-call
+        passes read them there). Only for a workspace
         whose own methods alone read it (``net.loss``, ``net.gradients``,
         ``net.predict``): the copy adds the batch once more to what the
         passes keep in cache.
@@ -175,7 +177,10 @@ class Workspace:
             blocks.acts[n_layers][:] = 0.0
             blocks.pre[0][:] = 0.0
         self._inputs = None  # the caller's inputs, read by the passes in place of the copy
-        if copy_inputs or inputs.dtype != np.float64 or not inputs.flags.c_contiguous:
+        self.tiny = _passes.tiny(self.batch, net.n_params)
+        # a tiny network's passes read the inputs in the activations' first block: the copy
+        # is a few hundred numbers
+        if copy_inputs or self.tiny or inputs.dtype != np.float64 or not inputs.flags.c_contiguous:
             self.inputs = blocks.acts[0]
             self.inputs[:] = inputs
         else:
@@ -186,9 +191,8 @@ class Workspace:
         if self.masked:
             for u, mask in enumerate(masks, start=1):
                 self.block(self.masks, u)[:] = mask
-        self.tiny = _passes.tiny(self.batch, net.n_params)
         if self.tiny:  # one compiled call, on the packed parameters
-            _passes.forward_pass(self.network, self.inputs)
+            _passes.forward_pass(self.network)
         else:
             _passes.forward(self._pass_arrays(), self.layers, self._inputs, blocks)
 
@@ -347,7 +351,7 @@ class Workspace:
         grad = np.empty(self.net.packing.size)
         l2 = self.l2 if self.scale == 1.0 else 0.0
         if self.tiny:
-            _passes.backward_pass(self.network, self.inputs, self.targets, self.loss_code, l2, grad)
+            _passes.backward_pass(self.network, self.targets, self.loss_code, l2, grad)
         else:
             _passes.backward(
                 self._pass_arrays(),

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from strategies import build_case, cases
 
 import fastgrad as fg
-from fastgrad import _magnitude
+from fastgrad import _magnitude, _passes
 from fastgrad._magnitude import (
     ROUNDING_GROWTH,
     comparison_floor,
@@ -134,3 +134,14 @@ def test_magnitude_follows_the_networks_convention(reduction, output):
     plain = gradient_magnitude(course.workspace(case.params, case.X, Y)[0])
     scaled = gradient_magnitude(net.replace(l2=0.0).workspace(case.params, case.X, Y)[0])
     np.testing.assert_allclose(scaled, plain * net.data_scale(6), rtol=1e-14)
+
+
+def test_the_scale_of_read_only_inputs_read_in_place_is_the_copys(monkeypatch):
+    case = build_case([5, 7, 3], "tanh", "mse", batch=4, seed=2)
+    X = case.X.copy()
+    X.flags.writeable = False
+    monkeypatch.setattr(_passes, "TINY_PASSES", -1)  # the passes read X where it is
+    work, _ = case.net.workspace(case.params, X, case.Y, copy_inputs=False)
+    assert work.inputs is X
+    copied, _ = case.net.workspace(case.params, case.X, case.Y)
+    assert gradient_scale(work) == gradient_scale(copied)

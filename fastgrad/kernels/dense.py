@@ -216,7 +216,7 @@ def one_hot(labels, out):
     return -1
 
 
-@jit(entry=False)
+@jit(inline=True)
 def _times_transposed(a_in, weight, z):
     """``z = a_in weight^T``: ``(batch, n_in)`` by ``(n_out, n_in)``, each entry a row's dot."""
     for b in range(a_in.shape[0]):
@@ -227,36 +227,32 @@ def _times_transposed(a_in, weight, z):
             z[b, k] = total
 
 
-@jit(entry=False)
-def _forward_layer(net, a_in, u):
-    sizes = net.sizes
-    z = node_block(net.pre, net.node_off, sizes, u)
-    _times_transposed(a_in, weight_view(net.theta, net.w_off, sizes, u), z)
-    finish_layer(
-        z,
-        net.theta[net.b_off[u] : net.b_off[u] + sizes[u]],
-        node_block(net.masks, net.node_off, sizes, u),
-        node_block(net.acts, net.node_off, sizes, u),
-        net.codes[u],
-        net.act_params[u],
-        u < sizes.shape[0] - 1,
-    )
-
-
 @jit()
-def forward_pass(net, inputs):
-    """Run the forward pass of ``net`` on ``inputs`` in one call: write ``pre`` and ``acts``.
+def forward_pass(net):
+    """Run the forward pass of ``net`` in one call: write ``pre`` and ``acts`` from ``A_0``.
 
-    ``inputs`` is ``A_0`` (``(batch, sizes[0])``), read in place of ``acts``'
-    block 0 (which is not read). Each layer's product is a plain loop, then
-    :func:`finish_layer`. For tiny networks (:mod:`fastgrad._passes`).
+    ``A_0`` is ``acts``' block 0, filled by the caller. Each layer's product
+    is a plain loop, then :func:`finish_layer`. For tiny networks
+    (:mod:`fastgrad._passes`).
     """
-    _forward_layer(net, inputs, 1)
-    for u in range(2, net.sizes.shape[0]):
-        _forward_layer(net, node_block(net.acts, net.node_off, net.sizes, u - 1), u)
+    sizes, node_off = net.sizes, net.node_off
+    n_layers = sizes.shape[0] - 1
+    for u in range(1, n_layers + 1):
+        z = node_block(net.pre, node_off, sizes, u)
+        a_in = node_block(net.acts, node_off, sizes, u - 1)
+        _times_transposed(a_in, weight_view(net.theta, net.w_off, sizes, u), z)
+        finish_layer(
+            z,
+            net.theta[net.b_off[u] : net.b_off[u] + sizes[u]],
+            node_block(net.masks, node_off, sizes, u),
+            node_block(net.acts, node_off, sizes, u),
+            net.codes[u],
+            net.act_params[u],
+            u < n_layers,
+        )
 
 
-@jit(entry=False)
+@jit(inline=True)
 def _weight_gradient(delta, a_in, d_weight):
     """``d_weight = delta^T a_in``, each entry summed over the batch in order."""
     for k in range(d_weight.shape[0]):
@@ -269,7 +265,7 @@ def _weight_gradient(delta, a_in, d_weight):
                 d_weight[k, j] += d * a_in[b, j]
 
 
-@jit(entry=False)
+@jit(inline=True)
 def _times_weight(delta, weight, out):
     """``out = delta weight``: ``(batch, n_out)`` by ``(n_out, n_in)``, summed in order."""
     for b in range(delta.shape[0]):
@@ -282,17 +278,17 @@ def _times_weight(delta, weight, out):
 
 
 @jit()
-def backward_pass(net, inputs, targets, loss_code, l2, grad):
+def backward_pass(net, targets, loss_code, l2, grad):
     """Write the gradient of ``J`` into ``grad`` in one call, for a tiny network.
 
     The backward pass of :func:`fastgrad._passes.backward` (``J`` with the
-    ``1/m`` data term and ``l2 / (2m) sum ||W||^2``) after :func:`forward_pass`,
-    ``inputs`` as there: :func:`output_delta`, then per layer ``dW_u = D_u^T
-    A_{u-1}`` (plus :func:`add_scaled` of the weights) and ``D_{u-1} = (D_u
-    W_u)`` through :func:`through_activation`, which writes the bias gradients
+    ``1/m`` data term and ``l2 / (2m) sum ||W||^2``) after :func:`forward_pass`:
+    :func:`output_delta`, then per layer ``dW_u = D_u^T A_{u-1}`` (plus
+    :func:`add_scaled` of the weights) and ``D_{u-1} = (D_u W_u)`` through
+    :func:`through_activation`, which writes the bias gradients
     (:func:`column_sums`). Products are plain loops, each sum in order.
     """
-    sizes = net.sizes
+    sizes, node_off, w_off, b_off = net.sizes, net.node_off, net.w_off, net.b_off
     n_layers = sizes.shape[0] - 1
     batch = targets.shape[0]
     widest = 1
@@ -300,25 +296,15 @@ def backward_pass(net, inputs, targets, loss_code, l2, grad):
         widest = max(widest, sizes[u])
     buffer = np.empty(2 * batch * widest)
     delta = buffer[: batch * sizes[n_layers]].reshape((batch, sizes[n_layers]))
-    b_off, w_off = net.b_off, net.w_off
     start = b_off[n_layers]
     output_delta(
-        net.pre,
-        net.node_off,
-        sizes,
-        targets,
-        loss_code,
-        delta,
-        grad[start : start + sizes[n_layers]],
+        net.pre, node_off, sizes, targets, loss_code, delta, grad[start : start + sizes[n_layers]]
     )
     for u in range(n_layers, 0, -1):
         n_out, n_in = sizes[u], sizes[u - 1]
         d_weight = grad[w_off[u] : w_off[u] + n_out * n_in]
-        if u == 1:
-            _weight_gradient(delta, inputs, d_weight.reshape((n_out, n_in)))
-        else:
-            a_in = node_block(net.acts, net.node_off, sizes, u - 1)
-            _weight_gradient(delta, a_in, d_weight.reshape((n_out, n_in)))
+        a_in = node_block(net.acts, node_off, sizes, u - 1)
+        _weight_gradient(delta, a_in, d_weight.reshape((n_out, n_in)))
         weight = net.theta[w_off[u] : w_off[u] + n_out * n_in]
         if l2 != 0.0:
             add_scaled(d_weight, weight, l2 / batch)
@@ -328,8 +314,8 @@ def backward_pass(net, inputs, targets, loss_code, l2, grad):
             _times_weight(delta, weight.reshape((n_out, n_in)), below)
             through_activation(
                 below,
-                node_block(net.pre, net.node_off, sizes, u - 1),
-                node_block(net.masks, net.node_off, sizes, u - 1),
+                node_block(net.pre, node_off, sizes, u - 1),
+                node_block(net.masks, node_off, sizes, u - 1),
                 net.codes[u - 1],
                 net.act_params[u - 1],
                 grad[b_off[u - 1] : b_off[u - 1] + n_in],

@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from ._jit import jit
-from .activations import ELU, IDENTITY, LEAKY_RELU, RELU, SIGMOID, SOFTPLUS, TANH
+from .activations import ELU, LEAKY_RELU, RELU, SIGMOID, SOFTPLUS, TANH
 from .dense import node_block
 from .losses import CROSS_ENTROPY
 from .structures import width_of
@@ -99,7 +99,7 @@ def layer_bound(a_in, delta, reach):
     return (math.nan if weight_nan else weight_top), (math.nan if bias_nan else bias_top)
 
 
-@jit(entry=False)
+@jit(inline=True)
 def _slope(code, param, z):
     """Return ``|phi'(z)|`` as the magnitude takes it (relu's slope at its kink is 1)."""
     if code == RELU:
@@ -119,7 +119,7 @@ def _slope(code, param, z):
     return 1.0
 
 
-@jit(entry=False)
+@jit(inline=True)
 def _spread_down(delta, weight, pre, masks, code, param, below):
     """Write ``(delta |W|) |phi'(pre)| |masks|`` into ``below`` (``batch x n_in``).
 
@@ -133,12 +133,9 @@ def _spread_down(delta, weight, pre, masks, code, param, below):
             d = delta[b, k]
             for j in range(below.shape[1]):
                 below[b, j] += d * abs(weight[k, j])
-    if code == IDENTITY or code == RELU or code == LEAKY_RELU:
-        times_slope(code, param, pre, masks, below)
-    else:
-        for b in range(below.shape[0]):
-            for j in range(below.shape[1]):
-                below[b, j] *= _slope(code, param, pre[b, j]) * abs(masks[b, j])
+    for b in range(below.shape[0]):
+        for j in range(below.shape[1]):
+            below[b, j] *= _slope(code, param, pre[b, j]) * abs(masks[b, j])
 
 
 @jit()

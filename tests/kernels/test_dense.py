@@ -75,15 +75,14 @@ class Flat:
         if route == "blas":
             _passes.forward(self.network)
         else:  # one compiled call, as a tiny network's passes run
-            dense.forward_pass(self.network, self.block(self.acts, 0))
+            dense.forward_pass(self.network)
 
     def backward(self, route="blas"):
         grad = np.full_like(self.theta, np.nan)
         if route == "blas":
             _passes.backward(self.network, self.targets, self.loss_code, self.l2, grad)
         else:
-            inputs = self.block(self.acts, 0)
-            dense.backward_pass(self.network, inputs, self.targets, self.loss_code, self.l2, grad)
+            dense.backward_pass(self.network, self.targets, self.loss_code, self.l2, grad)
         return grad
 
 

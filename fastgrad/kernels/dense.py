@@ -217,7 +217,7 @@ def one_hot(labels, out):
 
 
 @jit(inline=True)
-def _times_transposed(a_in, weight, z):
+def times_transposed(a_in, weight, z):
     """``z = a_in weight^T``: ``(batch, n_in)`` by ``(n_out, n_in)``, each entry a row's dot."""
     for b in range(a_in.shape[0]):
         for k in range(weight.shape[0]):
@@ -240,7 +240,7 @@ def forward_pass(net):
     for u in range(1, n_layers + 1):
         z = node_block(net.pre, node_off, sizes, u)
         a_in = node_block(net.acts, node_off, sizes, u - 1)
-        _times_transposed(a_in, weight_view(net.theta, net.w_off, sizes, u), z)
+        times_transposed(a_in, weight_view(net.theta, net.w_off, sizes, u), z)
         finish_layer(
             z,
             net.theta[net.b_off[u] : net.b_off[u] + sizes[u]],
@@ -253,28 +253,20 @@ def forward_pass(net):
 
 
 @jit(inline=True)
-def _weight_gradient(delta, a_in, d_weight):
-    """``d_weight = delta^T a_in``, each entry summed over the batch in order."""
-    for k in range(d_weight.shape[0]):
-        for j in range(d_weight.shape[1]):
-            d_weight[k, j] = 0.0
-    for b in range(delta.shape[0]):
-        for k in range(delta.shape[1]):
-            d = delta[b, k]
-            for j in range(a_in.shape[1]):
-                d_weight[k, j] += d * a_in[b, j]
+def times_weight(delta, weight, out, absolute):
+    """``out = delta weight``, or ``delta |weight|`` with ``absolute``.
 
-
-@jit(inline=True)
-def _times_weight(delta, weight, out):
-    """``out = delta weight``: ``(batch, n_out)`` by ``(n_out, n_in)``, summed in order."""
+    ``(batch, n_out)`` by ``(n_out, n_in)``, each sum over the outputs in their
+    order, the whole row of inputs at a time (``D^T A`` as ``times_weight(D.T, A, out,
+    False)``).
+    """
     for b in range(delta.shape[0]):
         for j in range(out.shape[1]):
             out[b, j] = 0.0
         for k in range(delta.shape[1]):
             d = delta[b, k]
             for j in range(out.shape[1]):
-                out[b, j] += d * weight[k, j]
+                out[b, j] += d * (abs(weight[k, j]) if absolute else weight[k, j])
 
 
 @jit()
@@ -304,14 +296,14 @@ def backward_pass(net, targets, loss_code, l2, grad):
         n_out, n_in = sizes[u], sizes[u - 1]
         d_weight = grad[w_off[u] : w_off[u] + n_out * n_in]
         a_in = node_block(net.acts, node_off, sizes, u - 1)
-        _weight_gradient(delta, a_in, d_weight.reshape((n_out, n_in)))
+        times_weight(delta.T, a_in, d_weight.reshape((n_out, n_in)), False)  # D^T A
         weight = net.theta[w_off[u] : w_off[u] + n_out * n_in]
         if l2 != 0.0:
             add_scaled(d_weight, weight, l2 / batch)
         if u > 1:
             half = (n_layers - u + 1) % 2
             below = buffer[half * batch * widest :][: batch * n_in].reshape((batch, n_in))
-            _times_weight(delta, weight.reshape((n_out, n_in)), below)
+            times_weight(delta, weight.reshape((n_out, n_in)), below, False)
             through_activation(
                 below,
                 node_block(net.pre, node_off, sizes, u - 1),

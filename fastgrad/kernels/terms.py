@@ -17,7 +17,7 @@ import numpy as np
 
 from ._jit import jit
 from .activations import ELU, LEAKY_RELU, RELU, SIGMOID, SOFTPLUS, TANH
-from .dense import node_block
+from .dense import node_block, times_weight
 from .losses import CROSS_ENTROPY
 from .structures import width_of
 
@@ -123,16 +123,9 @@ def _slope(code, param, z):
 def _spread_down(delta, weight, pre, masks, code, param, below):
     """Write ``(delta |W|) |phi'(pre)| |masks|`` into ``below`` (``batch x n_in``).
 
-    ``weight`` ``(n_out, n_in)``; each sum over the layer's outputs runs in
-    their order, the whole row of inputs at a time.
+    ``weight`` ``(n_out, n_in)``; the product is :func:`~fastgrad.kernels.dense.times_weight`'s.
     """
-    for b in range(delta.shape[0]):
-        for j in range(below.shape[1]):
-            below[b, j] = 0.0
-        for k in range(delta.shape[1]):
-            d = delta[b, k]
-            for j in range(below.shape[1]):
-                below[b, j] += d * abs(weight[k, j])
+    times_weight(delta, weight, below, True)
     for b in range(below.shape[0]):
         for j in range(below.shape[1]):
             below[b, j] *= _slope(code, param, pre[b, j]) * abs(masks[b, j])

@@ -130,6 +130,34 @@ def test_calls_reuse_the_buffers_of_the_last_one_and_return_nothing_of_them():
     assert copy.deepcopy(net)._spares == []
 
 
+@pytest.mark.parametrize("hidden", ["relu", "tanh"])
+def test_batches_on_either_side_of_the_tiny_bound_give_a_fresh_networks_bits(hidden):
+    # one network's calls and checks go back and forth across TINY_PASSES, reusing the
+    # working arrays of the last call: each must be what a network that never ran gives
+    case = build_case([3, 6, 4, 2], hidden, "ce_labels", l2=0.2, dropout=0.25, batch=1)
+    net, params = case.net, case.params
+    bound = _passes.TINY_PASSES // net.n_params
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((bound + 2, 3))
+    Y = rng.integers(0, 2, bound + 2)
+    # one route's buffers, the other's, back, and the same batch again on other samples
+    runs = [(bound + 1, 0), (bound, 0), (bound, 1), (bound + 1, 1), (3, 0), (3, 1), (1, 0)]
+    for batch, start in runs + [(bound, 0)]:
+        fresh = net.replace()
+        assert _passes.tiny(batch, net.n_params) == (batch <= bound)
+        x, y = X[start : start + batch], Y[start : start + batch]
+        assert net.loss(params, x, y) == fresh.loss(params, x, y)
+        ours, theirs = net.gradients(params, x, y), fresh.gradients(params, x, y)
+        for name, value in ours.items():
+            np.testing.assert_array_equal(value, theirs[name])
+        np.testing.assert_array_equal(net.predict(params, x), fresh.predict(params, x))
+        if batch <= 3:
+            report, again = fg.check(net, params, x, y), fg.check(fresh, params, x, y)
+            assert report.verdict == again.verdict
+            for name, value in report.numerical.items():
+                np.testing.assert_array_equal(value, again.numerical[name])
+
+
 def test_theta_from_the_validations_copy_is_the_packed_parameters():
     # a small network's parameters are tested finite on one flat copy; with out_in
     # weights that copy becomes theta. It must be the packing's vector to the bit,

@@ -53,13 +53,15 @@ def _derivative(code, param, z):
         return (z >= 0).astype(np.float64)
     if code == LEAKY_RELU:
         return np.where(z > 0, 1.0, abs(param))
-    if code == TANH:
-        return 1.0 - np.tanh(z) ** 2
-    if code == SIGMOID:
-        s = 0.5 * (1.0 + np.tanh(0.5 * z))
-        return s * (1.0 - s)
-    if code == SOFTPLUS:
-        return 0.5 * (1.0 + np.tanh(0.5 * param * z))
+    # no cancellation as a unit saturates (1 - tanh^2 keeps none of its digits there), so
+    # that the compiled scale's slopes (kernels.terms) agree with these to a few ulps
+    with np.errstate(over="ignore"):  # exp and cosh past 709: a slope of 0
+        if code == TANH:
+            return 1.0 / np.cosh(z) ** 2
+        if code == SIGMOID:
+            return 1.0 / ((1.0 + np.exp(-z)) * (1.0 + np.exp(z)))
+        if code == SOFTPLUS:
+            return 1.0 / (1.0 + np.exp(-param * z))
     if code == ELU:
         return np.where(z > 0, 1.0, abs(param) * np.exp(np.minimum(z, 0.0)))
     raise ValueError(f"unknown activation code {code!r}")

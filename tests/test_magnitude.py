@@ -145,3 +145,37 @@ def test_the_scale_of_read_only_inputs_read_in_place_is_the_copys(monkeypatch):
     assert work.inputs is X
     copied, _ = case.net.workspace(case.params, case.X, case.Y)
     assert gradient_scale(work) == gradient_scale(copied)
+
+
+@pytest.mark.parametrize("hidden", ["tanh", "sigmoid", ("softplus", 2.0), ("elu", 0.5)])
+def test_the_scale_bounds_the_magnitude_through_saturated_units(hidden):
+    # one hidden unit driven far into its flat part, its output weight large enough that
+    # the first weight's entry, the only one whose terms pass through the unit's slope,
+    # is the largest: the compiled scale and the magnitude take that slope each their
+    # own way (compiled and numpy), and must agree where 1 - tanh^2 would keep no digit
+    x = 1e6
+    net = fg.MLP([1, 1, 1], hidden=hidden, output="identity")
+    checked = 0
+    for z in np.linspace(-30.0, 30.0, 241):
+        z = float(z)
+        slope = naive.activation_derivative(hidden, np.array([z]))[0]
+        if slope == 0.0 or slope > 1e-3:  # past underflow, or not saturated
+            continue
+        params = {
+            "W1": np.array([[z / x]]),
+            "b1": np.zeros(1),
+            "W2": np.array([[1e-3 / slope]]),
+            "b2": np.zeros(1),
+        }
+        work, _ = net.workspace(params, np.array([[x]]), np.array([[1.0]]))
+        magnitude = gradient_magnitude(work)
+        assert magnitude.argmax() == 0  # dW1
+        largest = magnitude.max()
+        for limit in (_magnitude.SMOOTH_TERMS, -1):  # compiled, then numpy's layer walk
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(_magnitude, "SMOOTH_TERMS", limit)
+                scale = gradient_scale(work)
+            assert scale >= largest * (1.0 - 8 * ROUNDING), (z, scale, largest)
+            assert scale <= largest * (1.0 + 8 * ROUNDING), (z, scale, largest)
+        checked += 1
+    assert checked >= 20

@@ -106,14 +106,15 @@ def _slope(code, param, z):
         return 1.0 if z >= 0.0 else 0.0
     if code == LEAKY_RELU:
         return 1.0 if z > 0.0 else abs(param)
+    # smooth slopes without cancellation (as _magnitude's numpy ones): 1 - tanh^2 loses
+    # all its digits as a unit saturates, and libm's tanh is not numpy's to the bit
     if code == TANH:
-        t = math.tanh(z)
-        return 1.0 - t * t
+        c = math.cosh(z)
+        return 1.0 / (c * c)
     if code == SIGMOID:
-        s = 0.5 * (1.0 + math.tanh(0.5 * z))
-        return s * (1.0 - s)
+        return 1.0 / ((1.0 + math.exp(-z)) * (1.0 + math.exp(z)))
     if code == SOFTPLUS:
-        return 0.5 * (1.0 + math.tanh(0.5 * param * z))
+        return 1.0 / (1.0 + math.exp(-param * z))
     if code == ELU:
         return 1.0 if z > 0.0 else abs(param) * math.exp(min(z, 0.0))
     return 1.0

@@ -54,14 +54,17 @@ def _derivative(code, param, z):
     if code == LEAKY_RELU:
         return np.where(z > 0, 1.0, abs(param))
     # no cancellation as a unit saturates (1 - tanh^2 keeps none of its digits there), so
-    # that the compiled scale's slopes (kernels.terms) agree with these to a few ulps
-    with np.errstate(over="ignore"):  # exp and cosh past 709: a slope of 0
-        if code == TANH:
-            return 1.0 / np.cosh(z) ** 2
-        if code == SIGMOID:
-            return 1.0 / ((1.0 + np.exp(-z)) * (1.0 + np.exp(z)))
-        if code == SOFTPLUS:
-            return 1.0 / (1.0 + np.exp(-param * z))
+    # that the compiled scale's slopes (kernels.terms._slope, the same forms) agree with
+    # these to a few ulps; every exponent is at most 0
+    if code == TANH:
+        e = np.exp(-2.0 * np.abs(z))
+        return 4.0 * e / ((1.0 + e) * (1.0 + e))
+    if code == SIGMOID:
+        e = np.exp(-np.abs(z))
+        return e / ((1.0 + e) * (1.0 + e))
+    if code == SOFTPLUS:
+        e = np.exp(-np.abs(param * z))
+        return np.where(param * z >= 0.0, 1.0, e) / (1.0 + e)
     if code == ELU:
         return np.where(z > 0, 1.0, abs(param) * np.exp(np.minimum(z, 0.0)))
     raise ValueError(f"unknown activation code {code!r}")

@@ -107,14 +107,17 @@ def _slope(code, param, z):
     if code == LEAKY_RELU:
         return 1.0 if z > 0.0 else abs(param)
     # smooth slopes without cancellation (as _magnitude's numpy ones): 1 - tanh^2 loses
-    # all its digits as a unit saturates, and libm's tanh is not numpy's to the bit
+    # all its digits as a unit saturates, and libm's tanh is not numpy's to the bit; each
+    # exponent is at most 0, so that nothing overflows, in Python (NUMBA_DISABLE_JIT) either
     if code == TANH:
-        c = math.cosh(z)
-        return 1.0 / (c * c)
+        e = math.exp(-2.0 * abs(z))
+        return 4.0 * e / ((1.0 + e) * (1.0 + e))
     if code == SIGMOID:
-        return 1.0 / ((1.0 + math.exp(-z)) * (1.0 + math.exp(z)))
+        e = math.exp(-abs(z))
+        return e / ((1.0 + e) * (1.0 + e))
     if code == SOFTPLUS:
-        return 1.0 / (1.0 + math.exp(-param * z))
+        e = math.exp(-abs(param * z))
+        return 1.0 / (1.0 + e) if param * z >= 0.0 else e / (1.0 + e)
     if code == ELU:
         return 1.0 if z > 0.0 else abs(param) * math.exp(min(z, 0.0))
     return 1.0

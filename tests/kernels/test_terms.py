@@ -2,11 +2,21 @@
 
 import naive
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import cases
 
-from fastgrad.kernels.activations import IDENTITY, LEAKY_RELU, LEAKY_SLOPE, RELU
+from fastgrad.kernels import terms
+from fastgrad.kernels.activations import (
+    IDENTITY,
+    LEAKY_RELU,
+    LEAKY_SLOPE,
+    RELU,
+    SIGMOID,
+    SOFTPLUS,
+    TANH,
+)
 from fastgrad.kernels.terms import layer_bound, network_scale, row_reach, times_slope
 from fastgrad.thresholds import ROUNDING
 
@@ -117,3 +127,14 @@ def test_network_scale_is_the_naive_bound(case):
     expected = naive_scale(case)
     # sums of nonnegative terms in another order, derivatives by other formulas
     assert abs(ours - expected) <= 16 * max(case.sizes) * ROUNDING * expected
+
+
+@pytest.mark.parametrize(("code", "param"), [(TANH, 0.0), (SIGMOID, 0.0), (SOFTPLUS, 3.0)])
+def test_smooth_slopes_far_out_are_finite_in_python_too(code, param):
+    # the kernel's Python function (what NUMBA_DISABLE_JIT=1 runs): math.cosh(800) and
+    # math.exp(800) raise OverflowError where the compiled code gives inf
+    slope = terms._slope.py_func
+    for z in (-800.0, 800.0, -1e300, 1e300):
+        expected = 1.0 if code == SOFTPLUS and z > 0 else 0.0
+        assert slope(code, param, z) == expected
+    assert slope(code, param, 0.0) == {TANH: 1.0, SIGMOID: 0.25, SOFTPLUS: 0.5}[code]

@@ -38,6 +38,7 @@ import numpy as np
 from ._jit import jit
 from .activations import RELU, activate, derivative
 from .losses import logit_gradient, output_probabilities, sample_loss
+from .structures import width_of
 
 EXPONENT = np.uint64(0x7FF0000000000000)
 """The exponent bits of a float64: all set in NaN and in +-Inf only."""
@@ -283,9 +284,7 @@ def backward_pass(net, targets, loss_code, l2, grad):
     sizes, node_off, w_off, b_off = net.sizes, net.node_off, net.w_off, net.b_off
     n_layers = sizes.shape[0] - 1
     batch = targets.shape[0]
-    widest = 1
-    for u in range(1, n_layers + 1):
-        widest = max(widest, sizes[u])
+    widest = width_of(sizes)
     buffer = np.empty(2 * batch * widest)
     delta = buffer[: batch * sizes[n_layers]].reshape((batch, sizes[n_layers]))
     start = b_off[n_layers]
@@ -297,13 +296,13 @@ def backward_pass(net, targets, loss_code, l2, grad):
         d_weight = grad[w_off[u] : w_off[u] + n_out * n_in]
         a_in = node_block(net.acts, node_off, sizes, u - 1)
         times_weight(delta.T, a_in, d_weight.reshape((n_out, n_in)), False)  # D^T A
-        weight = net.theta[w_off[u] : w_off[u] + n_out * n_in]
+        weight = weight_view(net.theta, w_off, sizes, u)
         if l2 != 0.0:
-            add_scaled(d_weight, weight, l2 / batch)
+            add_scaled(d_weight, weight.reshape(n_out * n_in), l2 / batch)
         if u > 1:
             half = (n_layers - u + 1) % 2
             below = buffer[half * batch * widest :][: batch * n_in].reshape((batch, n_in))
-            times_weight(delta, weight.reshape((n_out, n_in)), below, False)
+            times_weight(delta, weight, below, False)
             through_activation(
                 below,
                 node_block(net.pre, node_off, sizes, u - 1),

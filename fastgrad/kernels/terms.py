@@ -17,7 +17,7 @@ import numpy as np
 
 from ._jit import jit
 from .activations import ELU, LEAKY_RELU, RELU, SIGMOID, SOFTPLUS, TANH
-from .dense import node_block, times_weight
+from .dense import node_block, times_weight, weight_view
 from .losses import CROSS_ENTROPY
 from .structures import width_of
 
@@ -190,16 +190,16 @@ def network_scale(net, inputs, prob, targets, loss_code, factor, l2):
     scale = 0.0
     for u in range(n_layers, 0, -1):
         n_in = sizes[u - 1]
-        start = net.w_off[u]
-        weight = net.theta[start : start + sizes[u] * n_in].reshape((sizes[u], n_in))
+        weight = weight_view(net.theta, net.w_off, sizes, u)
         a_in = inputs if u == 1 else node_block(net.acts, net.node_off, sizes, u - 1)
         largest, bias = layer_bound(a_in, delta, reach)
         if l2 != 0.0 and weight.size:
             top = 0.0  # NaN propagates, as in numpy's maximum
-            for t in range(weight.size):
-                value = abs(net.theta[start + t])
-                if value > top or math.isnan(value):
-                    top = value
+            for k in range(weight.shape[0]):
+                for j in range(n_in):
+                    value = abs(weight[k, j])
+                    if value > top or math.isnan(value):
+                        top = value
             largest += l2 * top
         # Python's max(scale, w, b): a NaN never compares greater
         if largest / batch > scale:
